@@ -1,0 +1,32 @@
+# Per-target helpers: warnings and sanitizers reach this project's own targets only, never
+# consumers (they are PRIVATE, or behind $<BUILD_INTERFACE:...>).
+include(GNUInstallDirs)
+
+add_library(redpacket_warnings INTERFACE)
+target_compile_options(redpacket_warnings INTERFACE
+    -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow -Wnon-virtual-dtor
+    -Wold-style-cast -Wcast-align -Woverloaded-virtual -Wnull-dereference -Wdouble-promotion
+    $<$<BOOL:${REDPACKET_WERROR}>:-Werror>)
+
+function(redpacket_setup_target target)
+    target_link_libraries(${target} PRIVATE $<BUILD_INTERFACE:redpacket_warnings>)
+    if(REDPACKET_SANITIZE)
+        target_compile_options(${target} PRIVATE
+            -fsanitize=${REDPACKET_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+        target_link_options(${target} PRIVATE -fsanitize=${REDPACKET_SANITIZE})
+    endif()
+endfunction()
+
+# Compiles each header alone in its own translation unit.
+function(redpacket_add_header_check target headers)
+    set(sources "")
+    foreach(header IN LISTS headers)
+        get_filename_component(name "${header}" NAME_WE)
+        set(source "${CMAKE_CURRENT_BINARY_DIR}/header_check/${name}.cpp")
+        file(CONFIGURE OUTPUT "${source}" CONTENT "#include \"redpacket/${name}.hpp\"\n")
+        list(APPEND sources "${source}")
+    endforeach()
+    add_library(${target} OBJECT ${sources})
+    target_link_libraries(${target} PRIVATE redpacket::redpacket)
+    redpacket_setup_target(${target})
+endfunction()

@@ -1,0 +1,31 @@
+# install(EXPORT) + redpacketConfig.cmake + version file + redpacket.pc.
+include(CMakePackageConfigHelpers)
+
+set(REDPACKET_CONFIG_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/redpacket")
+
+install(TARGETS redpacket EXPORT redpacketTargets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY include/redpacket DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(EXPORT redpacketTargets
+    NAMESPACE redpacket::
+    DESTINATION ${REDPACKET_CONFIG_DIR})
+
+configure_package_config_file(
+    "${CMAKE_CURRENT_LIST_DIR}/redpacketConfig.cmake.in"
+    "${CMAKE_CURRENT_BINARY_DIR}/redpacketConfig.cmake"
+    INSTALL_DESTINATION ${REDPACKET_CONFIG_DIR})
+write_basic_package_version_file(
+    "${CMAKE_CURRENT_BINARY_DIR}/redpacketConfigVersion.cmake"
+    COMPATIBILITY SameMinorVersion)
+install(FILES
+    "${CMAKE_CURRENT_BINARY_DIR}/redpacketConfig.cmake"
+    "${CMAKE_CURRENT_BINARY_DIR}/redpacketConfigVersion.cmake"
+    DESTINATION ${REDPACKET_CONFIG_DIR})
+
+# The .pc file locates its prefix from its own directory, so an installed tree can be moved.
+file(RELATIVE_PATH REDPACKET_PC_TO_PREFIX "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
+configure_file("${CMAKE_CURRENT_LIST_DIR}/redpacket.pc.in"
+    "${CMAKE_CURRENT_BINARY_DIR}/redpacket.pc" @ONLY)
+install(FILES "${CMAKE_CURRENT_BINARY_DIR}/redpacket.pc"
+    DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

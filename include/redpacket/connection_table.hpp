@@ -1,0 +1,79 @@
+// ConnectionTable: a flat open-addressing map from user to connection handle.
+//
+// One table per shard. Linear probing over one array of 16-byte entries, Fibonacci hashing,
+// growth by doubling at 3/4 load, and backward-shift deletion (no tombstones), so a lookup
+// touches one or two cache lines and memory stays at 16–43 bytes per entry whatever the churn.
+// The connection handle is an opaque 64-bit value chosen by the caller (an index, a pointer).
+//
+// Thread-safety: single owner, not thread-safe — the worker that owns the shard.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <optional>
+
+#include "redpacket/error.hpp"
+#include "redpacket/types.hpp"
+
+namespace redpacket {
+
+/// An opaque connection handle stored in the table.
+using ConnectionRef = std::uint64_t;
+
+/// The one user id a table cannot hold: it marks empty slots.
+inline constexpr UserId kReservedUser = ~UserId{0};
+
+/// Flat open-addressing map UserId → ConnectionRef. Single owner.
+class ConnectionTable {
+public:
+    ConnectionTable() = default;
+    ConnectionTable(ConnectionTable&&) noexcept = default;
+    ConnectionTable& operator=(ConnectionTable&&) noexcept = default;
+
+    /// Registers `user`. Errors: already_exists, invalid_argument (kReservedUser).
+    /// Complexity: O(1) expected, amortised over growth.
+    [[nodiscard]] std::expected<void, Error> add(UserId user, ConnectionRef conn);
+    /// Registers or replaces `user`, returning the connection it replaced, if any.
+    std::optional<ConnectionRef> upsert(UserId user, ConnectionRef conn);
+    /// Unregisters `user`, returning its connection if it was present.
+    std::optional<ConnectionRef> remove(UserId user) noexcept;
+    /// The connection of `user`, if registered.
+    [[nodiscard]] std::optional<ConnectionRef> find(UserId user) const noexcept;
+
+    /// Calls `fn(UserId, ConnectionRef)` for every entry, in table order. `fn` must not
+    /// modify the table.
+    template <class Fn>
+    void for_each(Fn&& fn) const {
+        for (std::size_t i = 0; i < capacity_; ++i) {
+            if (entries_[i].user != kReservedUser) {
+                fn(entries_[i].user, entries_[i].conn);
+            }
+        }
+    }
+
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+    /// Heap bytes held by the table.
+    [[nodiscard]] std::size_t memory_bytes() const noexcept { return capacity_ * sizeof(Entry); }
+    /// Removes every entry and releases the memory.
+    void clear() noexcept;
+
+private:
+    struct Entry {
+        UserId user;
+        ConnectionRef conn;
+    };
+
+    [[nodiscard]] std::size_t home(UserId user) const noexcept;
+    [[nodiscard]] std::size_t probe(UserId user) const noexcept;  // slot of user, or empty slot
+    void grow();
+
+    std::unique_ptr<Entry[]> entries_;
+    std::size_t capacity_{0};  // 0 or a power of two
+    std::size_t size_{0};
+    int shift_{64};
+};
+
+}  // namespace redpacket

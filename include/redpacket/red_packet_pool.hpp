@@ -1,0 +1,244 @@
+// RedPacketPool: the red packets owned by one shard.
+//
+// A pool holds group packets (created by a sender, split into shares, claimed one share per
+// user) and a shake supply (a bounded FIFO of single-share packets offered by a generator and
+// taken by whoever shakes). It enforces the money rules — a share is handed out once, a user
+// gets at most one share of a packet, a retry returns the same share, money left at the
+// deadline is refunded to the sender and never claimed afterwards — and it keeps running
+// totals so that created == claimed + refunded + outstanding holds at every step.
+//
+// Ownership and thread-safety: single owner, NOT thread-safe. A service runs one pool per shard
+// on the thread that owns the shard and routes every request for a packet to its owner;
+// `packet_shard(id)` reads the owner from the id itself, without any lookup.
+//
+// Time is passed in by the caller (`Time`, milliseconds on the caller's clock); the pool never
+// reads a clock. Expiry uses a binary heap of deadlines, so `expire(now)` touches only packets
+// whose deadline has passed.
+#pragma once
+
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "redpacket/error.hpp"
+#include "redpacket/money.hpp"
+#include "redpacket/split.hpp"
+#include "redpacket/types.hpp"
+
+namespace redpacket {
+
+/// Low bits of a packet id that hold the owning shard.
+inline constexpr int kPacketShardBits = 16;
+/// The largest shard number a packet id can carry.
+inline constexpr ShardId kMaxShard = (1U << kPacketShardBits) - 1;
+
+/// Identifies a packet: bits 0–15 the owning shard, bit 16 set for shake packets, bits 17–63 a
+/// serial (slot and generation for group packets, a counter for shake packets). A group id is
+/// reused only after its slot has been recycled 2^(47 − ⌈log2 max_packets⌉) times.
+struct PacketId {
+    std::uint64_t value{0};
+    friend constexpr auto operator<=>(PacketId, PacketId) = default;
+};
+
+/// The shard that owns `id`.
+[[nodiscard]] constexpr ShardId packet_shard(PacketId id) noexcept {
+    return static_cast<ShardId>(id.value & kMaxShard);
+}
+/// True for packets handed out by the shake supply.
+[[nodiscard]] constexpr bool is_shake_packet(PacketId id) noexcept {
+    return ((id.value >> kPacketShardBits) & 1U) != 0;
+}
+
+/// Outcome of a claim.
+enum class ClaimStatus : std::uint8_t {
+    claimed,          ///< a new share was handed to the user
+    already_claimed,  ///< the user holds a share of this packet: the same share again
+    sold_out,         ///< every share is taken
+    expired,          ///< the deadline has passed; the remainder belongs to the sender
+    not_found,        ///< no such packet in this pool (never existed, or retired)
+};
+[[nodiscard]] std::string_view to_string(ClaimStatus s) noexcept;
+
+/// Result of `claim`: amount and share index are meaningful for claimed / already_claimed.
+struct ClaimResult {
+    ClaimStatus status{ClaimStatus::not_found};
+    Cents amount{};
+    std::uint32_t share_index{0};
+};
+
+/// A packet taken from the shake supply.
+struct ShakeHit {
+    PacketId packet;
+    Cents amount;
+};
+
+/// Money returned to a packet's sender at its deadline (amount may be 0 when sold out).
+struct Refund {
+    PacketId packet;
+    UserId sender;
+    Cents amount;
+    std::uint32_t unclaimed_shares;
+};
+
+/// Life cycle of a group packet.
+enum class PacketState : std::uint8_t { open, sold_out, expired };
+
+/// One handed-out share, in claim order (share i went to the i-th claimer).
+struct ClaimRecord {
+    UserId user;
+    Cents amount;
+};
+
+/// A snapshot of a packet, returned by `query`.
+struct PacketInfo {
+    PacketId id;
+    UserId sender{0};
+    SplitPolicy policy{SplitPolicy::double_mean};
+    PacketState state{PacketState::open};
+    Cents total;
+    std::uint32_t count{0};
+    std::uint32_t claimed_count{0};
+    Cents claimed_amount;
+    Cents remaining;  ///< unclaimed money; 0 once refunded
+    Cents refunded;
+    Time expires_at{};
+    std::vector<ClaimRecord> claims;
+    /// Index into `claims` of the largest share (ties: the earliest), if any was claimed.
+    std::optional<std::uint32_t> best_luck;
+};
+
+/// What a pool may hold. Every limit is a refusal with an error, never a silent drop.
+struct PoolConfig {
+    ShardId shard{0};                       ///< stamped into every packet id (≤ kMaxShard)
+    std::uint32_t max_packets{1U << 16};    ///< live group packets (open or retained)
+    std::uint32_t max_shares{kMaxShares};   ///< shares per packet
+    Cents min_share{1};                     ///< smallest share any policy may produce
+    Cents max_total{kMaxPacketTotal};       ///< largest packet total
+    std::uint32_t shake_capacity{1U << 12}; ///< shake supply bound
+    Time retention{std::chrono::seconds{60}};  ///< how long an expired packet stays queryable
+    std::uint64_t seed{1};                  ///< seeds the pool's Rng
+};
+
+/// Running totals of one pool. Conservation: amount_created == amount_claimed +
+/// amount_refunded + amount_outstanding, and the same for the shake_* amounts.
+struct PoolStats {
+    std::uint64_t packets_created{0};
+    std::uint64_t packets_expired{0};
+    std::uint64_t packets_live{0};  ///< open, sold out or retained after expiry
+    std::uint64_t claims{0};
+    std::uint64_t create_rejected{0};
+    Cents amount_created;
+    Cents amount_claimed;
+    Cents amount_refunded;
+    Cents amount_outstanding;
+    std::uint64_t shake_offered{0};
+    std::uint64_t shake_refused{0};  ///< offers refused because the supply was full
+    std::uint64_t shake_issued{0};
+    std::uint64_t shake_empty{0};    ///< takes that found nothing
+    std::uint64_t shake_expired{0};
+    Cents shake_amount_offered;
+    Cents shake_amount_issued;
+    Cents shake_amount_expired;
+    Cents shake_amount_queued;
+};
+
+/// Kind of state change reported to an observer.
+enum class PoolEventKind : std::uint8_t {
+    created,        ///< user = sender, amount = total, index = share count
+    claimed,        ///< user = claimer, amount = share, index = share index
+    refunded,       ///< user = sender, amount = refund (may be 0), index = unclaimed shares
+    shake_offered,  ///< amount = packet amount
+    shake_issued,   ///< user = taker, amount = packet amount
+    shake_expired,  ///< amount = packet amount, left unissued past its deadline
+};
+
+/// One state change, delivered synchronously before the call that caused it returns.
+struct PoolEvent {
+    PoolEventKind kind;
+    PacketId packet;
+    UserId user;
+    Cents amount;
+    std::uint32_t index;
+    Time at;
+};
+
+/// A non-owning, non-virtual callback: one function pointer and a context pointer. An unset
+/// observer costs one predictable branch per state change.
+class PoolObserver {
+public:
+    using Fn = void (*)(void* context, const PoolEvent& event) noexcept;
+
+    constexpr PoolObserver() = default;
+    constexpr PoolObserver(void* context, Fn fn) noexcept : context_{context}, fn_{fn} {}
+
+    /// Binds `target.on_pool_event(const PoolEvent&)`; `target` must outlive the pool's use.
+    template <class T>
+    static PoolObserver bind(T& target) noexcept {
+        return PoolObserver{&target, [](void* c, const PoolEvent& e) noexcept {
+                                static_cast<T*>(c)->on_pool_event(e);
+                            }};
+    }
+
+    explicit operator bool() const noexcept { return fn_ != nullptr; }
+    void operator()(const PoolEvent& e) const noexcept { fn_(context_, e); }
+
+private:
+    void* context_{nullptr};
+    Fn fn_{nullptr};
+};
+
+/// The packets of one shard. Single owner; not thread-safe.
+class RedPacketPool {
+public:
+    /// Builds an empty pool. Throws std::invalid_argument for an inconsistent config
+    /// (start-up only).
+    explicit RedPacketPool(const PoolConfig& config);
+    ~RedPacketPool();
+    RedPacketPool(RedPacketPool&&) noexcept;
+    RedPacketPool& operator=(RedPacketPool&&) noexcept;
+    RedPacketPool(const RedPacketPool&) = delete;
+    RedPacketPool& operator=(const RedPacketPool&) = delete;
+
+    /// Creates a group packet of `total` split into `count` shares by `policy`.
+    /// Errors: invalid_amount, invalid_count, pool_full. Complexity: the split, O(N).
+    [[nodiscard]] std::expected<PacketId, Error> create(UserId sender, Cents total,
+                                                        std::uint32_t count, SplitPolicy policy,
+                                                        Time expires_at);
+
+    /// Claims the next share of `packet` for `user`. Idempotent: a user who already holds a
+    /// share gets `already_claimed` with that same share, even after the deadline.
+    /// Complexity: O(1) expected.
+    [[nodiscard]] ClaimResult claim(PacketId packet, UserId user, Time now) noexcept;
+
+    /// Refunds every packet whose deadline is ≤ `now`, retires packets whose retention has
+    /// passed, and drops expired shake packets. Complexity: O(k log n) for k due packets.
+    std::vector<Refund> expire(Time now);
+
+    /// A snapshot of one packet with its claims. Errors: not_found.
+    [[nodiscard]] std::expected<PacketInfo, Error> query(PacketId packet) const;
+
+    /// Adds a single-share packet to the shake supply. Errors: invalid_amount, queue_full.
+    [[nodiscard]] std::expected<PacketId, Error> offer(Cents amount, Time expires_at);
+
+    /// Takes the oldest unexpired shake packet for `user`, or nothing if the supply is empty.
+    /// Expired packets met on the way are dropped and counted. Complexity: O(1) amortised.
+    [[nodiscard]] std::optional<ShakeHit> take(UserId user, Time now) noexcept;
+
+    /// Installs (or, with a default-constructed one, removes) the state-change observer.
+    void set_observer(PoolObserver observer) noexcept;
+
+    [[nodiscard]] const PoolStats& stats() const noexcept;
+    [[nodiscard]] const PoolConfig& config() const noexcept;
+    /// Shake packets currently queued (including expired ones not yet dropped).
+    [[nodiscard]] std::size_t shake_size() const noexcept;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace redpacket

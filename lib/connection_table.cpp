@@ -1,0 +1,112 @@
+#include "redpacket/connection_table.hpp"
+
+#include <algorithm>
+#include <bit>
+
+namespace redpacket {
+namespace {
+constexpr std::size_t kInitialCapacity = 8;
+}  // namespace
+
+std::size_t ConnectionTable::home(UserId user) const noexcept {
+    // Fibonacci hashing: the top bits of the product are well mixed even for sequential ids.
+    return static_cast<std::size_t>((user * 0x9e3779b97f4a7c15ULL) >> shift_);
+}
+
+std::size_t ConnectionTable::probe(UserId user) const noexcept {
+    const std::size_t mask = capacity_ - 1;
+    std::size_t i = home(user);
+    while (entries_[i].user != user && entries_[i].user != kReservedUser) {
+        i = (i + 1) & mask;
+    }
+    return i;
+}
+
+void ConnectionTable::grow() {
+    const std::size_t new_capacity = capacity_ == 0 ? kInitialCapacity : capacity_ * 2;
+    auto old = std::move(entries_);
+    const std::size_t old_capacity = capacity_;
+    entries_ = std::make_unique_for_overwrite<Entry[]>(new_capacity);
+    std::fill_n(entries_.get(), new_capacity, Entry{kReservedUser, 0});
+    capacity_ = new_capacity;
+    shift_ = 64 - std::countr_zero(new_capacity);
+    for (std::size_t i = 0; i < old_capacity; ++i) {
+        if (old[i].user != kReservedUser) {
+            entries_[probe(old[i].user)] = old[i];
+        }
+    }
+}
+
+std::expected<void, Error> ConnectionTable::add(UserId user, ConnectionRef conn) {
+    if (user == kReservedUser) {
+        return std::unexpected(Error::invalid_argument);
+    }
+    if (capacity_ != 0 && find(user).has_value()) {
+        return std::unexpected(Error::already_exists);
+    }
+    upsert(user, conn);
+    return {};
+}
+
+std::optional<ConnectionRef> ConnectionTable::upsert(UserId user, ConnectionRef conn) {
+    if (user == kReservedUser) {
+        return std::nullopt;
+    }
+    if ((size_ + 1) * 4 > capacity_ * 3) {
+        grow();
+    }
+    Entry& e = entries_[probe(user)];
+    if (e.user == user) {
+        const ConnectionRef previous = e.conn;
+        e.conn = conn;
+        return previous;
+    }
+    e = Entry{user, conn};
+    ++size_;
+    return std::nullopt;
+}
+
+std::optional<ConnectionRef> ConnectionTable::remove(UserId user) noexcept {
+    if (capacity_ == 0 || user == kReservedUser) {
+        return std::nullopt;
+    }
+    const std::size_t mask = capacity_ - 1;
+    std::size_t hole = probe(user);
+    if (entries_[hole].user != user) {
+        return std::nullopt;
+    }
+    const ConnectionRef conn = entries_[hole].conn;
+    // Backward-shift deletion: pull later members of the probe run into the hole whenever the
+    // hole lies on their path from home, so no tombstone is needed.
+    for (std::size_t next = (hole + 1) & mask; entries_[next].user != kReservedUser;
+         next = (next + 1) & mask) {
+        const std::size_t want = home(entries_[next].user);
+        if (((next - want) & mask) >= ((next - hole) & mask)) {
+            entries_[hole] = entries_[next];
+            hole = next;
+        }
+    }
+    entries_[hole] = Entry{kReservedUser, 0};
+    --size_;
+    return conn;
+}
+
+std::optional<ConnectionRef> ConnectionTable::find(UserId user) const noexcept {
+    if (capacity_ == 0 || user == kReservedUser) {
+        return std::nullopt;
+    }
+    const Entry& e = entries_[probe(user)];
+    if (e.user != user) {
+        return std::nullopt;
+    }
+    return e.conn;
+}
+
+void ConnectionTable::clear() noexcept {
+    entries_.reset();
+    capacity_ = 0;
+    size_ = 0;
+    shift_ = 64;
+}
+
+}  // namespace redpacket

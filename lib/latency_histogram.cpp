@@ -1,0 +1,103 @@
+#include "redpacket/latency_histogram.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace redpacket {
+namespace {
+
+std::uint64_t load(const std::atomic<std::uint64_t>& a) noexcept {
+    return a.load(std::memory_order_relaxed);
+}
+void store(std::atomic<std::uint64_t>& a, std::uint64_t v) noexcept {
+    a.store(v, std::memory_order_relaxed);
+}
+
+// The rank (1-based) of percentile p among `count` samples: the smallest r with r ≥ p% · count.
+std::uint64_t rank_of(double p, std::uint64_t count) noexcept {
+    const double clamped = std::clamp(p, 0.0, 100.0);
+    const auto r = static_cast<std::uint64_t>(std::ceil(clamped / 100.0 * static_cast<double>(count)));
+    return std::clamp<std::uint64_t>(r, 1, count);
+}
+
+}  // namespace
+
+LatencyHistogram::LatencyHistogram(const LatencyHistogram& other) noexcept { *this = other; }
+
+LatencyHistogram& LatencyHistogram::operator=(const LatencyHistogram& other) noexcept {
+    if (this != &other) {
+        for (std::size_t i = 0; i < kBucketCount; ++i) {
+            store(buckets_[i], load(other.buckets_[i]));
+        }
+        store(count_, load(other.count_));
+        store(max_, load(other.max_));
+        store(min_, load(other.min_));
+    }
+    return *this;
+}
+
+void LatencyHistogram::merge(const LatencyHistogram& other) noexcept {
+    for (std::size_t i = 0; i < kBucketCount; ++i) {
+        if (const std::uint64_t n = load(other.buckets_[i]); n != 0) {
+            store(buckets_[i], load(buckets_[i]) + n);
+        }
+    }
+    store(count_, load(count_) + load(other.count_));
+    store(max_, std::max(load(max_), load(other.max_)));
+    store(min_, std::min(load(min_), load(other.min_)));
+}
+
+void LatencyHistogram::reset() noexcept {
+    for (auto& b : buckets_) {
+        store(b, 0);
+    }
+    store(count_, 0);
+    store(max_, 0);
+    store(min_, UINT64_MAX);
+}
+
+std::uint64_t LatencyHistogram::min() const noexcept {
+    return count() == 0 ? 0 : load(min_);
+}
+
+std::uint64_t LatencyHistogram::percentile(double p) const noexcept {
+    const std::uint64_t total = count();
+    if (total == 0) {
+        return 0;
+    }
+    const std::uint64_t rank = rank_of(p, total);
+    std::uint64_t seen = 0;
+    for (std::size_t i = 0; i < kBucketCount; ++i) {
+        seen += load(buckets_[i]);
+        if (seen >= rank) {
+            // Midpoint of the bucket, clamped to the exact extremes.
+            const std::uint64_t mid = lower_bound(i) + (width(i) - 1) / 2;
+            return std::clamp(mid, min(), max());
+        }
+    }
+    return max();
+}
+
+LatencySummary LatencyHistogram::summary() const noexcept {
+    LatencySummary s;
+    s.count = count();
+    if (s.count == 0) {
+        return s;
+    }
+    s.min = min();
+    s.max = max();
+    const double ps[] = {50.0, 90.0, 99.0, 99.9};
+    std::uint64_t* outs[] = {&s.p50, &s.p90, &s.p99, &s.p999};
+    std::uint64_t seen = 0;
+    std::size_t next = 0;
+    for (std::size_t i = 0; i < kBucketCount && next < 4; ++i) {
+        seen += load(buckets_[i]);
+        while (next < 4 && seen >= rank_of(ps[next], s.count)) {
+            const std::uint64_t mid = lower_bound(i) + (width(i) - 1) / 2;
+            *outs[next++] = std::clamp(mid, s.min, s.max);
+        }
+    }
+    return s;
+}
+
+}  // namespace redpacket
