@@ -9,6 +9,7 @@ target_compile_options(redpacket_warnings INTERFACE
     $<$<BOOL:${REDPACKET_WERROR}>:-Werror>)
 
 function(redpacket_setup_target target)
+    set_target_properties(${target} PROPERTIES CXX_EXTENSIONS OFF)
     target_link_libraries(${target} PRIVATE $<BUILD_INTERFACE:redpacket_warnings>)
     if(REDPACKET_SANITIZE)
         target_compile_options(${target} PRIVATE

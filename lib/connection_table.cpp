@@ -2,11 +2,31 @@
 
 #include <algorithm>
 #include <bit>
+#include <utility>
 
 namespace redpacket {
 namespace {
 constexpr std::size_t kInitialCapacity = 8;
 }  // namespace
+
+ConnectionTable::ConnectionTable(ConnectionTable&& other) noexcept
+    : entries_{std::move(other.entries_)},
+      capacity_{other.capacity_},
+      size_{other.size_},
+      shift_{other.shift_} {
+    other.clear();
+}
+
+ConnectionTable& ConnectionTable::operator=(ConnectionTable&& other) noexcept {
+    if (this != &other) {
+        entries_ = std::move(other.entries_);
+        capacity_ = other.capacity_;
+        size_ = other.size_;
+        shift_ = other.shift_;
+        other.clear();
+    }
+    return *this;
+}
 
 std::size_t ConnectionTable::home(UserId user) const noexcept {
     // Fibonacci hashing: the top bits of the product are well mixed even for sequential ids.
@@ -24,10 +44,10 @@ std::size_t ConnectionTable::probe(UserId user) const noexcept {
 
 void ConnectionTable::grow() {
     const std::size_t new_capacity = capacity_ == 0 ? kInitialCapacity : capacity_ * 2;
-    auto old = std::move(entries_);
+    auto fresh = std::make_unique_for_overwrite<Entry[]>(new_capacity);  // may throw: no change yet
+    std::fill_n(fresh.get(), new_capacity, Entry{kReservedUser, 0});
+    auto old = std::exchange(entries_, std::move(fresh));
     const std::size_t old_capacity = capacity_;
-    entries_ = std::make_unique_for_overwrite<Entry[]>(new_capacity);
-    std::fill_n(entries_.get(), new_capacity, Entry{kReservedUser, 0});
     capacity_ = new_capacity;
     shift_ = 64 - std::countr_zero(new_capacity);
     for (std::size_t i = 0; i < old_capacity; ++i) {

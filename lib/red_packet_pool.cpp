@@ -13,49 +13,47 @@
 #include <cassert>
 #include <stdexcept>
 
+#include "redpacket/random.hpp"
+
 namespace redpacket {
 namespace {
 
-constexpr std::uint32_t kLinearUsers = 16;  // at or below: scan the users array
+constexpr std::uint32_t kLinearUsers = 16;  // at or below: scan the claimers instead of hashing
 constexpr std::uint32_t kNoIndex = UINT32_MAX;
 constexpr std::uint64_t kShakeBit = std::uint64_t{1} << kPacketShardBits;
 constexpr int kSerialShift = kPacketShardBits + 1;
 
-std::uint64_t mix(UserId user) noexcept {
-    return user * 0x9e3779b97f4a7c15ULL;
+// Fibonacci hashing: the top bits of the product depend on every bit of the user id.
+std::size_t user_home(UserId user, int shift) noexcept {
+    return static_cast<std::size_t>((user * 0x9e3779b97f4a7c15ULL) >> shift);
 }
 
 }  // namespace
 
 struct RedPacketPool::Impl {
+    // One share and who claimed it (user is meaningful for the first `claimed` cells).
+    struct ShareCell {
+        Cents amount;
+        UserId user;
+    };
+
     struct Slot {
         UserId sender{0};
         Cents total;
         Cents claimed_amount;
         Cents refunded;
         Time expires_at{};
-        std::uint32_t generation{0};
+        std::uint32_t generation{1};
         std::uint32_t count{0};
         std::uint32_t claimed{0};
         std::uint32_t best{kNoIndex};
-        std::uint32_t index_mask{0};  // user-index table size − 1, 0 if none
         std::uint32_t next_free{kNoIndex};
+        std::uint8_t index_shift{0};  // 64 − log2(index size); 0 = no index, scan the cells
         SplitPolicy policy{SplitPolicy::double_mean};
         PacketState state{PacketState::open};
         bool live{false};
-        // shares[count] | users[count] | index[index_mask + 1] (u32, kNoIndex = empty)
-        std::unique_ptr<std::uint64_t[]> block;
-
-        Cents* shares() noexcept { return reinterpret_cast<Cents*>(block.get()); }
-        const Cents* shares() const noexcept { return reinterpret_cast<const Cents*>(block.get()); }
-        UserId* users() noexcept { return block.get() + count; }
-        const UserId* users() const noexcept { return block.get() + count; }
-        std::uint32_t* index() noexcept {
-            return reinterpret_cast<std::uint32_t*>(block.get() + 2 * std::size_t{count});
-        }
-        const std::uint32_t* index() const noexcept {
-            return reinterpret_cast<const std::uint32_t*>(block.get() + 2 * std::size_t{count});
-        }
+        std::unique_ptr<ShareCell[]> cells;       // count cells, in hand-out order
+        std::unique_ptr<std::uint32_t[]> index;   // user → cell, open addressing, kNoIndex empty
     };
 
     struct Deadline {
@@ -86,17 +84,28 @@ struct RedPacketPool::Impl {
         if (c.max_shares == 0 || c.max_shares > kMaxShares) {
             throw std::invalid_argument("pool max_shares must be in [1, kMaxShares]");
         }
+        if (c.max_live_shares < c.max_shares) {
+            throw std::invalid_argument("pool max_live_shares must be at least max_shares");
+        }
         if (c.min_share.value < 1 || c.max_total < c.min_share || c.max_total > kMaxPacketTotal) {
             throw std::invalid_argument("pool needs 1 <= min_share <= max_total <= kMaxPacketTotal");
         }
-        if (c.shake_capacity == 0) {
-            throw std::invalid_argument("pool shake_capacity must be positive");
+        if (c.shake_capacity == 0 || c.shake_capacity > (1U << 24)) {
+            throw std::invalid_argument("pool shake_capacity must be in [1, 2^24]");
+        }
+        // Money held at once must fit an int64_t with room to spare.
+        const detail::uint128 held =
+            static_cast<detail::uint128>(std::uint64_t{c.max_packets} + c.shake_capacity) *
+            static_cast<std::uint64_t>(c.max_total.value);
+        if (held > static_cast<detail::uint128>(INT64_MAX / 2)) {
+            throw std::invalid_argument(
+                "pool (max_packets + shake_capacity) * max_total exceeds 2^62 cents");
         }
         if (c.retention.count() < 0) {
             throw std::invalid_argument("pool retention must not be negative");
         }
         slot_bits = static_cast<int>(std::bit_width(c.max_packets - 1U));
-        generation_mask = (std::uint64_t{1} << (64 - kSerialShift - slot_bits)) - 1;
+        generation_mask = (std::uint64_t{1} << std::min(32, 64 - kSerialShift - slot_bits)) - 1;
         shake_ring.resize(c.shake_capacity);
     }
 
@@ -104,6 +113,9 @@ struct RedPacketPool::Impl {
     PacketId group_id(std::uint32_t slot, std::uint32_t generation) const noexcept {
         const std::uint64_t serial = (std::uint64_t{generation} << slot_bits) | slot;
         return PacketId{(serial << kSerialShift) | config.shard};
+    }
+    PacketId shake_id(std::uint64_t serial) const noexcept {
+        return PacketId{(serial << kSerialShift) | kShakeBit | config.shard};
     }
     Slot* find(PacketId id) noexcept {
         if (packet_shard(id) != config.shard || is_shake_packet(id)) {
@@ -120,39 +132,34 @@ struct RedPacketPool::Impl {
     }
 
     // --- user index ------------------------------------------------------------------------
-    std::uint32_t find_user(const Slot& s, UserId user) const noexcept {
-        const UserId* users = s.users();
-        if (s.index_mask == 0) {
+    static std::uint32_t find_user(const Slot& s, UserId user) noexcept {
+        if (s.index_shift == 0) {
             for (std::uint32_t i = 0; i < s.claimed; ++i) {
-                if (users[i] == user) {
+                if (s.cells[i].user == user) {
                     return i;
                 }
             }
             return kNoIndex;
         }
-        const std::uint32_t* index = s.index();
-        for (std::uint64_t h = mix(user);; ++h) {
-            const std::uint32_t i = index[h & s.index_mask];
-            if (i == kNoIndex) {
-                return kNoIndex;
-            }
-            if (users[i] == user) {
+        const std::size_t mask = (std::size_t{1} << (64 - s.index_shift)) - 1;
+        for (std::size_t h = user_home(user, s.index_shift);; h = (h + 1) & mask) {
+            const std::uint32_t i = s.index[h];
+            if (i == kNoIndex || s.cells[i].user == user) {
                 return i;
             }
         }
     }
     static void insert_user(Slot& s, UserId user, std::uint32_t share) noexcept {
-        s.users()[share] = user;
-        if (s.index_mask == 0) {
+        s.cells[share].user = user;
+        if (s.index_shift == 0) {
             return;
         }
-        std::uint32_t* index = s.index();
-        for (std::uint64_t h = mix(user);; ++h) {
-            if (index[h & s.index_mask] == kNoIndex) {
-                index[h & s.index_mask] = share;
-                return;
-            }
+        const std::size_t mask = (std::size_t{1} << (64 - s.index_shift)) - 1;
+        std::size_t h = user_home(user, s.index_shift);
+        while (s.index[h] != kNoIndex) {
+            h = (h + 1) & mask;
         }
+        s.index[h] = share;
     }
 
     void notify(PoolEventKind kind, PacketId id, UserId user, Cents amount, std::uint32_t index,
@@ -162,32 +169,60 @@ struct RedPacketPool::Impl {
         }
     }
 
-    // --- expiry ----------------------------------------------------------------------------
-    void refund(std::uint32_t slot_index, Time now, std::vector<Refund>& out) {
+    // --- slots and deadlines -----------------------------------------------------------------
+    // Takes a free slot, oldest-freed first so that generations advance evenly, or appends one.
+    // May throw (growing `slots`) before anything changes.
+    std::uint32_t acquire_slot() {
+        if (free_head != kNoIndex) {
+            const std::uint32_t i = free_head;
+            free_head = slots[i].next_free;
+            if (free_head == kNoIndex) {
+                free_tail = kNoIndex;
+            }
+            return i;
+        }
+        slots.emplace_back();
+        return static_cast<std::uint32_t>(slots.size() - 1);
+    }
+    void release_slot(std::uint32_t i) noexcept {
+        Slot& s = slots[i];
+        s.live = false;
+        s.cells.reset();
+        s.index.reset();
+        std::uint64_t next = (std::uint64_t{s.generation} + 1) & generation_mask;
+        s.generation = static_cast<std::uint32_t>(next == 0 ? 1 : next);  // 0 never names a packet
+        s.next_free = kNoIndex;
+        if (free_tail == kNoIndex) {
+            free_head = i;
+        } else {
+            slots[free_tail].next_free = i;
+        }
+        free_tail = i;
+        stats.shares_live -= s.count;
+        --stats.packets_live;
+    }
+    // Every live slot has exactly one pending deadline, so after `reserve_deadline` succeeds
+    // in create, pushes never allocate.
+    void reserve_deadline() {
+        if (deadlines.size() == deadlines.capacity()) {
+            deadlines.reserve(std::max<std::size_t>(16, deadlines.capacity() * 2));
+        }
+    }
+    void push_deadline(Deadline d) noexcept {
+        deadlines.push_back(d);
+        std::push_heap(deadlines.begin(), deadlines.end(), DeadlineLater{});
+    }
+    void refund(std::uint32_t slot_index, Cents amount, Time now) noexcept {
         Slot& s = slots[slot_index];
-        const Cents amount = s.total - s.claimed_amount;
-        const PacketId id = group_id(slot_index, s.generation);
         s.state = PacketState::expired;
         s.refunded = amount;
         stats.amount_refunded += amount;
         stats.amount_outstanding -= amount;
         ++stats.packets_expired;
-        out.push_back(Refund{id, s.sender, amount, s.count - s.claimed});
-        notify(PoolEventKind::refunded, id, s.sender, amount, s.count - s.claimed, now);
-        push_deadline(Deadline{s.expires_at + config.retention, slot_index, s.generation, true});
-    }
-    void retire(std::uint32_t slot_index) noexcept {
-        Slot& s = slots[slot_index];
-        s.live = false;
-        s.block.reset();
-        s.generation = static_cast<std::uint32_t>((s.generation + 1) & generation_mask);
-        s.next_free = free_head;
-        free_head = slot_index;
-        --stats.packets_live;
-    }
-    void push_deadline(Deadline d) {
-        deadlines.push_back(d);
-        std::push_heap(deadlines.begin(), deadlines.end(), DeadlineLater{});
+        notify(PoolEventKind::refunded, group_id(slot_index, s.generation), s.sender, amount,
+               s.count - s.claimed, now);
+        // Retention runs from the refund, so a late expire() still leaves time for retries.
+        push_deadline(Deadline{now + config.retention, slot_index, s.generation, true});
     }
     void drop_expired_shakes(Time now) noexcept {
         while (shake_count > 0 && shake_ring[shake_head].expires_at <= now) {
@@ -200,9 +235,6 @@ struct RedPacketPool::Impl {
             --shake_count;
         }
     }
-    PacketId shake_id(std::uint64_t serial) const noexcept {
-        return PacketId{(serial << kSerialShift) | kShakeBit | config.shard};
-    }
 
     PoolConfig config;
     Rng rng;
@@ -210,7 +242,9 @@ struct RedPacketPool::Impl {
     std::uint64_t generation_mask{0};  // generations that fit in an id beside the slot
     std::vector<Slot> slots;
     std::uint32_t free_head{kNoIndex};
+    std::uint32_t free_tail{kNoIndex};
     std::vector<Deadline> deadlines;
+    std::vector<Cents> scratch;  // split output before it is spread into cells
     std::vector<ShakeEntry> shake_ring;
     std::size_t shake_head{0};
     std::size_t shake_count{0};
@@ -228,42 +262,47 @@ std::expected<PacketId, Error> RedPacketPool::create(UserId sender, Cents total,
                                                      std::uint32_t count, SplitPolicy policy,
                                                      Time expires_at) {
     Impl& p = *impl_;
-    if (count == 0 || count > p.config.max_shares) {
+    auto refuse = [&p](Error e) {
         ++p.stats.create_rejected;
-        return std::unexpected(Error::invalid_count);
+        return std::unexpected(e);
+    };
+    if (count == 0 || count > p.config.max_shares) {
+        return refuse(Error::invalid_count);
     }
     if (total > p.config.max_total) {
-        ++p.stats.create_rejected;
-        return std::unexpected(Error::invalid_amount);
+        return refuse(Error::invalid_amount);
     }
     if (auto ok = validate_split(policy, total, count, p.config.min_share); !ok) {
-        ++p.stats.create_rejected;
-        return std::unexpected(ok.error());
+        return refuse(ok.error());
     }
-    std::uint32_t slot_index = p.free_head;
-    if (slot_index == kNoIndex) {
-        if (p.slots.size() >= p.config.max_packets) {
-            ++p.stats.create_rejected;
-            return std::unexpected(Error::pool_full);
-        }
-        slot_index = static_cast<std::uint32_t>(p.slots.size());
-        p.slots.emplace_back();
-        p.slots.back().generation = 1;
-    } else {
-        p.free_head = p.slots[slot_index].next_free;
+    if ((p.free_head == kNoIndex && p.slots.size() >= p.config.max_packets) ||
+        p.stats.shares_live + count > p.config.max_live_shares) {
+        return refuse(Error::pool_full);
     }
-    Impl::Slot& s = p.slots[slot_index];
-    const std::uint32_t table = count > kLinearUsers ? std::bit_ceil(count * 2U) : 0U;
-    const std::size_t words = 2 * std::size_t{count} + (std::size_t{table} + 1) / 2;
-    s.block = std::make_unique_for_overwrite<std::uint64_t[]>(words);
-    s.index_mask = table == 0 ? 0 : table - 1;
-    if (table != 0) {
-        std::fill_n(s.index(), table, kNoIndex);
+    // Everything that can throw happens before the pool changes.
+    p.scratch.resize(count);
+    auto cells = std::make_unique_for_overwrite<Impl::ShareCell[]>(count);
+    std::unique_ptr<std::uint32_t[]> index;
+    std::uint8_t index_shift = 0;
+    if (count > kLinearUsers) {
+        const std::uint32_t table = std::bit_ceil(count * 2U);
+        index = std::make_unique_for_overwrite<std::uint32_t[]>(table);
+        std::fill_n(index.get(), table, kNoIndex);
+        index_shift = static_cast<std::uint8_t>(64 - std::countr_zero(table));
     }
-    auto ok = split_into(policy, total, std::span<Cents>{s.shares(), count}, p.config.min_share,
-                         p.rng);
+    p.reserve_deadline();
+    const std::uint32_t slot_index = p.acquire_slot();
+
+    auto ok = split_into(policy, total, std::span<Cents>{p.scratch}, p.config.min_share, p.rng);
     assert(ok.has_value());
     (void)ok;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        cells[i].amount = p.scratch[i];
+    }
+    Impl::Slot& s = p.slots[slot_index];
+    s.cells = std::move(cells);
+    s.index = std::move(index);
+    s.index_shift = index_shift;
     s.sender = sender;
     s.total = total;
     s.claimed_amount = Cents{0};
@@ -279,6 +318,7 @@ std::expected<PacketId, Error> RedPacketPool::create(UserId sender, Cents total,
 
     ++p.stats.packets_created;
     ++p.stats.packets_live;
+    p.stats.shares_live += count;
     p.stats.amount_created += total;
     p.stats.amount_outstanding += total;
     const PacketId id = p.group_id(slot_index, s.generation);
@@ -293,7 +333,7 @@ ClaimResult RedPacketPool::claim(PacketId packet, UserId user, Time now) noexcep
         return {ClaimStatus::not_found, Cents{0}, 0};
     }
     if (const std::uint32_t held = p.find_user(*s, user); held != kNoIndex) {
-        return {ClaimStatus::already_claimed, s->shares()[held], held};
+        return {ClaimStatus::already_claimed, s->cells[held].amount, held};
     }
     if (s->state == PacketState::expired || now >= s->expires_at) {
         return {ClaimStatus::expired, Cents{0}, 0};
@@ -302,10 +342,10 @@ ClaimResult RedPacketPool::claim(PacketId packet, UserId user, Time now) noexcep
         return {ClaimStatus::sold_out, Cents{0}, 0};
     }
     const std::uint32_t share = s->claimed++;
-    const Cents amount = s->shares()[share];
+    const Cents amount = s->cells[share].amount;
     Impl::insert_user(*s, user, share);
     s->claimed_amount += amount;
-    if (s->best == kNoIndex || amount > s->shares()[s->best]) {
+    if (s->best == kNoIndex || amount > s->cells[s->best].amount) {
         s->best = share;
     }
     if (s->claimed == s->count) {
@@ -322,17 +362,25 @@ std::vector<Refund> RedPacketPool::expire(Time now) {
     Impl& p = *impl_;
     std::vector<Refund> refunds;
     while (!p.deadlines.empty() && p.deadlines.front().at <= now) {
-        std::pop_heap(p.deadlines.begin(), p.deadlines.end(), Impl::DeadlineLater{});
-        const Impl::Deadline d = p.deadlines.back();
-        p.deadlines.pop_back();
+        const Impl::Deadline d = p.deadlines.front();
         Impl::Slot& s = p.slots[d.slot];
-        if (!s.live || s.generation != d.generation) {
+        const bool current = s.live && s.generation == d.generation;
+        Cents amount{0};
+        if (current && !d.retire) {
+            // Report first: if this allocation throws, nothing has changed yet.
+            amount = s.total - s.claimed_amount;
+            refunds.push_back(
+                Refund{p.group_id(d.slot, s.generation), s.sender, amount, s.count - s.claimed});
+        }
+        std::pop_heap(p.deadlines.begin(), p.deadlines.end(), Impl::DeadlineLater{});
+        p.deadlines.pop_back();
+        if (!current) {
             continue;
         }
         if (d.retire) {
-            p.retire(d.slot);
+            p.release_slot(d.slot);
         } else {
-            p.refund(d.slot, now, refunds);
+            p.refund(d.slot, amount, now);
         }
     }
     p.drop_expired_shakes(now);
@@ -358,7 +406,7 @@ std::expected<PacketInfo, Error> RedPacketPool::query(PacketId packet) const {
     info.expires_at = s->expires_at;
     info.claims.reserve(s->claimed);
     for (std::uint32_t i = 0; i < s->claimed; ++i) {
-        info.claims.push_back(ClaimRecord{s->users()[i], s->shares()[i]});
+        info.claims.push_back(ClaimRecord{s->cells[i].user, s->cells[i].amount});
     }
     if (s->best != kNoIndex) {
         info.best_luck = s->best;
@@ -370,6 +418,10 @@ std::expected<PacketId, Error> RedPacketPool::offer(Cents amount, Time expires_a
     Impl& p = *impl_;
     if (amount < p.config.min_share || amount > p.config.max_total) {
         return std::unexpected(Error::invalid_amount);
+    }
+    if (p.shake_count > 0 &&
+        expires_at < p.shake_ring[(p.shake_head + p.shake_count - 1) % p.shake_ring.size()].expires_at) {
+        return std::unexpected(Error::invalid_argument);  // FIFO expiry needs ordered deadlines
     }
     if (p.shake_count == p.shake_ring.size()) {
         ++p.stats.shake_refused;

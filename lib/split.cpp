@@ -160,6 +160,9 @@ std::expected<std::vector<Cents>, Error> split(SplitPolicy policy, Cents total,
 
 ShareMoments expected_moments(SplitPolicy policy, Cents total, std::uint32_t count,
                               Cents min_share, std::uint32_t index) noexcept {
+    if (!validate_split(policy, total, count, min_share) || index >= count) {
+        return {0.0, 0.0};
+    }
     const double m = static_cast<double>(total.value);
     const double n = static_cast<double>(count);
     switch (policy) {

@@ -29,8 +29,9 @@ inline constexpr UserId kReservedUser = ~UserId{0};
 class ConnectionTable {
 public:
     ConnectionTable() = default;
-    ConnectionTable(ConnectionTable&&) noexcept = default;
-    ConnectionTable& operator=(ConnectionTable&&) noexcept = default;
+    /// Moves the entries; the source is left empty and usable.
+    ConnectionTable(ConnectionTable&& other) noexcept;
+    ConnectionTable& operator=(ConnectionTable&& other) noexcept;
 
     /// Registers `user`. Errors: already_exists, invalid_argument (kReservedUser).
     /// Complexity: O(1) expected, amortised over growth.

@@ -7,8 +7,8 @@
 // is fixed at construction: about 36 KiB, no allocation after.
 //
 // Thread-safety: one writer thread calls `record`/`merge`/`reset`; any thread may read
-// (counters are relaxed atomics, so a concurrent read is a consistent-enough snapshot, never
-// a data race).
+// (counters are atomics, so a concurrent read is never a data race; it is a snapshot that may
+// lag the writer by a few samples, and one taken during `reset` may mix old and new).
 #pragma once
 
 #include <array>
@@ -44,15 +44,17 @@ public:
 
     /// Records one duration. Complexity: O(1), no allocation.
     void record(std::uint64_t ns) noexcept {
-        auto& b = buckets_[index_of(ns)];
-        b.store(b.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        count_.store(count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        // Extremes and bucket first, count last (release): a reader that sees the count
+        // (acquire) sees the samples it counts.
         if (ns > max_.load(std::memory_order_relaxed)) {
             max_.store(ns, std::memory_order_relaxed);
         }
         if (ns < min_.load(std::memory_order_relaxed)) {
             min_.store(ns, std::memory_order_relaxed);
         }
+        auto& b = buckets_[index_of(ns)];
+        b.store(b.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        count_.store(count_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     }
     /// Adds every sample of `other` to this histogram.
     void merge(const LatencyHistogram& other) noexcept;
@@ -60,7 +62,7 @@ public:
     void reset() noexcept;
 
     [[nodiscard]] std::uint64_t count() const noexcept {
-        return count_.load(std::memory_order_relaxed);
+        return count_.load(std::memory_order_acquire);
     }
     [[nodiscard]] std::uint64_t max() const noexcept { return max_.load(std::memory_order_relaxed); }
     /// The smallest sample, or 0 if empty.

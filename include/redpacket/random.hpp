@@ -66,11 +66,11 @@ public:
 
     /// Uniform integer in [lo, hi], inclusive; requires lo ≤ hi.
     constexpr std::int64_t between(std::int64_t lo, std::int64_t hi) noexcept {
-        const auto span = static_cast<std::uint64_t>(hi - lo);
-        if (span == std::numeric_limits<std::uint64_t>::max()) {
-            return static_cast<std::int64_t>((*this)());
-        }
-        return lo + static_cast<std::int64_t>(below(span + 1));
+        // Unsigned arithmetic: the span of the full int64_t range does not overflow.
+        const std::uint64_t span = static_cast<std::uint64_t>(hi) - static_cast<std::uint64_t>(lo);
+        const std::uint64_t offset =
+            span == std::numeric_limits<std::uint64_t>::max() ? (*this)() : below(span + 1);
+        return static_cast<std::int64_t>(static_cast<std::uint64_t>(lo) + offset);
     }
 
 private:

@@ -37,8 +37,9 @@ inline constexpr int kPacketShardBits = 16;
 inline constexpr ShardId kMaxShard = (1U << kPacketShardBits) - 1;
 
 /// Identifies a packet: bits 0–15 the owning shard, bit 16 set for shake packets, bits 17–63 a
-/// serial (slot and generation for group packets, a counter for shake packets). A group id is
-/// reused only after its slot has been recycled 2^(47 − ⌈log2 max_packets⌉) times.
+/// serial (slot and generation for group packets, a counter for shake packets). Slots are
+/// recycled oldest-first, and a group id comes back only after its slot has been recycled
+/// min(2^32, 2^(47 − ⌈log2 max_packets⌉)) − 1 times. The id 0 never names a packet.
 struct PacketId {
     std::uint64_t value{0};
     friend constexpr auto operator<=>(PacketId, PacketId) = default;
@@ -116,19 +117,23 @@ struct PoolConfig {
     ShardId shard{0};                       ///< stamped into every packet id (≤ kMaxShard)
     std::uint32_t max_packets{1U << 16};    ///< live group packets (open or retained)
     std::uint32_t max_shares{kMaxShares};   ///< shares per packet
+    std::uint32_t max_live_shares{1U << 22};  ///< shares over all live packets (memory bound)
     Cents min_share{1};                     ///< smallest share any policy may produce
-    Cents max_total{kMaxPacketTotal};       ///< largest packet total
+    /// Largest packet total. (max_packets + shake_capacity) × max_total must stay ≤ 2^62.
+    Cents max_total{1'000'000'000'000};
     std::uint32_t shake_capacity{1U << 12}; ///< shake supply bound
     Time retention{std::chrono::seconds{60}};  ///< how long an expired packet stays queryable
     std::uint64_t seed{1};                  ///< seeds the pool's Rng
 };
 
 /// Running totals of one pool. Conservation: amount_created == amount_claimed +
-/// amount_refunded + amount_outstanding, and the same for the shake_* amounts.
+/// amount_refunded + amount_outstanding, and the same for the shake_* amounts. Lifetime
+/// amounts are exact up to 2^63 cents (about 9.2·10^16 yuan) over the pool's life.
 struct PoolStats {
     std::uint64_t packets_created{0};
     std::uint64_t packets_expired{0};
     std::uint64_t packets_live{0};  ///< open, sold out or retained after expiry
+    std::uint64_t shares_live{0};   ///< shares of live packets (bounded by max_live_shares)
     std::uint64_t claims{0};
     std::uint64_t create_rejected{0};
     Cents amount_created;
@@ -156,7 +161,8 @@ enum class PoolEventKind : std::uint8_t {
     shake_expired,  ///< amount = packet amount, left unissued past its deadline
 };
 
-/// One state change, delivered synchronously before the call that caused it returns.
+/// One state change, delivered synchronously before the call that caused it returns. `at` is
+/// the caller's `now`, except for created and shake_offered, which carry the packet's deadline.
 struct PoolEvent {
     PoolEventKind kind;
     PacketId packet;
@@ -204,7 +210,9 @@ public:
     RedPacketPool& operator=(const RedPacketPool&) = delete;
 
     /// Creates a group packet of `total` split into `count` shares by `policy`.
-    /// Errors: invalid_amount, invalid_count, pool_full. Complexity: the split, O(N).
+    /// Errors: invalid_amount, invalid_count, pool_full (max_packets or max_live_shares).
+    /// Strong guarantee: if it throws (std::bad_alloc), the pool is unchanged.
+    /// Complexity: the split, O(N).
     [[nodiscard]] std::expected<PacketId, Error> create(UserId sender, Cents total,
                                                         std::uint32_t count, SplitPolicy policy,
                                                         Time expires_at);
@@ -214,14 +222,18 @@ public:
     /// Complexity: O(1) expected.
     [[nodiscard]] ClaimResult claim(PacketId packet, UserId user, Time now) noexcept;
 
-    /// Refunds every packet whose deadline is ≤ `now`, retires packets whose retention has
-    /// passed, and drops expired shake packets. Complexity: O(k log n) for k due packets.
+    /// Refunds every packet whose deadline is ≤ `now`, retires packets whose retention (counted
+    /// from the refund) has passed, and drops expired shake packets. If it throws
+    /// (std::bad_alloc), no refund is lost: packets not reported are still due.
+    /// Complexity: O(k log n) for k due packets.
     std::vector<Refund> expire(Time now);
 
     /// A snapshot of one packet with its claims. Errors: not_found.
     [[nodiscard]] std::expected<PacketInfo, Error> query(PacketId packet) const;
 
-    /// Adds a single-share packet to the shake supply. Errors: invalid_amount, queue_full.
+    /// Adds a single-share packet to the shake supply. Deadlines must not decrease from one
+    /// offer to the next (the supply expires in FIFO order). Errors: invalid_amount,
+    /// invalid_argument (deadline earlier than the previous offer's), queue_full.
     [[nodiscard]] std::expected<PacketId, Error> offer(Cents amount, Time expires_at);
 
     /// Takes the oldest unexpired shake packet for `user`, or nothing if the supply is empty.

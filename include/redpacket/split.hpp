@@ -14,8 +14,8 @@
 //   Variance grows with position — the known position effect, later claimers see wider
 //   swings. In the continuous limit (m → 0), with q_1 = 1 and
 //   q_{i+1} = q_i · (1 − 2/n_i + 4/(3·n_i²)):  Var_i = q_i·M²·4/(3·n_i²) − (M/N)²  for i < N,
-//   and Var_N = Var_{N−1}. For N = 2 both are M²/12; for N = 10 position 1 has M²/300 and
-//   positions 9 and 10 have about 2.6× that.
+//   and Var_N = Var_{N−1}. For N = 2 both are M²/12; for N = 10 position 1 has M²/300,
+//   position 5 about 1.10× that and positions 9 and 10 about 1.77×.
 // * line_cut — N−1 distinct cut points chosen uniformly on the integer line of length
 //   M' + N − 1; the shares are the gaps plus m. Every position has the same distribution:
 //   mean M/N, variance M'·(M'+N)·(N−1) / (N²·(N+1)) (a uniform weak composition of M').
@@ -71,7 +71,8 @@ struct ShareMoments {
 };
 
 /// The documented moments of position `index` (0-based) — double_mean uses its continuous
-/// approximation. Used by the statistical tests and to document behaviour.
+/// approximation. Used by the statistical tests and to document behaviour. {0, 0} for
+/// arguments `validate_split` refuses or an index ≥ count.
 [[nodiscard]] ShareMoments expected_moments(SplitPolicy policy, Cents total, std::uint32_t count,
                                             Cents min_share, std::uint32_t index) noexcept;
 
