@@ -387,6 +387,24 @@ std::vector<Refund> RedPacketPool::expire(Time now) {
     return refunds;
 }
 
+std::optional<PacketId> RedPacketPool::resolve_compact(std::uint32_t compact) const noexcept {
+    const Impl& p = *impl_;
+    const std::uint64_t low = compact;
+    if ((low & kMaxShard) != p.config.shard || (low & kShakeBit) != 0) {
+        return std::nullopt;
+    }
+    const std::uint64_t serial_low = low >> kSerialShift;  // 19 bits of serial
+    const auto slot = static_cast<std::uint32_t>(serial_low & ((std::uint64_t{1} << p.slot_bits) - 1));
+    if (slot >= p.slots.size() || !p.slots[slot].live) {
+        return std::nullopt;
+    }
+    const PacketId full = p.group_id(slot, p.slots[slot].generation);
+    if ((full.value & 0xffffffffULL) != low) {
+        return std::nullopt;
+    }
+    return full;
+}
+
 std::expected<PacketInfo, Error> RedPacketPool::query(PacketId packet) const {
     const Impl::Slot* s = impl_->find(packet);
     if (s == nullptr) {

@@ -449,3 +449,26 @@ TEST_CASE("money is conserved through a seeded random workload", "[pool]") {
     CHECK(pool.stats().amount_outstanding == Cents{0});
     CHECK(pool.stats().packets_live == 0);
 }
+
+TEST_CASE("a compact 32-bit id resolves to its live packet and nothing else", "[pool]") {
+    PoolConfig c = config(300);
+    c.max_packets = 4096;
+    c.retention = 0ms;
+    RedPacketPool pool{c};
+    RedPacketPool other{config(301)};
+    auto a = pool.create(1, Cents{100}, 2, SplitPolicy::equal, 10s);
+    auto b = pool.create(1, Cents{100}, 2, SplitPolicy::equal, 20s);
+    auto foreign = other.create(1, Cents{100}, 2, SplitPolicy::equal, 20s);
+    auto shake = pool.offer(Cents{5}, 20s);
+    const auto compact = [](PacketId id) { return static_cast<std::uint32_t>(id.value); };
+    CHECK(pool.resolve_compact(compact(*a)) == *a);
+    CHECK(pool.resolve_compact(compact(*b)) == *b);
+    CHECK_FALSE(pool.resolve_compact(compact(*foreign)).has_value());
+    CHECK_FALSE(pool.resolve_compact(compact(*shake)).has_value());
+    CHECK_FALSE(pool.resolve_compact(0).has_value());
+    (void)pool.expire(10s);  // a is refunded and retired at once
+    CHECK_FALSE(pool.resolve_compact(compact(*a)).has_value());
+    auto c2 = pool.create(1, Cents{100}, 2, SplitPolicy::equal, 30s);  // reuses a's slot
+    CHECK(pool.resolve_compact(compact(*c2)) == *c2);
+    CHECK(compact(*c2) != compact(*a));
+}

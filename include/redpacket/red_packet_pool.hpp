@@ -32,14 +32,17 @@
 namespace redpacket {
 
 /// Low bits of a packet id that hold the owning shard.
-inline constexpr int kPacketShardBits = 16;
+inline constexpr int kPacketShardBits = 12;
 /// The largest shard number a packet id can carry.
 inline constexpr ShardId kMaxShard = (1U << kPacketShardBits) - 1;
 
-/// Identifies a packet: bits 0–15 the owning shard, bit 16 set for shake packets, bits 17–63 a
+/// Identifies a packet: bits 0–11 the owning shard, bit 12 set for shake packets, bits 13–63 a
 /// serial (slot and generation for group packets, a counter for shake packets). Slots are
 /// recycled oldest-first, and a group id comes back only after its slot has been recycled
-/// min(2^32, 2^(47 − ⌈log2 max_packets⌉)) − 1 times. The id 0 never names a packet.
+/// min(2^32, 2^(51 − ⌈log2 max_packets⌉)) − 1 times. The id 0 never names a packet.
+///
+/// The low 32 bits form the packet's *compact id*, for protocols with 32-bit packet fields:
+/// `RedPacketPool::resolve_compact` maps it back while the packet is live.
 struct PacketId {
     std::uint64_t value{0};
     friend constexpr auto operator<=>(PacketId, PacketId) = default;
@@ -227,6 +230,11 @@ public:
     /// (std::bad_alloc), no refund is lost: packets not reported are still due.
     /// Complexity: O(k log n) for k due packets.
     std::vector<Refund> expire(Time now);
+
+    /// The live group packet whose id has these low 32 bits, if any. Needs max_packets ≤ 2^19
+    /// (compact ids hold 19 serial bits); unambiguous while a slot is recycled fewer than
+    /// 2^(19 − ⌈log2 max_packets⌉) times during one packet's life.
+    [[nodiscard]] std::optional<PacketId> resolve_compact(std::uint32_t compact) const noexcept;
 
     /// A snapshot of one packet with its claims. Errors: not_found.
     [[nodiscard]] std::expected<PacketInfo, Error> query(PacketId packet) const;
