@@ -98,3 +98,21 @@ TEST_CASE("a moved-from connection table is empty and still usable", "[table]") 
     CHECK_FALSE(b.find(1).has_value());
     CHECK_FALSE(a.remove(2).has_value());  // NOLINT(bugprone-use-after-move)
 }
+
+TEST_CASE("slots expose exactly the registered entries", "[table]") {
+    ConnectionTable t;
+    CHECK_FALSE(t.at_slot(0).has_value());
+    for (UserId u = 1; u <= 20; ++u) {
+        REQUIRE(t.add(u, u + 100).has_value());
+    }
+    std::size_t found = 0;
+    for (std::size_t i = 0; i < t.capacity(); ++i) {
+        if (auto e = t.at_slot(i)) {
+            ++found;
+            CHECK(e->second == e->first + 100);
+            CHECK(t.find(e->first) == e->second);
+        }
+    }
+    CHECK(found == 20);
+    CHECK_FALSE(t.at_slot(t.capacity()).has_value());
+}

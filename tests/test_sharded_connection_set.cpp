@@ -72,7 +72,9 @@ TEST_CASE("post reaches the owning worker and refuses unknown shards and full ma
     for (int i = 0; i < 4; ++i) {
         REQUIRE(set.post(1, Msg{}).has_value());
     }
-    CHECK(set.post(1, Msg{}).error() == Error::mailbox_full);
+    Msg kept{9, 99};
+    CHECK(set.post(1, std::move(kept)).error() == Error::mailbox_full);
+    CHECK(kept.seq == 99);  // handed back for a retry
     CHECK(set.rejected(1) == 1);
     CHECK(set.rejected(0) == 0);
 }

@@ -118,12 +118,15 @@ public:
     }
 
     /// Sends `message` to the worker owning `s`. Errors: mailbox_full (counted, nothing
-    /// blocks), invalid_argument for an unknown shard. Thread-safety: any thread.
-    [[nodiscard]] std::expected<void, Error> post(ShardId s, Message message) noexcept {
+    /// blocks), invalid_argument for an unknown shard; on an error `message` is handed back
+    /// unchanged, so the caller can keep it and retry. Thread-safety: any thread.
+    [[nodiscard]] std::expected<void, Error> post(ShardId s, Message&& message) noexcept {
         if (s >= config_.shards) {
             return std::unexpected(Error::invalid_argument);
         }
-        if (!mailboxes_[worker_of(s)]->try_push(Envelope{s, std::move(message)})) {
+        Envelope envelope{s, std::move(message)};
+        if (!mailboxes_[worker_of(s)]->try_push(std::move(envelope))) {
+            message = std::move(envelope.message);
             return std::unexpected(Error::mailbox_full);
         }
         return {};
