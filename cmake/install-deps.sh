@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
     g++ cmake ninja-build pkg-config ccache
     catch2 libbenchmark-dev libuv1-dev libfmt-dev nlohmann-json3-dev
+    libcli11-dev libssl-dev libhttp-parser-dev
 )
 
 missing=()

@@ -1,0 +1,35 @@
+// What the admin HTTP API needs from the server: read-only views and campaign control.
+//
+// Implemented by the server; called on the admin thread. Implementations must be safe to call
+// from that thread while workers run (they read atomics / RateCounter, and hand campaign
+// changes to the workers).
+#pragma once
+
+#include <expected>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "config.hpp"
+
+namespace redpacketd {
+
+class AdminBackend {
+public:
+    virtual ~AdminBackend() = default;
+    /// GET /stats: connections, per-second rates for the last 60 s, campaigns, packets open,
+    /// money issued/claimed/refunded, per-SET sizes.
+    [[nodiscard]] virtual nlohmann::json stats() const = 0;
+    /// GET /metrics: Prometheus text exposition format (HELP/TYPE lines).
+    [[nodiscard]] virtual std::string metrics() const = 0;
+    /// GET /campaigns.
+    [[nodiscard]] virtual nlohmann::json campaigns() const = 0;
+    /// Starts or replaces the shake campaign. Error: a message naming the bad field.
+    virtual std::expected<nlohmann::json, std::string> start_shake(
+        const ShakeCampaignConfig& campaign) = 0;
+    /// Starts or replaces the send campaign. Error: a message naming the bad field.
+    virtual std::expected<nlohmann::json, std::string> start_send(
+        const SendCampaignConfig& campaign) = 0;
+};
+
+}  // namespace redpacketd

@@ -1,0 +1,81 @@
+// The admin HTTP API of redpacketd: health, stats, Prometheus metrics and campaign control.
+//
+// Two layers. `route()` is a pure function from a parsed request to a response — no sockets,
+// no clock — so it can be unit-tested and fuzzed; it never throws. `AdminServer` serves
+// `route()` over HTTP/1.1 on a libuv loop, one request per connection (`Connection: close`),
+// parsing with the nodejs http_parser. The caller owns the loop and the backend; both must
+// outlive the server. Thread-safety: none — every AdminServer call and every callback runs on
+// the admin loop's thread (stop it from elsewhere with uv_async_send).
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <string>
+
+#include "admin_backend.hpp"
+
+namespace redpacketd {
+
+/// One parsed HTTP request, as much of it as the admin API looks at.
+struct HttpRequest {
+    std::string method;  ///< "GET", "POST", ...
+    std::string url;     ///< origin-form target: path and optional "?query"
+    std::string body;
+    std::string authorization;  ///< value of the Authorization header; empty if absent
+};
+
+/// What `route()` answers; the server adds the status line and framing headers.
+struct HttpResponse {
+    int status;
+    std::string content_type;
+    std::string body;
+};
+
+/// Answers one admin request. GET /healthz, /stats, /metrics, /campaigns; POST
+/// /campaigns/shake and /campaigns/send (JSON); GET /yaohongbao and /fahongbao (the 2017
+/// query-string forms). A non-empty `bearer_token` guards every path but /healthz (401).
+/// Errors are JSON {"error": "..."}. Never throws.
+[[nodiscard]] HttpResponse route(const HttpRequest& request, AdminBackend& backend,
+                                 const std::string& bearer_token);
+
+/// Resource limits of the admin server.
+struct AdminLimits {
+    std::uint32_t max_connections{64};         ///< more are answered 503 and closed
+    std::size_t max_request_bytes{64 * 1024};  ///< request line + headers + body; more → 413
+    std::uint64_t timeout_ms{10'000};          ///< whole request must arrive within this; the
+                                               ///< same again to finish after the response
+};
+
+/// Serves `route()` on a libuv loop. Handles are freed in their close callbacks, so after
+/// `close()` (or destruction, which calls it) the loop must run once more to release them.
+class AdminServer {
+public:
+    /// Binds nothing yet; `backend` and `loop` must outlive the server.
+    AdminServer(uv_loop_t* loop, AdminBackend& backend, std::string bearer_token,
+                AdminLimits limits = {});
+    /// Calls `close()`.
+    ~AdminServer() noexcept;
+    AdminServer(const AdminServer&) = delete;
+    AdminServer& operator=(const AdminServer&) = delete;
+    AdminServer(AdminServer&&) = delete;
+    AdminServer& operator=(AdminServer&&) = delete;
+
+    /// Listens on `host` (a numeric IPv4 or IPv6 address) and `port` (0 = ephemeral).
+    /// Returns the bound port, or a message naming the failing step. Call at most once.
+    [[nodiscard]] std::expected<std::uint16_t, std::string> listen(const std::string& host,
+                                                                   std::uint16_t port);
+    /// Stops listening and closes every admin connection. Idempotent.
+    void close() noexcept;
+    /// Admin connections currently open (not yet closing).
+    [[nodiscard]] std::size_t connection_count() const noexcept;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace redpacketd

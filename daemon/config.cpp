@@ -1,0 +1,511 @@
+// redpacketd configuration: loading, checking and printing.
+//
+// One table, `kFields`, lists every setting once: its JSON key, where it lives in `Config`, its
+// flag help and the range `validate()` enforces on it alone. JSON loading, JSON printing, the
+// command-line flags and the per-setting range checks all walk that table, so a new setting is
+// one row. Command-line values are converted by the same code as JSON values (the flag text is
+// read as a JSON scalar), so both sources refuse the same inputs with the same messages.
+#include "config.hpp"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <concepts>
+#include <exception>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace redpacketd {
+namespace {
+
+using Json = nlohmann::ordered_json;  // keeps the table's order in --print-config
+using redpacket::SplitPolicy;
+
+template <template <class> class Pointer>
+using FieldVariant = std::variant<Pointer<bool>, Pointer<std::uint16_t>, Pointer<std::uint32_t>,
+                                  Pointer<std::uint64_t>, Pointer<std::int64_t>,
+                                  Pointer<std::string>, Pointer<SplitPolicy>>;
+template <class T>
+using MutablePointer = T*;
+template <class T>
+using ConstPointer = const T*;
+using FieldRef = FieldVariant<MutablePointer>;  ///< a setting to write
+using FieldView = FieldVariant<ConstPointer>;   ///< a setting to read
+
+struct Accessor {
+    FieldRef (*ref)(Config&);
+    FieldView (*view)(const Config&);
+};
+
+/// Reaches the member `config.*P1.*P2...` (one pointer for a top-level setting, two inside a
+/// campaign).
+// clang-format off
+template <auto... Path>
+constexpr Accessor at{[](Config& c) -> FieldRef { return &(c .* ... .* Path); },
+                      [](const Config& c) -> FieldView { return &(c .* ... .* Path); }};
+// clang-format on
+
+constexpr std::int64_t kNoMin = std::numeric_limits<std::int64_t>::min();
+constexpr std::int64_t kNoMax = std::numeric_limits<std::int64_t>::max();
+
+/// One setting. `key` is "name", or "section.name" inside a campaign object; `min`/`max` are
+/// the bounds on the setting alone (cross-field rules live in `check_orderings`).
+struct Field {
+    std::string_view key;
+    Accessor access;
+    std::string_view help;
+    std::int64_t min{kNoMin};
+    std::int64_t max{kNoMax};
+};
+
+constexpr auto kShake = &Config::shake;
+constexpr auto kSend = &Config::send;
+using Shake = ShakeCampaignConfig;
+using Send = SendCampaignConfig;
+
+// clang-format off
+constexpr auto kFields = std::to_array<Field>({
+    {"host", at<&Config::host>, "address of the game protocol listener"},
+    {"port", at<&Config::port>, "game protocol port; 0 picks a free one"},
+    {"admin_host", at<&Config::admin_host>, "address of the admin HTTP API"},
+    {"admin_port", at<&Config::admin_port>, "admin HTTP port; 0 picks a free one"},
+    {"admin_token", at<&Config::admin_token>, "bearer token for the admin API; empty = none"},
+    {"workers", at<&Config::workers>, "worker threads; 0 = number of cores", 0, 1024},
+    {"sets", at<&Config::sets>, "SETs (shards)", 1, 4096},
+    {"backlog", at<&Config::backlog>, "listen(2) backlog"},
+    {"compat_mode", at<&Config::compat_mode>, "accept the original unauthenticated login"},
+    {"allow_compat_on_public", at<&Config::allow_compat_on_public>,
+     "allow compat mode on a non-loopback host"},
+    {"auth_secret", at<&Config::auth_secret>, "HMAC-SHA256 key for authenticated logins"},
+    {"max_connections", at<&Config::max_connections>, "most open client connections"},
+    {"login_timeout_ms", at<&Config::login_timeout_ms>, "time allowed to log in", 1},
+    {"idle_timeout_ms", at<&Config::idle_timeout_ms>, "time a silent client stays", 1},
+    {"max_frame", at<&Config::max_frame>, "largest request frame, bytes", 72, 65535},
+    {"output_cap", at<&Config::output_cap>, "bytes queued to one client before closing it", 4096},
+    {"rate_limit", at<&Config::rate_limit>, "requests per second per connection", 1},
+    {"mailbox_capacity", at<&Config::mailbox_capacity>, "cross-worker messages per worker", 16,
+     std::int64_t{1} << 30},
+    {"max_packets_per_set", at<&Config::max_packets_per_set>, "open packets per SET", 1,
+     std::int64_t{1} << 19},
+    {"shake_capacity_per_set", at<&Config::shake_capacity_per_set>,
+     "shake packets queued per SET", 1},
+    {"max_shares", at<&Config::max_shares>, "most shares of one packet", 1, 100'000},
+    {"max_packet_total", at<&Config::max_packet_total>, "largest packet, cents", 1,
+     1'000'000'000'000},
+    {"max_ttl_seconds", at<&Config::max_ttl_seconds>, "longest packet lifetime"},
+    {"retention_seconds", at<&Config::retention_seconds>, "how long finished packets are kept"},
+    {"seed", at<&Config::seed>, "random seed"},
+    {"shake.enabled", at<kShake, &Shake::enabled>, "run the shake campaign"},
+    {"shake.rate", at<kShake, &Shake::rate>, "packets per second over all SETs"},
+    {"shake.total", at<kShake, &Shake::total>, "packets to offer in all; 0 = no limit"},
+    {"shake.min_amount", at<kShake, &Shake::min_amount>, "smallest packet, cents", 1},
+    {"shake.max_amount", at<kShake, &Shake::max_amount>, "largest packet, cents"},
+    {"shake.ttl_seconds", at<kShake, &Shake::ttl_seconds>, "packet lifetime", 1},
+    {"send.enabled", at<kSend, &Send::enabled>, "run the send campaign"},
+    {"send.rate", at<kSend, &Send::rate>, "packets per second over all SETs"},
+    {"send.total", at<kSend, &Send::total>, "packets to create in all; 0 = no limit"},
+    {"send.min_total", at<kSend, &Send::min_total>, "smallest packet, cents"},
+    {"send.max_total", at<kSend, &Send::max_total>, "largest packet, cents"},
+    {"send.shares", at<kSend, &Send::shares>, "recipients per packet", 1, 3},
+    {"send.policy", at<kSend, &Send::policy>, "double_mean, line_cut, equal or fixed"},
+    {"send.ttl_seconds", at<kSend, &Send::ttl_seconds>, "packet lifetime", 1},
+    {"log_level", at<&Config::log_level>, "debug, info, warn or error"},
+});
+// clang-format on
+
+constexpr std::array kPolicies{SplitPolicy::double_mean, SplitPolicy::line_cut, SplitPolicy::equal,
+                               SplitPolicy::fixed};
+constexpr std::array<std::string_view, 4> kLogLevels{"debug", "info", "warn", "error"};
+
+const Field* find_field(std::string_view key) {
+    for (const Field& field : kFields) {
+        if (field.key == key) {
+            return &field;
+        }
+    }
+    return nullptr;
+}
+
+/// True if `name` is a campaign object ("shake", "send"): some key is "name.<setting>".
+bool is_section(std::string_view name) {
+    for (const Field& field : kFields) {
+        if (field.key.starts_with(fmt::format("{}.", name))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/// "--shake-min-amount" for "shake.min_amount".
+std::string flag_name(std::string_view key) {
+    std::string flag = fmt::format("--{}", key);
+    std::ranges::replace(flag, '.', '-');
+    std::ranges::replace(flag, '_', '-');
+    return flag;
+}
+
+std::string policy_names() {
+    std::string names;
+    for (SplitPolicy policy : kPolicies) {
+        names += fmt::format("{}{}", names.empty() ? "" : ", ", redpacket::to_string(policy));
+    }
+    return names;
+}
+
+/// A JSON value for error messages: `number -1`, `string "x"`, `object`.
+std::string describe(const Json& value) {
+    if (value.is_structured() || value.is_null()) {
+        return value.type_name();
+    }
+    return fmt::format("{} {}", value.type_name(),
+                       value.dump(-1, ' ', false, Json::error_handler_t::replace));
+}
+
+using Stored = std::expected<void, std::string>;
+
+Stored store_value(bool& out, const Json& value) {
+    if (!value.is_boolean()) {
+        return std::unexpected(fmt::format("expected true or false, got {}", describe(value)));
+    }
+    out = value.get<bool>();
+    return {};
+}
+
+Stored store_value(std::string& out, const Json& value) {
+    if (!value.is_string()) {
+        return std::unexpected(fmt::format("expected a string, got {}", describe(value)));
+    }
+    out = value.get<std::string>();
+    return {};
+}
+
+Stored store_value(SplitPolicy& out, const Json& value) {
+    std::optional<SplitPolicy> policy;
+    if (value.is_string()) {
+        policy = redpacket::parse_split_policy(value.get_ref<const std::string&>());
+    }
+    if (!policy) {
+        return std::unexpected(
+            fmt::format("expected one of {}, got {}", policy_names(), describe(value)));
+    }
+    out = *policy;
+    return {};
+}
+
+template <std::integral T>
+requires(!std::same_as<T, bool>) Stored store_value(T& out, const Json& value) {
+    // nlohmann keeps non-negative literals as unsigned and negative ones as signed.
+    const bool fits = value.is_number_unsigned() ? std::in_range<T>(value.get<std::uint64_t>())
+                                                 : value.is_number_integer() &&
+                                                       std::in_range<T>(value.get<std::int64_t>());
+    if (!fits) {
+        return std::unexpected(fmt::format("expected an integer in [{}, {}], got {}",
+                                           std::numeric_limits<T>::min(),
+                                           std::numeric_limits<T>::max(), describe(value)));
+    }
+    out = value.get<T>();
+    return {};
+}
+
+Stored store(FieldRef ref, const Json& value) {
+    return std::visit([&value](auto* target) { return store_value(*target, value); }, ref);
+}
+
+Json json_value(FieldView view) {
+    return std::visit(
+        [](const auto* source) -> Json {
+            if constexpr (std::is_same_v<std::remove_cvref_t<decltype(*source)>, SplitPolicy>) {
+                return std::string(redpacket::to_string(*source));
+            } else {
+                return *source;
+            }
+        },
+        view);
+}
+
+/// Stores every member of `object` (the top level when `section` is empty).
+Stored load_object(const Json& object, const std::string& section, Config& config) {
+    for (const auto& item : object.items()) {
+        const std::string key =
+            section.empty() ? item.key() : fmt::format("{}.{}", section, item.key());
+        if (section.empty() && is_section(key)) {
+            if (!item.value().is_object()) {
+                return std::unexpected(
+                    fmt::format("\"{}\": expected an object, got {}", key, describe(item.value())));
+            }
+            if (auto loaded = load_object(item.value(), key, config); !loaded) {
+                return loaded;
+            }
+            continue;
+        }
+        const Field* field = find_field(key);
+        if (field == nullptr) {
+            return std::unexpected(fmt::format("unknown key \"{}\"", key));
+        }
+        if (auto stored = store(field->access.ref(config), item.value()); !stored) {
+            return std::unexpected(fmt::format("\"{}\": {}", key, stored.error()));
+        }
+    }
+    return {};
+}
+
+// ---- validation ----
+
+std::optional<std::string> range_problem(const Field& field, const Config& config) {
+    return std::visit(
+        [&field](const auto* value) -> std::optional<std::string> {
+            using T = std::remove_cvref_t<decltype(*value)>;
+            if constexpr (std::integral<T> && !std::same_as<T, bool>) {
+                // The sentinels mean "no bound" (a uint64_t seed may exceed kNoMax).
+                const bool below = field.min != kNoMin && std::cmp_less(*value, field.min);
+                const bool above = field.max != kNoMax && std::cmp_greater(*value, field.max);
+                if (below || above) {
+                    const std::string bound =
+                        field.max == kNoMax   ? fmt::format("at least {}", field.min)
+                        : field.min == kNoMin ? fmt::format("at most {}", field.max)
+                                              : fmt::format("in [{}, {}]", field.min, field.max);
+                    return fmt::format("\"{}\" must be {}, got {}", field.key, bound, *value);
+                }
+            }
+            return std::nullopt;
+        },
+        field.access.view(config));
+}
+
+/// `lower` ≤ `upper`, both settings named in the message.
+struct Ordering {
+    std::string_view lower_key;
+    std::int64_t lower;
+    std::string_view upper_key;
+    std::int64_t upper;
+};
+
+Stored check_orderings(const Config& c) {
+    const std::array orderings{
+        Ordering{"workers", c.workers, "sets", c.sets},  // workers = 0 always passes
+        Ordering{"shake.min_amount", c.shake.min_amount, "shake.max_amount", c.shake.max_amount},
+        Ordering{"shake.max_amount", c.shake.max_amount, "max_packet_total", c.max_packet_total},
+        Ordering{"send.shares", c.send.shares, "send.min_total", c.send.min_total},
+        Ordering{"send.shares", c.send.shares, "max_shares", c.max_shares},
+        Ordering{"send.min_total", c.send.min_total, "send.max_total", c.send.max_total},
+        Ordering{"send.max_total", c.send.max_total, "max_packet_total", c.max_packet_total},
+        Ordering{"shake.ttl_seconds", c.shake.ttl_seconds, "max_ttl_seconds", c.max_ttl_seconds},
+        Ordering{"send.ttl_seconds", c.send.ttl_seconds, "max_ttl_seconds", c.max_ttl_seconds},
+    };
+    for (const Ordering& o : orderings) {
+        if (o.lower > o.upper) {
+            return std::unexpected(fmt::format("\"{}\" ({}) must not exceed \"{}\" ({})",
+                                               o.lower_key, o.lower, o.upper_key, o.upper));
+        }
+    }
+    // Policy-specific rules (fixed needs one share) come from the library itself.
+    if (!redpacket::validate_split(c.send.policy, redpacket::Cents{c.send.min_total},
+                                   c.send.shares)) {
+        return std::unexpected(
+            fmt::format("\"send.policy\": {} cannot split a packet into {} shares",
+                        redpacket::to_string(c.send.policy), c.send.shares));
+    }
+    return {};
+}
+
+/// 127.0.0.0/8, ::1 (in any spelling) or "localhost".
+bool is_loopback(const std::string& host) {
+    if (host == "localhost") {
+        return true;
+    }
+    in_addr v4{};
+    if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+        return std::bit_cast<std::array<unsigned char, 4>>(v4.s_addr)[0] == 127;  // network order
+    }
+    in6_addr v6{};
+    return inet_pton(AF_INET6, host.c_str(), &v6) == 1 &&
+           std::bit_cast<std::array<unsigned char, 16>>(v6) ==
+               std::bit_cast<std::array<unsigned char, 16>>(in6addr_loopback);
+}
+
+Stored check_modes(const Config& c) {
+    if (std::ranges::find(kLogLevels, c.log_level) == kLogLevels.end()) {
+        return std::unexpected(fmt::format(
+            "\"log_level\" must be one of debug, info, warn, error, got \"{}\"", c.log_level));
+    }
+    if (c.compat_mode && !c.allow_compat_on_public && !is_loopback(c.host)) {
+        return std::unexpected(fmt::format(
+            "\"compat_mode\" accepts unauthenticated logins, but \"host\" ({}) is not a loopback "
+            "address; set \"allow_compat_on_public\" to true to allow it",
+            c.host));
+    }
+    if (!c.compat_mode && c.auth_secret.empty()) {
+        return std::unexpected("\"auth_secret\" must be set when \"compat_mode\" is false");
+    }
+    return {};
+}
+
+// ---- command line ----
+
+/// A flag's text as the JSON value `store` expects: text settings take it verbatim, the others
+/// read it as a JSON scalar (so `--port 70000` and `"port": 70000` fail alike).
+Json flag_value(FieldRef ref, const std::string& text) {
+    if (std::holds_alternative<std::string*>(ref) || std::holds_alternative<SplitPolicy*>(ref)) {
+        return text;
+    }
+    Json value = Json::parse(text, nullptr, false);
+    return value.is_discarded() ? Json(text) : value;
+}
+
+std::string flag_type(const Json& value) {
+    if (value.is_boolean()) {
+        return "BOOL";
+    }
+    return value.is_string() ? "TEXT" : "INT";
+}
+
+struct FlagSlot {
+    const Field* field;
+    CLI::Option* option;
+    std::string text;
+};
+
+void add_setting_flags(CLI::App& app, std::vector<FlagSlot>& slots) {
+    const Config defaults;
+    slots.reserve(kFields.size());  // options keep references into the slots
+    for (const Field& field : kFields) {
+        FlagSlot& slot = slots.emplace_back(FlagSlot{&field, nullptr, {}});
+        const Json shown = json_value(field.access.view(defaults));
+        const auto dot = field.key.find('.');
+        const std::string group = dot == std::string_view::npos
+                                      ? "Settings"
+                                      : fmt::format("{} campaign", field.key.substr(0, dot));
+        slot.option = app.add_option(flag_name(field.key), slot.text, std::string(field.help))
+                          ->type_name(flag_type(shown))
+                          ->default_str(shown.is_string() ? shown.get<std::string>() : shown.dump())
+                          ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+                          ->group(group);
+    }
+}
+
+Stored apply_flags(const std::vector<FlagSlot>& slots, Config& config) {
+    for (const FlagSlot& slot : slots) {
+        if (slot.option->count() == 0) {
+            continue;  // not given: the file's (or default) value stays
+        }
+        const FieldRef ref = slot.field->access.ref(config);
+        if (auto stored = store(ref, flag_value(ref, slot.text)); !stored) {
+            return std::unexpected(
+                fmt::format("{}: {}", flag_name(slot.field->key), stored.error()));
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
+std::expected<Config, std::string> load_config_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return std::unexpected(fmt::format("cannot open config file \"{}\"", path));
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) {
+        return std::unexpected(fmt::format("cannot read config file \"{}\"", path));
+    }
+    auto config = parse_config(text.str());
+    if (!config) {
+        return std::unexpected(fmt::format("{}: {}", path, config.error()));
+    }
+    return config;
+}
+
+std::expected<Config, std::string> parse_config(const std::string& json_text, Config base) {
+    try {
+        const Json document = Json::parse(json_text, nullptr, true, /*ignore_comments=*/true);
+        if (!document.is_object()) {
+            return std::unexpected(
+                fmt::format("the configuration must be a JSON object, got {}", describe(document)));
+        }
+        if (auto loaded = load_object(document, "", base); !loaded) {
+            return std::unexpected(loaded.error());
+        }
+        return base;
+    } catch (const Json::parse_error& e) {
+        return std::unexpected(fmt::format("invalid JSON: {}", e.what()));
+    } catch (const std::exception& e) {
+        return std::unexpected(fmt::format("cannot load the configuration: {}", e.what()));
+    }
+}
+
+std::expected<void, std::string> validate(const Config& config) {
+    for (const Field& field : kFields) {
+        if (auto problem = range_problem(field, config)) {
+            return std::unexpected(std::move(*problem));
+        }
+    }
+    if (auto ordered = check_orderings(config); !ordered) {
+        return ordered;
+    }
+    return check_modes(config);
+}
+
+std::string to_json(const Config& config) {
+    Json document = Json::object();
+    for (const Field& field : kFields) {
+        Json* node = &document;
+        std::string_view key = field.key;
+        for (auto dot = key.find('.'); dot != std::string_view::npos; dot = key.find('.')) {
+            node = &(*node)[std::string(key.substr(0, dot))];
+            key.remove_prefix(dot + 1);
+        }
+        (*node)[std::string(key)] = json_value(field.access.view(config));
+    }
+    return document.dump(2, ' ', false, Json::error_handler_t::replace);
+}
+
+std::expected<CommandLine, CommandLineExit> parse_command_line(int argc, char** argv) {
+    CLI::App app{"redpacketd: the red packet reference daemon", "redpacketd"};
+    std::string config_path;
+    CommandLine result;
+    std::vector<FlagSlot> slots;
+    app.add_option("--config", config_path, "JSON file loaded before the flags")->type_name("FILE");
+    app.add_flag("--print-config", result.print_config,
+                 "print the effective configuration as JSON and exit");
+    add_setting_flags(app, slots);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        std::ostringstream out;
+        std::ostringstream err;
+        const int code = app.exit(e, out, err);
+        std::string text = code == 0 ? out.str() : err.str();
+        text.erase(text.find_last_not_of('\n') + 1);  // main adds its own newline
+        return std::unexpected(CommandLineExit{code == 0 ? 0 : 2, std::move(text)});
+    }
+    if (!config_path.empty()) {
+        auto loaded = load_config_file(config_path);
+        if (!loaded) {
+            return std::unexpected(CommandLineExit{2, loaded.error()});
+        }
+        result.config = std::move(*loaded);
+    }
+    if (auto applied = apply_flags(slots, result.config); !applied) {
+        return std::unexpected(CommandLineExit{2, applied.error()});
+    }
+    if (auto valid = validate(result.config); !valid) {
+        return std::unexpected(CommandLineExit{2, valid.error()});
+    }
+    return result;
+}
+
+}  // namespace redpacketd

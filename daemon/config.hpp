@@ -1,0 +1,103 @@
+// redpacketd configuration: every setting, its default, and how it is loaded.
+//
+// Settings come from defaults, then an optional JSON file, then command-line flags (flags
+// win). Unknown JSON keys and out-of-range values are start-up errors that name the key.
+// A plain value type; no thread-safety concerns.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <vector>
+
+#include "redpacket/money.hpp"
+#include "redpacket/split.hpp"
+
+namespace redpacketd {
+
+/// The shake campaign: packets offered to the SETs' shake supplies.
+struct ShakeCampaignConfig {
+    bool enabled{false};
+    std::uint32_t rate{200};       ///< packets per second, over all SETs
+    std::uint64_t total{0};        ///< packets to offer in all; 0 = no limit
+    std::int64_t min_amount{1};    ///< cents
+    std::int64_t max_amount{100};  ///< cents
+    std::uint32_t ttl_seconds{60};
+};
+
+/// The send campaign: group packets created and announced to chosen recipients.
+struct SendCampaignConfig {
+    bool enabled{false};
+    std::uint32_t rate{200};        ///< packets per second, over all SETs
+    std::uint64_t total{20000};     ///< packets to create in all; 0 = no limit
+    std::int64_t min_total{3};      ///< cents per packet
+    std::int64_t max_total{300};    ///< cents per packet
+    std::uint32_t shares{3};        ///< recipients per packet (1..3: the notice has 3 slots)
+    redpacket::SplitPolicy policy{redpacket::SplitPolicy::double_mean};
+    std::uint32_t ttl_seconds{60};
+};
+
+/// Every setting of the daemon.
+struct Config {
+    // Network.
+    std::string host{"127.0.0.1"};
+    std::uint16_t port{1025};                 ///< 0 = pick a free port (printed when ready)
+    std::string admin_host{"127.0.0.1"};
+    std::uint16_t admin_port{8989};           ///< 0 = pick a free port
+    std::string admin_token;                  ///< bearer token for the admin API; empty = none
+    std::uint32_t workers{0};                 ///< 0 = number of cores
+    std::uint32_t sets{256};                  ///< SETs (shards)
+    std::uint32_t backlog{4096};
+
+    // Authentication.
+    bool compat_mode{true};                   ///< accept the original unauthenticated login
+    bool allow_compat_on_public{false};       ///< compat mode on a non-loopback address
+    std::string auth_secret;                  ///< HMAC-SHA256 key for authenticated logins
+
+    // Limits (every one counted in /metrics).
+    std::uint32_t max_connections{100000};
+    std::uint32_t login_timeout_ms{5000};
+    std::uint32_t idle_timeout_ms{120000};
+    std::uint32_t max_frame{1024};
+    std::uint32_t output_cap{256 * 1024};     ///< bytes queued to one client before closing it
+    std::uint32_t rate_limit{1000};           ///< requests per second per connection
+    std::uint32_t mailbox_capacity{65536};    ///< cross-worker messages per worker
+
+    // Pools (per SET).
+    std::uint32_t max_packets_per_set{4096};
+    std::uint32_t shake_capacity_per_set{1024};
+    std::uint32_t max_shares{1000};
+    std::int64_t max_packet_total{100000000};  ///< cents
+    std::uint32_t max_ttl_seconds{86400};
+    std::uint32_t retention_seconds{60};
+    std::uint64_t seed{2017};
+
+    ShakeCampaignConfig shake;
+    SendCampaignConfig send;
+
+    std::string log_level{"info"};            ///< debug, info, warn, error
+};
+
+/// Loads `path` (JSON) over the defaults. Errors name the key and the problem.
+[[nodiscard]] std::expected<Config, std::string> load_config_file(const std::string& path);
+/// Parses a JSON text over `base`.
+[[nodiscard]] std::expected<Config, std::string> parse_config(const std::string& json_text,
+                                                              Config base = {});
+/// Checks cross-field rules (ranges, compat mode on public addresses, ...).
+[[nodiscard]] std::expected<void, std::string> validate(const Config& config);
+/// The effective configuration as pretty JSON (what --print-config prints).
+[[nodiscard]] std::string to_json(const Config& config);
+/// Parses the command line (CLI11): --config FILE, one flag per setting, --print-config,
+/// --help. Returns the effective config, or an error / help text and an exit code.
+struct CommandLine {
+    Config config;
+    bool print_config{false};
+};
+struct CommandLineExit {
+    int code;
+    std::string text;
+};
+[[nodiscard]] std::expected<CommandLine, CommandLineExit> parse_command_line(int argc,
+                                                                             char** argv);
+
+}  // namespace redpacketd

@@ -1,0 +1,36 @@
+// redpacketd: the reference daemon. Parses the configuration, starts the server, prints one
+// "ready" line on stdout (with the bound ports, for scripts and tests), and runs until
+// SIGINT or SIGTERM.
+#include <csignal>
+#include <cstdio>
+#include <exception>
+
+#include "config.hpp"
+#include "log.hpp"
+#include "server.hpp"
+
+int main(int argc, char** argv) {
+    using namespace redpacketd;
+    std::signal(SIGPIPE, SIG_IGN);  // a peer that vanishes mid-write is an error code, not death
+    auto cli = parse_command_line(argc, argv);
+    if (!cli) {
+        std::fputs(cli.error().text.c_str(), cli.error().code == 0 ? stdout : stderr);
+        std::fputc('\n', cli.error().code == 0 ? stdout : stderr);
+        return cli.error().code;
+    }
+    if (cli->print_config) {
+        std::puts(to_json(cli->config).c_str());
+        return 0;
+    }
+    try {
+        Server server{cli->config};
+        server.start();
+        std::printf("redpacketd ready port=%u admin_port=%u workers=%u sets=%u\n", server.port(),
+                    server.admin_port(), server.worker_count(), cli->config.sets);
+        std::fflush(stdout);
+        return server.run();
+    } catch (const std::exception& e) {
+        log(LogLevel::error, "start-up failed: {}", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,296 @@
+#include "server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "log.hpp"
+
+namespace redpacketd {
+namespace {
+
+std::vector<std::string> event_names() {
+    return {kEventNames.begin(), kEventNames.end()};
+}
+
+std::int64_t wall_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+[[noreturn]] void fail(const std::string& what) { throw std::runtime_error(what); }
+
+// A non-blocking TCP socket bound to host:port with SO_REUSEADDR and SO_REUSEPORT, so every
+// worker can bind its own socket to the same port and the kernel spreads connections.
+int bind_reuseport(const std::string& host, std::uint16_t port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    const std::string numeric = host == "localhost" ? "127.0.0.1" : host;
+    if (inet_pton(AF_INET, numeric.c_str(), &addr.sin_addr) != 1) {
+        fail("host \"" + host + "\" is not an IPv4 address");
+    }
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fail(std::string("socket: ") + std::strerror(errno));
+    }
+    const int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        const int e = errno;
+        ::close(fd);
+        fail(std::string("setsockopt(SO_REUSEPORT): ") + std::strerror(e));
+    }
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+        const int e = errno;
+        ::close(fd);
+        fail(fmt::format("bind {}:{}: {}", host, port, std::strerror(e)));
+    }
+    return fd;
+}
+
+std::uint16_t bound_port(int fd) {
+    sockaddr_in addr{};
+    socklen_t len = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        fail(std::string("getsockname: ") + std::strerror(errno));
+    }
+    return ntohs(addr.sin_port);
+}
+
+std::expected<void, std::string> check_amounts(std::int64_t min, std::int64_t max,
+                                               std::int64_t limit, const char* min_key,
+                                               const char* max_key) {
+    if (min < 1) {
+        return std::unexpected(fmt::format("{} must be at least 1", min_key));
+    }
+    if (max < min) {
+        return std::unexpected(fmt::format("{} must be at least {}", max_key, min_key));
+    }
+    if (max > limit) {
+        return std::unexpected(fmt::format("{} must be at most {}", max_key, limit));
+    }
+    return {};
+}
+
+}  // namespace
+
+Server::Server(Config config) {
+    shared_.config = std::move(config);
+    Config& c = shared_.config;
+    if (c.workers == 0) {
+        c.workers = std::max(1U, std::thread::hardware_concurrency());
+        c.workers = std::min(c.workers, c.sets);
+    }
+    g_log_level.store(static_cast<int>(parse_log_level(c.log_level)));
+    shared_.sets = std::make_unique<ConnectionSet>(
+        redpacket::ShardingConfig{c.sets, c.workers, c.mailbox_capacity});
+    shared_.rates = std::make_unique<redpacket::RateCounter>(event_names(), c.workers);
+    shared_.shake = c.shake;
+    shared_.send = c.send;
+    shared_.shake_generation.store(1);
+    shared_.send_generation.store(1);
+    for (std::uint32_t w = 0; w < c.workers; ++w) {
+        workers_.push_back(std::make_unique<Worker>(shared_, w));
+        shared_.workers.push_back(workers_.back().get());
+    }
+    if (const int rc = uv_loop_init(&loop_); rc != 0) {
+        fail(std::string("uv_loop_init: ") + uv_strerror(rc));
+    }
+}
+
+Server::~Server() {
+    if (started_ && !shut_down_) {
+        shutdown();
+    }
+    if (!started_) {
+        uv_loop_close(&loop_);
+    }
+}
+
+void Server::bind_listeners() {
+    const Config& c = shared_.config;
+    std::uint16_t port = c.port;
+    for (auto& w : workers_) {
+        const int fd = bind_reuseport(c.host, port);
+        port = bound_port(fd);
+        w->adopt_listener(fd);
+    }
+    port_ = port;
+}
+
+void Server::start() {
+    const Config& c = shared_.config;
+    bind_listeners();
+    admin_ = std::make_unique<AdminServer>(&loop_, *this, c.admin_token);
+    const auto admin_port = admin_->listen(c.admin_host, c.admin_port);
+    if (!admin_port) {
+        fail("admin listen: " + admin_port.error());
+    }
+    admin_port_ = *admin_port;
+    uv_signal_init(&loop_, &sigint_);
+    uv_signal_init(&loop_, &sigterm_);
+    uv_async_init(&loop_, &stop_async_, [](uv_async_t* a) {
+        static_cast<Server*>(a->data)->shutdown();
+    });
+    sigint_.data = sigterm_.data = stop_async_.data = this;
+    const auto on_signal = [](uv_signal_t* s, int signum) {
+        log(LogLevel::info, "signal {}: shutting down", signum);
+        static_cast<Server*>(s->data)->shutdown();
+    };
+    uv_signal_start(&sigint_, on_signal, SIGINT);
+    uv_signal_start(&sigterm_, on_signal, SIGTERM);
+    for (auto& w : workers_) {
+        w->start();
+    }
+    started_ = true;
+    started_at_ms_ = wall_ms();
+    log(LogLevel::info, "listening on {}:{} ({} workers, {} SETs), admin on {}:{}, compat mode {}",
+        c.host, port_, workers_.size(), c.sets, c.admin_host, admin_port_,
+        c.compat_mode ? "on" : "off");
+}
+
+int Server::run() {
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    if (!shut_down_) {
+        shutdown();
+        uv_run(&loop_, UV_RUN_DEFAULT);
+    }
+    if (const int rc = uv_loop_close(&loop_); rc != 0) {
+        log(LogLevel::warn, "main loop: uv_loop_close: {}", uv_err_name(rc));
+    }
+    return 0;
+}
+
+void Server::stop() noexcept { uv_async_send(&stop_async_); }
+
+void Server::shutdown() {
+    if (shut_down_) {
+        return;
+    }
+    shut_down_ = true;
+    shared_.stopping.store(true, std::memory_order_release);
+    for (auto& w : workers_) {
+        w->request_stop();
+    }
+    for (auto& w : workers_) {
+        w->join();
+    }
+    if (admin_) {
+        admin_->close();
+    }
+    uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
+    log(LogLevel::info, "stopped: {} connections served, {} requests",
+        total(Event::accepted) + 0, total(Event::shake_requests) + total(Event::grabs));
+}
+
+std::uint64_t Server::total(Event e) const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& w : workers_) {
+        n += w->total(e);
+    }
+    return n;
+}
+
+// --- campaigns ---------------------------------------------------------------------------
+
+nlohmann::json Server::campaigns() const {
+    std::uint64_t shake_done = 0;
+    std::uint64_t send_done = 0;
+    for (const auto& w : workers_) {
+        shake_done += w->published().shake_campaign_done.load(std::memory_order_relaxed);
+        send_done += w->published().send_campaign_done.load(std::memory_order_relaxed);
+    }
+    auto& self = const_cast<Server&>(*this);
+    while (self.shared_.campaign_lock.test_and_set(std::memory_order_acquire)) {
+    }
+    const ShakeCampaignConfig shake = shared_.shake;
+    const SendCampaignConfig send = shared_.send;
+    self.shared_.campaign_lock.clear(std::memory_order_release);
+    return {{"shake",
+             {{"enabled", shake.enabled},
+              {"rate", shake.rate},
+              {"total", shake.total},
+              {"min_amount", shake.min_amount},
+              {"max_amount", shake.max_amount},
+              {"ttl_seconds", shake.ttl_seconds},
+              {"offered", shake_done}}},
+            {"send",
+             {{"enabled", send.enabled},
+              {"rate", send.rate},
+              {"total", send.total},
+              {"min_total", send.min_total},
+              {"max_total", send.max_total},
+              {"shares", send.shares},
+              {"policy", std::string(redpacket::to_string(send.policy))},
+              {"ttl_seconds", send.ttl_seconds},
+              {"sent", send_done}}}};
+}
+
+std::expected<nlohmann::json, std::string> Server::start_shake(const ShakeCampaignConfig& c) {
+    const Config& cfg = shared_.config;
+    if (c.rate < 1 || c.rate > 10'000'000) {
+        return std::unexpected("rate must be in [1, 10000000]");
+    }
+    if (auto ok = check_amounts(c.min_amount, c.max_amount,
+                                std::min<std::int64_t>(cfg.max_packet_total, UINT32_MAX),
+                                "min_amount", "max_amount");
+        !ok) {
+        return std::unexpected(ok.error());
+    }
+    if (c.ttl_seconds < 1 || c.ttl_seconds > cfg.max_ttl_seconds) {
+        return std::unexpected(fmt::format("ttl_seconds must be in [1, {}]", cfg.max_ttl_seconds));
+    }
+    while (shared_.campaign_lock.test_and_set(std::memory_order_acquire)) {
+    }
+    shared_.shake = c;
+    shared_.campaign_lock.clear(std::memory_order_release);
+    shared_.shake_generation.fetch_add(1, std::memory_order_acq_rel);
+    log(LogLevel::info, "shake campaign: {} packets/s, total {}, amounts {}..{}", c.rate, c.total,
+        c.min_amount, c.max_amount);
+    return campaigns()["shake"];
+}
+
+std::expected<nlohmann::json, std::string> Server::start_send(const SendCampaignConfig& c) {
+    const Config& cfg = shared_.config;
+    if (c.rate < 1 || c.rate > 10'000'000) {
+        return std::unexpected("rate must be in [1, 10000000]");
+    }
+    if (c.shares < 1 || c.shares > protocol::kNoticeUserSlots) {
+        return std::unexpected("shares must be in [1, 3]");
+    }
+    if (auto ok = check_amounts(c.min_total, c.max_total,
+                                std::min<std::int64_t>(cfg.max_packet_total, UINT32_MAX),
+                                "min_total", "max_total");
+        !ok) {
+        return std::unexpected(ok.error());
+    }
+    if (c.min_total < c.shares) {
+        return std::unexpected("min_total must be at least shares (one cent each)");
+    }
+    if (c.ttl_seconds < 1 || c.ttl_seconds > cfg.max_ttl_seconds) {
+        return std::unexpected(fmt::format("ttl_seconds must be in [1, {}]", cfg.max_ttl_seconds));
+    }
+    while (shared_.campaign_lock.test_and_set(std::memory_order_acquire)) {
+    }
+    shared_.send = c;
+    shared_.campaign_lock.clear(std::memory_order_release);
+    shared_.send_generation.fetch_add(1, std::memory_order_acq_rel);
+    log(LogLevel::info, "send campaign: {} packets/s, total {}, totals {}..{} in {} shares", c.rate,
+        c.total, c.min_total, c.max_total, c.shares);
+    return campaigns()["send"];
+}
+
+}  // namespace redpacketd

@@ -1,0 +1,70 @@
+// Server: builds the shared state, binds one SO_REUSEPORT listening socket per worker, starts
+// the workers, and runs the main loop (admin HTTP API and signals). It is the AdminBackend:
+// its views read atomics and the RateCounter, so they are safe on the main thread while the
+// workers run.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <vector>
+
+#include "admin_backend.hpp"
+#include "admin_http.hpp"
+#include "config.hpp"
+#include "worker.hpp"
+
+namespace redpacketd {
+
+class Server final : public AdminBackend {
+public:
+    /// Validated config in; nothing is bound yet.
+    explicit Server(Config config);
+    ~Server() override;
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    /// Binds the client port and the admin port and starts the workers. Throws
+    /// std::runtime_error with a clear message on any start-up failure.
+    void start();
+    /// Runs the main loop until SIGINT/SIGTERM or `stop()`, then shuts everything down.
+    /// Returns the process exit code.
+    int run();
+    /// Asks `run()` to shut down. Thread-safety: any thread.
+    void stop() noexcept;
+
+    [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+    [[nodiscard]] std::uint16_t admin_port() const noexcept { return admin_port_; }
+    [[nodiscard]] std::uint32_t worker_count() const noexcept {
+        return static_cast<std::uint32_t>(workers_.size());
+    }
+
+    // AdminBackend.
+    [[nodiscard]] nlohmann::json stats() const override;
+    [[nodiscard]] std::string metrics() const override;
+    [[nodiscard]] nlohmann::json campaigns() const override;
+    std::expected<nlohmann::json, std::string> start_shake(
+        const ShakeCampaignConfig& campaign) override;
+    std::expected<nlohmann::json, std::string> start_send(
+        const SendCampaignConfig& campaign) override;
+
+private:
+    void bind_listeners();
+    void shutdown();
+    [[nodiscard]] std::uint64_t total(Event e) const noexcept;
+
+    Shared shared_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    uv_loop_t loop_{};
+    uv_signal_t sigint_{};
+    uv_signal_t sigterm_{};
+    uv_async_t stop_async_{};
+    std::unique_ptr<AdminServer> admin_;
+    std::uint16_t port_{0};
+    std::uint16_t admin_port_{0};
+    bool started_{false};
+    bool shut_down_{false};
+    std::int64_t started_at_ms_{0};
+};
+
+}  // namespace redpacketd

@@ -1,0 +1,138 @@
+// Server: the read-only views of the admin API — /stats as JSON, /metrics in the Prometheus
+// text format. Both read atomics and the RateCounter, never worker-owned state.
+#include <fmt/format.h>
+
+#include "server.hpp"
+
+namespace redpacketd {
+namespace {
+
+constexpr int kRateWindow = 60;
+
+void metric(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+            std::uint64_t value) {
+    fmt::format_to(std::back_inserter(out), "# HELP redpacketd_{} {}\n# TYPE redpacketd_{} {}\n"
+                                            "redpacketd_{} {}\n",
+                   name, help, name, type, name, value);
+}
+
+void gauge(std::string& out, std::string_view name, std::string_view help, std::int64_t value) {
+    fmt::format_to(std::back_inserter(out),
+                   "# HELP redpacketd_{} {}\n# TYPE redpacketd_{} gauge\nredpacketd_{} {}\n", name,
+                   help, name, name, value);
+}
+
+}  // namespace
+
+nlohmann::json Server::stats() const {
+    const Config& c = shared_.config;
+    nlohmann::json j;
+    j["workers"] = workers_.size();
+    j["sets"] = c.sets;
+    j["connections"] = shared_.connections.load(std::memory_order_relaxed);
+
+    std::int64_t created = 0, claimed = 0, refunded = 0, outstanding = 0;
+    std::int64_t shake_offered = 0, shake_issued = 0, shake_expired = 0;
+    std::uint64_t live = 0, queued = 0, logged_in = 0, violations = 0;
+    redpacket::LatencyHistogram latency;
+    for (const auto& w : workers_) {
+        const PublishedStats& p = w->published();
+        const auto r = std::memory_order_relaxed;
+        created += p.amount_created.load(r);
+        claimed += p.amount_claimed.load(r);
+        refunded += p.amount_refunded.load(r);
+        outstanding += p.amount_outstanding.load(r);
+        shake_offered += p.shake_amount_offered.load(r);
+        shake_issued += p.shake_amount_issued.load(r);
+        shake_expired += p.shake_amount_expired.load(r);
+        live += p.packets_live.load(r);
+        queued += p.shake_queued.load(r);
+        logged_in += p.connections.load(r);
+        violations += p.invariant_violations.load(r);
+        latency.merge(w->latency());
+    }
+    j["logged_in"] = logged_in;
+    j["packets_open"] = live;
+    j["shake_queued"] = queued;
+    j["money"] = {{"group_created", created},   {"group_claimed", claimed},
+                  {"group_refunded", refunded}, {"group_outstanding", outstanding},
+                  {"shake_offered", shake_offered}, {"shake_issued", shake_issued},
+                  {"shake_expired", shake_expired}};
+    j["invariant_violations"] = violations;
+    const redpacket::LatencySummary l = latency.summary();
+    j["latency_ns"] = {{"count", l.count}, {"p50", l.p50}, {"p90", l.p90},
+                       {"p99", l.p99},     {"p999", l.p999}, {"max", l.max}};
+
+    nlohmann::json totals = nlohmann::json::object();
+    for (std::size_t e = 0; e < kEventCount; ++e) {
+        totals[std::string(kEventNames[e])] = total(static_cast<Event>(e));
+    }
+    j["totals"] = std::move(totals);
+
+    // Per-second counts of the last complete seconds, oldest first.
+    nlohmann::json rates = nlohmann::json::object();
+    const auto last = shared_.rates->last_complete_second();
+    if (last) {
+        std::vector<std::int64_t> seconds;
+        for (std::int64_t s = *last - kRateWindow + 1; s <= *last; ++s) {
+            seconds.push_back(s);
+        }
+        rates["seconds"] = seconds;
+        for (std::size_t e = 0; e < kEventCount; ++e) {
+            std::vector<std::uint64_t> values;
+            for (const std::int64_t s : seconds) {
+                values.push_back(
+                    shared_.rates->total(static_cast<redpacket::EventId>(e), s).value_or(0));
+            }
+            rates[std::string(kEventNames[e])] = std::move(values);
+        }
+    }
+    j["rates"] = std::move(rates);
+    j["last_complete_second"] = last ? nlohmann::json(*last) : nlohmann::json(nullptr);
+    j["campaigns"] = campaigns();
+
+    std::vector<std::uint64_t> sizes(c.sets, 0);
+    for (redpacket::ShardId s = 0; s < c.sets; ++s) {
+        sizes[s] = workers_[shared_.sets->worker_of(s)]->set_size(s);
+    }
+    j["set_sizes"] = std::move(sizes);
+    return j;
+}
+
+std::string Server::metrics() const {
+    std::string out;
+    for (std::size_t e = 0; e < kEventCount; ++e) {
+        metric(out, fmt::format("{}_total", kEventNames[e]), "counter",
+               fmt::format("Events of kind {} since start.", kEventNames[e]),
+               total(static_cast<Event>(e)));
+    }
+    const nlohmann::json s = stats();
+    gauge(out, "connections", "Open client connections.",
+          s["connections"].get<std::int64_t>());
+    gauge(out, "logged_in_connections", "Connections registered in a SET.",
+          s["logged_in"].get<std::int64_t>());
+    gauge(out, "packets_open", "Group packets live in the pools.",
+          s["packets_open"].get<std::int64_t>());
+    gauge(out, "shake_queued", "Shake packets waiting in the supplies.",
+          s["shake_queued"].get<std::int64_t>());
+    for (const auto& [key, value] : s["money"].items()) {
+        gauge(out, fmt::format("money_{}_cents", key),
+              fmt::format("Money {} in cents.", key), value.get<std::int64_t>());
+    }
+    metric(out, "invariant_violations_total", "counter",
+           "Pools whose money does not balance (must stay 0).",
+           s["invariant_violations"].get<std::uint64_t>());
+    out += "# HELP redpacketd_request_latency_ns Request service time in nanoseconds.\n"
+           "# TYPE redpacketd_request_latency_ns summary\n";
+    const auto& l = s["latency_ns"];
+    for (const auto& [q, key] : {std::pair{"0.5", "p50"}, std::pair{"0.9", "p90"},
+                                 std::pair{"0.99", "p99"}, std::pair{"0.999", "p999"}}) {
+        fmt::format_to(std::back_inserter(out), "redpacketd_request_latency_ns{{quantile=\"{}\"}} {}\n",
+                       q, l[key].get<std::uint64_t>());
+    }
+    fmt::format_to(std::back_inserter(out), "redpacketd_request_latency_ns_count {}\n",
+                   l["count"].get<std::uint64_t>());
+    return out;
+}
+
+}  // namespace redpacketd

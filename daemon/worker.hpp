@@ -1,0 +1,280 @@
+// Worker: one event loop thread that owns some SETs — their connections, their packet pools,
+// their campaigns — and talks to other workers only through mailboxes.
+//
+// Connections are accepted by whichever worker's SO_REUSEPORT socket the kernel picks. After
+// login, a connection whose user belongs to another worker's SET is *migrated*: its socket is
+// dup()ed and handed over (with any frames already read) through that worker's mailbox, so
+// from then on every frame of that user is served without a cross-thread hop and every pool is
+// touched only by its owning thread. Claims and queries of packets owned by another SET's
+// worker are forwarded to the owner, which replies through the mailbox of the asker.
+//
+// Thread-safety: everything here runs on the worker's loop thread, except the members marked
+// otherwise (`post_*` go through the lock-free mailbox; published stats are atomics).
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "config.hpp"
+#include "events.hpp"
+#include "redpacket/latency_histogram.hpp"
+#include "redpacket/protocol.hpp"
+#include "redpacket/random.hpp"
+#include "redpacket/rate_counter.hpp"
+#include "redpacket/red_packet_pool.hpp"
+#include "redpacket/sharded_connection_set.hpp"
+
+namespace redpacketd {
+
+namespace protocol = redpacket::protocol;
+
+class Worker;
+struct Connection;
+
+/// Names a connection across threads: its worker, slot and the slot's generation.
+struct ConnAddress {
+    std::uint32_t worker{0};
+    std::uint32_t slot{0};
+    std::uint32_t generation{0};
+};
+
+/// A cross-worker message. Plain data; the heap parts are owned.
+struct WorkerMessage {
+    enum class Kind : std::uint8_t { none, migrate, claim, grab, query, reply };
+    Kind kind{Kind::none};
+    // migrate
+    int fd{-1};
+    bool extended{false};
+    std::unique_ptr<protocol::FrameAssembler> assembler;
+    std::unique_ptr<std::vector<protocol::Frame>> pending;
+    // claim / grab / query
+    redpacket::UserId user{0};
+    std::uint64_t packet{0};
+    std::uint64_t request_id{0};
+    ConnAddress reply_to;
+    // reply
+    protocol::Message reply;
+};
+
+using ConnectionSet = redpacket::ShardedConnectionSet<WorkerMessage>;
+
+/// State shared by every worker, owned by the Server.
+struct Shared {
+    Config config;
+    std::unique_ptr<ConnectionSet> sets;
+    std::unique_ptr<redpacket::RateCounter> rates;
+    std::atomic<std::uint64_t> connections{0};
+    std::atomic<bool> stopping{false};  // set before workers stop: no more wake-ups
+    std::vector<Worker*> workers;
+    // Campaign settings: written by the admin thread, read by workers each tick.
+    std::atomic<std::uint64_t> shake_generation{0};
+    std::atomic<std::uint64_t> send_generation{0};
+    ShakeCampaignConfig shake;  // guarded by campaign_lock
+    SendCampaignConfig send;    // guarded by campaign_lock
+    std::atomic_flag campaign_lock = ATOMIC_FLAG_INIT;
+};
+
+/// Money and packet totals of one worker's pools, published once per tick.
+struct alignas(redpacket::kCacheLine) PublishedStats {
+    std::atomic<std::int64_t> amount_created{0};
+    std::atomic<std::int64_t> amount_claimed{0};
+    std::atomic<std::int64_t> amount_refunded{0};
+    std::atomic<std::int64_t> amount_outstanding{0};
+    std::atomic<std::int64_t> shake_amount_offered{0};
+    std::atomic<std::int64_t> shake_amount_issued{0};
+    std::atomic<std::int64_t> shake_amount_expired{0};
+    std::atomic<std::uint64_t> packets_live{0};
+    std::atomic<std::uint64_t> shake_queued{0};
+    std::atomic<std::uint64_t> connections{0};
+    std::atomic<std::uint64_t> invariant_violations{0};
+    std::atomic<std::uint64_t> shake_campaign_done{0};
+    std::atomic<std::uint64_t> send_campaign_done{0};
+};
+
+class Worker {
+public:
+    Worker(Shared& shared, std::uint32_t index);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    /// Adopts a bound, non-blocking listening socket (called before `start`).
+    void adopt_listener(int fd);
+    /// Runs the loop on a new thread.
+    void start();
+    /// Asks the loop to close everything and return. Thread-safety: any thread.
+    void request_stop() noexcept;
+    /// Waits for the thread to end.
+    void join();
+
+    [[nodiscard]] std::uint32_t index() const noexcept { return index_; }
+    [[nodiscard]] const PublishedStats& published() const noexcept { return published_; }
+    /// Lifetime event totals. Thread-safety: any thread (relaxed atomics).
+    [[nodiscard]] std::uint64_t total(Event e) const noexcept {
+        return totals_[static_cast<std::size_t>(e)].load(std::memory_order_relaxed);
+    }
+    [[nodiscard]] const redpacket::LatencyHistogram& latency() const noexcept { return latency_; }
+    /// Connections per owned SET, published each tick (index = SET id; others 0).
+    [[nodiscard]] std::uint64_t set_size(redpacket::ShardId s) const noexcept {
+        return set_sizes_[s].load(std::memory_order_relaxed);
+    }
+    /// Wakes the loop because a message was posted (the mailbox calls this).
+    static void wake(void* self) noexcept;
+
+    // --- request handling without sockets (also used by the benchmark) -------------------
+    /// Handles one frame of `conn`, appending any reply frames to the pending output.
+    void handle_frame(Connection& conn, const protocol::Frame& frame);
+    /// Takes the output accumulated by `handle_frame` calls.
+    [[nodiscard]] std::vector<std::byte>& pending_output() noexcept { return out_; }
+    /// A connection not attached to a socket, for tests and benchmarks.
+    Connection& detached_connection();
+    /// Current unix time in ms, refreshed once per loop callback.
+    [[nodiscard]] std::int64_t now_ms() const noexcept { return now_ms_; }
+    void set_now_ms(std::int64_t now) noexcept { now_ms_ = now; }
+    /// The pool of an owned SET (nullptr for SETs of other workers).
+    [[nodiscard]] redpacket::RedPacketPool* pool(redpacket::ShardId s) noexcept {
+        return pools_[s].get();
+    }
+
+private:
+    friend struct Connection;
+
+    // Loop callbacks.
+    static void on_connection(uv_stream_t* server, int status);
+    static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
+    static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+    static void on_async(uv_async_t* handle);
+    static void on_tick(uv_timer_t* timer);
+    static void on_sweep(uv_timer_t* timer);
+    static void on_close(uv_handle_t* handle);
+
+    // Connections.
+    Connection* new_connection();
+    void start_reading(Connection& conn);
+    void close_connection(Connection& conn, Event reason);
+    void flush(Connection& conn);
+    void send_now(Connection& conn, const protocol::Message& m);
+    Connection* find(ConnAddress a) noexcept;
+    [[nodiscard]] ConnAddress address_of(const Connection& conn) const noexcept;
+    void adopt_migrated(WorkerMessage&& m);
+    void finish_migration(Connection& conn);
+    void post_or_retry(redpacket::ShardId shard, WorkerMessage&& m);
+    void retry_posts();
+
+    // Requests.
+    void reply(const protocol::Message& m);
+    void reply_error(Connection& conn, std::uint64_t request_id, protocol::ErrorCode code,
+                     bool close);
+    void handle_login(Connection& conn, redpacket::UserId user, bool extended);
+    void handle_shake(Connection& conn);
+    void handle_grab(Connection& conn, std::uint32_t compact_packet);
+    void handle_create(Connection& conn, const protocol::CreatePacket& req);
+    void handle_claim(Connection& conn, const protocol::Claim& req);
+    void handle_query(Connection& conn, const protocol::Query& req);
+    bool rate_limited(Connection& conn);
+    [[nodiscard]] protocol::Message local_claim(WorkerMessage::Kind kind, redpacket::UserId user,
+                                                std::uint64_t packet, std::uint64_t request_id);
+    [[nodiscard]] protocol::Message local_query(std::uint64_t packet, std::uint64_t request_id);
+    void forward(WorkerMessage::Kind kind, Connection& conn, std::uint64_t packet,
+                 std::uint64_t request_id);
+    void on_message(WorkerMessage&& m);
+
+    // Campaigns and housekeeping.
+    [[nodiscard]] std::int64_t refill(std::int64_t millitokens, std::uint32_t rate,
+                                      std::int64_t elapsed_ms) const noexcept;
+    void run_shake_campaign(std::int64_t elapsed_ms);
+    void run_send_campaign(std::int64_t elapsed_ms);
+    bool send_one_packet();
+    void expire_packets();
+    void publish();
+    void count(Event e, std::uint64_t n = 1) noexcept;
+    void refresh_clock() noexcept;
+    void stop_on_loop();
+
+    Shared& shared_;
+    const Config& config_;
+    std::uint32_t index_;
+    uv_loop_t loop_{};
+    uv_tcp_t listener_{};
+    bool listening_{false};
+    uv_async_t async_{};
+    uv_timer_t tick_{};
+    uv_timer_t sweep_{};
+    std::unique_ptr<std::uint8_t[]> read_buffer_;
+    std::vector<std::byte> out_;
+    std::vector<Connection*> slots_;
+    std::vector<std::uint32_t> generations_;
+    std::vector<std::uint32_t> free_slots_;
+    std::size_t open_connections_{0};
+    std::vector<std::unique_ptr<redpacket::RedPacketPool>> pools_;  // by SET id
+    std::vector<redpacket::ShardId> owned_sets_;
+    // Campaign packets: who may grab them (owned SETs only).
+    std::unordered_map<std::uint64_t, std::array<std::uint32_t, protocol::kNoticeUserSlots>>
+        recipients_;
+    // Idempotent creates: (user, request id) → packet, bounded FIFO.
+    struct RequestKey {
+        redpacket::UserId user;
+        std::uint64_t request_id;
+        bool operator==(const RequestKey&) const = default;
+    };
+    struct RequestKeyHash {
+        std::size_t operator()(const RequestKey& k) const noexcept {
+            return static_cast<std::size_t>((k.user * 0x9e3779b97f4a7c15ULL) ^ k.request_id);
+        }
+    };
+    std::unordered_map<RequestKey, std::uint64_t, RequestKeyHash> created_by_request_;
+    std::vector<RequestKey> created_order_;
+    std::size_t created_next_{0};
+    redpacket::Rng rng_;
+    std::int64_t now_ms_{0};
+    std::int64_t last_tick_ms_{0};
+    std::uint64_t shake_generation_seen_{0};
+    std::uint64_t send_generation_seen_{0};
+    ShakeCampaignConfig shake_;
+    SendCampaignConfig send_;
+    std::uint64_t shake_quota_{0};   // this worker's share of the campaign total (0 = no limit)
+    std::uint64_t send_quota_{0};
+    std::uint64_t shake_done_{0};
+    std::uint64_t send_done_{0};
+    std::int64_t shake_millitokens_{0};
+    std::int64_t send_millitokens_{0};
+    std::size_t shake_next_set_{0};
+    std::size_t send_next_set_{0};
+    std::unique_ptr<Connection> detached_;
+    std::vector<std::pair<redpacket::ShardId, WorkerMessage>> retry_;  // replies a full mailbox refused
+    std::atomic<bool> stop_requested_{false};
+    bool stopping_{false};
+    std::unique_ptr<std::atomic<std::uint64_t>[]> set_sizes_;
+    std::array<std::atomic<std::uint64_t>, kEventCount> totals_{};
+    redpacket::LatencyHistogram latency_;
+    PublishedStats published_;
+    std::thread thread_;
+};
+
+/// One client connection. Lives in its worker's slot table until its close callback.
+struct Connection {
+    uv_tcp_t tcp{};  // tcp.data points back to the Connection
+    Worker* worker{nullptr};
+    std::uint32_t slot{0};
+    redpacket::UserId user{0};
+    bool logged_in{false};
+    bool extended{false};  // authenticated login: errors get an error frame
+    bool closing{false};
+    bool attached{false};  // has a socket
+    bool migrating{false};
+    std::int64_t deadline_ms{0};  // login deadline before login, idle deadline after
+    std::int64_t window_second{0};
+    std::uint32_t window_requests{0};
+    protocol::FrameAssembler assembler;
+    std::vector<protocol::Frame>* migrate_pending{nullptr};  // set while migrating
+};
+
+}  // namespace redpacketd

@@ -1,0 +1,226 @@
+// Worker: the 10 ms tick — campaigns (token buckets over the owned SETs), expiry and refunds,
+// published statistics, and retries of replies a full mailbox refused.
+#include <algorithm>
+
+#include "log.hpp"
+#include "worker.hpp"
+
+namespace redpacketd {
+namespace {
+
+constexpr std::int64_t kMilli = 1000;  // millitokens per packet
+constexpr std::int64_t kPublishEveryMs = 100;
+
+// Spin lock around the campaign structs: taken only on the admin thread's rare updates and
+// when a worker sees a new generation.
+struct CampaignLock {
+    explicit CampaignLock(std::atomic_flag& f) : flag{f} {
+        while (flag.test_and_set(std::memory_order_acquire)) {
+        }
+    }
+    ~CampaignLock() { flag.clear(std::memory_order_release); }
+    CampaignLock(const CampaignLock&) = delete;
+    CampaignLock& operator=(const CampaignLock&) = delete;
+    std::atomic_flag& flag;
+};
+
+// This worker's share of a campaign-wide quantity: proportional to its SETs; worker 0 takes
+// the remainder so the shares add up exactly.
+std::uint64_t share_of(std::uint64_t total, std::size_t owned, std::uint32_t sets,
+                       std::uint32_t workers, std::uint32_t index) {
+    const std::uint64_t base = total * owned / sets;
+    if (index != 0) {
+        return base;
+    }
+    std::uint64_t others = 0;
+    for (std::uint32_t w = 1; w < workers; ++w) {
+        const std::uint64_t owned_w = (sets - w + workers - 1) / workers;  // SETs s ≡ w mod W
+        others += total * owned_w / sets;
+    }
+    return total - others;
+}
+
+}  // namespace
+
+void Worker::on_tick(uv_timer_t* timer) {
+    Worker& w = *static_cast<Worker*>(timer->data);
+    w.refresh_clock();
+    const std::int64_t elapsed = std::clamp<std::int64_t>(w.now_ms_ - w.last_tick_ms_, 0, 1000);
+    w.last_tick_ms_ = w.now_ms_;
+    w.shared_.rates->writer(w.index_).advance(w.now_ms_ / 1000);
+    w.retry_posts();
+    w.run_shake_campaign(elapsed);
+    w.run_send_campaign(elapsed);
+    w.expire_packets();
+    if (w.now_ms_ / kPublishEveryMs != (w.now_ms_ - elapsed) / kPublishEveryMs || elapsed == 0) {
+        w.publish();
+    }
+}
+
+// Token bucket in millitokens: a campaign rate of R packets/s is R millitokens per ms over all
+// SETs, of which this worker gets its SETs' share; the bucket holds at most 100 ms of tokens.
+std::int64_t Worker::refill(std::int64_t millitokens, std::uint32_t rate,
+                            std::int64_t elapsed_ms) const noexcept {
+    const auto owned = static_cast<std::int64_t>(owned_sets_.size());
+    const std::int64_t gained = std::int64_t{rate} * owned * elapsed_ms / config_.sets;
+    const std::int64_t cap = std::max<std::int64_t>(std::int64_t{rate} * owned * 100 / config_.sets, kMilli);
+    return std::min(millitokens + gained, cap);
+}
+
+void Worker::run_shake_campaign(std::int64_t elapsed_ms) {
+    const std::uint64_t generation = shared_.shake_generation.load(std::memory_order_acquire);
+    if (generation != shake_generation_seen_) {
+        CampaignLock lock{shared_.campaign_lock};
+        shake_ = shared_.shake;
+        shake_generation_seen_ = generation;
+        shake_quota_ = shake_.total == 0 ? 0
+                                         : share_of(shake_.total, owned_sets_.size(), config_.sets,
+                                                    shared_.sets->worker_count(), index_);
+        shake_done_ = 0;
+        shake_millitokens_ = 0;
+    }
+    if (!shake_.enabled || owned_sets_.empty() || (shake_quota_ != 0 && shake_done_ >= shake_quota_)) {
+        return;
+    }
+    shake_millitokens_ = refill(shake_millitokens_, shake_.rate, elapsed_ms);
+    while (shake_millitokens_ >= kMilli && (shake_quota_ == 0 || shake_done_ < shake_quota_)) {
+        shake_millitokens_ -= kMilli;
+        const redpacket::ShardId s = owned_sets_[shake_next_set_++ % owned_sets_.size()];
+        const redpacket::Cents amount{rng_.between(shake_.min_amount, shake_.max_amount)};
+        const auto expires = redpacket::Time{now_ms_ + std::int64_t{shake_.ttl_seconds} * 1000};
+        if (pools_[s]->offer(amount, expires).has_value()) {
+            ++shake_done_;
+            count(Event::shake_offered);
+        } else {
+            count(Event::shake_offer_refused);
+        }
+    }
+}
+
+void Worker::run_send_campaign(std::int64_t elapsed_ms) {
+    const std::uint64_t generation = shared_.send_generation.load(std::memory_order_acquire);
+    if (generation != send_generation_seen_) {
+        CampaignLock lock{shared_.campaign_lock};
+        send_ = shared_.send;
+        send_generation_seen_ = generation;
+        send_quota_ = send_.total == 0 ? 0
+                                       : share_of(send_.total, owned_sets_.size(), config_.sets,
+                                                  shared_.sets->worker_count(), index_);
+        send_done_ = 0;
+        send_millitokens_ = 0;
+    }
+    if (!send_.enabled || owned_sets_.empty() || (send_quota_ != 0 && send_done_ >= send_quota_)) {
+        return;
+    }
+    send_millitokens_ = refill(send_millitokens_, send_.rate, elapsed_ms);
+    while (send_millitokens_ >= kMilli && (send_quota_ == 0 || send_done_ < send_quota_)) {
+        if (!send_one_packet()) {
+            return;  // nobody to send to yet: keep the tokens
+        }
+        send_millitokens_ -= kMilli;
+        ++send_done_;
+    }
+}
+
+bool Worker::send_one_packet() {
+    for (std::size_t tries = 0; tries < owned_sets_.size(); ++tries) {
+        const redpacket::ShardId s = owned_sets_[send_next_set_++ % owned_sets_.size()];
+        const redpacket::ConnectionTable& table = shared_.sets->shard(s);
+        if (table.size() == 0) {
+            continue;
+        }
+        // Distinct recipients by probing random slots of the SET's table.
+        std::array<std::uint32_t, protocol::kNoticeUserSlots> users{};
+        std::array<redpacket::ConnectionRef, protocol::kNoticeUserSlots> conns{};
+        const std::size_t want = std::min<std::size_t>(send_.shares, table.size());
+        std::size_t have = 0;
+        for (int probe = 0; probe < 256 && have < want; ++probe) {
+            const auto e = table.at_slot(rng_.below(table.capacity()));
+            if (!e || std::find(users.begin(), users.begin() + static_cast<std::ptrdiff_t>(have),
+                                static_cast<std::uint32_t>(e->first)) !=
+                          users.begin() + static_cast<std::ptrdiff_t>(have)) {
+                continue;
+            }
+            users[have] = static_cast<std::uint32_t>(e->first);
+            conns[have] = e->second;
+            ++have;
+        }
+        if (have == 0) {
+            continue;
+        }
+        const redpacket::Cents total{rng_.between(std::max<std::int64_t>(send_.min_total, static_cast<std::int64_t>(have)),
+                                                  std::max<std::int64_t>(send_.max_total, static_cast<std::int64_t>(have)))};
+        const auto id = pools_[s]->create(0, total, static_cast<std::uint32_t>(have), send_.policy,
+                                          redpacket::Time{now_ms_ + std::int64_t{send_.ttl_seconds} * 1000});
+        if (!id) {
+            count(Event::create_failures);
+            return true;  // counted; spend the token rather than spin on a full pool
+        }
+        recipients_[id->value] = users;
+        count(Event::packets_sent);
+        const protocol::PacketNotice notice{static_cast<std::uint32_t>(id->value),
+                                            static_cast<std::uint32_t>(total.value),
+                                            static_cast<std::uint32_t>(have), users};
+        for (std::size_t i = 0; i < have; ++i) {
+            Connection* c = find(ConnAddress{index_, static_cast<std::uint32_t>(conns[i] >> 32),
+                                             static_cast<std::uint32_t>(conns[i])});
+            if (c != nullptr) {
+                send_now(*c, notice);  // on the recipient's own connection
+                count(Event::notices);
+            }
+        }
+        return true;
+    }
+    return false;
+}
+
+void Worker::expire_packets() {
+    for (const redpacket::ShardId s : owned_sets_) {
+        for (const redpacket::Refund& r : pools_[s]->expire(redpacket::Time{now_ms_})) {
+            recipients_.erase(r.packet.value);
+            count(Event::refunds);
+        }
+    }
+}
+
+void Worker::publish() {
+    std::int64_t created = 0, claimed = 0, refunded = 0, outstanding = 0;
+    std::int64_t shake_offered = 0, shake_issued = 0, shake_expired = 0;
+    std::uint64_t live = 0, queued = 0, connections = 0, violations = 0;
+    for (const redpacket::ShardId s : owned_sets_) {
+        const redpacket::PoolStats& st = pools_[s]->stats();
+        created += st.amount_created.value;
+        claimed += st.amount_claimed.value;
+        refunded += st.amount_refunded.value;
+        outstanding += st.amount_outstanding.value;
+        shake_offered += st.shake_amount_offered.value;
+        shake_issued += st.shake_amount_issued.value;
+        shake_expired += st.shake_amount_expired.value;
+        live += st.packets_live;
+        queued += pools_[s]->shake_size();
+        if (st.amount_created != st.amount_claimed + st.amount_refunded + st.amount_outstanding ||
+            st.shake_amount_offered != st.shake_amount_issued + st.shake_amount_expired +
+                                           st.shake_amount_queued) {
+            ++violations;
+        }
+        const std::size_t size = shared_.sets->shard(s).size();
+        connections += size;
+        set_sizes_[s].store(size, std::memory_order_relaxed);
+    }
+    const auto rel = std::memory_order_relaxed;
+    published_.amount_created.store(created, rel);
+    published_.amount_claimed.store(claimed, rel);
+    published_.amount_refunded.store(refunded, rel);
+    published_.amount_outstanding.store(outstanding, rel);
+    published_.shake_amount_offered.store(shake_offered, rel);
+    published_.shake_amount_issued.store(shake_issued, rel);
+    published_.shake_amount_expired.store(shake_expired, rel);
+    published_.packets_live.store(live, rel);
+    published_.shake_queued.store(queued, rel);
+    published_.connections.store(connections, rel);
+    published_.invariant_violations.store(violations, rel);
+    published_.shake_campaign_done.store(shake_done_, rel);
+    published_.send_campaign_done.store(send_done_, rel);
+}
+
+}  // namespace redpacketd
