@@ -15,6 +15,7 @@
 #include <expected>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "admin_backend.hpp"
 
@@ -41,6 +42,13 @@ struct HttpResponse {
 /// Errors are JSON {"error": "..."}. Never throws.
 [[nodiscard]] HttpResponse route(const HttpRequest& request, AdminBackend& backend,
                                  const std::string& bearer_token);
+
+namespace detail {
+/// A JSON {"error": message} response (shared by the router and the server).
+[[nodiscard]] HttpResponse error_response(int status, std::string_view message);
+/// ASCII case-insensitive equality, for header names.
+[[nodiscard]] bool iequals(std::string_view a, std::string_view b) noexcept;
+}  // namespace detail
 
 /// Resource limits of the admin server.
 struct AdminLimits {
