@@ -28,20 +28,6 @@ ConnectionTable& ConnectionTable::operator=(ConnectionTable&& other) noexcept {
     return *this;
 }
 
-std::size_t ConnectionTable::home(UserId user) const noexcept {
-    // Fibonacci hashing: the top bits of the product are well mixed even for sequential ids.
-    return static_cast<std::size_t>((user * 0x9e3779b97f4a7c15ULL) >> shift_);
-}
-
-std::size_t ConnectionTable::probe(UserId user) const noexcept {
-    const std::size_t mask = capacity_ - 1;
-    std::size_t i = home(user);
-    while (entries_[i].user != user && entries_[i].user != kReservedUser) {
-        i = (i + 1) & mask;
-    }
-    return i;
-}
-
 void ConnectionTable::grow() {
     const std::size_t new_capacity = capacity_ == 0 ? kInitialCapacity : capacity_ * 2;
     auto fresh = std::make_unique_for_overwrite<Entry[]>(new_capacity);  // may throw: no change yet
@@ -61,10 +47,15 @@ std::expected<void, Error> ConnectionTable::add(UserId user, ConnectionRef conn)
     if (user == kReservedUser) {
         return std::unexpected(Error::invalid_argument);
     }
-    if (capacity_ != 0 && find(user).has_value()) {
+    if ((size_ + 1) * 4 > capacity_ * 3) {
+        grow();
+    }
+    Entry& e = entries_[probe(user)];  // one probe: find the user or the slot to fill
+    if (e.user == user) {
         return std::unexpected(Error::already_exists);
     }
-    upsert(user, conn);
+    e = Entry{user, conn};
+    ++size_;
     return {};
 }
 
@@ -109,17 +100,6 @@ std::optional<ConnectionRef> ConnectionTable::remove(UserId user) noexcept {
     entries_[hole] = Entry{kReservedUser, 0};
     --size_;
     return conn;
-}
-
-std::optional<ConnectionRef> ConnectionTable::find(UserId user) const noexcept {
-    if (capacity_ == 0 || user == kReservedUser) {
-        return std::nullopt;
-    }
-    const Entry& e = entries_[probe(user)];
-    if (e.user != user) {
-        return std::nullopt;
-    }
-    return e.conn;
 }
 
 void ConnectionTable::clear() noexcept {

@@ -97,14 +97,16 @@ LatencySummary LatencyHistogram::summary() const noexcept {
     }
     s.min = min();
     s.max = max();
-    const double ps[] = {50.0, 90.0, 99.0, 99.9};
+    const std::uint64_t ranks[] = {rank_of(50.0, s.count), rank_of(90.0, s.count),
+                                   rank_of(99.0, s.count), rank_of(99.9, s.count)};
     std::uint64_t* outs[] = {&s.p50, &s.p90, &s.p99, &s.p999};
     std::uint64_t seen = 0;
     std::size_t next = 0;
     for (std::size_t i = 0; i < kBucketCount && next < 4; ++i) {
         seen += load(buckets_[i]);
-        while (next < 4 && seen >= rank_of(ps[next], s.count)) {
-            *outs[next++] = representative(i, s.min, s.max);
+        while (next < 4 && seen >= ranks[next]) {
+            *outs[next] = ranks[next] == s.count ? s.max : representative(i, s.min, s.max);
+            ++next;
         }
     }
     return s;

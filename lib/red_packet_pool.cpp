@@ -1,9 +1,9 @@
 // RedPacketPool implementation.
 //
 // Group packets live in a slab of slots; a packet id carries (generation, slot), so a lookup is
-// an index plus a generation check — no hash map. Each packet owns one allocation holding its
-// share amounts, the users who claimed them (in share order) and, for packets with more than
-// kLinearUsers shares, an open-addressing index from user to share so a claim stays O(1).
+// an index plus a generation check — no hash map. Each packet owns one array of cells (share
+// amount and claimer, in share order) and, for packets with more than kLinearUsers shares, a
+// second array: an open-addressing index from user to share, so a claim stays O(1).
 // Deadlines sit in a binary min-heap; an expired packet is refunded, kept for `retention` so
 // retries and queries still see it, and then its slot is recycled with a new generation.
 #include "redpacket/red_packet_pool.hpp"

@@ -42,7 +42,16 @@ public:
     /// Unregisters `user`, returning its connection if it was present.
     std::optional<ConnectionRef> remove(UserId user) noexcept;
     /// The connection of `user`, if registered.
-    [[nodiscard]] std::optional<ConnectionRef> find(UserId user) const noexcept;
+    [[nodiscard]] std::optional<ConnectionRef> find(UserId user) const noexcept {
+        if (capacity_ == 0 || user == kReservedUser) {
+            return std::nullopt;
+        }
+        const Entry& e = entries_[probe(user)];
+        if (e.user != user) {
+            return std::nullopt;
+        }
+        return e.conn;
+    }
 
     /// Calls `fn(UserId, ConnectionRef)` for every entry, in table order. `fn` must not
     /// modify the table.
@@ -79,8 +88,19 @@ private:
         ConnectionRef conn;
     };
 
-    [[nodiscard]] std::size_t home(UserId user) const noexcept;
-    [[nodiscard]] std::size_t probe(UserId user) const noexcept;  // slot of user, or empty slot
+    // Fibonacci hashing: the top bits of the product are well mixed even for sequential ids.
+    [[nodiscard]] std::size_t home(UserId user) const noexcept {
+        return static_cast<std::size_t>((user * 0x9e3779b97f4a7c15ULL) >> shift_);
+    }
+    // The slot holding `user`, or the empty slot where it would go. Inline: the hot path.
+    [[nodiscard]] std::size_t probe(UserId user) const noexcept {
+        const std::size_t mask = capacity_ - 1;
+        std::size_t i = home(user);
+        while (entries_[i].user != user && entries_[i].user != kReservedUser) {
+            i = (i + 1) & mask;
+        }
+        return i;
+    }
     void grow();
 
     std::unique_ptr<Entry[]> entries_;
