@@ -28,6 +28,15 @@ std::size_t user_home(UserId user, int shift) noexcept {
     return static_cast<std::size_t>((user * 0x9e3779b97f4a7c15ULL) >> shift);
 }
 
+// Grows a full vector by a quarter instead of the library's doubling: per-packet memory then
+// carries at most 25% slack (slots are 80 bytes, deadlines 24), still amortised O(1).
+template <class T>
+void grow_by_quarter(std::vector<T>& v) {
+    if (v.size() == v.capacity()) {
+        v.reserve(std::max<std::size_t>(16, v.capacity() + v.capacity() / 4));
+    }
+}
+
 }  // namespace
 
 struct RedPacketPool::Impl {
@@ -40,8 +49,7 @@ struct RedPacketPool::Impl {
     struct Slot {
         UserId sender{0};
         Cents total;
-        Cents claimed_amount;
-        Cents refunded;
+        Cents claimed_amount;  // once expired, total − claimed_amount was refunded
         Time expires_at{};
         std::uint32_t generation{1};
         std::uint32_t count{0};
@@ -56,11 +64,14 @@ struct RedPacketPool::Impl {
         std::unique_ptr<std::uint32_t[]> index;   // user → cell, open addressing, kNoIndex empty
     };
 
+    // 16 bytes: the retire flag rides in the top bit of the slot (slots < 2^24).
     struct Deadline {
+        static constexpr std::uint32_t kRetire = 1U << 31;
         Time at;
-        std::uint32_t slot;
+        std::uint32_t slot_and_kind;  // slot | kRetire to recycle the slot, else refund
         std::uint32_t generation;
-        bool retire;  // false: refund at `at`; true: recycle the slot at `at`
+        [[nodiscard]] std::uint32_t slot() const noexcept { return slot_and_kind & ~kRetire; }
+        [[nodiscard]] bool retire() const noexcept { return (slot_and_kind & kRetire) != 0; }
     };
     struct DeadlineLater {
         bool operator()(const Deadline& a, const Deadline& b) const noexcept {
@@ -181,6 +192,7 @@ struct RedPacketPool::Impl {
             }
             return i;
         }
+        grow_by_quarter(slots);
         slots.emplace_back();
         return static_cast<std::uint32_t>(slots.size() - 1);
     }
@@ -203,11 +215,7 @@ struct RedPacketPool::Impl {
     }
     // Every live slot has exactly one pending deadline, so after `reserve_deadline` succeeds
     // in create, pushes never allocate.
-    void reserve_deadline() {
-        if (deadlines.size() == deadlines.capacity()) {
-            deadlines.reserve(std::max<std::size_t>(16, deadlines.capacity() * 2));
-        }
-    }
+    void reserve_deadline() { grow_by_quarter(deadlines); }
     void push_deadline(Deadline d) noexcept {
         deadlines.push_back(d);
         std::push_heap(deadlines.begin(), deadlines.end(), DeadlineLater{});
@@ -215,14 +223,13 @@ struct RedPacketPool::Impl {
     void refund(std::uint32_t slot_index, Cents amount, Time now) noexcept {
         Slot& s = slots[slot_index];
         s.state = PacketState::expired;
-        s.refunded = amount;
         stats.amount_refunded += amount;
         stats.amount_outstanding -= amount;
         ++stats.packets_expired;
         notify(PoolEventKind::refunded, group_id(slot_index, s.generation), s.sender, amount,
                s.count - s.claimed, now);
         // Retention runs from the refund, so a late expire() still leaves time for retries.
-        push_deadline(Deadline{now + config.retention, slot_index, s.generation, true});
+        push_deadline(Deadline{now + config.retention, slot_index | Deadline::kRetire, s.generation});
     }
     void drop_expired_shakes(Time now) noexcept {
         while (shake_count > 0 && shake_ring[shake_head].expires_at <= now) {
@@ -306,7 +313,6 @@ std::expected<PacketId, Error> RedPacketPool::create(UserId sender, Cents total,
     s.sender = sender;
     s.total = total;
     s.claimed_amount = Cents{0};
-    s.refunded = Cents{0};
     s.expires_at = expires_at;
     s.count = count;
     s.claimed = 0;
@@ -314,7 +320,7 @@ std::expected<PacketId, Error> RedPacketPool::create(UserId sender, Cents total,
     s.policy = policy;
     s.state = PacketState::open;
     s.live = true;
-    p.push_deadline(Impl::Deadline{expires_at, slot_index, s.generation, false});
+    p.push_deadline(Impl::Deadline{expires_at, slot_index, s.generation});
 
     ++p.stats.packets_created;
     ++p.stats.packets_live;
@@ -363,24 +369,24 @@ std::vector<Refund> RedPacketPool::expire(Time now) {
     std::vector<Refund> refunds;
     while (!p.deadlines.empty() && p.deadlines.front().at <= now) {
         const Impl::Deadline d = p.deadlines.front();
-        Impl::Slot& s = p.slots[d.slot];
+        Impl::Slot& s = p.slots[d.slot()];
         const bool current = s.live && s.generation == d.generation;
         Cents amount{0};
-        if (current && !d.retire) {
+        if (current && !d.retire()) {
             // Report first: if this allocation throws, nothing has changed yet.
             amount = s.total - s.claimed_amount;
             refunds.push_back(
-                Refund{p.group_id(d.slot, s.generation), s.sender, amount, s.count - s.claimed});
+                Refund{p.group_id(d.slot(), s.generation), s.sender, amount, s.count - s.claimed});
         }
         std::pop_heap(p.deadlines.begin(), p.deadlines.end(), Impl::DeadlineLater{});
         p.deadlines.pop_back();
         if (!current) {
             continue;
         }
-        if (d.retire) {
-            p.release_slot(d.slot);
+        if (d.retire()) {
+            p.release_slot(d.slot());
         } else {
-            p.refund(d.slot, amount, now);
+            p.refund(d.slot(), amount, now);
         }
     }
     p.drop_expired_shakes(now);
@@ -419,8 +425,8 @@ std::expected<PacketInfo, Error> RedPacketPool::query(PacketId packet) const {
     info.count = s->count;
     info.claimed_count = s->claimed;
     info.claimed_amount = s->claimed_amount;
-    info.refunded = s->refunded;
-    info.remaining = s->total - s->claimed_amount - s->refunded;
+    info.refunded = s->state == PacketState::expired ? s->total - s->claimed_amount : Cents{0};
+    info.remaining = s->total - s->claimed_amount - info.refunded;
     info.expires_at = s->expires_at;
     info.claims.reserve(s->claimed);
     for (std::uint32_t i = 0; i < s->claimed; ++i) {
