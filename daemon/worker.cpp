@@ -400,6 +400,13 @@ void Worker::adopt_migrated(WorkerMessage&& m) {
             handle_frame(*conn, f);
         }
     }
+    if (const auto error = conn->assembler.error(); error && !conn->closing) {
+        // The read that carried the login also carried a malformed frame: refuse it here,
+        // after answering everything before it, as the old owner would have.
+        count(Event::protocol_errors);
+        reply_error(*conn, 0, protocol::to_error_code(*error), true);
+        return;
+    }
     flush(*conn);
     if (!conn->closing) {
         start_reading(*conn);

@@ -188,8 +188,9 @@ private:
     void on_message(WorkerMessage&& m);
 
     // Campaigns and housekeeping.
-    [[nodiscard]] std::int64_t refill(std::int64_t millitokens, std::uint32_t rate,
+    [[nodiscard]] std::int64_t refill(std::int64_t tokens, std::uint32_t rate,
                                       std::int64_t elapsed_ms) const noexcept;
+    [[nodiscard]] std::int64_t token_cost() const noexcept;
     void run_shake_campaign(std::int64_t elapsed_ms);
     void run_send_campaign(std::int64_t elapsed_ms);
     bool send_one_packet();
@@ -217,8 +218,11 @@ private:
     std::vector<std::unique_ptr<redpacket::RedPacketPool>> pools_;  // by SET id
     std::vector<redpacket::ShardId> owned_sets_;
     // Campaign packets: who may grab them (owned SETs only).
-    std::unordered_map<std::uint64_t, std::array<std::uint32_t, protocol::kNoticeUserSlots>>
-        recipients_;
+    struct Recipients {
+        std::array<std::uint32_t, protocol::kNoticeUserSlots> users{};
+        std::size_t count{0};  // users[0..count) are the recipients; the rest are unused
+    };
+    std::unordered_map<std::uint64_t, Recipients> recipients_;
     // Idempotent creates: (user, request id) → packet, bounded FIFO.
     struct RequestKey {
         redpacket::UserId user;
@@ -240,12 +244,14 @@ private:
     std::uint64_t send_generation_seen_{0};
     ShakeCampaignConfig shake_;
     SendCampaignConfig send_;
-    std::uint64_t shake_quota_{0};   // this worker's share of the campaign total (0 = no limit)
-    std::uint64_t send_quota_{0};
+    std::optional<std::uint64_t> shake_quota_;  // this worker's share of the total; none = no limit
+    std::optional<std::uint64_t> send_quota_;
     std::uint64_t shake_done_{0};
     std::uint64_t send_done_{0};
-    std::int64_t shake_millitokens_{0};
-    std::int64_t send_millitokens_{0};
+    // Token buckets in units of 1/(1000 · sets) packet, so that any rate, however small and
+    // however spread over workers, accumulates exactly.
+    std::int64_t shake_tokens_{0};
+    std::int64_t send_tokens_{0};
     std::size_t shake_next_set_{0};
     std::size_t send_next_set_{0};
     std::unique_ptr<Connection> detached_;

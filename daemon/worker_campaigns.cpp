@@ -57,14 +57,20 @@ void Worker::on_tick(uv_timer_t* timer) {
     }
 }
 
-// Token bucket in millitokens: a campaign rate of R packets/s is R millitokens per ms over all
-// SETs, of which this worker gets its SETs' share; the bucket holds at most 100 ms of tokens.
-std::int64_t Worker::refill(std::int64_t millitokens, std::uint32_t rate,
+// Token bucket: a campaign rate of R packets/s is R/1000 packets per ms over all SETs, of which
+// this worker gets owned/sets. Counting in units of 1/(1000 · sets) packet keeps that exact
+// (no rounding to zero for small rates); the bucket holds at most 100 ms of tokens, or one
+// packet if that is more.
+std::int64_t Worker::token_cost() const noexcept {
+    return kMilli * static_cast<std::int64_t>(config_.sets);
+}
+
+std::int64_t Worker::refill(std::int64_t tokens, std::uint32_t rate,
                             std::int64_t elapsed_ms) const noexcept {
     const auto owned = static_cast<std::int64_t>(owned_sets_.size());
-    const std::int64_t gained = std::int64_t{rate} * owned * elapsed_ms / config_.sets;
-    const std::int64_t cap = std::max<std::int64_t>(std::int64_t{rate} * owned * 100 / config_.sets, kMilli);
-    return std::min(millitokens + gained, cap);
+    const std::int64_t gained = std::int64_t{rate} * owned * elapsed_ms;
+    const std::int64_t cap = std::max<std::int64_t>(std::int64_t{rate} * owned * 100, token_cost());
+    return std::min(tokens + gained, cap);
 }
 
 void Worker::run_shake_campaign(std::int64_t elapsed_ms) {
@@ -73,18 +79,21 @@ void Worker::run_shake_campaign(std::int64_t elapsed_ms) {
         CampaignLock lock{shared_.campaign_lock};
         shake_ = shared_.shake;
         shake_generation_seen_ = generation;
-        shake_quota_ = shake_.total == 0 ? 0
-                                         : share_of(shake_.total, owned_sets_.size(), config_.sets,
-                                                    shared_.sets->worker_count(), index_);
+        shake_quota_.reset();
+        if (shake_.total != 0) {
+            shake_quota_ = share_of(shake_.total, owned_sets_.size(), config_.sets,
+                                    shared_.sets->worker_count(), index_);
+        }
         shake_done_ = 0;
-        shake_millitokens_ = 0;
+        shake_tokens_ = 0;
     }
-    if (!shake_.enabled || owned_sets_.empty() || (shake_quota_ != 0 && shake_done_ >= shake_quota_)) {
+    const auto quota_left = [this] { return !shake_quota_ || shake_done_ < *shake_quota_; };
+    if (!shake_.enabled || owned_sets_.empty() || !quota_left()) {
         return;
     }
-    shake_millitokens_ = refill(shake_millitokens_, shake_.rate, elapsed_ms);
-    while (shake_millitokens_ >= kMilli && (shake_quota_ == 0 || shake_done_ < shake_quota_)) {
-        shake_millitokens_ -= kMilli;
+    shake_tokens_ = refill(shake_tokens_, shake_.rate, elapsed_ms);
+    while (shake_tokens_ >= token_cost() && quota_left()) {
+        shake_tokens_ -= token_cost();
         const redpacket::ShardId s = owned_sets_[shake_next_set_++ % owned_sets_.size()];
         const redpacket::Cents amount{rng_.between(shake_.min_amount, shake_.max_amount)};
         const auto expires = redpacket::Time{now_ms_ + std::int64_t{shake_.ttl_seconds} * 1000};
@@ -103,21 +112,24 @@ void Worker::run_send_campaign(std::int64_t elapsed_ms) {
         CampaignLock lock{shared_.campaign_lock};
         send_ = shared_.send;
         send_generation_seen_ = generation;
-        send_quota_ = send_.total == 0 ? 0
-                                       : share_of(send_.total, owned_sets_.size(), config_.sets,
-                                                  shared_.sets->worker_count(), index_);
+        send_quota_.reset();
+        if (send_.total != 0) {
+            send_quota_ = share_of(send_.total, owned_sets_.size(), config_.sets,
+                                   shared_.sets->worker_count(), index_);
+        }
         send_done_ = 0;
-        send_millitokens_ = 0;
+        send_tokens_ = 0;
     }
-    if (!send_.enabled || owned_sets_.empty() || (send_quota_ != 0 && send_done_ >= send_quota_)) {
+    const auto quota_left = [this] { return !send_quota_ || send_done_ < *send_quota_; };
+    if (!send_.enabled || owned_sets_.empty() || !quota_left()) {
         return;
     }
-    send_millitokens_ = refill(send_millitokens_, send_.rate, elapsed_ms);
-    while (send_millitokens_ >= kMilli && (send_quota_ == 0 || send_done_ < send_quota_)) {
+    send_tokens_ = refill(send_tokens_, send_.rate, elapsed_ms);
+    while (send_tokens_ >= token_cost() && quota_left()) {
         if (!send_one_packet()) {
             return;  // nobody to send to yet: keep the tokens
         }
-        send_millitokens_ -= kMilli;
+        send_tokens_ -= token_cost();
         ++send_done_;
     }
 }
@@ -156,7 +168,7 @@ bool Worker::send_one_packet() {
             count(Event::create_failures);
             return true;  // counted; spend the token rather than spin on a full pool
         }
-        recipients_[id->value] = users;
+        recipients_[id->value] = Recipients{users, have};
         count(Event::packets_sent);
         const protocol::PacketNotice notice{static_cast<std::uint32_t>(id->value),
                                             static_cast<std::uint32_t>(total.value),

@@ -300,9 +300,9 @@ protocol::Message Worker::local_claim(WorkerMessage::Kind kind, redpacket::UserI
     }
     // Campaign packets belong to their recipients only.
     if (const auto it = recipients_.find(id->value); it != recipients_.end()) {
-        const auto& users = it->second;
-        if (std::find(users.begin(), users.end(), static_cast<std::uint32_t>(user)) ==
-            users.end()) {
+        const auto first = it->second.users.begin();
+        const auto last = first + static_cast<std::ptrdiff_t>(it->second.count);
+        if (std::find(first, last, static_cast<std::uint32_t>(user)) == last) {
             return miss(redpacket::ClaimStatus::not_found);
         }
     }
