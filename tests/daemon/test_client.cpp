@@ -1,0 +1,430 @@
+// TestClient and http_request: blocking POSIX sockets with poll() deadlines.
+#include "test_client.hpp"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <utility>
+
+namespace redpacketd::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+template <class... Ts>
+struct Overloaded : Ts... {
+    using Ts::operator()...;
+};
+
+[[noreturn]] void fail_errno(const std::string& what) {
+    throw std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+std::uint64_t unix_seconds() { return static_cast<std::uint64_t>(std::time(nullptr)); }
+
+/// A connected, blocking loopback TCP socket (CLOEXEC, no Nagle). Blocking sends give up
+/// after kReadTimeout, so a server that stops reading fails a test instead of hanging it.
+/// `receive_buffer` > 0 shrinks SO_RCVBUF (set before connect, so the window stays small).
+int connect_loopback(std::uint16_t port, int receive_buffer = 0) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fail_errno("socket");
+    }
+    const timeval send_timeout{kReadTimeout.count() / 1000, (kReadTimeout.count() % 1000) * 1000};
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
+    if (receive_buffer > 0) {
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+        const int e = errno;
+        ::close(fd);
+        errno = e;
+        fail_errno(fmt::format("connect 127.0.0.1:{}", port));
+    }
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+/// Writes all of `bytes`; false on any error (EPIPE, ECONNRESET, ...).
+bool write_all(int fd, const void* data, std::size_t size) noexcept {
+    const auto* p = static_cast<const char*>(data);
+    while (size > 0) {
+        const ssize_t n = ::send(fd, p, size, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return false;
+        }
+        p += n;
+        size -= static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+/// Milliseconds left until `deadline`, never negative.
+int millis_left(Clock::time_point deadline) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    return static_cast<int>(std::max<std::int64_t>(left, 0));
+}
+
+}  // namespace
+
+std::string describe(const protocol::Message& m) {
+    return std::visit(
+        Overloaded{
+            [](const protocol::ErrorReply& e) {
+                return fmt::format("error{{request_id={}, code={} ({})}}", e.request_id,
+                                   static_cast<std::uint32_t>(e.code), protocol::to_string(e.code));
+            },
+            [](const protocol::LoginResponse& r) {
+                return fmt::format("login_response{{user={}, result={}}}", r.user, r.result);
+            },
+            [](const protocol::AuthLoginResponse& r) {
+                return fmt::format("auth_login_response{{user={}, result={}}}", r.user, r.result);
+            },
+            [](const protocol::ShakeResponse& r) {
+                return fmt::format("shake_response{{user={}, result={}, packet={}, amount={}}}",
+                                   r.user, r.result, r.packet, r.amount);
+            },
+            [](const protocol::GrabResponse& r) {
+                return fmt::format("grab_response{{packet={}, amount={}}}", r.packet, r.amount);
+            },
+            [](const protocol::PacketNotice& n) {
+                return fmt::format(
+                    "packet_notice{{packet={}, amount={}, shares={}, users={},{},{}}}", n.packet,
+                    n.amount, n.share_count, n.users[0], n.users[1], n.users[2]);
+            },
+            [](const protocol::CreateResponse& r) {
+                return fmt::format("create_response{{request_id={}, packet={}}}", r.request_id,
+                                   r.packet);
+            },
+            [](const protocol::ClaimResponse& r) {
+                return fmt::format(
+                    "claim_response{{request_id={}, packet={}, status={}, share={}, amount={}}}",
+                    r.request_id, r.packet, r.status, r.share_index, r.amount);
+            },
+            [](const protocol::HeartbeatResponse& r) {
+                return fmt::format("heartbeat_response{{nonce={}}}", r.nonce);
+            },
+            [](const auto& other) { return std::string(protocol::to_string(other.command)); },
+        },
+        m);
+}
+
+std::string TestClient::describe_read(const ReadResult& r) {
+    switch (r.status) {
+        case ReadStatus::frame:
+            return testing::describe(r.message);
+        case ReadStatus::closed:
+            return "the connection closed";
+        case ReadStatus::timeout:
+            return "nothing (timeout)";
+        case ReadStatus::garbage:
+            return "bytes that do not decode";
+    }
+    return "?";
+}
+
+TestClient::TestClient(std::uint16_t port, int receive_buffer)
+    : fd_{connect_loopback(port, receive_buffer)} {}
+
+TestClient::~TestClient() noexcept {
+    if (fd_ >= 0) {
+        ::close(fd_);
+    }
+}
+
+TestClient::TestClient(TestClient&& other) noexcept
+    : fd_{std::exchange(other.fd_, -1)},
+      in_{std::move(other.in_)},
+      notices_{std::move(other.notices_)},
+      closed_{other.closed_} {}
+
+TestClient& TestClient::operator=(TestClient&& other) noexcept {
+    if (this != &other) {
+        if (fd_ >= 0) {
+            ::close(fd_);
+        }
+        fd_ = std::exchange(other.fd_, -1);
+        in_ = std::move(other.in_);
+        notices_ = std::move(other.notices_);
+        closed_ = other.closed_;
+    }
+    return *this;
+}
+
+void TestClient::send(const protocol::Message& m) { send_all(std::span{&m, 1}); }
+
+void TestClient::send_all(std::span<const protocol::Message> ms) {
+    std::vector<std::byte> out;
+    for (const protocol::Message& m : ms) {
+        protocol::append(out, m, unix_seconds());
+    }
+    send_raw(out);
+}
+
+void TestClient::send_raw(std::span<const std::byte> bytes) {
+    if (!try_send_raw(bytes)) {
+        fail_errno("send");
+    }
+}
+
+bool TestClient::try_send_raw(std::span<const std::byte> bytes) noexcept {
+    return write_all(fd_, bytes.data(), bytes.size());
+}
+
+ReadResult TestClient::read(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+        if (!in_.empty()) {
+            const protocol::DecodeResult d = protocol::decode(in_, 65535);
+            if (d.status == protocol::DecodeStatus::frame) {
+                in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(d.consumed));
+                return {ReadStatus::frame, d.frame.message};
+            }
+            if (d.status == protocol::DecodeStatus::error) {
+                return {ReadStatus::garbage, {}};
+            }
+        }
+        if (closed_) {
+            return {ReadStatus::closed, {}};
+        }
+        pollfd p{fd_, POLLIN, 0};
+        const int ready = ::poll(&p, 1, millis_left(deadline));
+        if (ready < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            fail_errno("poll");
+        }
+        if (ready == 0) {
+            if (Clock::now() >= deadline) {
+                return {ReadStatus::timeout, {}};
+            }
+            continue;
+        }
+        std::byte buf[4096];
+        const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+        if (n > 0) {
+            in_.insert(in_.end(), buf, buf + n);
+        } else if (n == 0 || errno == ECONNRESET || errno == EPIPE) {
+            closed_ = true;
+        } else if (errno != EINTR && errno != EAGAIN) {
+            fail_errno("recv");
+        }
+    }
+}
+
+ReadResult TestClient::read_reply(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+        ReadResult r = read(std::chrono::milliseconds{millis_left(deadline)});
+        if (r.status != ReadStatus::frame) {
+            return r;
+        }
+        if (const auto* notice = std::get_if<protocol::PacketNotice>(&r.message)) {
+            notices_.push_back(*notice);
+            continue;
+        }
+        return r;
+    }
+}
+
+std::optional<std::vector<protocol::Message>> TestClient::frames_until_close(
+    std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    std::vector<protocol::Message> frames;
+    for (;;) {
+        const ReadResult r = read(std::chrono::milliseconds{millis_left(deadline)});
+        switch (r.status) {
+            case ReadStatus::frame:
+                frames.push_back(r.message);
+                break;
+            case ReadStatus::closed:
+                return frames;
+            case ReadStatus::timeout:
+                return std::nullopt;
+            case ReadStatus::garbage:
+                throw std::runtime_error("the server sent undecodable bytes");
+        }
+    }
+}
+
+std::vector<protocol::Message> TestClient::drain(std::chrono::milliseconds duration) {
+    const auto deadline = Clock::now() + duration;
+    std::vector<protocol::Message> frames;
+    for (;;) {
+        const ReadResult r = read_reply(std::chrono::milliseconds{millis_left(deadline)});
+        if (r.status != ReadStatus::frame) {
+            return frames;
+        }
+        frames.push_back(r.message);
+    }
+}
+
+protocol::LoginResponse TestClient::login(std::uint32_t user) {
+    send(protocol::LoginRequest{user});
+    return expect<protocol::LoginResponse>();
+}
+
+protocol::AuthLoginResponse TestClient::auth_login(std::uint32_t user, std::uint64_t expiry,
+                                                   const std::array<std::uint8_t, 32>& token) {
+    send(protocol::AuthLogin{user, expiry, token});
+    return expect<protocol::AuthLoginResponse>();
+}
+
+protocol::ShakeResponse TestClient::shake(std::uint32_t user) {
+    send(protocol::ShakeRequest{user});
+    return expect<protocol::ShakeResponse>();
+}
+
+protocol::GrabResponse TestClient::grab(std::uint32_t packet) {
+    send(protocol::GrabRequest{0, packet});  // the original client sends user 0
+    return expect<protocol::GrabResponse>();
+}
+
+protocol::HeartbeatResponse TestClient::heartbeat(std::uint64_t nonce) {
+    send(protocol::Heartbeat{nonce});
+    return expect<protocol::HeartbeatResponse>();
+}
+
+protocol::Message TestClient::create(const protocol::CreatePacket& req) {
+    send(req);
+    const ReadResult r = read_reply();
+    if (r.status != ReadStatus::frame) {
+        throw std::runtime_error("expected a create response, got " + describe_read(r));
+    }
+    return r.message;
+}
+
+protocol::Message TestClient::claim(std::uint64_t request_id, std::uint64_t packet) {
+    send(protocol::Claim{request_id, packet});
+    const ReadResult r = read_reply();
+    if (r.status != ReadStatus::frame) {
+        throw std::runtime_error("expected a claim response, got " + describe_read(r));
+    }
+    return r.message;
+}
+
+protocol::Message TestClient::query(std::uint64_t request_id, std::uint64_t packet) {
+    send(protocol::Query{request_id, packet});
+    const ReadResult r = read_reply();
+    if (r.status != ReadStatus::frame) {
+        throw std::runtime_error("expected a query response, got " + describe_read(r));
+    }
+    return r.message;
+}
+
+// --- HTTP ----------------------------------------------------------------------------------
+
+HttpReply http_request(std::uint16_t port, std::string_view method, std::string_view target,
+                       std::string_view body, std::string_view bearer,
+                       std::chrono::milliseconds timeout) {
+    const int fd = connect_loopback(port);
+    std::string request = fmt::format(
+        "{} {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        method, target, port, body.size());
+    if (!body.empty()) {
+        request += "Content-Type: application/json\r\n";
+    }
+    if (!bearer.empty()) {
+        request += fmt::format("Authorization: Bearer {}\r\n", bearer);
+    }
+    request += "\r\n";
+    request += body;
+    if (!write_all(fd, request.data(), request.size())) {
+        ::close(fd);
+        fail_errno("send http request");
+    }
+    std::string raw;
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        const int ready = ::poll(&p, 1, millis_left(deadline));
+        if (ready < 0 && errno == EINTR) {
+            continue;
+        }
+        if (ready <= 0) {
+            ::close(fd);
+            throw std::runtime_error(
+                fmt::format("no complete HTTP answer to {} {} in {} ms: \"{}\"", method, target,
+                            timeout.count(), raw));
+        }
+        char buf[4096];
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n > 0) {
+            raw.append(buf, static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        break;  // EOF (or a reset after the answer): the server is done
+    }
+    ::close(fd);
+    const auto head_end = raw.find("\r\n\r\n");
+    if (head_end == std::string::npos || raw.rfind("HTTP/1.1 ", 0) != 0) {
+        throw std::runtime_error("malformed HTTP answer: \"" + raw + "\"");
+    }
+    HttpReply reply;
+    reply.head = raw.substr(0, head_end);
+    reply.body = raw.substr(head_end + 4);
+    reply.status = std::stoi(reply.head.substr(9, 3));
+    return reply;
+}
+
+std::optional<protocol::ShakeResponse> shake_until_hit(TestClient& c, std::uint32_t user,
+                                                       std::chrono::milliseconds timeout) {
+    std::optional<protocol::ShakeResponse> hit;
+    const auto got_one = [&] {
+        const protocol::ShakeResponse r = c.shake(user);
+        if (r.user != user ||
+            (r.result != protocol::kShakeGotPacket &&
+             r != protocol::ShakeResponse{user, protocol::kShakeNoPacket, 0, 0})) {
+            throw std::runtime_error("unexpected answer to a shake: " + describe(r));
+        }
+        if (r.result == protocol::kShakeGotPacket) {
+            hit = r;
+        }
+        return hit.has_value();
+    };
+    return eventually(got_one, timeout, std::chrono::milliseconds{10}) ? hit : std::nullopt;
+}
+
+std::uint64_t unix_now() noexcept { return unix_seconds(); }
+
+std::vector<std::byte> raw_frame(std::uint16_t length, std::uint16_t cmd, std::size_t body_bytes) {
+    std::vector<std::byte> out(protocol::kHeaderSize + body_bytes, std::byte{0});
+    out[0] = static_cast<std::byte>(length >> 8);
+    out[1] = static_cast<std::byte>(length & 0xFF);
+    out[2] = static_cast<std::byte>(cmd >> 8);
+    out[3] = static_cast<std::byte>(cmd & 0xFF);
+    return out;
+}
+
+nlohmann::json get_json(std::uint16_t port, std::string_view target, std::string_view bearer) {
+    const HttpReply r = http_request(port, "GET", target, {}, bearer);
+    if (r.status != 200) {
+        throw std::runtime_error(fmt::format("GET {}: status {}: {}", target, r.status, r.body));
+    }
+    return nlohmann::json::parse(r.body);
+}
+
+}  // namespace redpacketd::testing

@@ -1,0 +1,346 @@
+// Integration tests of the daemon's defences: malformed frames, requests out of order, and the
+// connection limits (max connections, login and idle timeouts). A broken connection must end
+// within a second — with an error frame in extended mode, silently in compat mode — and the
+// daemon must keep serving everyone else.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "auth.hpp"
+#include "daemon_process.hpp"
+#include "test_client.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using redpacketd::testing::DaemonProcess;
+using redpacketd::testing::eventually;
+using redpacketd::testing::get_json;
+using redpacketd::testing::http_request;
+using redpacketd::testing::raw_frame;
+using redpacketd::testing::TestClient;
+using redpacketd::testing::unix_now;
+namespace protocol = redpacket::protocol;
+using protocol::ErrorCode;
+
+constexpr const char* kSecret = "errors-secret";
+constexpr std::uint16_t kMaxFrame = 128;
+
+void auth_login(TestClient& c, std::uint32_t user) {
+    const std::uint64_t expiry = unix_now() + 3600;
+    REQUIRE(c.auth_login(user, expiry, redpacketd::make_token(kSecret, user, expiry)) ==
+            protocol::AuthLoginResponse{user, protocol::kResultOk});
+}
+
+/// A frame the decoder must refuse, and the error code an extended connection is told.
+struct BadFrame {
+    const char* name;
+    std::vector<std::byte> bytes;
+    ErrorCode code;
+};
+
+std::vector<BadFrame> bad_frames() {
+    return {
+        {"length 0", raw_frame(0, 2), ErrorCode::bad_length},
+        {"length 11", raw_frame(11, 2), ErrorCode::bad_length},
+        {"length 65535", raw_frame(65535, 2), ErrorCode::bad_length},
+        {"length above --max-frame", raw_frame(kMaxFrame + 1, 2), ErrorCode::bad_length},
+        {"unknown command 7", raw_frame(16, 7, 4), ErrorCode::unknown_command},
+        {"unknown command 65535", raw_frame(16, 65535, 4), ErrorCode::unknown_command},
+        {"a server-to-client command", raw_frame(20, 1, 8), ErrorCode::unknown_command},
+        {"a shake of 20 bytes", raw_frame(20, 2, 8), ErrorCode::bad_length},
+        {"a claim of 24 bytes", raw_frame(24, 20, 12), ErrorCode::bad_length},
+    };
+}
+
+/// How a connection is prepared before the bad input.
+enum class Setup { none, compat_login, auth_login };
+
+const char* to_string(Setup s) {
+    switch (s) {
+        case Setup::none:
+            return "not logged in";
+        case Setup::compat_login:
+            return "compat login";
+        case Setup::auth_login:
+            return "auth login";
+    }
+    return "?";
+}
+
+/// Opens a connection, prepares it, sends `bytes`; returns what came back before the close
+/// (nullopt if the connection was still open after a second).
+std::optional<std::vector<protocol::Message>> send_bad(const DaemonProcess& d, Setup setup,
+                                                       std::uint32_t user,
+                                                       const std::vector<std::byte>& bytes) {
+    TestClient c(d.port());
+    if (setup == Setup::compat_login) {
+        REQUIRE(c.login(user).result == protocol::kResultOk);
+    } else if (setup == Setup::auth_login) {
+        auth_login(c, user);
+    }
+    c.send_raw(bytes);
+    return c.frames_until_close(1s);
+}
+
+/// A well-behaved client still gets answers.
+void check_still_serving(const DaemonProcess& d, bool compat, std::uint32_t user) {
+    TestClient c(d.port());
+    if (compat) {
+        REQUIRE(c.login(user).result == protocol::kResultOk);
+    } else {
+        auth_login(c, user);
+    }
+    CHECK(c.shake(user) == protocol::ShakeResponse{user, protocol::kShakeNoPacket, 0, 0});
+    CHECK(c.heartbeat(user).nonce == user);
+}
+
+std::vector<protocol::Message> error_frame(ErrorCode code) {
+    return {protocol::ErrorReply{0, code}};
+}
+
+/// The value of an unlabeled sample in Prometheus text, or -1.
+long long metric_value(const std::string& text, const std::string& name) {
+    const std::string key = "\n" + name + " ";
+    const auto at = ("\n" + text).find(key);
+    if (at == std::string::npos) {
+        return -1;
+    }
+    return std::stoll(text.substr(at + key.size() - 1));
+}
+
+}  // namespace
+
+// --- malformed frames and protocol order ---------------------------------------------------
+
+TEST_CASE("in compat mode a malformed frame closes the connection without a reply",
+          "[integration]") {
+    DaemonProcess d({"--workers", "2", "--sets", "16", "--auth-secret", kSecret, "--max-frame",
+                     std::to_string(kMaxFrame)});
+    std::uint32_t user = 100;
+    for (const BadFrame& bad : bad_frames()) {
+        for (const Setup setup : {Setup::none, Setup::compat_login}) {
+            INFO(bad.name << ", " << to_string(setup));
+            const auto frames = send_bad(d, setup, ++user, bad.bytes);
+            REQUIRE(frames.has_value());
+            CHECK(frames->empty());
+        }
+        // A connection that logged in with a token speaks the extended protocol.
+        INFO(bad.name << ", auth login");
+        const auto frames = send_bad(d, Setup::auth_login, ++user, bad.bytes);
+        REQUIRE(frames.has_value());
+        CHECK(*frames == error_frame(bad.code));
+        check_still_serving(d, true, ++user);
+    }
+}
+
+TEST_CASE("with compat mode off a malformed frame gets an error frame and a close",
+          "[integration]") {
+    DaemonProcess d({"--workers", "2", "--sets", "16", "--compat-mode", "false", "--auth-secret",
+                     kSecret, "--max-frame", std::to_string(kMaxFrame)});
+    std::uint32_t user = 200;
+    for (const BadFrame& bad : bad_frames()) {
+        for (const Setup setup : {Setup::none, Setup::auth_login}) {
+            INFO(bad.name << ", " << to_string(setup));
+            const auto frames = send_bad(d, setup, ++user, bad.bytes);
+            REQUIRE(frames.has_value());
+            CHECK(*frames == error_frame(bad.code));
+        }
+        check_still_serving(d, false, ++user);
+    }
+}
+
+TEST_CASE("a request before login and a second login end the connection", "[integration]") {
+    const bool compat = GENERATE(true, false);
+    DaemonProcess d({"--workers", "2", "--sets", "16", "--compat-mode", compat ? "true" : "false",
+                     "--auth-secret", kSecret});
+    INFO("compat mode " << compat);
+    const auto encode = [](const protocol::Message& m) {
+        std::vector<std::byte> out;
+        protocol::append(out, m, unix_now());
+        return out;
+    };
+    const auto expected = [&](ErrorCode code) {
+        return compat ? std::vector<protocol::Message>{} : error_frame(code);
+    };
+    const std::vector<std::pair<const char*, protocol::Message>> before_login{
+        {"shake", protocol::ShakeRequest{1}},
+        {"grab", protocol::GrabRequest{0, 1}},
+        {"create", protocol::CreatePacket{1, 100, 2, 0, 60}},
+        {"claim", protocol::Claim{1, 1}},
+        {"query", protocol::Query{1, 1}},
+    };
+    for (std::uint32_t user = 1; const auto& [name, m] : before_login) {
+        INFO(name << " before login");
+        const auto frames = send_bad(d, Setup::none, user++, encode(m));
+        REQUIRE(frames.has_value());
+        CHECK(*frames == expected(ErrorCode::not_logged_in));
+    }
+    for (const std::uint32_t user : {11U, 12U}) {  // both workers
+        INFO("second login of user " << user);
+        const std::uint64_t expiry = unix_now() + 60;
+        const protocol::Message again =
+            compat ? protocol::Message{protocol::LoginRequest{user}}
+                   : protocol::Message{protocol::AuthLogin{
+                         user, expiry, redpacketd::make_token(kSecret, user, expiry)}};
+        const auto frames =
+            send_bad(d, compat ? Setup::compat_login : Setup::auth_login, user, encode(again));
+        REQUIRE(frames.has_value());
+        CHECK(*frames == expected(ErrorCode::already_logged_in));
+    }
+    check_still_serving(d, compat, 21);
+    check_still_serving(d, compat, 22);
+}
+
+// Regression: when one read held a login whose user belongs to another worker *and* a
+// malformed frame, the connection was handed over without its decode error, and the new
+// owner kept it open (until the client wrote again or the idle timeout).
+TEST_CASE("a malformed frame right behind a login is refused even when the login migrates",
+          "[integration]") {
+    DaemonProcess d(
+        {"--workers", "2", "--sets", "16", "--compat-mode", "false", "--auth-secret", kSecret});
+    // The kernel picks the accepting worker; over eight connections alternating between
+    // users of worker 0 and worker 1, some migrate with near certainty.
+    std::vector<TestClient> clients;
+    for (std::uint32_t user = 1; user <= 8; ++user) {
+        const std::uint64_t expiry = unix_now() + 60;
+        std::vector<std::byte> bytes;
+        protocol::append(
+            bytes, protocol::AuthLogin{user, expiry, redpacketd::make_token(kSecret, user, expiry)},
+            unix_now());
+        const auto garbage = raw_frame(0, 2);
+        bytes.insert(bytes.end(), garbage.begin(), garbage.end());
+        clients.emplace_back(d.port());
+        clients.back().send_raw(bytes);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 1s;
+    std::vector<std::optional<std::vector<protocol::Message>>> results;
+    for (TestClient& c : clients) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        results.push_back(c.frames_until_close(std::max(left, 0ms)));
+    }
+    INFO("connections migrated: " << get_json(d.admin_port(), "/stats")["totals"]["migrations"]);
+    for (std::uint32_t user = 1; user <= 8; ++user) {
+        INFO("user " << user << " (owned by worker " << user % 2 << ")");
+        const auto& frames = results[user - 1];
+        CHECK(frames.has_value());
+        if (frames) {
+            CHECK(*frames == std::vector<protocol::Message>{
+                                 protocol::AuthLoginResponse{user, protocol::kResultOk},
+                                 protocol::ErrorReply{0, ErrorCode::bad_length}});
+        }
+    }
+}
+
+// --- limits ----------------------------------------------------------------------------------
+
+TEST_CASE("connections beyond --max-connections are closed at once and counted", "[integration]") {
+    DaemonProcess d({"--workers", "2", "--sets", "16", "--max-connections", "5"});
+    std::vector<TestClient> open;
+    for (std::uint32_t user = 1; user <= 5; ++user) {
+        open.emplace_back(d.port());
+        REQUIRE(open.back().login(user).result == protocol::kResultOk);
+    }
+    TestClient sixth(d.port());
+    const auto start = std::chrono::steady_clock::now();
+    const auto frames = sixth.frames_until_close(1s);
+    REQUIRE(frames.has_value());
+    CHECK(frames->empty());
+    CHECK(std::chrono::steady_clock::now() - start < 1s);
+    const std::string metrics = http_request(d.admin_port(), "GET", "/metrics").body;
+    CHECK(metric_value(metrics, "redpacketd_rejected_max_connections_total") >= 1);
+
+    // The five keep working, and a freed place can be taken again.
+    for (std::uint32_t user = 1; user <= 5; ++user) {
+        CHECK(open[user - 1].shake(user).result == protocol::kShakeNoPacket);
+    }
+    open.pop_back();
+    CHECK(eventually(
+        [&] {
+            TestClient again(d.port());
+            again.send(protocol::LoginRequest{5});
+            const auto r = again.read_reply(500ms);
+            return r.status == redpacketd::testing::ReadStatus::frame;
+        },
+        2s, 50ms));
+}
+
+TEST_CASE("a connection that does not log in within --login-timeout-ms is closed",
+          "[integration]") {
+    DaemonProcess d({"--workers", "2", "--sets", "16", "--login-timeout-ms", "300"});
+    TestClient silent(d.port());
+    TestClient prompt(d.port());
+    REQUIRE(prompt.login(2).result == protocol::kResultOk);
+    const auto start = std::chrono::steady_clock::now();
+    const auto frames = silent.frames_until_close(1s);
+    const auto waited = std::chrono::steady_clock::now() - start;
+    REQUIRE(frames.has_value());
+    CHECK(frames->empty());
+    CHECK(waited >= 200ms);
+    CHECK(waited < 1s);
+    // Heartbeats do not stand in for a login.
+    TestClient chatty(d.port());
+    std::vector<std::byte> heartbeat;
+    protocol::append(heartbeat, protocol::Heartbeat{5}, unix_now());
+    CHECK(eventually(
+        [&] {
+            return !chatty.try_send_raw(heartbeat) ||
+                   chatty.read(100ms).status == redpacketd::testing::ReadStatus::closed;
+        },
+        1500ms, 50ms));
+    // The login timeout does not apply once logged in.
+    std::this_thread::sleep_for(200ms);
+    CHECK(prompt.heartbeat(1).nonce == 1);
+    const std::string metrics = http_request(d.admin_port(), "GET", "/metrics").body;
+    CHECK(metric_value(metrics, "redpacketd_login_timeouts_total") == 2);
+}
+
+TEST_CASE("a logged-in connection silent for --idle-timeout-ms is closed, an active one stays",
+          "[integration]") {
+    DaemonProcess d({"--workers", "2", "--sets", "16", "--idle-timeout-ms", "500"});
+    TestClient idle1(d.port());
+    REQUIRE(idle1.login(1).result == protocol::kResultOk);
+    TestClient idle2(d.port());
+    REQUIRE(idle2.login(2).result == protocol::kResultOk);
+    TestClient active(d.port());
+    REQUIRE(active.login(3).result == protocol::kResultOk);
+
+    const auto start = std::chrono::steady_clock::now();
+    bool idle1_closed = false;
+    bool idle2_closed = false;
+    while (std::chrono::steady_clock::now() - start < 1500ms) {
+        CHECK(active.heartbeat(7).nonce == 7);
+        idle1_closed = idle1_closed || idle1.frames_until_close(0ms).has_value();
+        idle2_closed = idle2_closed || idle2.frames_until_close(0ms).has_value();
+        std::this_thread::sleep_for(150ms);
+    }
+    CHECK(idle1_closed);
+    CHECK(idle2_closed);
+    CHECK(active.shake(3).result == protocol::kShakeNoPacket);
+    const std::string metrics = http_request(d.admin_port(), "GET", "/metrics").body;
+    CHECK(metric_value(metrics, "redpacketd_idle_timeouts_total") == 2);
+}
+
+TEST_CASE("a client that does not read its replies is closed at --output-cap", "[integration]") {
+    DaemonProcess d({"--workers", "1", "--output-cap", "4096"});
+    TestClient slow(d.port(), 4096);  // a small receive window: replies back up at the daemon
+    REQUIRE(slow.login(1).result == protocol::kResultOk);
+    std::vector<std::byte> shakes;  // 64 KiB of requests ask for 112 KiB of replies
+    for (int i = 0; i < 4096; ++i) {
+        protocol::append(shakes, protocol::ShakeRequest{1}, unix_now());
+    }
+    // Keep asking without reading. The daemon's kernel send buffer (up to tcp_wmem's max,
+    // 4 MiB by default) absorbs replies first; once it is full they queue in the daemon.
+    const auto cap_closes = [&] {
+        const std::string m = http_request(d.admin_port(), "GET", "/metrics").body;
+        return metric_value(m, "redpacketd_output_cap_closes_total");
+    };
+    CHECK(eventually([&] { return !slow.try_send_raw(shakes) || cap_closes() == 1; }, 10s, 0ms));
+    CHECK(eventually([&] { return cap_closes() == 1; }, 2s));
+    CHECK(slow.frames_until_close(2s).has_value());
+    check_still_serving(d, true, 2);
+}
