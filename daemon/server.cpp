@@ -85,6 +85,16 @@ std::expected<void, std::string> check_amounts(std::int64_t min, std::int64_t ma
 
 }  // namespace
 
+template <class Settings>
+void Server::publish_campaign(Settings& slot, const Settings& settings,
+                              std::atomic<std::uint64_t>& generation) {
+    {
+        CampaignLock lock{shared_.campaign_lock};
+        slot = settings;
+    }
+    generation.fetch_add(1, std::memory_order_acq_rel);  // workers pick it up on their next tick
+}
+
 Server::Server(Config config) {
     shared_.config = std::move(config);
     Config& c = shared_.config;
@@ -213,12 +223,13 @@ nlohmann::json Server::campaigns() const {
         shake_done += w->published().shake_campaign_done.load(std::memory_order_relaxed);
         send_done += w->published().send_campaign_done.load(std::memory_order_relaxed);
     }
-    auto& self = const_cast<Server&>(*this);
-    while (self.shared_.campaign_lock.test_and_set(std::memory_order_acquire)) {
+    ShakeCampaignConfig shake;
+    SendCampaignConfig send;
+    {
+        CampaignLock lock{const_cast<Server&>(*this).shared_.campaign_lock};
+        shake = shared_.shake;
+        send = shared_.send;
     }
-    const ShakeCampaignConfig shake = shared_.shake;
-    const SendCampaignConfig send = shared_.send;
-    self.shared_.campaign_lock.clear(std::memory_order_release);
     return {{"shake",
              {{"enabled", shake.enabled},
               {"rate", shake.rate},
@@ -253,11 +264,7 @@ std::expected<nlohmann::json, std::string> Server::start_shake(const ShakeCampai
     if (c.ttl_seconds < 1 || c.ttl_seconds > cfg.max_ttl_seconds) {
         return std::unexpected(fmt::format("ttl_seconds must be in [1, {}]", cfg.max_ttl_seconds));
     }
-    while (shared_.campaign_lock.test_and_set(std::memory_order_acquire)) {
-    }
-    shared_.shake = c;
-    shared_.campaign_lock.clear(std::memory_order_release);
-    shared_.shake_generation.fetch_add(1, std::memory_order_acq_rel);
+    publish_campaign(shared_.shake, c, shared_.shake_generation);
     log(LogLevel::info, "shake campaign: {} packets/s, total {}, amounts {}..{}", c.rate, c.total,
         c.min_amount, c.max_amount);
     return campaigns()["shake"];
@@ -283,11 +290,7 @@ std::expected<nlohmann::json, std::string> Server::start_send(const SendCampaign
     if (c.ttl_seconds < 1 || c.ttl_seconds > cfg.max_ttl_seconds) {
         return std::unexpected(fmt::format("ttl_seconds must be in [1, {}]", cfg.max_ttl_seconds));
     }
-    while (shared_.campaign_lock.test_and_set(std::memory_order_acquire)) {
-    }
-    shared_.send = c;
-    shared_.campaign_lock.clear(std::memory_order_release);
-    shared_.send_generation.fetch_add(1, std::memory_order_acq_rel);
+    publish_campaign(shared_.send, c, shared_.send_generation);
     log(LogLevel::info, "send campaign: {} packets/s, total {}, totals {}..{} in {} shares", c.rate,
         c.total, c.min_total, c.max_total, c.shares);
     return campaigns()["send"];

@@ -50,6 +50,9 @@ public:
 
 private:
     void bind_listeners();
+    template <class Settings>
+    void publish_campaign(Settings& slot, const Settings& settings,
+                          std::atomic<std::uint64_t>& generation);
     void shutdown();
     [[nodiscard]] std::uint64_t total(Event e) const noexcept;
 

@@ -99,6 +99,37 @@ struct alignas(redpacket::kCacheLine) PublishedStats {
     std::atomic<std::uint64_t> send_campaign_done{0};
 };
 
+/// One worker's progress through a campaign: its copy of the settings (taken when the admin
+/// thread publishes a new generation), its share of the total, what it has made, and its token
+/// bucket in units of 1/(1000 · sets) packet, so that any rate accumulates exactly however small
+/// and however spread over workers.
+template <class Settings>
+struct CampaignRun {
+    Settings settings;
+    std::uint64_t generation{0};
+    std::optional<std::uint64_t> quota;  // this worker's share of the total; none = no limit
+    std::uint64_t done{0};
+    std::int64_t tokens{0};
+    std::size_t next_set{0};
+    [[nodiscard]] bool quota_left() const noexcept { return !quota || done < *quota; }
+};
+
+/// Spin lock around Shared's campaign settings: held for a struct copy, on the admin thread's
+/// rare updates and when a worker sees a new generation.
+class CampaignLock {
+public:
+    explicit CampaignLock(std::atomic_flag& flag) noexcept : flag_{flag} {
+        while (flag_.test_and_set(std::memory_order_acquire)) {
+        }
+    }
+    ~CampaignLock() { flag_.clear(std::memory_order_release); }
+    CampaignLock(const CampaignLock&) = delete;
+    CampaignLock& operator=(const CampaignLock&) = delete;
+
+private:
+    std::atomic_flag& flag_;
+};
+
 class Worker {
 public:
     Worker(Shared& shared, std::uint32_t index);
@@ -191,6 +222,10 @@ private:
     [[nodiscard]] std::int64_t refill(std::int64_t tokens, std::uint32_t rate,
                                       std::int64_t elapsed_ms) const noexcept;
     [[nodiscard]] std::int64_t token_cost() const noexcept;
+    template <class Settings>
+    [[nodiscard]] bool prepare_campaign(CampaignRun<Settings>& run,
+                                        const std::atomic<std::uint64_t>& generation,
+                                        const Settings& published, std::int64_t elapsed_ms);
     void run_shake_campaign(std::int64_t elapsed_ms);
     void run_send_campaign(std::int64_t elapsed_ms);
     bool send_one_packet();
@@ -240,20 +275,8 @@ private:
     redpacket::Rng rng_;
     std::int64_t now_ms_{0};
     std::int64_t last_tick_ms_{0};
-    std::uint64_t shake_generation_seen_{0};
-    std::uint64_t send_generation_seen_{0};
-    ShakeCampaignConfig shake_;
-    SendCampaignConfig send_;
-    std::optional<std::uint64_t> shake_quota_;  // this worker's share of the total; none = no limit
-    std::optional<std::uint64_t> send_quota_;
-    std::uint64_t shake_done_{0};
-    std::uint64_t send_done_{0};
-    // Token buckets in units of 1/(1000 · sets) packet, so that any rate, however small and
-    // however spread over workers, accumulates exactly.
-    std::int64_t shake_tokens_{0};
-    std::int64_t send_tokens_{0};
-    std::size_t shake_next_set_{0};
-    std::size_t send_next_set_{0};
+    CampaignRun<ShakeCampaignConfig> shake_;
+    CampaignRun<SendCampaignConfig> send_;
     std::unique_ptr<Connection> detached_;
     std::vector<std::pair<redpacket::ShardId, WorkerMessage>> retry_;  // replies a full mailbox refused
     std::atomic<bool> stop_requested_{false};

@@ -11,19 +11,6 @@ namespace {
 constexpr std::int64_t kMilli = 1000;  // millitokens per packet
 constexpr std::int64_t kPublishEveryMs = 100;
 
-// Spin lock around the campaign structs: taken only on the admin thread's rare updates and
-// when a worker sees a new generation.
-struct CampaignLock {
-    explicit CampaignLock(std::atomic_flag& f) : flag{f} {
-        while (flag.test_and_set(std::memory_order_acquire)) {
-        }
-    }
-    ~CampaignLock() { flag.clear(std::memory_order_release); }
-    CampaignLock(const CampaignLock&) = delete;
-    CampaignLock& operator=(const CampaignLock&) = delete;
-    std::atomic_flag& flag;
-};
-
 // This worker's share of a campaign-wide quantity: proportional to its SETs; worker 0 takes
 // the remainder so the shares add up exactly.
 std::uint64_t share_of(std::uint64_t total, std::size_t owned, std::uint32_t sets,
@@ -73,32 +60,39 @@ std::int64_t Worker::refill(std::int64_t tokens, std::uint32_t rate,
     return std::min(tokens + gained, cap);
 }
 
-void Worker::run_shake_campaign(std::int64_t elapsed_ms) {
-    const std::uint64_t generation = shared_.shake_generation.load(std::memory_order_acquire);
-    if (generation != shake_generation_seen_) {
+// Picks up new settings if the admin thread published a generation, then refills the bucket.
+// False when the campaign has nothing to do on this worker.
+template <class Settings>
+bool Worker::prepare_campaign(CampaignRun<Settings>& run,
+                              const std::atomic<std::uint64_t>& generation,
+                              const Settings& published, std::int64_t elapsed_ms) {
+    if (const std::uint64_t g = generation.load(std::memory_order_acquire); g != run.generation) {
         CampaignLock lock{shared_.campaign_lock};
-        shake_ = shared_.shake;
-        shake_generation_seen_ = generation;
-        shake_quota_.reset();
-        if (shake_.total != 0) {
-            shake_quota_ = share_of(shake_.total, owned_sets_.size(), config_.sets,
-                                    shared_.sets->worker_count(), index_);
+        run = CampaignRun<Settings>{published, g, std::nullopt, 0, 0, 0};
+        if (run.settings.total != 0) {
+            run.quota = share_of(run.settings.total, owned_sets_.size(), config_.sets,
+                                 shared_.sets->worker_count(), index_);
         }
-        shake_done_ = 0;
-        shake_tokens_ = 0;
     }
-    const auto quota_left = [this] { return !shake_quota_ || shake_done_ < *shake_quota_; };
-    if (!shake_.enabled || owned_sets_.empty() || !quota_left()) {
+    if (!run.settings.enabled || owned_sets_.empty() || !run.quota_left()) {
+        return false;
+    }
+    run.tokens = refill(run.tokens, run.settings.rate, elapsed_ms);
+    return true;
+}
+
+void Worker::run_shake_campaign(std::int64_t elapsed_ms) {
+    if (!prepare_campaign(shake_, shared_.shake_generation, shared_.shake, elapsed_ms)) {
         return;
     }
-    shake_tokens_ = refill(shake_tokens_, shake_.rate, elapsed_ms);
-    while (shake_tokens_ >= token_cost() && quota_left()) {
-        shake_tokens_ -= token_cost();
-        const redpacket::ShardId s = owned_sets_[shake_next_set_++ % owned_sets_.size()];
-        const redpacket::Cents amount{rng_.between(shake_.min_amount, shake_.max_amount)};
-        const auto expires = redpacket::Time{now_ms_ + std::int64_t{shake_.ttl_seconds} * 1000};
+    const ShakeCampaignConfig& c = shake_.settings;
+    while (shake_.tokens >= token_cost() && shake_.quota_left()) {
+        shake_.tokens -= token_cost();
+        const redpacket::ShardId s = owned_sets_[shake_.next_set++ % owned_sets_.size()];
+        const redpacket::Cents amount{rng_.between(c.min_amount, c.max_amount)};
+        const auto expires = redpacket::Time{now_ms_ + std::int64_t{c.ttl_seconds} * 1000};
         if (pools_[s]->offer(amount, expires).has_value()) {
-            ++shake_done_;
+            ++shake_.done;
             count(Event::shake_offered);
         } else {
             count(Event::shake_offer_refused);
@@ -107,36 +101,21 @@ void Worker::run_shake_campaign(std::int64_t elapsed_ms) {
 }
 
 void Worker::run_send_campaign(std::int64_t elapsed_ms) {
-    const std::uint64_t generation = shared_.send_generation.load(std::memory_order_acquire);
-    if (generation != send_generation_seen_) {
-        CampaignLock lock{shared_.campaign_lock};
-        send_ = shared_.send;
-        send_generation_seen_ = generation;
-        send_quota_.reset();
-        if (send_.total != 0) {
-            send_quota_ = share_of(send_.total, owned_sets_.size(), config_.sets,
-                                   shared_.sets->worker_count(), index_);
-        }
-        send_done_ = 0;
-        send_tokens_ = 0;
-    }
-    const auto quota_left = [this] { return !send_quota_ || send_done_ < *send_quota_; };
-    if (!send_.enabled || owned_sets_.empty() || !quota_left()) {
+    if (!prepare_campaign(send_, shared_.send_generation, shared_.send, elapsed_ms)) {
         return;
     }
-    send_tokens_ = refill(send_tokens_, send_.rate, elapsed_ms);
-    while (send_tokens_ >= token_cost() && quota_left()) {
+    while (send_.tokens >= token_cost() && send_.quota_left()) {
         if (!send_one_packet()) {
             return;  // nobody to send to yet: keep the tokens
         }
-        send_tokens_ -= token_cost();
-        ++send_done_;
+        send_.tokens -= token_cost();
+        ++send_.done;
     }
 }
 
 bool Worker::send_one_packet() {
     for (std::size_t tries = 0; tries < owned_sets_.size(); ++tries) {
-        const redpacket::ShardId s = owned_sets_[send_next_set_++ % owned_sets_.size()];
+        const redpacket::ShardId s = owned_sets_[send_.next_set++ % owned_sets_.size()];
         const redpacket::ConnectionTable& table = shared_.sets->shard(s);
         if (table.size() == 0) {
             continue;
@@ -144,7 +123,7 @@ bool Worker::send_one_packet() {
         // Distinct recipients by probing random slots of the SET's table.
         std::array<std::uint32_t, protocol::kNoticeUserSlots> users{};
         std::array<redpacket::ConnectionRef, protocol::kNoticeUserSlots> conns{};
-        const std::size_t want = std::min<std::size_t>(send_.shares, table.size());
+        const std::size_t want = std::min<std::size_t>(send_.settings.shares, table.size());
         std::size_t have = 0;
         for (int probe = 0; probe < 256 && have < want; ++probe) {
             const auto e = table.at_slot(rng_.below(table.capacity()));
@@ -160,10 +139,10 @@ bool Worker::send_one_packet() {
         if (have == 0) {
             continue;
         }
-        const redpacket::Cents total{rng_.between(std::max<std::int64_t>(send_.min_total, static_cast<std::int64_t>(have)),
-                                                  std::max<std::int64_t>(send_.max_total, static_cast<std::int64_t>(have)))};
-        const auto id = pools_[s]->create(0, total, static_cast<std::uint32_t>(have), send_.policy,
-                                          redpacket::Time{now_ms_ + std::int64_t{send_.ttl_seconds} * 1000});
+        const redpacket::Cents total{rng_.between(std::max<std::int64_t>(send_.settings.min_total, static_cast<std::int64_t>(have)),
+                                                  std::max<std::int64_t>(send_.settings.max_total, static_cast<std::int64_t>(have)))};
+        const auto id = pools_[s]->create(0, total, static_cast<std::uint32_t>(have), send_.settings.policy,
+                                          redpacket::Time{now_ms_ + std::int64_t{send_.settings.ttl_seconds} * 1000});
         if (!id) {
             count(Event::create_failures);
             return true;  // counted; spend the token rather than spin on a full pool
@@ -231,8 +210,8 @@ void Worker::publish() {
     published_.shake_queued.store(queued, rel);
     published_.connections.store(connections, rel);
     published_.invariant_violations.store(violations, rel);
-    published_.shake_campaign_done.store(shake_done_, rel);
-    published_.send_campaign_done.store(send_done_, rel);
+    published_.shake_campaign_done.store(shake_.done, rel);
+    published_.send_campaign_done.store(send_.done, rel);
 }
 
 }  // namespace redpacketd
