@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <pthread.h>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -160,9 +161,19 @@ void Server::start() {
     };
     uv_signal_start(&sigint_, on_signal, SIGINT);
     uv_signal_start(&sigterm_, on_signal, SIGTERM);
+    // Workers inherit a mask that blocks SIGINT and SIGTERM, so both always reach the main
+    // thread, whose loop handles them (a signal taken by a worker thread would only be seen
+    // when that thread next enters the kernel's signal path).
+    sigset_t stop_signals;
+    sigset_t previous;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, &previous);
     for (auto& w : workers_) {
         w->start();
     }
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     started_ = true;
     started_at_ms_ = wall_ms();
     log(LogLevel::info, "listening on {}:{} ({} workers, {} SETs), admin on {}:{}, compat mode {}",
