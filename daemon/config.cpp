@@ -350,6 +350,12 @@ Stored check_modes(const Config& c) {
     if (!c.compat_mode && c.auth_secret.empty()) {
         return std::unexpected("\"auth_secret\" must be set when \"compat_mode\" is false");
     }
+    if (c.admin_token.empty() && !is_loopback(c.admin_host)) {
+        return std::unexpected(fmt::format(
+            "\"admin_token\" must be set when \"admin_host\" ({}) is not a loopback address: "
+            "the admin API starts and stops campaigns",
+            c.admin_host));
+    }
     return {};
 }
 

@@ -292,6 +292,19 @@ TEST_CASE("validate accepts the edges of each range", "[config]") {
     CHECK(redpacketd::validate(c));
 }
 
+TEST_CASE("an admin API on a public address needs a token", "[config]") {
+    Config c;
+    c.admin_host = "0.0.0.0";
+    auto valid = redpacketd::validate(c);
+    REQUIRE_FALSE(valid);
+    CHECK(valid.error().find("\"admin_token\"") != std::string::npos);
+    c.admin_token = "t";
+    CHECK(redpacketd::validate(c));
+    c.admin_token.clear();
+    c.admin_host = "127.0.0.1";
+    CHECK(redpacketd::validate(c));
+}
+
 TEST_CASE("compat mode on a public address is refused unless allowed", "[config]") {
     for (const char* host : {"0.0.0.0", "10.0.0.1", "::", "example.com", "128.0.0.1", "127.1"}) {
         Config c;
