@@ -293,6 +293,8 @@ struct Ordering {
     std::int64_t upper;
 };
 
+constexpr std::int64_t kWireMax = 0xffffffffLL;
+
 Stored check_orderings(const Config& c) {
     const std::array orderings{
         Ordering{"workers", c.workers, "sets", c.sets},  // workers = 0 always passes
@@ -304,6 +306,9 @@ Stored check_orderings(const Config& c) {
         Ordering{"send.max_total", c.send.max_total, "max_packet_total", c.max_packet_total},
         Ordering{"shake.ttl_seconds", c.shake.ttl_seconds, "max_ttl_seconds", c.max_ttl_seconds},
         Ordering{"send.ttl_seconds", c.send.ttl_seconds, "max_ttl_seconds", c.max_ttl_seconds},
+        // The original protocol carries amounts as u32 cents.
+        Ordering{"shake.max_amount", c.shake.max_amount, "the u32 wire limit", kWireMax},
+        Ordering{"send.max_total", c.send.max_total, "the u32 wire limit", kWireMax},
     };
     for (const Ordering& o : orderings) {
         if (o.lower > o.upper) {

@@ -89,11 +89,9 @@ std::expected<void, std::string> check_amounts(std::int64_t min, std::int64_t ma
 template <class Settings>
 void Server::publish_campaign(Settings& slot, const Settings& settings,
                               std::atomic<std::uint64_t>& generation) {
-    {
-        CampaignLock lock{shared_.campaign_lock};
-        slot = settings;
-    }
-    generation.fetch_add(1, std::memory_order_acq_rel);  // workers pick it up on their next tick
+    CampaignLock lock{shared_.campaign_lock};
+    slot = settings;
+    generation.fetch_add(1, std::memory_order_release);  // workers pick it up on their next tick
 }
 
 Server::Server(Config config) {
@@ -200,12 +198,14 @@ void Server::shutdown() {
         return;
     }
     shut_down_ = true;
-    shared_.stopping.store(true, std::memory_order_release);
     for (auto& w : workers_) {
         w->request_stop();
     }
     for (auto& w : workers_) {
         w->join();
+    }
+    for (auto& w : workers_) {
+        w->close_loop();
     }
     if (admin_) {
         admin_->close();

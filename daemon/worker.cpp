@@ -94,13 +94,26 @@ void Worker::start() {
                                   20, 1000);
     check_uv(uv_timer_start(&sweep_, &Worker::on_sweep, sweep_ms, sweep_ms), "uv_timer_start");
     thread_ = std::thread([this] {
+        // Returns once stop_on_loop has closed everything but the (unreferenced) async handle,
+        // which stays valid until close_loop: a peer may still wake us while it shuts down.
         uv_run(&loop_, UV_RUN_DEFAULT);
-        // Every handle is closed by stop_on_loop; let their close callbacks run.
-        uv_run(&loop_, UV_RUN_DEFAULT);
-        if (const int rc = uv_loop_close(&loop_); rc != 0) {
-            log(LogLevel::error, "worker {}: uv_loop_close: {}", index_, uv_err_name(rc));
+    });
+}
+
+void Worker::close_loop() {
+    // Every worker thread has been joined: nobody can post or wake any more. Close what the
+    // mailbox still holds (sockets handed over too late) and then the loop itself.
+    shared_.sets->drain(index_, SIZE_MAX, [this](redpacket::ShardId, WorkerMessage&& m) {
+        if (m.kind == WorkerMessage::Kind::migrate && m.fd >= 0) {
+            ::close(m.fd);
+            shared_.connections.fetch_sub(1);
         }
     });
+    uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    if (const int rc = uv_loop_close(&loop_); rc != 0) {
+        log(LogLevel::error, "worker {}: uv_loop_close: {}", index_, uv_err_name(rc));
+    }
 }
 
 void Worker::request_stop() noexcept {
@@ -115,11 +128,9 @@ void Worker::join() {
 }
 
 void Worker::wake(void* self) noexcept {
-    auto* w = static_cast<Worker*>(self);
-    // During shutdown a peer's async handle may already be closed: do not touch it.
-    if (!w->shared_.stopping.load(std::memory_order_acquire)) {
-        uv_async_send(&w->async_);
-    }
+    // Safe at any time: the async handle is closed only in close_loop, after every worker
+    // thread has been joined.
+    uv_async_send(&static_cast<Worker*>(self)->async_);
 }
 
 void Worker::refresh_clock() noexcept {
@@ -198,6 +209,7 @@ void Worker::on_connection(uv_stream_t* server, int status) {
         return;
     }
     const std::uint64_t open = w.shared_.connections.fetch_add(1) + 1;
+    conn->counted = true;
     w.count(Event::accepted);
     if (open > w.config_.max_connections) {
         w.close_connection(*conn, Event::rejected_max_connections);
@@ -349,7 +361,7 @@ void Worker::close_connection(Connection& conn, Event reason) {
 void Worker::on_close(uv_handle_t* handle) {
     auto* conn = static_cast<Connection*>(handle->data);
     Worker& w = *conn->worker;
-    if (conn->attached && !conn->migrating) {
+    if (conn->counted && !conn->migrating) {
         w.shared_.connections.fetch_sub(1);
     }
     w.slots_[conn->slot] = nullptr;
@@ -386,6 +398,7 @@ void Worker::adopt_migrated(WorkerMessage&& m) {
         return;
     }
     conn->attached = true;
+    conn->counted = true;  // counted once, by the worker that accepted it
     if (const int rc = uv_tcp_open(&conn->tcp, m.fd); rc != 0) {
         log(LogLevel::warn, "worker {}: uv_tcp_open: {}", index_, uv_err_name(rc));
         ::close(m.fd);
@@ -394,6 +407,9 @@ void Worker::adopt_migrated(WorkerMessage&& m) {
     }
     conn->assembler = *m.assembler;
     conn->deadline_ms = now_ms_ + config_.idle_timeout_ms;
+    if (m.output) {
+        out_ = std::move(*m.output);  // replies to frames before the login, in order
+    }
     handle_login(*conn, m.user, m.extended);
     for (const protocol::Frame& f : *m.pending) {
         if (!conn->closing) {
@@ -415,6 +431,13 @@ void Worker::adopt_migrated(WorkerMessage&& m) {
 
 void Worker::finish_migration(Connection& conn) {
     const redpacket::ShardId shard = shared_.sets->shard_of(conn.user);
+    if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&conn.tcp)) > 0) {
+        // Closing this handle would cancel writes still queued on it: refuse the hand-over.
+        conn.migrating = false;
+        count(Event::mailbox_full);
+        reply_error(conn, 0, protocol::ErrorCode::overloaded, true);
+        return;
+    }
     uv_os_fd_t fd = -1;
     int dup_fd = -1;
     if (uv_fileno(reinterpret_cast<uv_handle_t*>(&conn.tcp), &fd) == 0) {
@@ -435,10 +458,17 @@ void Worker::finish_migration(Connection& conn) {
     m.assembler = std::make_unique<protocol::FrameAssembler>(conn.assembler);
     m.pending.reset(conn.migrate_pending);
     conn.migrate_pending = nullptr;
+    if (!out_.empty()) {
+        m.output = std::make_unique<std::vector<std::byte>>(std::move(out_));
+        out_.clear();
+    }
     if (!shared_.sets->post(shard, std::move(m)).has_value()) {
         ::close(dup_fd);
         count(Event::mailbox_full);
         conn.migrating = false;
+        if (m.output) {
+            out_ = std::move(*m.output);
+        }
         reply_error(conn, 0, protocol::ErrorCode::overloaded, true);
         return;
     }
@@ -498,7 +528,7 @@ void Worker::stop_on_loop() {
     uv_timer_stop(&sweep_);
     uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&async_));  // lets uv_run return; closed later
 }
 
 }  // namespace redpacketd

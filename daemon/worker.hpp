@@ -55,6 +55,7 @@ struct WorkerMessage {
     bool extended{false};
     std::unique_ptr<protocol::FrameAssembler> assembler;
     std::unique_ptr<std::vector<protocol::Frame>> pending;
+    std::unique_ptr<std::vector<std::byte>> output;  // replies already produced, not yet sent
     // claim / grab / query
     redpacket::UserId user{0};
     std::uint64_t packet{0};
@@ -72,7 +73,6 @@ struct Shared {
     std::unique_ptr<ConnectionSet> sets;
     std::unique_ptr<redpacket::RateCounter> rates;
     std::atomic<std::uint64_t> connections{0};
-    std::atomic<bool> stopping{false};  // set before workers stop: no more wake-ups
     std::vector<Worker*> workers;
     // Campaign settings: written by the admin thread, read by workers each tick.
     std::atomic<std::uint64_t> shake_generation{0};
@@ -145,6 +145,9 @@ public:
     void request_stop() noexcept;
     /// Waits for the thread to end.
     void join();
+    /// After every worker is joined: closes leftover mailbox messages, the async handle and
+    /// the loop. Called on the main thread.
+    void close_loop();
 
     [[nodiscard]] std::uint32_t index() const noexcept { return index_; }
     [[nodiscard]] const PublishedStats& published() const noexcept { return published_; }
@@ -228,7 +231,8 @@ private:
                                         const Settings& published, std::int64_t elapsed_ms);
     void run_shake_campaign(std::int64_t elapsed_ms);
     void run_send_campaign(std::int64_t elapsed_ms);
-    bool send_one_packet();
+    enum class SendOutcome : std::uint8_t { sent, refused, nobody };
+    SendOutcome send_one_packet();
     void expire_packets();
     void publish();
     void count(Event e, std::uint64_t n = 1) noexcept;
@@ -298,6 +302,7 @@ struct Connection {
     bool extended{false};  // authenticated login: errors get an error frame
     bool closing{false};
     bool attached{false};  // has a socket
+    bool counted{false};   // holds one unit of Shared::connections
     bool migrating{false};
     std::int64_t deadline_ms{0};  // login deadline before login, idle deadline after
     std::int64_t window_second{0};

@@ -66,9 +66,12 @@ template <class Settings>
 bool Worker::prepare_campaign(CampaignRun<Settings>& run,
                               const std::atomic<std::uint64_t>& generation,
                               const Settings& published, std::int64_t elapsed_ms) {
-    if (const std::uint64_t g = generation.load(std::memory_order_acquire); g != run.generation) {
+    if (generation.load(std::memory_order_acquire) != run.generation) {
+        // Settings and generation are read together under the lock the admin thread writes
+        // them under, so a run never takes new settings with an old generation number.
         CampaignLock lock{shared_.campaign_lock};
-        run = CampaignRun<Settings>{published, g, std::nullopt, 0, 0, 0};
+        run = CampaignRun<Settings>{published, generation.load(std::memory_order_relaxed),
+                                    std::nullopt, 0, 0, 0};
         if (run.settings.total != 0) {
             run.quota = share_of(run.settings.total, owned_sets_.size(), config_.sets,
                                  shared_.sets->worker_count(), index_);
@@ -105,15 +108,18 @@ void Worker::run_send_campaign(std::int64_t elapsed_ms) {
         return;
     }
     while (send_.tokens >= token_cost() && send_.quota_left()) {
-        if (!send_one_packet()) {
+        const SendOutcome outcome = send_one_packet();
+        if (outcome == SendOutcome::nobody) {
             return;  // nobody to send to yet: keep the tokens
         }
-        send_.tokens -= token_cost();
-        ++send_.done;
+        send_.tokens -= token_cost();  // a refused create spends its token but is not "sent"
+        if (outcome == SendOutcome::sent) {
+            ++send_.done;
+        }
     }
 }
 
-bool Worker::send_one_packet() {
+Worker::SendOutcome Worker::send_one_packet() {
     for (std::size_t tries = 0; tries < owned_sets_.size(); ++tries) {
         const redpacket::ShardId s = owned_sets_[send_.next_set++ % owned_sets_.size()];
         const redpacket::ConnectionTable& table = shared_.sets->shard(s);
@@ -145,7 +151,7 @@ bool Worker::send_one_packet() {
                                           redpacket::Time{now_ms_ + std::int64_t{send_.settings.ttl_seconds} * 1000});
         if (!id) {
             count(Event::create_failures);
-            return true;  // counted; spend the token rather than spin on a full pool
+            return SendOutcome::refused;
         }
         recipients_[id->value] = Recipients{users, have};
         count(Event::packets_sent);
@@ -160,9 +166,9 @@ bool Worker::send_one_packet() {
                 count(Event::notices);
             }
         }
-        return true;
+        return SendOutcome::sent;
     }
-    return false;
+    return SendOutcome::nobody;
 }
 
 void Worker::expire_packets() {

@@ -98,6 +98,10 @@ void Worker::handle_frame(Connection& conn, const protocol::Frame& frame) {
             },
             [&](const protocol::Heartbeat& m) {
                 count(Event::heartbeats);
+                if (rate_limited(conn)) {
+                    reply(protocol::ErrorReply{0, protocol::ErrorCode::overloaded});
+                    return;
+                }
                 reply(protocol::HeartbeatResponse{m.nonce});
             },
             [&](const auto&) {
@@ -222,6 +226,10 @@ void Worker::handle_claim(Connection& conn, const protocol::Claim& req) {
 
 void Worker::handle_query(Connection& conn, const protocol::Query& req) {
     count(Event::queries);
+    if (rate_limited(conn)) {
+        reply(protocol::ErrorReply{req.request_id, protocol::ErrorCode::overloaded});
+        return;
+    }
     const redpacket::ShardId shard = redpacket::packet_shard(redpacket::PacketId{req.packet});
     if (shard >= config_.sets) {
         reply(protocol::ErrorReply{req.request_id, protocol::ErrorCode::not_found});
@@ -234,6 +242,10 @@ void Worker::handle_query(Connection& conn, const protocol::Query& req) {
 
 void Worker::handle_create(Connection& conn, const protocol::CreatePacket& req) {
     count(Event::creates);
+    if (rate_limited(conn)) {
+        reply(protocol::ErrorReply{req.request_id, protocol::ErrorCode::overloaded});
+        return;
+    }
     const RequestKey key{conn.user, req.request_id};
     if (const auto it = created_by_request_.find(key); it != created_by_request_.end()) {
         reply(protocol::CreateResponse{req.request_id, it->second});  // a retry
