@@ -1,0 +1,293 @@
+// LoadGenerator, connection side: bind + connect, login, frame handling and writes.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <fmt/format.h>
+
+#include <ctime>
+#include <variant>
+
+#include "auth.hpp"
+#include "load_generator.hpp"
+
+namespace redpacket::load {
+namespace {
+
+constexpr std::size_t kReadBufferSize = 64 * 1024;
+
+struct WriteRequest {
+    uv_write_t req{};
+    std::vector<std::byte> data;
+};
+
+std::uint64_t unix_now() { return static_cast<std::uint64_t>(std::time(nullptr)); }
+
+}  // namespace
+
+void LoadGenerator::open_connection(std::uint32_t index) {
+    if (!read_buffer_) {
+        read_buffer_ = std::make_unique<std::byte[]>(kReadBufferSize);
+    }
+    Conn& c = *conns_[index];
+    c.gen = this;
+    c.index = index;
+    c.user = options_.user_base + index;
+    c.tcp.data = &c;
+    c.connect.data = &c;
+    // init_ex creates the socket now, so IP_BIND_ADDRESS_NO_PORT can defer the port choice to
+    // connect(): many connections per source address then share the ephemeral range.
+    if (const int rc = uv_tcp_init_ex(&loop_, &c.tcp, AF_INET); rc != 0) {
+        c.dead = true;
+        ++login_failures_;
+        fmt::print(stderr, "connection {}: uv_tcp_init_ex: {}\n", index, uv_err_name(rc));
+        return;
+    }
+    c.open = true;
+    uv_os_fd_t fd = -1;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c.tcp), &fd) == 0) {
+        const int one = 1;
+        (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    }
+    sockaddr_in src{};
+    const std::string src_ip = fmt::format("127.0.0.{}", 2 + index % options_.sources);
+    uv_ip4_addr(src_ip.c_str(), 0, &src);
+    sockaddr_in dst{};
+    uv_ip4_addr(options_.target.c_str(), options_.port, &dst);
+    int rc = uv_tcp_bind(&c.tcp, reinterpret_cast<sockaddr*>(&src), 0);
+    if (rc == 0) {
+        rc = uv_tcp_connect(&c.connect, &c.tcp, reinterpret_cast<sockaddr*>(&dst), &on_connect);
+    }
+    if (rc != 0) {
+        fmt::print(stderr, "connection {} from {}: {}\n", index, src_ip, uv_err_name(rc));
+        fail_connection(c, "connect");
+    }
+}
+
+void LoadGenerator::on_connect(uv_connect_t* req, int status) {
+    Conn& c = *static_cast<Conn*>(req->data);
+    LoadGenerator& g = *c.gen;
+    if (c.dead) {
+        return;
+    }
+    if (status != 0) {
+        if (g.login_failures_ < 5) {
+            fmt::print(stderr, "connection {}: connect: {}\n", c.index, uv_err_name(status));
+        }
+        g.fail_connection(c, "connect");
+        return;
+    }
+    (void)uv_tcp_nodelay(&c.tcp, 1);
+    if (const int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&c.tcp), &on_alloc, &on_read);
+        rc != 0) {
+        fmt::print(stderr, "connection {}: uv_read_start: {}\n", c.index, uv_err_name(rc));
+        g.fail_connection(c, "read");
+        return;
+    }
+    g.send_login(c);
+    g.flush(c);
+}
+
+void LoadGenerator::send_login(Conn& c) {
+    if (options_.auth_secret.empty()) {
+        queue(c, protocol::LoginRequest{c.user});
+        return;
+    }
+    protocol::AuthLogin login;
+    login.user = c.user;
+    login.expiry = unix_now() + 3600;
+    login.token = redpacketd::make_token(options_.auth_secret, c.user, login.expiry);
+    queue(c, login);
+}
+
+void LoadGenerator::on_alloc(uv_handle_t* handle, std::size_t /*suggested*/, uv_buf_t* buf) {
+    LoadGenerator& g = *static_cast<Conn*>(handle->data)->gen;
+    *buf = uv_buf_init(reinterpret_cast<char*>(g.read_buffer_.get()), kReadBufferSize);
+}
+
+void LoadGenerator::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+    Conn& c = *static_cast<Conn*>(stream->data);
+    LoadGenerator& g = *c.gen;
+    if (nread < 0) {
+        if (!g.stopped_) {
+            ++g.closed_by_server_;
+        }
+        g.fail_connection(c, "closed by the daemon");
+        return;
+    }
+    if (nread == 0 || c.dead) {
+        return;
+    }
+    const std::uint64_t now = uv_hrtime();
+    const auto fed = c.assembler.feed(
+        std::span<const std::byte>{reinterpret_cast<const std::byte*>(buf->base),
+                                   static_cast<std::size_t>(nread)},
+        [&](const protocol::Frame& f) { g.handle_frame(c, f, now); });
+    if (!fed) {
+        fmt::print(stderr, "connection {}: bad frame from the daemon: {}\n", c.index,
+                   protocol::to_string(fed.error()));
+        g.fail_connection(c, "bad frame");
+        return;
+    }
+    g.flush_dirty();
+}
+
+void LoadGenerator::handle_frame(Conn& c, const protocol::Frame& f, std::uint64_t now) {
+    if (const auto* s = std::get_if<protocol::ShakeResponse>(&f.message)) {
+        on_shake_reply(c, s->result, s->amount, now);
+    } else if (const auto* n = std::get_if<protocol::PacketNotice>(&f.message)) {
+        ++window_.notices;
+        if (phase_ < phases_.size()) {
+            ++phases_[phase_].counts.notices;
+        }
+        queue(c, protocol::GrabRequest{0, n->packet});  // like the original client: user 0
+    } else if (const auto* gr = std::get_if<protocol::GrabResponse>(&f.message)) {
+        ++window_.grabs;
+        window_.grab_cents += gr->amount;
+        if (phase_ < phases_.size()) {
+            ++phases_[phase_].counts.grabs;
+            phases_[phase_].counts.grab_cents += gr->amount;
+        }
+    } else if (const auto* e = std::get_if<protocol::ErrorReply>(&f.message)) {
+        on_shake_reply(c, 0, 0, now);  // error frames answer the oldest request, if any
+        (void)e;
+    } else if (const auto* l = std::get_if<protocol::LoginResponse>(&f.message)) {
+        if (l->result != protocol::kResultOk) {
+            fail_connection(c, "login refused");
+        } else if (!c.logged_in) {
+            c.logged_in = true;
+            ++logged_in_;
+        }
+    } else if (const auto* a = std::get_if<protocol::AuthLoginResponse>(&f.message)) {
+        if (a->result != protocol::kResultOk) {
+            fail_connection(c, "auth login refused");
+        } else if (!c.logged_in) {
+            c.logged_in = true;
+            ++logged_in_;
+        }
+    }
+}
+
+void LoadGenerator::on_shake_reply(Conn& c, std::uint32_t result, std::uint32_t amount,
+                                   std::uint64_t now) {
+    if (c.pending.empty()) {
+        if (result != 0) {
+            ++window_.errors;  // a reply nobody asked for
+        }
+        return;
+    }
+    const Pending p = c.pending.front();
+    c.pending.pop_front();
+    PhaseState& ps = phases_[p.phase];
+    ps.recorder.record(p.scheduled_ns, p.sent_ns, now);
+    window_latency_.record(now > p.scheduled_ns ? now - p.scheduled_ns : 0);
+    Counters delta;
+    delta.responses = 1;
+    if (result == protocol::kShakeGotPacket) {
+        delta.got = 1;
+        delta.shake_cents = amount;
+    } else if (result == protocol::kShakeNoPacket) {
+        delta.none = 1;
+    } else if (result == protocol::kShakeOverloaded) {
+        delta.overloaded = 1;
+    } else {
+        delta.errors = 1;
+    }
+    ps.counts += delta;
+    window_ += delta;
+    // Closed loop: a reply frees a slot; refill it while the phase runs.
+    if (options_.mode == Mode::closed && !draining_ && phase_ < options_.plan.phases.size() &&
+        options_.plan.phases[phase_].kind == PhaseKind::qps && c.logged_in && !c.dead) {
+        send_shake(c, now, now);
+    }
+}
+
+void LoadGenerator::send_shake(Conn& c, std::uint64_t scheduled_ns, std::uint64_t now) {
+    c.pending.push_back(Pending{scheduled_ns, now, phase_});
+    queue(c, protocol::ShakeRequest{c.user});
+    ++window_.sent;
+    ++phases_[phase_].counts.sent;
+}
+
+void LoadGenerator::queue(Conn& c, const protocol::Message& m) {
+    protocol::append(c.out, m, unix_now());
+    if (!c.dirty) {
+        c.dirty = true;
+        dirty_.push_back(&c);
+    }
+}
+
+void LoadGenerator::flush_dirty() {
+    for (Conn* c : dirty_) {
+        c->dirty = false;
+        flush(*c);
+    }
+    dirty_.clear();
+}
+
+void LoadGenerator::flush(Conn& c) {
+    if (c.out.empty() || c.dead) {
+        c.out.clear();
+        return;
+    }
+    auto* stream = reinterpret_cast<uv_stream_t*>(&c.tcp);
+    std::size_t written = 0;
+    if (uv_stream_get_write_queue_size(stream) == 0) {
+        uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(c.out.data()),
+                                 static_cast<unsigned>(c.out.size()));
+        const int rc = uv_try_write(stream, &b, 1);
+        if (rc > 0) {
+            written = static_cast<std::size_t>(rc);
+        } else if (rc != UV_EAGAIN) {
+            fail_connection(c, "write");
+            return;
+        }
+    }
+    if (written < c.out.size()) {
+        auto* req = new WriteRequest{};
+        req->data.assign(c.out.begin() + static_cast<std::ptrdiff_t>(written), c.out.end());
+        req->req.data = req;
+        uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(req->data.data()),
+                                 static_cast<unsigned>(req->data.size()));
+        if (uv_write(&req->req, stream, &b, 1, [](uv_write_t* r, int) {
+                delete static_cast<WriteRequest*>(r->data);
+            }) != 0) {
+            delete req;  // the callback is never called when uv_write fails
+            fail_connection(c, "write");
+            return;
+        }
+    }
+    c.out.clear();
+}
+
+void LoadGenerator::fail_connection(Conn& c, const char* why) {
+    if (c.dead) {
+        return;
+    }
+    c.dead = true;
+    c.out.clear();
+    if (c.logged_in) {
+        c.logged_in = false;
+        --logged_in_;
+        if (!stopped_ && closed_by_server_ <= 5) {
+            fmt::print(stderr, "connection {} (user {}): {}\n", c.index, c.user, why);
+        }
+    } else if (!stopped_) {
+        ++login_failures_;
+    }
+    // Requests that will never be answered are errors of the phase that sent them.
+    for (const Pending& p : c.pending) {
+        if (!stopped_) {
+            ++phases_[p.phase].counts.errors;
+            ++window_.errors;
+        } else {
+            ++unanswered_;
+        }
+    }
+    c.pending.clear();
+    if (c.open) {
+        c.open = false;
+        uv_close(reinterpret_cast<uv_handle_t*>(&c.tcp), nullptr);
+    }
+}
+
+}  // namespace redpacket::load

@@ -1,0 +1,97 @@
+// Option parsing with CLI11; the plan through parse_plan / parse_plan_json.
+#include "options.hpp"
+
+#include <arpa/inet.h>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace redpacket::load {
+namespace {
+
+std::expected<Plan, std::string> load_plan(const std::string& text, const std::string& file) {
+    if (!text.empty() && !file.empty()) {
+        return std::unexpected(std::string("give either --plan or --plan-file, not both"));
+    }
+    if (file.empty()) {
+        return parse_plan(text.empty() ? "connect 1000 @ 1000/s; qps 1000 for 10s" : text);
+    }
+    std::ifstream in(file);
+    if (!in) {
+        return std::unexpected(fmt::format("cannot read plan file '{}'", file));
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto plan = parse_plan_json(ss.str());
+    if (!plan) {
+        return std::unexpected(fmt::format("{}: {}", file, plan.error()));
+    }
+    return plan;
+}
+
+}  // namespace
+
+bool is_loopback(std::string_view ipv4) noexcept {
+    in_addr a{};
+    const std::string s(ipv4);
+    if (inet_pton(AF_INET, s.c_str(), &a) != 1) {
+        return false;
+    }
+    return (ntohl(a.s_addr) >> 24) == 127;
+}
+
+std::expected<Options, OptionsExit> parse_options(int argc, const char* const* argv) {
+    Options o;
+    std::string mode = "seed";
+    std::string plan_text;
+    std::string plan_file;
+    CLI::App app{"redpacket-load: paced, coordinated-omission-free load for redpacketd "
+                 "(loopback only, one libuv loop, single-threaded)"};
+    app.add_option("--target", o.target, "daemon address (127.0.0.0/8 only)")->capture_default_str();
+    app.add_option("--port", o.port, "daemon client port")->required();
+    app.add_option("--sources", o.sources, "source addresses 127.0.0.2..")
+        ->check(CLI::Range(1, 250))->capture_default_str();
+    app.add_option("--mode", mode, "seed | smooth | closed")->capture_default_str();
+    app.add_option("--inflight", o.inflight, "closed mode: requests in flight per connection")
+        ->check(CLI::Range(1, 1024))->capture_default_str();
+    app.add_option("--plan", plan_text, "e.g. \"connect 2000 @ 1000/s; hold 2s; qps 3000 for 10s\"");
+    app.add_option("--plan-file", plan_file, "JSON list of phases");
+    app.add_option("--csv", o.csv_path, "per-second CSV file");
+    app.add_option("--json", o.json_path, "JSON summary file (also printed to stdout)");
+    app.add_option("--admin-port", o.admin_port, "scrape GET /stats on 127.0.0.1:P each second");
+    app.add_option("--max-seconds", o.max_seconds, "hard limit on the run")
+        ->check(CLI::Range(1, 86400))->capture_default_str();
+    app.add_option("--auth-secret", o.auth_secret, "log in with HMAC-SHA256 tokens (cmd 16)");
+    app.add_option("--user-base", o.user_base, "user id of the first connection")
+        ->check(CLI::Range(1U, 4'000'000'000U))->capture_default_str();
+    app.add_flag("--quiet", o.quiet, "no live line on stderr");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        return std::unexpected(OptionsExit{0, app.help()});
+    } catch (const CLI::ParseError& e) {
+        return std::unexpected(OptionsExit{2, e.what()});
+    }
+    if (!is_loopback(o.target)) {
+        return std::unexpected(OptionsExit{
+            2, fmt::format("--target {}: only IPv4 loopback targets (127.0.0.0/8) are allowed",
+                           o.target)});
+    }
+    const auto m = mode_from_string(mode);
+    if (!m) {
+        return std::unexpected(OptionsExit{2, fmt::format("--mode {}: expected seed, smooth or "
+                                                          "closed", mode)});
+    }
+    o.mode = *m;
+    auto plan = load_plan(plan_text, plan_file);
+    if (!plan) {
+        return std::unexpected(OptionsExit{2, "plan: " + plan.error()});
+    }
+    o.plan = std::move(*plan);
+    return o;
+}
+
+}  // namespace redpacket::load

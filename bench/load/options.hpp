@@ -1,0 +1,44 @@
+// Command-line options of redpacket-load (CLI11) and the loopback-only target rule.
+// Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+
+#include "pacing.hpp"
+#include "plan.hpp"
+
+namespace redpacket::load {
+
+/// Everything a run needs.
+struct Options {
+    std::string target{"127.0.0.1"};  ///< IPv4 loopback address of redpacketd
+    std::uint16_t port{0};
+    std::uint32_t sources{4};          ///< source addresses 127.0.0.2 .. 127.0.0.(1+sources)
+    Mode mode{Mode::seed};
+    std::uint32_t inflight{1};         ///< closed mode: requests in flight per connection
+    Plan plan;
+    std::string csv_path;              ///< empty: no CSV
+    std::string json_path;             ///< empty: summary on stdout only
+    std::uint16_t admin_port{0};       ///< 0: do not scrape /stats
+    std::uint64_t max_seconds{600};    ///< hard limit on the whole run
+    std::string auth_secret;           ///< non-empty: authenticated login (cmd 16)
+    std::uint32_t user_base{1};        ///< user id of connection i is user_base + i
+    bool quiet{false};                 ///< no live line on stderr
+};
+
+/// Why parsing stopped: exit code 0 for --help (message = help text), 2 for a usage error.
+struct OptionsExit {
+    int exit_code{2};
+    std::string message;
+};
+
+/// Parses argv (argv[0] is the program name).
+[[nodiscard]] std::expected<Options, OptionsExit> parse_options(int argc, const char* const* argv);
+
+/// True for a dotted-quad IPv4 address in 127.0.0.0/8.
+[[nodiscard]] bool is_loopback(std::string_view ipv4) noexcept;
+
+}  // namespace redpacket::load

@@ -1,0 +1,157 @@
+// Loopback smoke test: a real redpacketd and a short redpacket-load run against it.
+#include <catch2/catch.hpp>
+
+#if defined(REDPACKET_LOAD_BINARY) && defined(REDPACKETD_BINARY)
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+// Spawns `argv` with stdout on a pipe (if `out_fd`) and stderr to /dev/null.
+pid_t spawn(std::vector<std::string> args, int* out_fd) {
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    int pipe_fds[2] = {-1, -1};
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    if (out_fd != nullptr) {
+        REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
+        posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    }
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (out_fd != nullptr) {
+        ::close(pipe_fds[1]);
+        *out_fd = pipe_fds[0];
+    }
+    REQUIRE(rc == 0);
+    return pid;
+}
+
+// Reads one line from `fd` within `timeout_ms` (empty on timeout or EOF).
+std::string read_line(int fd, int timeout_ms) {
+    std::string line;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) <= 0) {
+            continue;
+        }
+        char ch = 0;
+        if (::read(fd, &ch, 1) != 1) {
+            break;
+        }
+        if (ch == '\n') {
+            return line;
+        }
+        line.push_back(ch);
+    }
+    return {};
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// Waits for `pid` up to `timeout_ms`; returns its exit status or -1 (then kills it).
+int wait_for(pid_t pid, int timeout_ms) {
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        ::usleep(20'000);
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return -1;
+}
+
+}  // namespace
+
+TEST_CASE("a short loopback run logs every user in and accounts for every reply", "[load]") {
+    int daemon_out = -1;
+    const pid_t daemon = spawn({REDPACKETD_BINARY, "--port", "0", "--admin-port", "0",
+                                "--workers", "1", "--shake-enabled", "true", "--shake-rate",
+                                "500"},
+                               &daemon_out);
+    const std::string ready = read_line(daemon_out, 5000);
+    std::smatch m;
+    const std::regex re{R"(redpacketd ready port=(\d+) admin_port=(\d+))"};
+    const bool matched = std::regex_search(ready, m, re);
+    if (!matched) {
+        ::kill(daemon, SIGKILL);
+        ::waitpid(daemon, nullptr, 0);
+    }
+    REQUIRE(matched);
+    const std::string port = m[1].str();
+    const std::string admin = m[2].str();
+
+    char dir_template[] = "/tmp/redpacket-load-smoke-XXXXXX";
+    REQUIRE(::mkdtemp(dir_template) != nullptr);
+    const std::string dir = dir_template;
+    const std::string csv = dir + "/run.csv";
+    const std::string json = dir + "/run.json";
+    const pid_t load = spawn({REDPACKET_LOAD_BINARY, "--port", port, "--admin-port", admin,
+                              "--mode", "smooth", "--quiet", "--max-seconds", "20", "--plan",
+                              "connect 200 @ 2000/s; qps 400 for 3s", "--csv", csv, "--json",
+                              json},
+                             nullptr);
+    const int load_rc = wait_for(load, 15'000);
+    ::kill(daemon, SIGTERM);
+    const int daemon_rc = wait_for(daemon, 5'000);
+    ::close(daemon_out);
+
+    CHECK(load_rc == 0);
+    CHECK(daemon_rc == 0);
+    const auto j = nlohmann::json::parse(slurp(json), nullptr, false);
+    REQUIRE_FALSE(j.is_discarded());
+    CHECK(j["logged_in"] == 200);
+    CHECK(j["login_failures"] == 0);
+    const auto& qps = j["phases"][1];
+    CHECK(qps["kind"] == "qps");
+    CHECK(qps["requests"].get<std::uint64_t>() > 0);
+    CHECK(qps["requests"] == 1200);
+    CHECK(qps["errors"] == 0);
+    CHECK(qps["responses"].get<std::uint64_t>() ==
+          qps["got"].get<std::uint64_t>() + qps["none"].get<std::uint64_t>() +
+              qps["overloaded"].get<std::uint64_t>());
+    CHECK(qps["responses"] == qps["requests"]);
+    CHECK(qps["latency_us"]["count"] == qps["responses"]);
+
+    // Header + 1 connect row + 3 qps rows.
+    const std::string rows = slurp(csv);
+    CHECK(std::count(rows.begin(), rows.end(), '\n') == 5);
+    CHECK(rows.find(",qps,2,1000,400,") != std::string::npos);
+    std::remove(csv.c_str());
+    std::remove(json.c_str());
+    ::rmdir(dir.c_str());
+}
+
+#endif
