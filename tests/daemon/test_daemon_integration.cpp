@@ -361,3 +361,27 @@ TEST_CASE("shakes over the rate limit are answered overloaded, in order, none dr
         [&] { return get_json(d.admin_port(), "/stats")["totals"]["shake_overloaded"] == 15; },
         2s));
 }
+
+// Regression: a reply produced before a login that migrates (here a heartbeat answered before
+// the login in the same read) stayed in the accepting worker's output buffer and was written
+// to whichever client that worker served next.
+TEST_CASE("replies before a migrating login stay on their own connection", "[integration]") {
+    DaemonProcess d({"--workers", "2", "--sets", "2"});
+    for (std::uint32_t trial = 0; trial < 12; ++trial) {
+        TestClient mover(d.port());
+        const std::uint64_t secret_nonce = 0xAAAA0000ULL + trial;
+        const protocol::Message first[] = {protocol::Heartbeat{secret_nonce},
+                                           protocol::LoginRequest{trial % 2}};
+        mover.send_all(first);
+        const auto mine = mover.drain(200ms);
+        REQUIRE(mine.size() == 2);
+        CHECK(mine[0] == protocol::Message{protocol::HeartbeatResponse{secret_nonce}});
+        CHECK(mine[1] == protocol::Message{protocol::LoginResponse{trial % 2, 0}});
+        for (std::uint64_t v = 1; v <= 4; ++v) {
+            TestClient victim(d.port());
+            const auto echo = victim.heartbeat(v);
+            CHECK(echo.nonce == v);
+            CHECK(victim.drain(20ms).empty());
+        }
+    }
+}
