@@ -24,7 +24,7 @@ TEST_CASE("seed mode's per-second count matches the original arithmetic", "[load
         for (std::uint64_t s = 0; s < 2 * g + 3; ++s) {
             std::uint64_t expected = 0;
             for (std::uint64_t u = 0; u < users; ++u) {
-                expected += u % g == s % g ? 1 : 0;
+                expected += u % g == s % g ? 1U : 0U;
                 CHECK(seed_sends(u, s, users, qps) == (u % g == s % g));
             }
             CHECK(requests_in_second(Mode::seed, users, qps, s) == expected);
