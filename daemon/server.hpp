@@ -51,6 +51,9 @@ public:
 private:
     void bind_listeners();
     template <class Settings>
+    [[nodiscard]] std::expected<void, std::string> check_campaign(Settings Config::*slot,
+                                                                  const Settings& c) const;
+    template <class Settings>
     void publish_campaign(Settings& slot, const Settings& settings,
                           std::atomic<std::uint64_t>& generation);
     void shutdown();
