@@ -196,10 +196,7 @@ void Worker::on_connection(uv_stream_t* server, int status) {
     Connection* conn = w.new_connection();
     if (const int rc = uv_tcp_init(&w.loop_, &conn->tcp); rc != 0) {
         log(LogLevel::error, "worker {}: uv_tcp_init: {}", w.index_, uv_err_name(rc));
-        w.slots_[conn->slot] = nullptr;
-        w.free_slots_.push_back(conn->slot);
-        --w.open_connections_;
-        delete conn;
+        w.release_connection(conn);
         return;
     }
     conn->attached = true;
@@ -364,10 +361,14 @@ void Worker::on_close(uv_handle_t* handle) {
     if (conn->counted && !conn->migrating) {
         w.shared_.connections.fetch_sub(1);
     }
-    w.slots_[conn->slot] = nullptr;
-    ++w.generations_[conn->slot];
-    w.free_slots_.push_back(conn->slot);
-    --w.open_connections_;
+    w.release_connection(conn);
+}
+
+void Worker::release_connection(Connection* conn) noexcept {
+    slots_[conn->slot] = nullptr;
+    ++generations_[conn->slot];  // stale addresses of this slot no longer match
+    free_slots_.push_back(conn->slot);
+    --open_connections_;
     delete conn->migrate_pending;
     delete conn;
 }
@@ -389,12 +390,8 @@ void Worker::adopt_migrated(WorkerMessage&& m) {
     if (const int rc = uv_tcp_init(&loop_, &conn->tcp); rc != 0) {
         log(LogLevel::error, "worker {}: uv_tcp_init: {}", index_, uv_err_name(rc));
         ::close(m.fd);
-        conn->attached = false;
-        slots_[conn->slot] = nullptr;
-        free_slots_.push_back(conn->slot);
-        --open_connections_;
         shared_.connections.fetch_sub(1);
-        delete conn;
+        release_connection(conn);
         return;
     }
     conn->attached = true;

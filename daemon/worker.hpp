@@ -192,6 +192,8 @@ private:
 
     // Connections.
     Connection* new_connection();
+    // Frees a connection's slot and memory (from its close callback, or before it had a handle).
+    void release_connection(Connection* conn) noexcept;
     void start_reading(Connection& conn);
     void close_connection(Connection& conn, Event reason);
     void flush(Connection& conn);

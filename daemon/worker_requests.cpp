@@ -192,7 +192,7 @@ void Worker::handle_grab(Connection& conn, std::uint32_t compact_packet) {
         reply(protocol::GrabResponse{compact_packet, 0});
         return;
     }
-    const redpacket::ShardId shard = compact_packet & redpacket::kMaxShard;
+    const redpacket::ShardId shard = redpacket::packet_shard(redpacket::PacketId{compact_packet});
     if (shard >= config_.sets) {
         count(Event::grab_misses);
         reply(protocol::GrabResponse{compact_packet, 0});
@@ -297,8 +297,8 @@ protocol::Message Worker::local_claim(WorkerMessage::Kind kind, redpacket::UserI
         }
         return protocol::ClaimResponse{request_id, packet, protocol::to_wire(status), 0, 0};
     };
-    const redpacket::ShardId shard = grab ? static_cast<redpacket::ShardId>(packet) & redpacket::kMaxShard
-                                          : redpacket::packet_shard(redpacket::PacketId{packet});
+    // A compact id is the low 32 bits of the full one: the shard bits are the same.
+    const redpacket::ShardId shard = redpacket::packet_shard(redpacket::PacketId{packet});
     redpacket::RedPacketPool* p = shard < pools_.size() ? pools_[shard].get() : nullptr;
     if (p == nullptr) {
         return miss(redpacket::ClaimStatus::not_found);
@@ -363,9 +363,7 @@ void Worker::forward(WorkerMessage::Kind kind, Connection& conn, std::uint64_t p
     m.packet = packet;
     m.request_id = request_id;
     m.reply_to = address_of(conn);
-    const redpacket::ShardId shard = kind == WorkerMessage::Kind::grab
-                                         ? static_cast<redpacket::ShardId>(packet) & redpacket::kMaxShard
-                                         : redpacket::packet_shard(redpacket::PacketId{packet});
+    const redpacket::ShardId shard = redpacket::packet_shard(redpacket::PacketId{packet});
     if (!shared_.sets->post(shard, std::move(m)).has_value()) {
         count(Event::mailbox_full);
         if (kind == WorkerMessage::Kind::grab) {
