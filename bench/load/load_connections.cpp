@@ -157,6 +157,13 @@ void LoadGenerator::handle_frame(Conn& c, const protocol::Frame& f, std::uint64_
             c.logged_in = true;
             ++logged_in_;
         }
+    } else if (options_.echo && std::holds_alternative<protocol::ShakeRequest>(f.message)) {
+        on_shake_reply(c, protocol::kShakeNoPacket, 0, now);  // an echo server's "reply"
+    } else if (options_.echo && std::holds_alternative<protocol::LoginRequest>(f.message)) {
+        if (!c.logged_in) {
+            c.logged_in = true;
+            ++logged_in_;
+        }
     } else if (const auto* a = std::get_if<protocol::AuthLoginResponse>(&f.message)) {
         if (a->result != protocol::kResultOk) {
             fail_connection(c, "auth login refused");

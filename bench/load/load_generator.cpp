@@ -66,6 +66,7 @@ LoadGenerator::~LoadGenerator() {
 
 int LoadGenerator::run() {
     run_start_ns_ = uv_hrtime();
+    sample_server();
     start_phase(0, run_start_ns_);
     check_uv(uv_timer_start(&tick_, &LoadGenerator::on_tick, 1, 1), "uv_timer_start");
     check_uv(uv_signal_start(&sigint_, &LoadGenerator::on_signal, SIGINT), "uv_signal_start");
@@ -200,6 +201,7 @@ void LoadGenerator::start_phase(std::uint32_t index, std::uint64_t now) {
     cursor_i_ = 0;
     PhaseState& ps = phases_[index];
     ps.started_ns = now;
+    ps.server_start = last_server_;  // sampled at the window edge that ended the last phase
     const Phase& p = options_.plan.phases[index];
     if (p.kind == PhaseKind::qps && options_.mode == Mode::seed &&
         p.qps > conns_.size() && !options_.quiet) {
@@ -218,6 +220,7 @@ void LoadGenerator::start_phase(std::uint32_t index, std::uint64_t now) {
 
 void LoadGenerator::end_phase(std::uint64_t now) {
     phases_[phase_].ended_ns = now;
+    phases_[phase_].server_end = last_server_;
     const Phase& p = options_.plan.phases[phase_];
     if (p.kind == PhaseKind::connect) {
         connected_ = logged_in_;
@@ -250,6 +253,12 @@ void LoadGenerator::close_window(std::uint64_t end) {
     row.connections = logged_in_;
     row.counts = window_;
     row.latency = window_latency_.summary();
+    const std::optional<ProcSample> before = last_server_;
+    sample_server();
+    if (before && last_server_) {
+        row.server_cpu_ms = static_cast<std::int64_t>(last_server_->cpu_ms - before->cpu_ms);
+        row.server_rss_kb = static_cast<std::int64_t>(last_server_->rss_kb);
+    }
     if (end - window_start_ns_ == kSecondNs) {
         ++ps.full_seconds;
         if (on_target(window_.responses, row.target)) {
@@ -314,6 +323,12 @@ void LoadGenerator::scrape(std::uint64_t /*window*/) {
     }
 }
 
+void LoadGenerator::sample_server() {
+    if (options_.server_pid > 0) {
+        last_server_ = sample_process(static_cast<pid_t>(options_.server_pid));
+    }
+}
+
 void LoadGenerator::stop(std::uint64_t now, const char* why) {
     if (stopped_) {
         return;
@@ -323,6 +338,7 @@ void LoadGenerator::stop(std::uint64_t now, const char* why) {
             close_window(now);
         }
         phases_[phase_].ended_ns = now;
+        phases_[phase_].server_end = last_server_;
     }
     stopped_ = true;
     stop_reason_ = why;
@@ -369,12 +385,20 @@ nlohmann::json LoadGenerator::summary() const {
         r.max_send_lag_ns = ps.recorder.max_send_lag_ns();
         r.full_seconds = ps.full_seconds;
         r.seconds_on_target = ps.seconds_on_target;
+        if (ps.server_start && ps.server_end) {
+            r.server_cpu_ms =
+                static_cast<std::int64_t>(ps.server_end->cpu_ms - ps.server_start->cpu_ms);
+            r.server_rss_start_kb = static_cast<std::int64_t>(ps.server_start->rss_kb);
+            r.server_rss_end_kb = static_cast<std::int64_t>(ps.server_end->rss_kb);
+        }
         phases.push_back(to_json(r));
     }
     nlohmann::json j;
     j["mode"] = std::string(to_string(options_.mode));
     j["target"] = fmt::format("{}:{}", options_.target, options_.port);
     j["sources"] = options_.sources;
+    j["inflight"] = options_.inflight;
+    j["echo"] = options_.echo;
     j["connections"] = conns_.size();
     j["logged_in"] = connected_;
     j["login_failures"] = login_failures_;

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 
 #include "http_scrape.hpp"
 #include "options.hpp"
+#include "proc_sample.hpp"
 #include "redpacket/protocol.hpp"
 #include "report.hpp"
 
@@ -67,6 +69,8 @@ private:
         std::uint64_t ended_ns{0};
         std::uint64_t full_seconds{0};
         std::uint64_t seconds_on_target{0};
+        std::optional<ProcSample> server_start;  ///< --server-pid samples at the phase edges
+        std::optional<ProcSample> server_end;
     };
 
     // load_connections.cpp: sockets, login, frames, writes.
@@ -95,6 +99,8 @@ private:
     void close_window(std::uint64_t end);
     void write_row(const SecondRow& row);
     void scrape(std::uint64_t window);
+    /// Samples --server-pid (nullopt without one or if it is gone) into last_server_.
+    void sample_server();
     void stop(std::uint64_t now, const char* why);
     void close_all();
 
@@ -136,6 +142,7 @@ private:
     std::unique_ptr<SecondRow> held_row_;  ///< waits for its /stats sample
     std::uint64_t last_server_requests_{0};
     bool have_server_sample_{false};
+    std::optional<ProcSample> last_server_;  ///< the daemon at the last window edge
 };
 
 }  // namespace redpacket::load

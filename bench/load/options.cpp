@@ -68,6 +68,11 @@ std::expected<Options, OptionsExit> parse_options(int argc, const char* const* a
     app.add_option("--user-base", o.user_base, "user id of the first connection")
         ->check(CLI::Range(1U, 4'000'000'000U))->capture_default_str();
     app.add_flag("--quiet", o.quiet, "no live line on stderr");
+    app.add_flag("--echo", o.echo, "the target echoes bytes back (redpacket-echo): echoed "
+                                   "logins and shakes count as replies");
+    app.add_option("--server-pid", o.server_pid,
+                   "sample this process's CPU time and RSS from /proc each second")
+        ->check(CLI::PositiveNumber);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {

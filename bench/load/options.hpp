@@ -27,6 +27,10 @@ struct Options {
     std::string auth_secret;           ///< non-empty: authenticated login (cmd 16)
     std::uint32_t user_base{1};        ///< user id of connection i is user_base + i
     bool quiet{false};                 ///< no live line on stderr
+    /// The peer is a plain echo server (redpacket-echo): an echoed login counts as logged in
+    /// and an echoed shake as its reply (result "none"). For the machine's raw ceiling.
+    bool echo{false};
+    std::int64_t server_pid{0};        ///< > 0: sample this process's CPU and RSS from /proc
 };
 
 /// Why parsing stopped: exit code 0 for --help (message = help text), 2 for a usage error.

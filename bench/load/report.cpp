@@ -39,18 +39,18 @@ Counters& Counters::operator+=(const Counters& o) noexcept {
 std::string csv_header() {
     return "elapsed_s,phase,kind,second,window_ms,target,connections,sent,responses,got,none,"
            "overloaded,errors,notices,grabs,shake_cents,grab_cents,p50_us,p99_us,max_us,"
-           "server_requests,server_connections\n";
+           "server_requests,server_connections,server_cpu_ms,server_rss_kb\n";
 }
 
 std::string csv_row(const SecondRow& r) {
     const Counters& c = r.counts;
     return fmt::format("{:.3f},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.1f},{:.1f},{:.1f},"
-                       "{},{}\n",
+                       "{},{},{},{}\n",
                        r.elapsed_s, r.phase, r.kind, r.second, r.window_ms, r.target,
                        r.connections, c.sent, c.responses, c.got, c.none, c.overloaded, c.errors,
                        c.notices, c.grabs, c.shake_cents, c.grab_cents, us(r.latency.p50),
                        us(r.latency.p99), us(r.latency.max), r.server_requests,
-                       r.server_connections);
+                       r.server_connections, r.server_cpu_ms, r.server_rss_kb);
 }
 
 bool on_target(std::uint64_t count, std::uint64_t target, double tolerance) noexcept {
@@ -84,6 +84,17 @@ nlohmann::json to_json(const PhaseReport& p) {
     j["max_send_lag_us"] = us(p.max_send_lag_ns);
     j["full_seconds"] = p.full_seconds;
     j["seconds_on_target"] = p.seconds_on_target;
+    if (p.server_cpu_ms >= 0) {
+        j["server_cpu_ms"] = p.server_cpu_ms;
+        j["server_cpu_us_per_response"] =
+            c.responses > 0 ? static_cast<double>(p.server_cpu_ms) * 1000.0 /
+                                  static_cast<double>(c.responses)
+                            : 0.0;
+    }
+    if (p.server_rss_start_kb >= 0) {
+        j["server_rss_start_kb"] = p.server_rss_start_kb;
+        j["server_rss_end_kb"] = p.server_rss_end_kb;
+    }
     return j;
 }
 

@@ -68,6 +68,8 @@ struct SecondRow {
     LatencySummary latency;         ///< ns, of replies received in the window
     std::int64_t server_requests{-1};     ///< the daemon's shake requests in the window; -1 unknown
     std::int64_t server_connections{-1};  ///< the daemon's open connections; -1 unknown
+    std::int64_t server_cpu_ms{-1};  ///< the daemon's CPU time in the window (--server-pid)
+    std::int64_t server_rss_kb{-1};  ///< the daemon's RSS at the end of the window
 };
 
 /// The CSV header line (with '\n').
@@ -90,6 +92,10 @@ struct PhaseReport {
     std::uint64_t max_send_lag_ns{0};
     std::uint64_t full_seconds{0};       ///< whole seconds in the phase
     std::uint64_t seconds_on_target{0};  ///< whole seconds with responses within ±0.5% of target
+    /// The daemon's resources over the phase (--server-pid); -1 unknown.
+    std::int64_t server_cpu_ms{-1};
+    std::int64_t server_rss_start_kb{-1};
+    std::int64_t server_rss_end_kb{-1};
 };
 
 /// The JSON object of one phase (latencies in µs).

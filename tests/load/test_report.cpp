@@ -80,14 +80,16 @@ TEST_CASE("the CSV header and a row have the same columns in the documented orde
     row.latency.max = 2'000'049;
     row.server_requests = 3001;
     row.server_connections = 2000;
+    row.server_cpu_ms = 412;
+    row.server_rss_kb = 20480;
     const std::string header = csv_header();
     const std::string line = csv_row(row);
     CHECK(header ==
           "elapsed_s,phase,kind,second,window_ms,target,connections,sent,responses,got,none,"
           "overloaded,errors,notices,grabs,shake_cents,grab_cents,p50_us,p99_us,max_us,"
-          "server_requests,server_connections\n");
+          "server_requests,server_connections,server_cpu_ms,server_rss_kb\n");
     CHECK(line == "12.500,3,qps,4,1000,3000,2000,3000,2999,10,2980,9,0,2,2,1234,56,123.4,1500.0,"
-                  "2000.0,3001,2000\n");
+                  "2000.0,3001,2000,412,20480\n");
     const auto columns = [](const std::string& s) {
         return std::count(s.begin(), s.end(), ',') + 1;
     };
@@ -97,7 +99,7 @@ TEST_CASE("the CSV header and a row have the same columns in the documented orde
 TEST_CASE("unknown server columns are written as -1", "[load]") {
     SecondRow row;
     row.kind = "hold";
-    CHECK(csv_row(row).ends_with(",-1,-1\n"));
+    CHECK(csv_row(row).ends_with(",-1,-1,-1,-1\n"));
 }
 
 TEST_CASE("a second is on target within plus or minus half a percent", "[load]") {
@@ -129,6 +131,15 @@ TEST_CASE("the phase JSON carries percentiles in microseconds and the result cou
     CHECK(j["got"].get<int>() + j["none"].get<int>() + j["overloaded"].get<int>() == 9);
     CHECK(j["latency_us"]["p50"].get<double>() == Approx(1.5));
     CHECK(j["latency_us"]["max"].get<double>() == Approx(2000.0));
+    CHECK_FALSE(j.contains("server_cpu_ms"));  // unknown without --server-pid
+
+    p.server_cpu_ms = 18;  // 18 ms over 9 responses: 2000 µs each
+    p.server_rss_start_kb = 1000;
+    p.server_rss_end_kb = 1500;
+    const auto k = to_json(p);
+    CHECK(k["server_cpu_ms"] == 18);
+    CHECK(k["server_cpu_us_per_response"].get<double>() == Approx(2000.0));
+    CHECK(k["server_rss_end_kb"] == 1500);
 }
 
 TEST_CASE("the /stats response yields shake requests and connections", "[load]") {

@@ -154,4 +154,49 @@ TEST_CASE("a short loopback run logs every user in and accounts for every reply"
     ::rmdir(dir.c_str());
 }
 
+TEST_CASE("closed loop against the echo server keeps every connection's requests in flight",
+          "[load]") {
+    int echo_out = -1;
+    const pid_t echo = spawn({REDPACKET_ECHO_BINARY, "--port", "0"}, &echo_out);
+    const std::string ready = read_line(echo_out, 5000);
+    std::smatch m;
+    const bool matched = std::regex_search(ready, m, std::regex{R"(ready port=(\d+))"});
+    if (!matched) {
+        ::kill(echo, SIGKILL);
+        ::waitpid(echo, nullptr, 0);
+    }
+    REQUIRE(matched);
+
+    char dir_template[] = "/tmp/redpacket-load-echo-XXXXXX";
+    REQUIRE(::mkdtemp(dir_template) != nullptr);
+    const std::string json = std::string(dir_template) + "/run.json";
+    const pid_t load = spawn({REDPACKET_LOAD_BINARY, "--port", m[1].str(), "--echo", "--mode",
+                              "closed", "--inflight", "4", "--quiet", "--max-seconds", "20",
+                              "--server-pid", std::to_string(echo), "--plan",
+                              "connect 20 @ 1000/s; qps 1 for 2s", "--json", json},
+                             nullptr);
+    const int load_rc = wait_for(load, 15'000);
+    ::kill(echo, SIGTERM);
+    const int echo_rc = wait_for(echo, 5'000);
+    ::close(echo_out);
+
+    CHECK(load_rc == 0);
+    CHECK(echo_rc == 0);
+    const auto j = nlohmann::json::parse(slurp(json), nullptr, false);
+    REQUIRE_FALSE(j.is_discarded());
+    CHECK(j["logged_in"] == 20);  // echoed logins count
+    const auto& closed = j["phases"][1];
+    // 20 connections x 4 in flight are primed at once; every echo refills its slot.
+    CHECK(closed["requests"].get<std::uint64_t>() > 80);
+    CHECK(closed["errors"] == 0);
+    CHECK(closed["responses"] == closed["requests"]);  // the drain waits for the last ones
+    CHECK(closed["none"] == closed["responses"]);
+    CHECK(closed["target_qps"] == 0);
+    // The echo server's CPU time and memory were sampled at the phase edges.
+    CHECK(closed["server_rss_end_kb"].get<std::int64_t>() > 0);
+    CHECK(closed["server_cpu_ms"].get<std::int64_t>() >= 0);
+    std::remove(json.c_str());
+    ::rmdir(dir_template);
+}
+
 #endif

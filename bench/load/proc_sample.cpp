@@ -1,0 +1,100 @@
+// /proc parsing for ProcSample.
+#include "proc_sample.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+namespace redpacket::load {
+namespace {
+
+std::optional<std::string> read_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) {
+        return std::nullopt;
+    }
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::optional<std::uint64_t> to_u64(std::string_view s) {
+    std::uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || end != s.data() + s.size()) {
+        return std::nullopt;
+    }
+    return v;
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> parse_stat_cpu_ms(std::string_view stat,
+                                               std::uint64_t ticks_per_second) {
+    const auto close = stat.rfind(')');
+    if (close == std::string_view::npos || ticks_per_second == 0) {
+        return std::nullopt;
+    }
+    // After "pid (comm)" come fields 3, 4, ...: utime is field 14, stime field 15.
+    std::string_view rest = stat.substr(close + 1);
+    std::uint64_t ticks = 0;
+    for (int field = 3; field <= 15; ++field) {
+        const auto begin = rest.find_first_not_of(' ');
+        if (begin == std::string_view::npos) {
+            return std::nullopt;
+        }
+        rest.remove_prefix(begin);
+        const auto end = rest.find_first_of(" \n");
+        const std::string_view token = rest.substr(0, end);
+        if (field >= 14) {
+            const auto v = to_u64(token);
+            if (!v) {
+                return std::nullopt;
+            }
+            ticks += *v;
+        }
+        rest.remove_prefix(end == std::string_view::npos ? rest.size() : end);
+    }
+    return ticks * 1000 / ticks_per_second;
+}
+
+std::optional<std::uint64_t> parse_status_rss_kb(std::string_view status) {
+    constexpr std::string_view key = "VmRSS:";
+    std::size_t at = 0;
+    while (at < status.size()) {
+        const auto eol = status.find('\n', at);
+        const std::string_view line =
+            status.substr(at, eol == std::string_view::npos ? std::string_view::npos : eol - at);
+        if (line.starts_with(key)) {
+            std::string_view v = line.substr(key.size());
+            v.remove_prefix(std::min(v.find_first_not_of(" \t"), v.size()));
+            v = v.substr(0, v.find(' '));
+            return to_u64(v);
+        }
+        if (eol == std::string_view::npos) {
+            break;
+        }
+        at = eol + 1;
+    }
+    return std::nullopt;
+}
+
+std::optional<ProcSample> sample_process(pid_t pid) {
+    const std::string base = "/proc/" + std::to_string(pid);
+    const auto stat = read_file(base + "/stat");
+    const auto status = read_file(base + "/status");
+    if (!stat || !status) {
+        return std::nullopt;
+    }
+    const long ticks = sysconf(_SC_CLK_TCK);
+    const auto cpu = parse_stat_cpu_ms(*stat, ticks > 0 ? static_cast<std::uint64_t>(ticks) : 100);
+    const auto rss = parse_status_rss_kb(*status);
+    if (!cpu || !rss) {
+        return std::nullopt;
+    }
+    return ProcSample{*cpu, *rss};
+}
+
+}  // namespace redpacket::load
