@@ -1,6 +1,8 @@
 // redpacketd: the reference daemon. Parses the configuration, starts the server, prints one
 // "ready" line on stdout (with the bound ports, for scripts and tests), and runs until
 // SIGINT or SIGTERM.
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -21,6 +23,20 @@ int main(int argc, char** argv) {
     if (cli->print_config) {
         std::puts(to_json(cli->config).c_str());
         return 0;
+    }
+    // Each client connection is a descriptor: raise the soft limit to the hard one, and warn
+    // when max_connections cannot be reached (accept then fails and is counted).
+    rlimit fds{};
+    if (getrlimit(RLIMIT_NOFILE, &fds) == 0) {
+        if (fds.rlim_cur < fds.rlim_max) {
+            fds.rlim_cur = fds.rlim_max;
+            (void)setrlimit(RLIMIT_NOFILE, &fds);
+            (void)getrlimit(RLIMIT_NOFILE, &fds);
+        }
+        if (fds.rlim_cur != RLIM_INFINITY && cli->config.max_connections + 64 > fds.rlim_cur) {
+            log(LogLevel::warn, "max_connections {} exceeds what this process may open ({} file "
+                "descriptors, ulimit -n)", cli->config.max_connections, fds.rlim_cur);
+        }
     }
     try {
         Server server{cli->config};

@@ -1,4 +1,6 @@
 // redpacket-load: see load_generator.hpp. Prints the JSON summary on stdout (and to --json).
+#include <sys/resource.h>
+
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -15,6 +17,21 @@ int main(int argc, char** argv) {
         std::FILE* out = options.error().exit_code == 0 ? stdout : stderr;
         fmt::print(out, "{}\n", options.error().message);
         return options.error().exit_code;
+    }
+    // One descriptor per connection plus a few: raise the soft limit to the hard one, and say
+    // so up front instead of failing connections one by one.
+    rlimit fds{};
+    if (getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < fds.rlim_max) {
+        fds.rlim_cur = fds.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &fds);
+        (void)getrlimit(RLIMIT_NOFILE, &fds);
+    }
+    const rlim_t needed = rlim_t{options->plan.connections()} + 32;
+    if (fds.rlim_cur != RLIM_INFINITY && needed > fds.rlim_cur) {
+        fmt::print(stderr, "redpacket-load: {} connections need about {} file descriptors, but "
+                   "this process may open {} (ulimit -n)\n", options->plan.connections(),
+                   needed, fds.rlim_cur);
+        return 2;
     }
     try {
         const std::string json_path = options->json_path;
