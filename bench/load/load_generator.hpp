@@ -71,6 +71,8 @@ private:
         std::uint64_t seconds_on_target{0};
         std::optional<ProcSample> server_start;  ///< --server-pid samples at the phase edges
         std::optional<ProcSample> server_end;
+        std::optional<ProcSample> self_start;  ///< the generator's own CPU at the phase edges
+        std::optional<ProcSample> self_end;
     };
 
     // load_connections.cpp: sockets, login, frames, writes.
@@ -99,7 +101,8 @@ private:
     void close_window(std::uint64_t end);
     void write_row(const SecondRow& row);
     void scrape(std::uint64_t window);
-    /// Samples --server-pid (nullopt without one or if it is gone) into last_server_.
+    /// Samples --server-pid (nullopt without one or if it is gone) into last_server_, and
+    /// this process into last_self_.
     void sample_server();
     void stop(std::uint64_t now, const char* why);
     void close_all();
@@ -108,6 +111,7 @@ private:
     uv_loop_t loop_{};
     uv_timer_t tick_{};
     uv_signal_t sigint_{};
+    uv_idle_t spin_{};  ///< --spin: tick on every loop iteration
     std::unique_ptr<StatsScraper> scraper_;
     std::vector<std::unique_ptr<Conn>> conns_;
     std::vector<Conn*> dirty_;
@@ -143,6 +147,7 @@ private:
     std::uint64_t last_server_requests_{0};
     bool have_server_sample_{false};
     std::optional<ProcSample> last_server_;  ///< the daemon at the last window edge
+    std::optional<ProcSample> last_self_;    ///< this process at the last window edge
 };
 
 }  // namespace redpacket::load

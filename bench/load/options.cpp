@@ -70,6 +70,8 @@ std::expected<Options, OptionsExit> parse_options(int argc, const char* const* a
     app.add_flag("--quiet", o.quiet, "no live line on stderr");
     app.add_flag("--echo", o.echo, "the target echoes bytes back (redpacket-echo): echoed "
                                    "logins and shakes count as replies");
+    app.add_flag("--spin", o.spin, "busy-poll: send on schedule to the microsecond instead of "
+                                   "on a 1 ms timer (uses a whole core)");
     app.add_option("--server-pid", o.server_pid,
                    "sample this process's CPU time and RSS from /proc each second")
         ->check(CLI::PositiveNumber);

@@ -30,6 +30,9 @@ struct Options {
     /// The peer is a plain echo server (redpacket-echo): an echoed login counts as logged in
     /// and an echoed shake as its reply (result "none"). For the machine's raw ceiling.
     bool echo{false};
+    /// Busy-poll the loop and pace on every iteration instead of on a 1 ms timer, so send times
+    /// match the schedule to microseconds (uses a whole core; pin the generator).
+    bool spin{false};
     std::int64_t server_pid{0};        ///< > 0: sample this process's CPU and RSS from /proc
 };
 

@@ -91,6 +91,9 @@ nlohmann::json to_json(const PhaseReport& p) {
                                   static_cast<double>(c.responses)
                             : 0.0;
     }
+    if (p.load_cpu_ms >= 0) {
+        j["load_cpu_ms"] = p.load_cpu_ms;
+    }
     if (p.server_rss_start_kb >= 0) {
         j["server_rss_start_kb"] = p.server_rss_start_kb;
         j["server_rss_end_kb"] = p.server_rss_end_kb;

@@ -96,6 +96,7 @@ struct PhaseReport {
     std::int64_t server_cpu_ms{-1};
     std::int64_t server_rss_start_kb{-1};
     std::int64_t server_rss_end_kb{-1};
+    std::int64_t load_cpu_ms{-1};  ///< the load generator's own CPU time over the phase
 };
 
 /// The JSON object of one phase (latencies in µs).

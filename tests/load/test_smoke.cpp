@@ -171,7 +171,7 @@ TEST_CASE("closed loop against the echo server keeps every connection's requests
     REQUIRE(::mkdtemp(dir_template) != nullptr);
     const std::string json = std::string(dir_template) + "/run.json";
     const pid_t load = spawn({REDPACKET_LOAD_BINARY, "--port", m[1].str(), "--echo", "--mode",
-                              "closed", "--inflight", "4", "--quiet", "--max-seconds", "20",
+                              "closed", "--inflight", "4", "--quiet", "--max-seconds", "20", "--spin",
                               "--server-pid", std::to_string(echo), "--plan",
                               "connect 20 @ 1000/s; qps 1 for 2s", "--json", json},
                              nullptr);
@@ -192,6 +192,8 @@ TEST_CASE("closed loop against the echo server keeps every connection's requests
     CHECK(closed["responses"] == closed["requests"]);  // the drain waits for the last ones
     CHECK(closed["none"] == closed["responses"]);
     CHECK(closed["target_qps"] == 0);
+    CHECK(j["spin"] == true);  // busy-polled: the generator's own CPU shows it
+    CHECK(closed["load_cpu_ms"].get<std::int64_t>() > 0);
     // The echo server's CPU time and memory were sampled at the phase edges.
     CHECK(closed["server_rss_end_kb"].get<std::int64_t>() > 0);
     CHECK(closed["server_cpu_ms"].get<std::int64_t>() >= 0);
