@@ -8,8 +8,9 @@
 #               --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #
 # Single-threaded suites are pinned to core 1 with taskset (if present); the suites with
-# two-thread benchmarks (rate_counter, dispatch) get cores 0 and 1 — never one core, or the
-# producer and consumer would take turns instead of running side by side.
+# two-thread benchmarks (rate_counter, dispatch, journal's producer and writer thread) get cores
+# 0 and 1 — never one core, or the producer and consumer would take turns instead of running
+# side by side.
 set -euo pipefail
 
 bench_dir=build/release/bench
@@ -46,7 +47,7 @@ for bin in "${binaries[@]}"; do
     pin=()
     if $have_taskset; then
         case $name in
-            bench_rate_counter | bench_dispatch) pin=(taskset -c 0,1) ;;
+            bench_rate_counter | bench_dispatch | bench_journal) pin=(taskset -c 0,1) ;;
             *) pin=(taskset -c 1) ;;
         esac
     fi

@@ -21,6 +21,7 @@ write_basic_package_version_file(
 install(FILES
     "${CMAKE_CURRENT_BINARY_DIR}/redpacketConfig.cmake"
     "${CMAKE_CURRENT_BINARY_DIR}/redpacketConfigVersion.cmake"
+    "${CMAKE_CURRENT_LIST_DIR}/FindISAL.cmake"
     DESTINATION ${REDPACKET_CONFIG_DIR})
 
 # The .pc file locates its prefix from its own directory, so an installed tree can be moved.

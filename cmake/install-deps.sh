@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages libredpacket needs to build, test and benchmark.
+# Usage: install-deps.sh [--experiment]
 # Idempotent: packages already installed are skipped, and apt-get runs only if one is missing.
 set -euo pipefail
 
 packages=(
     g++ cmake ninja-build pkg-config ccache
     catch2 libbenchmark-dev libuv1-dev libfmt-dev nlohmann-json3-dev
-    libcli11-dev libssl-dev libhttp-parser-dev
+    libcli11-dev libssl-dev libhttp-parser-dev libisal-dev
 )
+# --experiment: also what bench/experiments and the demo need (python3 for the scripts,
+# gnuplot for the plots, taskset from util-linux for pinning).
+if [ "${1:-}" = "--experiment" ]; then
+    packages+=(python3 gnuplot-nox util-linux)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

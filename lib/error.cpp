@@ -12,6 +12,9 @@ std::string_view to_string(Error e) noexcept {
         case Error::queue_full: return "queue_full";
         case Error::mailbox_full: return "mailbox_full";
         case Error::already_exists: return "already_exists";
+        case Error::io_error: return "io_error";
+        case Error::corrupt: return "corrupt";
+        case Error::closed: return "closed";
     }
     return "unknown_error";
 }

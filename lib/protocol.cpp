@@ -299,6 +299,9 @@ ErrorCode to_error_code(Error e) noexcept {
         case Error::queue_full: return ErrorCode::overloaded;
         case Error::mailbox_full: return ErrorCode::overloaded;
         case Error::already_exists: return ErrorCode::already_logged_in;
+        case Error::io_error: return ErrorCode::unavailable;  // e.g. the journal cannot write
+        case Error::corrupt: return ErrorCode::internal;
+        case Error::closed: return ErrorCode::unavailable;
     }
     return ErrorCode::internal;
 }

@@ -19,6 +19,10 @@ enum class Error : std::uint8_t {
     queue_full,        ///< the shake supply is at its configured capacity
     mailbox_full,      ///< the owning worker's mailbox is at its configured capacity
     already_exists,    ///< the key is already registered
+    io_error,          ///< a file operation failed (the errno travels beside it, e.g. JournalError)
+    corrupt,           ///< stored data failed a check: CRC, length, or a replayed event that
+                       ///< contradicts the state it is applied to
+    closed,            ///< the object was shut down and takes no more work
 };
 
 /// A stable name for `e`, e.g. "pool_full".

@@ -126,7 +126,8 @@ enum class ErrorCode : std::uint32_t {
 /// A stable snake_case name, e.g. "pool_full"; "unknown_error_code" for other values.
 [[nodiscard]] std::string_view to_string(ErrorCode c) noexcept;
 /// The error code a server sends for a library error (queue_full and mailbox_full are
-/// overloaded, already_exists is already_logged_in).
+/// overloaded, already_exists is already_logged_in, io_error and closed are unavailable,
+/// corrupt is internal).
 [[nodiscard]] ErrorCode to_error_code(Error e) noexcept;
 
 // --- messages ----------------------------------------------------------------------------

@@ -14,14 +14,20 @@
 // Time is passed in by the caller (`Time`, milliseconds on the caller's clock); the pool never
 // reads a clock. Expiry uses a binary heap of deadlines, so `expire(now)` touches only packets
 // whose deadline has passed.
+//
+// Durability: every state change is reported to an observer (a journal, see journal.hpp), and
+// `replay` rebuilds a pool from those reports with the same packet ids; `for_each_live` plus
+// `checkpoint` describe the live state compactly for a snapshot (snapshot.hpp).
 #pragma once
 
 #include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "redpacket/error.hpp"
@@ -152,20 +158,27 @@ struct PoolStats {
     Cents shake_amount_issued;
     Cents shake_amount_expired;
     Cents shake_amount_queued;
+    friend bool operator==(const PoolStats&, const PoolStats&) = default;
 };
 
-/// Kind of state change reported to an observer.
+/// Kind of state change reported to an observer. The values are stable: journals store them.
 enum class PoolEventKind : std::uint8_t {
-    created,        ///< user = sender, amount = total, index = share count
-    claimed,        ///< user = claimer, amount = share, index = share index
-    refunded,       ///< user = sender, amount = refund (may be 0), index = unclaimed shares
-    shake_offered,  ///< amount = packet amount
-    shake_issued,   ///< user = taker, amount = packet amount
-    shake_expired,  ///< amount = packet amount, left unissued past its deadline
+    created = 0,        ///< user = sender, amount = total, index = share count
+    claimed = 1,        ///< user = claimer, amount = share, index = share index
+    refunded = 2,       ///< user = sender, amount = refund (may be 0), index = unclaimed shares
+    shake_offered = 3,  ///< amount = packet amount
+    shake_issued = 4,   ///< user = taker, amount = packet amount
+    shake_expired = 5,  ///< amount = packet amount, left unissued past its deadline
 };
+/// The largest PoolEventKind value.
+inline constexpr PoolEventKind kLastPoolEventKind = PoolEventKind::shake_expired;
+/// A stable name, e.g. "shake_issued".
+[[nodiscard]] std::string_view to_string(PoolEventKind k) noexcept;
 
 /// One state change, delivered synchronously before the call that caused it returns. `at` is
 /// the caller's `now`, except for created and shake_offered, which carry the packet's deadline.
+/// A created event carries everything needed to rebuild the packet exactly: policy, deadline,
+/// count (`index`) and every share amount in hand-out order.
 struct PoolEvent {
     PoolEventKind kind;
     PacketId packet;
@@ -173,6 +186,10 @@ struct PoolEvent {
     Cents amount;
     std::uint32_t index;
     Time at;
+    SplitPolicy policy{SplitPolicy::double_mean};  ///< created only; double_mean otherwise
+    /// created: the `index` share amounts in hand-out order; empty for other kinds. Points into
+    /// the pool (or the caller's buffer): valid only until the callback returns.
+    std::span<const Cents> shares{};
 };
 
 /// A non-owning, non-virtual callback: one function pointer and a context pointer. An unset
@@ -199,6 +216,22 @@ private:
     void* context_{nullptr};
     Fn fn_{nullptr};
 };
+
+/// Pool state that events do not carry, saved beside the `for_each_live` events of a snapshot.
+struct PoolCheckpoint {
+    /// Every counter at the time of the snapshot, lifetime totals of retired packets included.
+    PoolStats stats;
+    /// The last shake serial handed out, so that new offers never reuse a shake id.
+    std::uint64_t shake_serial{0};
+    /// The generation of every slot (live: its packet's; free: the next packet's), so that new
+    /// packets never reuse an id handed out before, live or retired.
+    std::vector<std::uint32_t> slot_generations;
+    friend bool operator==(const PoolCheckpoint&, const PoolCheckpoint&) = default;
+};
+
+namespace detail {
+struct PoolReplay;
+}  // namespace detail
 
 /// The packets of one shard. Single owner; not thread-safe.
 class RedPacketPool {
@@ -251,12 +284,49 @@ public:
     /// Installs (or, with a default-constructed one, removes) the state-change observer.
     void set_observer(PoolObserver observer) noexcept;
 
+    // --- recovery ------------------------------------------------------------------------
+    // A pool rebuilt by `replay` from the events another pool reported (its journal) holds the
+    // same packets under the same ids: same shares, claimers, states, deadlines, shake supply
+    // in the same order, and the same stats for everything events carry. Not restored by
+    // events alone: create_rejected, shake_refused and shake_empty (no event reports them) and
+    // the retirement of packets whose retention ended (retirement is not an event: a replayed
+    // refunded packet stays queryable until `expire` passes its retention, or until a replayed
+    // create reuses its slot). The replaying pool must use the same shard and max_packets as
+    // the original, since ids encode both. Refunds due while the pool was down are not done by
+    // replay: call `expire(now)` afterwards.
+
+    /// Applies one event reported by an earlier pool, without notifying the observer. Checks
+    /// everything before changing anything: a claim of an unknown packet (not_found), a second
+    /// claim by one user (already_exists), a share index or amount that differs from the split
+    /// recorded by `created`, a claim after the refund or deadline, a shake packet issued or
+    /// expired out of FIFO order or twice (corrupt), a slot or id this pool cannot hold
+    /// (invalid_argument, pool_full). On error the pool is unchanged.
+    /// Complexity: like the operation replayed (created: O(count)). May throw std::bad_alloc.
+    [[nodiscard]] std::expected<void, Error> replay(const PoolEvent& event);
+
+    /// Reports the live state as events that `replay` turns back into it: per live packet in
+    /// slot order, its `created`, then its `claimed` events in share order (`at` =
+    /// Time::min(): claim times are not kept), then `refunded` if it expired (`at` = the
+    /// refund time); then every queued shake packet oldest first (`shake_offered`). Exceptions
+    /// thrown by `visit` propagate; the pool is not changed either way.
+    /// Complexity: O(live packets + live shares + shake supply).
+    void for_each_live(const std::function<void(const PoolEvent&)>& visit) const;
+
+    /// What a snapshot keeps beside the `for_each_live` events. Complexity: O(slots).
+    [[nodiscard]] PoolCheckpoint checkpoint() const;
+    /// Completes a rebuild: call on a pool that has replayed exactly the `for_each_live` events
+    /// of the pool that produced `checkpoint`. Restores slot generations, the shake serial and
+    /// every counter; refuses (corrupt) a checkpoint that does not match the replayed live state
+    /// (live counters, live generations) and leaves the pool unchanged then.
+    [[nodiscard]] std::expected<void, Error> restore(const PoolCheckpoint& checkpoint);
+
     [[nodiscard]] const PoolStats& stats() const noexcept;
     [[nodiscard]] const PoolConfig& config() const noexcept;
     /// Shake packets currently queued (including expired ones not yet dropped).
     [[nodiscard]] std::size_t shake_size() const noexcept;
 
 private:
+    friend struct detail::PoolReplay;
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -1,0 +1,101 @@
+// JournalRecord: one pool state change as the write-ahead journal stores it, and its codec.
+//
+// A record is what a PoolEvent says plus where it belongs: a sequence number (strictly
+// increasing per journal, no gaps), the shard of the pool, and the client's request id (creates
+// and claims, so exactly-once survives a restart). A created record carries the split policy
+// and every share amount, so replay rebuilds the packet exactly.
+//
+// Encoding (little-endian, docs/journal.md has the table): u32 length, u32 CRC-32C of the
+// length field, the fixed fields, n × i64 shares, and a u32 CRC-32C of everything before it.
+// The length has its own CRC so that a flipped length bit is recognised as corruption instead of
+// being trusted to skip or to run past the end of the file; the trailing CRC catches any other
+// flipped bit and any record cut short.
+//
+// Thread-safety: pure functions; `encode_*` never allocate, `decode_record` allocates only to
+// grow the caller's share vector. Neither reads or writes outside the spans given.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "redpacket/money.hpp"
+#include "redpacket/red_packet_pool.hpp"
+#include "redpacket/split.hpp"
+#include "redpacket/types.hpp"
+
+namespace redpacket {
+
+/// Bytes of the record header: u32 length, u32 CRC-32C of the length.
+inline constexpr std::size_t kRecordHeaderSize = 8;
+/// Bytes of a record without shares (every kind but created).
+inline constexpr std::size_t kRecordFixedSize = 76;
+/// Bytes of the largest record: a created record of kMaxShares shares.
+inline constexpr std::size_t kMaxRecordSize = kRecordFixedSize + 8 * std::size_t{kMaxShares};
+
+/// One journaled state change.
+struct JournalRecord {
+    std::uint64_t sequence{0};
+    PoolEventKind kind{PoolEventKind::created};
+    SplitPolicy policy{SplitPolicy::double_mean};  ///< created only
+    ShardId shard{0};
+    PacketId packet;
+    UserId user{0};
+    Cents amount;
+    std::uint32_t index{0};
+    Time at{};
+    std::uint64_t request_id{0};  ///< the client's request (created, claimed); 0 = none
+    std::vector<Cents> shares;     ///< created only: every share, in hand-out order
+
+    friend bool operator==(const JournalRecord&, const JournalRecord&) = default;
+};
+
+/// The record of a pool event.
+[[nodiscard]] JournalRecord to_record(const PoolEvent& event, ShardId shard,
+                                      std::uint64_t request_id, std::uint64_t sequence);
+/// The event a record describes, for `RedPacketPool::replay` (its shares point into `record`).
+[[nodiscard]] PoolEvent to_event(const JournalRecord& record) noexcept;
+
+/// Encoded bytes of a record with `share_count` shares.
+[[nodiscard]] constexpr std::size_t record_size(std::size_t share_count) noexcept {
+    return kRecordFixedSize + 8 * share_count;
+}
+
+/// Writes `record` at the start of `out`. Returns the bytes written, or 0 (out untouched) if
+/// `out` is too small or the record has more than kMaxShares shares. Complexity: O(size).
+[[nodiscard]] std::size_t encode_record(const JournalRecord& record,
+                                        std::span<std::byte> out) noexcept;
+/// Writes the record of `event` (with this sequence, shard and request id) at the start of
+/// `out`, as `encode_record(to_record(...))` would, without building a JournalRecord.
+[[nodiscard]] std::size_t encode_event(std::uint64_t sequence, ShardId shard,
+                                       std::uint64_t request_id, const PoolEvent& event,
+                                       std::span<std::byte> out) noexcept;
+
+/// Why bytes are not a record.
+enum class RecordError : std::uint8_t {
+    truncated,   ///< the input ends inside the record (a torn write, or more to read)
+    bad_header,  ///< the length field fails its CRC
+    bad_length,  ///< the length is outside [kRecordFixedSize, kMaxRecordSize] or disagrees
+                 ///< with the share count
+    bad_crc,     ///< the record fails its CRC
+    bad_field,   ///< CRC-valid but malformed: unknown kind or policy, non-zero reserved bits,
+                 ///< shares on a kind other than created
+};
+/// A stable name, e.g. "bad_crc".
+[[nodiscard]] std::string_view to_string(RecordError e) noexcept;
+
+/// The length of the record at the start of `in`, from its header alone (truncated if fewer
+/// than kRecordHeaderSize bytes, bad_header, bad_length).
+[[nodiscard]] std::expected<std::size_t, RecordError> peek_record_length(
+    std::span<const std::byte> in) noexcept;
+
+/// Decodes the record at the start of `in` into `out` (reusing the capacity of out.shares).
+/// Returns the bytes it occupies. Checks, in order: header CRC, length bounds, that the whole
+/// record is present, its CRC, then its fields. On error `out` is unspecified.
+[[nodiscard]] std::expected<std::size_t, RecordError> decode_record(std::span<const std::byte> in,
+                                                                    JournalRecord& out);
+
+}  // namespace redpacket

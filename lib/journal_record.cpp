@@ -1,0 +1,187 @@
+#include "redpacket/journal_record.hpp"
+
+#include "byte_io.hpp"
+#include "redpacket/crc32c.hpp"
+
+namespace redpacket {
+namespace {
+
+using detail::load_le;
+using detail::store_le;
+
+// Field offsets (docs/journal.md).
+constexpr std::size_t kOffLength = 0;
+constexpr std::size_t kOffHeaderCrc = 4;
+constexpr std::size_t kOffSequence = 8;
+constexpr std::size_t kOffKind = 16;
+constexpr std::size_t kOffPolicy = 17;
+constexpr std::size_t kOffReserved = 18;
+constexpr std::size_t kOffShard = 20;
+constexpr std::size_t kOffPacket = 24;
+constexpr std::size_t kOffUser = 32;
+constexpr std::size_t kOffAmount = 40;
+constexpr std::size_t kOffIndex = 48;
+constexpr std::size_t kOffShareCount = 52;
+constexpr std::size_t kOffTime = 56;
+constexpr std::size_t kOffRequest = 64;
+constexpr std::size_t kOffShares = 72;
+static_assert(kOffShares + 4 == kRecordFixedSize);
+
+// The fields of a record, whichever form they come from.
+struct Fields {
+    std::uint64_t sequence;
+    PoolEventKind kind;
+    SplitPolicy policy;
+    ShardId shard;
+    PacketId packet;
+    UserId user;
+    Cents amount;
+    std::uint32_t index;
+    Time at;
+    std::uint64_t request_id;
+    std::span<const Cents> shares;
+};
+
+std::uint32_t header_crc(const std::byte* p) noexcept {
+    return crc32c(std::span<const std::byte>{p, 4});
+}
+
+std::size_t encode_fields(const Fields& f, std::span<std::byte> out) noexcept {
+    if (f.shares.size() > kMaxShares) {
+        return 0;
+    }
+    const std::size_t size = record_size(f.shares.size());
+    if (out.size() < size) {
+        return 0;
+    }
+    std::byte* p = out.data();
+    store_le(p + kOffLength, static_cast<std::uint32_t>(size));
+    store_le(p + kOffHeaderCrc, header_crc(p));
+    store_le(p + kOffSequence, f.sequence);
+    p[kOffKind] = static_cast<std::byte>(f.kind);
+    p[kOffPolicy] = static_cast<std::byte>(f.policy);
+    store_le(p + kOffReserved, std::uint16_t{0});
+    store_le(p + kOffShard, f.shard);
+    store_le(p + kOffPacket, f.packet.value);
+    store_le(p + kOffUser, f.user);
+    store_le(p + kOffAmount, static_cast<std::uint64_t>(f.amount.value));
+    store_le(p + kOffIndex, f.index);
+    store_le(p + kOffShareCount, static_cast<std::uint32_t>(f.shares.size()));
+    store_le(p + kOffTime, static_cast<std::uint64_t>(f.at.count()));
+    store_le(p + kOffRequest, f.request_id);
+    std::byte* s = p + kOffShares;
+    for (const Cents c : f.shares) {
+        store_le(s, static_cast<std::uint64_t>(c.value));
+        s += 8;
+    }
+    store_le(s, crc32c(std::span<const std::byte>{p, size - 4}));
+    return size;
+}
+
+}  // namespace
+
+JournalRecord to_record(const PoolEvent& event, ShardId shard, std::uint64_t request_id,
+                        std::uint64_t sequence) {
+    JournalRecord r;
+    r.sequence = sequence;
+    r.kind = event.kind;
+    r.policy = event.policy;
+    r.shard = shard;
+    r.packet = event.packet;
+    r.user = event.user;
+    r.amount = event.amount;
+    r.index = event.index;
+    r.at = event.at;
+    r.request_id = request_id;
+    r.shares.assign(event.shares.begin(), event.shares.end());
+    return r;
+}
+
+PoolEvent to_event(const JournalRecord& r) noexcept {
+    return PoolEvent{r.kind,  r.packet, r.user,   r.amount,
+                     r.index, r.at,     r.policy, std::span<const Cents>{r.shares}};
+}
+
+std::size_t encode_record(const JournalRecord& r, std::span<std::byte> out) noexcept {
+    return encode_fields(Fields{r.sequence, r.kind, r.policy, r.shard, r.packet, r.user, r.amount,
+                                r.index, r.at, r.request_id, std::span<const Cents>{r.shares}},
+                         out);
+}
+
+std::size_t encode_event(std::uint64_t sequence, ShardId shard, std::uint64_t request_id,
+                         const PoolEvent& e, std::span<std::byte> out) noexcept {
+    return encode_fields(Fields{sequence, e.kind, e.policy, shard, e.packet, e.user, e.amount,
+                                e.index, e.at, request_id, e.shares},
+                         out);
+}
+
+std::string_view to_string(RecordError e) noexcept {
+    switch (e) {
+        case RecordError::truncated: return "truncated";
+        case RecordError::bad_header: return "bad_header";
+        case RecordError::bad_length: return "bad_length";
+        case RecordError::bad_crc: return "bad_crc";
+        case RecordError::bad_field: return "bad_field";
+    }
+    return "unknown_record_error";
+}
+
+std::expected<std::size_t, RecordError> peek_record_length(
+    std::span<const std::byte> in) noexcept {
+    if (in.size() < kRecordHeaderSize) {
+        return std::unexpected(RecordError::truncated);
+    }
+    const auto length = load_le<std::uint32_t>(in.data() + kOffLength);
+    if (load_le<std::uint32_t>(in.data() + kOffHeaderCrc) != header_crc(in.data())) {
+        return std::unexpected(RecordError::bad_header);
+    }
+    if (length < kRecordFixedSize || length > kMaxRecordSize ||
+        (length - kRecordFixedSize) % 8 != 0) {
+        return std::unexpected(RecordError::bad_length);
+    }
+    return std::size_t{length};
+}
+
+std::expected<std::size_t, RecordError> decode_record(std::span<const std::byte> in,
+                                                      JournalRecord& out) {
+    const auto length = peek_record_length(in);
+    if (!length) {
+        return length;
+    }
+    const std::size_t size = *length;
+    if (in.size() < size) {
+        return std::unexpected(RecordError::truncated);
+    }
+    const std::byte* p = in.data();
+    if (load_le<std::uint32_t>(p + size - 4) != crc32c(std::span<const std::byte>{p, size - 4})) {
+        return std::unexpected(RecordError::bad_crc);
+    }
+    const auto kind = static_cast<std::uint8_t>(p[kOffKind]);
+    const auto policy = static_cast<std::uint8_t>(p[kOffPolicy]);
+    const auto share_count = load_le<std::uint32_t>(p + kOffShareCount);
+    if (kind > static_cast<std::uint8_t>(kLastPoolEventKind) ||
+        policy > static_cast<std::uint8_t>(SplitPolicy::fixed) ||
+        load_le<std::uint16_t>(p + kOffReserved) != 0 || record_size(share_count) != size ||
+        (share_count != 0 && static_cast<PoolEventKind>(kind) != PoolEventKind::created)) {
+        return std::unexpected(RecordError::bad_field);
+    }
+    out.sequence = load_le<std::uint64_t>(p + kOffSequence);
+    out.kind = static_cast<PoolEventKind>(kind);
+    out.policy = static_cast<SplitPolicy>(policy);
+    out.shard = load_le<std::uint32_t>(p + kOffShard);
+    out.packet = PacketId{load_le<std::uint64_t>(p + kOffPacket)};
+    out.user = load_le<std::uint64_t>(p + kOffUser);
+    out.amount = Cents{static_cast<std::int64_t>(load_le<std::uint64_t>(p + kOffAmount))};
+    out.index = load_le<std::uint32_t>(p + kOffIndex);
+    out.at = Time{static_cast<std::int64_t>(load_le<std::uint64_t>(p + kOffTime))};
+    out.request_id = load_le<std::uint64_t>(p + kOffRequest);
+    out.shares.resize(share_count);
+    const std::byte* s = p + kOffShares;
+    for (Cents& c : out.shares) {
+        c = Cents{static_cast<std::int64_t>(load_le<std::uint64_t>(s))};
+        s += 8;
+    }
+    return size;
+}
+
+}  // namespace redpacket

@@ -1,0 +1,151 @@
+#include "redpacket/recovery.hpp"
+
+#include <unordered_set>
+
+namespace redpacket {
+namespace {
+
+JournalError error(Error code, const std::string& file, std::uint64_t offset, std::string message) {
+    return JournalError{code, {}, file, offset, std::move(message)};
+}
+
+bool fresh(const RedPacketPool& pool) noexcept {
+    return pool.stats().packets_created == 0 && pool.stats().shake_offered == 0;
+}
+
+// Resolves each shard once, checking that its pool is fresh the first time.
+class Pools {
+public:
+    explicit Pools(const PoolResolver& resolve) : resolve_{resolve} {}
+
+    std::expected<RedPacketPool*, JournalError> get(ShardId shard, const std::string& file,
+                                                    std::uint64_t offset) {
+        if (shard == last_shard_ && last_ != nullptr) {
+            return last_;
+        }
+        RedPacketPool* pool = resolve_ ? resolve_(shard) : nullptr;
+        if (pool == nullptr) {
+            return std::unexpected(error(Error::not_found, file, offset,
+                                         "no pool serves shard " + std::to_string(shard)));
+        }
+        if (seen_.insert(shard).second && !fresh(*pool)) {
+            return std::unexpected(error(Error::invalid_argument, file, offset,
+                                         "the pool of shard " + std::to_string(shard) +
+                                             " is not fresh"));
+        }
+        last_shard_ = shard;
+        last_ = pool;
+        return pool;
+    }
+
+private:
+    const PoolResolver& resolve_;
+    std::unordered_set<ShardId> seen_;
+    ShardId last_shard_{0};
+    RedPacketPool* last_{nullptr};
+};
+
+}  // namespace
+
+std::expected<RecoveryReport, JournalError> recover(JournalFileSystem& fs, const std::string& dir,
+                                                    const PoolResolver& pool_for,
+                                                    RecoveryOptions options) {
+    RecoveryReport report;
+    Pools pools{pool_for};
+
+    auto choice = load_newest_snapshot(fs, dir);
+    if (!choice) {
+        return std::unexpected(choice.error());
+    }
+    for (const std::string& skipped : choice->skipped) {
+        report.warnings.push_back("skipped corrupt snapshot " + skipped);
+    }
+    if (choice->snapshot) {
+        const Snapshot& snap = *choice->snapshot;
+        report.snapshot_file = choice->file;
+        report.snapshot_sequence = snap.sequence;
+        for (const PoolSnapshot& ps : snap.pools) {
+            auto pool = pools.get(ps.shard, choice->file, 0);
+            if (!pool) {
+                return std::unexpected(pool.error());
+            }
+            if (auto ok = restore_pool(**pool, ps); !ok) {
+                return std::unexpected(error(ok.error() == Error::invalid_argument
+                                                 ? Error::invalid_argument
+                                                 : Error::corrupt,
+                                             choice->file, 0,
+                                             "cannot restore shard " + std::to_string(ps.shard) +
+                                                 ": " + std::string{to_string(ok.error())}));
+            }
+        }
+        report.create_requests = snap.create_requests;
+    }
+
+    const std::uint64_t base = report.snapshot_sequence;
+    std::uint64_t first_seen = 0;
+    const RecordVisitor replay = [&](const JournalRecord& r,
+                                     const RecordLocation& at) -> std::expected<void, JournalError> {
+        if (first_seen == 0) {
+            first_seen = r.sequence;
+            if (r.sequence > base + 1) {
+                return std::unexpected(error(
+                    Error::corrupt, *at.file, at.offset,
+                    "journal starts at sequence " + std::to_string(r.sequence) + " but " +
+                        (base == 0 ? std::string{"no snapshot covers the records before it"}
+                                   : "the snapshot covers only up to " + std::to_string(base))));
+            }
+        }
+        if (r.sequence <= base) {
+            return {};  // already in the snapshot
+        }
+        auto pool = pools.get(r.shard, *at.file, at.offset);
+        if (!pool) {
+            return std::unexpected(pool.error());
+        }
+        if (auto ok = (*pool)->replay(to_event(r)); !ok) {
+            return std::unexpected(error(Error::corrupt, *at.file, at.offset,
+                                         "record " + std::to_string(r.sequence) + " (" +
+                                             std::string{to_string(r.kind)} +
+                                             ") contradicts the state: " +
+                                             std::string{to_string(ok.error())}));
+        }
+        if (r.kind == PoolEventKind::created && r.request_id != 0) {
+            report.create_requests.push_back(CreateRequestEntry{r.user, r.request_id, r.packet});
+        }
+        ++report.records_replayed;
+        return {};
+    };
+    JournalScanOptions scan_options;
+    scan_options.repair = options.repair;
+    auto scan = scan_journal(fs, dir, replay, scan_options);
+    if (!scan) {
+        return std::unexpected(scan.error());
+    }
+    report.scan = std::move(*scan);
+    if (report.scan.records > 0 && report.scan.last_sequence < base) {
+        return std::unexpected(error(Error::corrupt, dir, 0,
+                                     "journal ends at sequence " +
+                                         std::to_string(report.scan.last_sequence) +
+                                         " before the snapshot's " + std::to_string(base) +
+                                         ": records the snapshot includes are missing"));
+    }
+    report.last_sequence = std::max(base, report.scan.last_sequence);
+    if (const auto& torn = report.scan.torn_tail) {
+        report.warnings.push_back("truncated a torn record at the end of " + torn->file +
+                                  " at byte " + std::to_string(torn->offset) + " (" +
+                                  std::to_string(torn->bytes) + " bytes, " +
+                                  std::string{to_string(torn->reason)} + ")");
+    }
+    if (const auto& cut = report.scan.repaired) {
+        std::string line = "repair cut " + cut->file + " at byte " + std::to_string(cut->offset) +
+                           " (" + std::to_string(cut->bytes) + " bytes, " +
+                           std::string{to_string(cut->reason)} + ")";
+        for (const std::string& removed : cut->removed_segments) {
+            line += "; removed " + removed;
+        }
+        report.warnings.push_back(std::move(line));
+    }
+    return report;
+}
+
+}  // namespace redpacket
