@@ -28,6 +28,8 @@
 #include <variant>
 #include <vector>
 
+#include "redpacket/journal.hpp"
+
 namespace redpacketd {
 namespace {
 
@@ -108,6 +110,18 @@ constexpr auto kFields = std::to_array<Field>({
     {"max_ttl_seconds", at<&Config::max_ttl_seconds>, "longest packet lifetime"},
     {"retention_seconds", at<&Config::retention_seconds>, "how long finished packets are kept"},
     {"seed", at<&Config::seed>, "random seed"},
+    {"journal_dir", at<&Config::journal_dir>, "write-ahead journal directory; empty = none"},
+    {"journal_fsync", at<&Config::journal_fsync>, "always, batch (group commit) or off"},
+    {"journal_max_delay_us", at<&Config::journal_max_delay_us>, "group commit interval", 0,
+     1'000'000},
+    {"journal_max_batch", at<&Config::journal_max_batch>, "records that start a batch early", 1},
+    {"journal_max_pending", at<&Config::journal_max_pending>,
+     "records not yet durable before money requests are refused", 16},
+    {"journal_segment_bytes", at<&Config::journal_segment_bytes>, "journal segment size", 4096},
+    {"snapshot_interval_s", at<&Config::snapshot_interval_s>, "seconds between snapshots; 0 = "
+     "never"},
+    {"journal_repair", at<&Config::journal_repair>, "cut a corrupt journal at the first bad "
+     "record instead of refusing to start (what is cut is logged)"},
     {"shake.enabled", at<kShake, &Shake::enabled>, "run the shake campaign"},
     {"shake.rate", at<kShake, &Shake::rate>, "packets per second over all SETs"},
     {"shake.total", at<kShake, &Shake::total>, "packets to offer in all; 0 = no limit"},
@@ -342,6 +356,10 @@ bool is_loopback(const std::string& host) {
 }
 
 Stored check_modes(const Config& c) {
+    if (!redpacket::parse_fsync_policy(c.journal_fsync)) {
+        return std::unexpected(fmt::format(
+            "\"journal_fsync\" must be one of always, batch, off, got \"{}\"", c.journal_fsync));
+    }
     if (std::ranges::find(kLogLevels, c.log_level) == kLogLevels.end()) {
         return std::unexpected(fmt::format(
             "\"log_level\" must be one of debug, info, warn, error, got \"{}\"", c.log_level));
@@ -493,6 +511,8 @@ std::expected<CommandLine, CommandLineExit> parse_command_line(int argc, char** 
     app.add_flag("--print-config", result.print_config,
                  "print the effective configuration as JSON and exit");
     add_setting_flags(app, slots);
+    bool repair = false;
+    app.add_flag("--repair", repair, "same as --journal-repair true");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -512,6 +532,9 @@ std::expected<CommandLine, CommandLineExit> parse_command_line(int argc, char** 
     }
     if (auto applied = apply_flags(slots, result.config); !applied) {
         return std::unexpected(CommandLineExit{2, applied.error()});
+    }
+    if (repair) {
+        result.config.journal_repair = true;
     }
     if (auto valid = validate(result.config); !valid) {
         return std::unexpected(CommandLineExit{2, valid.error()});

@@ -72,6 +72,16 @@ struct Config {
     std::uint32_t retention_seconds{60};
     std::uint64_t seed{2017};
 
+    // Write-ahead journal (off when journal_dir is empty): one directory per worker below it.
+    std::string journal_dir;
+    std::string journal_fsync{"batch"};       ///< always, batch or off
+    std::uint32_t journal_max_delay_us{2000}; ///< group commit: longest wait before a batch
+    std::uint32_t journal_max_batch{1024};    ///< group commit: records that start a batch early
+    std::uint32_t journal_max_pending{65536}; ///< records not yet durable before refusing
+    std::uint64_t journal_segment_bytes{64ULL << 20};
+    std::uint32_t snapshot_interval_s{60};    ///< 0 = never
+    bool journal_repair{false};               ///< cut a corrupt journal instead of failing
+
     ShakeCampaignConfig shake;
     SendCampaignConfig send;
 

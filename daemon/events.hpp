@@ -40,6 +40,8 @@ enum class Event : unsigned {
     shake_offer_refused,
     packets_sent,
     refunds,
+    journal_refusals,  ///< money requests refused: journal failing or its queue full
+    held_replies,      ///< reply batches that waited for their journal records to be durable
     count_  // not an event
 };
 
@@ -53,6 +55,7 @@ inline constexpr std::array<std::string_view, kEventCount> kEventNames = {
     "grab_misses",    "claims",                   "creates",       "create_failures",
     "queries",        "heartbeats",               "notices",       "rate_limited",
     "mailbox_full",   "forwarded",                "bytes_in",      "bytes_out",
-    "shake_offered",  "shake_offer_refused",      "packets_sent",  "refunds"};
+    "shake_offered",  "shake_offer_refused",      "packets_sent",  "refunds",
+    "journal_refusals", "held_replies"};
 
 }  // namespace redpacketd

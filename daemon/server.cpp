@@ -125,6 +125,10 @@ void Server::bind_listeners() {
 
 void Server::start() {
     const Config& c = shared_.config;
+    // Recover every SET from the journal before anything can connect.
+    for (auto& w : workers_) {
+        w->open_journal();
+    }
     bind_listeners();
     admin_ = std::make_unique<AdminServer>(&loop_, *this, c.admin_token);
     const auto admin_port = admin_->listen(c.admin_host, c.admin_port);

@@ -59,6 +59,36 @@ nlohmann::json Server::stats() const {
                   {"shake_offered", shake_offered}, {"shake_issued", shake_issued},
                   {"shake_expired", shake_expired}};
     j["invariant_violations"] = violations;
+    nlohmann::json journal = {{"enabled", !shared_.config.journal_dir.empty()},
+                              {"fsync", shared_.config.journal_fsync}};
+    std::uint64_t records = 0, bytes = 0, batches = 0, syncs = 0, failures = 0, failing = 0,
+                  pending = 0, lost = 0, max_batch = 0;
+    for (const Worker* w : shared_.workers) {
+        if (const redpacket::JournalWriter* jw = w->journal(); jw != nullptr) {
+            const redpacket::JournalWriterStats js = jw->stats();
+            records += js.records;
+            bytes += js.bytes;
+            batches += js.batches;
+            syncs += js.syncs;
+            failures += js.failures;
+            max_batch = std::max(max_batch, js.max_batch);
+            failing += jw->failed() ? 1U : 0U;
+            const std::uint64_t last = jw->last_sequence();
+            const std::uint64_t durable = jw->durable_sequence();
+            pending += last > durable ? last - durable : 0;
+        }
+        lost += w->journal_lost();
+    }
+    journal["records"] = records;
+    journal["bytes"] = bytes;
+    journal["batches"] = batches;
+    journal["syncs"] = syncs;
+    journal["max_batch"] = max_batch;
+    journal["failures"] = failures;
+    journal["failing_workers"] = failing;
+    journal["pending"] = pending;
+    journal["lost"] = lost;
+    j["journal"] = std::move(journal);
     const redpacket::LatencySummary l = latency.summary();
     j["latency_ns"] = {{"count", l.count}, {"p50", l.p50}, {"p90", l.p90},
                        {"p99", l.p99},     {"p999", l.p999}, {"max", l.max}};
@@ -120,8 +150,19 @@ std::string Server::metrics() const {
               fmt::format("Money {} in cents.", key), value.get<std::int64_t>());
     }
     metric(out, "invariant_violations_total", "counter",
-           "Pools whose money does not balance (must stay 0).",
-           s["invariant_violations"].get<std::uint64_t>());
+           "Pools whose money does not balance, plus pool changes the journal lost (must stay 0).",
+           s["invariant_violations"].get<std::uint64_t>() +
+               s["journal"]["lost"].get<std::uint64_t>());
+    const auto& jn = s["journal"];
+    for (const char* key : {"records", "bytes", "batches", "syncs", "failures"}) {
+        metric(out, fmt::format("journal_{}_total", key), "counter",
+               fmt::format("Journal {} since start (all workers).", key),
+               jn[key].get<std::uint64_t>());
+    }
+    gauge(out, "journal_failing_workers", "Workers whose journal is failing to write (must be 0).",
+          jn["failing_workers"].get<std::int64_t>());
+    gauge(out, "journal_pending_records", "Journal records appended but not yet durable.",
+          jn["pending"].get<std::int64_t>());
     out += "# HELP redpacketd_request_latency_ns Request service time in nanoseconds.\n"
            "# TYPE redpacketd_request_latency_ns summary\n";
     const auto& l = s["latency_ns"];

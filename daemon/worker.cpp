@@ -109,6 +109,14 @@ void Worker::close_loop() {
             shared_.connections.fetch_sub(1);
         }
     });
+    if (journal_) {
+        // Everything appended is written and synced (its batch callbacks still find the async
+        // handle open) before the loop goes away.
+        if (auto closed = journal_->close(); !closed) {
+            log(LogLevel::error, "worker {}: journal close: {}", index_,
+                redpacket::describe(closed.error()));
+        }
+    }
     uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);
     if (const int rc = uv_loop_close(&loop_); rc != 0) {
@@ -245,6 +253,7 @@ void Worker::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     }
     w.refresh_clock();
     const std::uint64_t started = uv_hrtime();
+    const std::uint64_t mark = w.journal_mark();
     w.count(Event::bytes_in, static_cast<std::uint64_t>(nread));
     if (conn.logged_in) {
         conn.deadline_ms = w.now_ms_ + w.config_.idle_timeout_ms;
@@ -270,7 +279,7 @@ void Worker::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
         w.reply_error(conn, 0, protocol::to_error_code(result.error()), true);
         return;
     }
-    w.flush(conn);
+    w.flush_after(conn, mark);
     const std::uint64_t elapsed = uv_hrtime() - started;
     for (std::size_t i = 0; i < frames; ++i) {
         w.latency_.record(elapsed);
@@ -407,6 +416,7 @@ void Worker::adopt_migrated(WorkerMessage&& m) {
     if (m.output) {
         out_ = std::move(*m.output);  // replies to frames before the login, in order
     }
+    const std::uint64_t mark = journal_mark();
     handle_login(*conn, m.user, m.extended);
     for (const protocol::Frame& f : *m.pending) {
         if (!conn->closing) {
@@ -420,7 +430,7 @@ void Worker::adopt_migrated(WorkerMessage&& m) {
         reply_error(*conn, 0, protocol::to_error_code(*error), true);
         return;
     }
-    flush(*conn);
+    flush_after(*conn, mark);
     if (!conn->closing) {
         start_reading(*conn);
     }
@@ -508,6 +518,7 @@ void Worker::on_async(uv_async_t* handle) {
     w.shared_.sets->drain(w.index_, kDrainBatch, [&w](redpacket::ShardId, WorkerMessage&& m) {
         w.on_message(std::move(m));
     });
+    w.release_held();  // the journal writer wakes us after every batch
 }
 
 void Worker::stop_on_loop() {

@@ -17,6 +17,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -25,6 +26,7 @@
 
 #include "config.hpp"
 #include "events.hpp"
+#include "redpacket/journal.hpp"
 #include "redpacket/latency_histogram.hpp"
 #include "redpacket/protocol.hpp"
 #include "redpacket/random.hpp"
@@ -178,6 +180,21 @@ public:
         return pools_[s].get();
     }
 
+    // --- journal (worker_journal.cpp) ------------------------------------------------------
+    /// Recovers the owned SETs from `journal_dir/worker-<index>` (newest snapshot + journal),
+    /// refunds what fell due while the daemon was down, and starts the journal writer. Main
+    /// thread, before start(). Throws std::runtime_error naming the file and offset of any
+    /// corruption (unless journal_repair). No-op without a journal_dir.
+    void open_journal();
+    /// The writer, or nullptr without a journal. Its stats are thread-safe.
+    [[nodiscard]] const redpacket::JournalWriter* journal() const noexcept {
+        return journal_.get();
+    }
+    /// Pool events that could not be journaled (writer closed): each a broken invariant.
+    [[nodiscard]] std::uint64_t journal_lost() const noexcept {
+        return journal_lost_.load(std::memory_order_relaxed);
+    }
+
 private:
     friend struct Connection;
 
@@ -241,6 +258,33 @@ private:
     void refresh_clock() noexcept;
     void stop_on_loop();
 
+    // Journal: replies that report money leave only once their records are durable.
+    /// Starts a batch of output: the sequence of the last record appended (0 without a
+    /// journal), and clears money_out_. Output produced after the mark waits if records were
+    /// appended since, or if it reports money whose records are not all durable yet (a retried
+    /// claim answered from a record still in flight).
+    [[nodiscard]] std::uint64_t journal_mark() noexcept;
+    /// Set when a reply reporting money (shake hit, claim or grab with an amount, create) was
+    /// produced since the last mark.
+    bool money_out_{false};
+    [[nodiscard]] bool must_hold(std::uint64_t mark) const noexcept;
+    /// False (and counted) when a money request must be refused: the journal is failing or
+    /// its queue is full. Always true without a journal.
+    [[nodiscard]] bool journal_ready() noexcept;
+    /// Stamps `request_id` on the records of the next pool call on `shard`.
+    void journal_request(redpacket::ShardId shard, std::uint64_t request_id) noexcept;
+    /// Writes out_ to `conn`, or holds it until the records appended after `mark` are durable
+    /// (also when earlier output of `conn` is still held, to keep replies in order).
+    void flush_after(Connection& conn, std::uint64_t mark);
+    /// Holds out_ for `conn` until everything appended so far is durable; then writes it (and
+    /// closes the connection if `close_after`).
+    void hold(Connection& conn, bool close_after);
+    /// Posts a cross-worker reply now, or once the records appended after `mark` are durable.
+    void post_after(redpacket::ShardId to, WorkerMessage&& m, std::uint64_t mark);
+    /// Sends everything held whose records are now durable (on every async wake-up).
+    void release_held();
+    void maybe_snapshot();
+
     Shared& shared_;
     const Config& config_;
     std::uint32_t index_;
@@ -278,12 +322,29 @@ private:
     std::unordered_map<RequestKey, std::uint64_t, RequestKeyHash> created_by_request_;
     std::vector<RequestKey> created_order_;
     std::size_t created_next_{0};
+    /// Remembers a create's (user, request id) → packet for retries (bounded FIFO).
+    void remember_create(const RequestKey& key, std::uint64_t packet);
     redpacket::Rng rng_;
     std::int64_t now_ms_{0};
     std::int64_t last_tick_ms_{0};
     CampaignRun<ShakeCampaignConfig> shake_;
     CampaignRun<SendCampaignConfig> send_;
     std::unique_ptr<Connection> detached_;
+    std::unique_ptr<redpacket::JournalWriter> journal_;
+    std::vector<std::unique_ptr<redpacket::PoolJournal>> pool_journals_;  // by SET id
+    struct Held {
+        std::uint64_t sequence{0};  // durable at or past this: send
+        ConnAddress conn;           // bytes for this connection, or
+        std::vector<std::byte> bytes;
+        bool close_after{false};    // close the connection once the bytes are written
+        bool is_message{false};     // a cross-worker reply for `to`
+        redpacket::ShardId to{0};
+        WorkerMessage message;
+    };
+    std::deque<Held> held_;
+    std::atomic<std::uint64_t> journal_lost_{0};
+    std::int64_t last_snapshot_ms_{0};
+    bool snapshot_running_{false};  // a snapshot is being written on the libuv threadpool
     std::vector<std::pair<redpacket::ShardId, WorkerMessage>> retry_;  // replies a full mailbox refused
     std::atomic<bool> stop_requested_{false};
     bool stopping_{false};
@@ -307,6 +368,7 @@ struct Connection {
     bool counted{false};   // holds one unit of Shared::connections
     bool migrating{false};
     std::int64_t deadline_ms{0};  // login deadline before login, idle deadline after
+    std::uint32_t held{0};        // reply batches waiting for the journal (kept in order)
     std::int64_t window_second{0};
     std::uint32_t window_requests{0};
     protocol::FrameAssembler assembler;

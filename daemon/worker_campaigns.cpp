@@ -39,6 +39,7 @@ void Worker::on_tick(uv_timer_t* timer) {
     w.run_shake_campaign(elapsed);
     w.run_send_campaign(elapsed);
     w.expire_packets();
+    w.maybe_snapshot();
     if (w.now_ms_ / kPublishEveryMs != (w.now_ms_ - elapsed) / kPublishEveryMs || elapsed == 0) {
         w.publish();
     }
@@ -88,6 +89,9 @@ void Worker::run_shake_campaign(std::int64_t elapsed_ms) {
     if (!prepare_campaign(shake_, shared_.shake_generation, shared_.shake, elapsed_ms)) {
         return;
     }
+    if (journal_ && (journal_->failed() || !journal_->has_room(256))) {
+        return;  // nothing new while the journal cannot take it; the tokens wait
+    }
     const ShakeCampaignConfig& c = shake_.settings;
     while (shake_.tokens >= token_cost() && shake_.quota_left()) {
         shake_.tokens -= token_cost();
@@ -105,6 +109,9 @@ void Worker::run_shake_campaign(std::int64_t elapsed_ms) {
 
 void Worker::run_send_campaign(std::int64_t elapsed_ms) {
     if (!prepare_campaign(send_, shared_.send_generation, shared_.send, elapsed_ms)) {
+        return;
+    }
+    if (journal_ && (journal_->failed() || !journal_->has_room(256))) {
         return;
     }
     while (send_.tokens >= token_cost() && send_.quota_left()) {

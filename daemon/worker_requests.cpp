@@ -33,6 +33,14 @@ void Worker::reply_error(Connection& conn, std::uint64_t request_id, protocol::E
     if (conn.extended || !config_.compat_mode) {
         reply(protocol::ErrorReply{request_id, code});
     }
+    if (close && journal_ && !out_.empty() && conn.attached && !conn.closing &&
+        (conn.held > 0 || journal_->last_sequence() > journal_->durable_sequence())) {
+        // Earlier replies of this read may report money not yet durable: hold everything and
+        // close once it has gone out; read nothing more meanwhile.
+        (void)uv_read_stop(reinterpret_cast<uv_stream_t*>(&conn.tcp));
+        hold(conn, true);
+        return;
+    }
     flush(conn);
     if (close) {
         close_connection(conn, Event::closed);
@@ -173,6 +181,11 @@ void Worker::handle_shake(Connection& conn) {
         reply(protocol::ShakeResponse{user, protocol::kShakeOverloaded, 0, 0});
         return;
     }
+    if (!journal_ready()) {
+        count(Event::shake_overloaded);
+        reply(protocol::ShakeResponse{user, protocol::kShakeOverloaded, 0, 0});
+        return;
+    }
     redpacket::RedPacketPool* p = pools_[shared_.sets->shard_of(conn.user)].get();
     const auto hit = p != nullptr ? p->take(conn.user, redpacket::Time{now_ms_}) : std::nullopt;
     if (!hit) {
@@ -181,6 +194,7 @@ void Worker::handle_shake(Connection& conn) {
         return;
     }
     count(Event::shake_hits);
+    money_out_ = true;
     reply(protocol::ShakeResponse{user, protocol::kShakeGotPacket,
                                   static_cast<std::uint32_t>(hit->packet.value),
                                   to_u32_amount(hit->amount)});
@@ -248,6 +262,7 @@ void Worker::handle_create(Connection& conn, const protocol::CreatePacket& req) 
     }
     const RequestKey key{conn.user, req.request_id};
     if (const auto it = created_by_request_.find(key); it != created_by_request_.end()) {
+        money_out_ = true;
         reply(protocol::CreateResponse{req.request_id, it->second});  // a retry
         return;
     }
@@ -265,17 +280,28 @@ void Worker::handle_create(Connection& conn, const protocol::CreatePacket& req) 
     if (req.total > static_cast<std::uint64_t>(config_.max_packet_total)) {
         return fail(protocol::ErrorCode::invalid_amount);
     }
-    redpacket::RedPacketPool* p = pools_[shared_.sets->shard_of(conn.user)].get();
-    if (p == nullptr) {
+    const redpacket::ShardId shard = shared_.sets->shard_of(conn.user);
+    redpacket::RedPacketPool* p = pools_[shard].get();
+    if (p == nullptr || !journal_ready()) {
         return fail(protocol::ErrorCode::unavailable);
     }
+    journal_request(shard, req.request_id);
     const auto id = p->create(conn.user, redpacket::Cents{static_cast<std::int64_t>(req.total)},
                               req.count, *policy,
                               redpacket::Time{now_ms_ + std::int64_t{req.ttl_seconds} * 1000});
+    journal_request(shard, 0);
     if (!id) {
         return fail(protocol::to_error_code(id.error()));
     }
+    remember_create(key, id->value);
+    reply(protocol::CreateResponse{req.request_id, id->value});
+}
+
+void Worker::remember_create(const RequestKey& key, std::uint64_t packet) {
     constexpr std::size_t kRemembered = 65536;
+    if (created_by_request_.contains(key)) {
+        return;
+    }
     if (created_order_.size() < kRemembered) {
         created_order_.push_back(key);
     } else {
@@ -283,8 +309,7 @@ void Worker::handle_create(Connection& conn, const protocol::CreatePacket& req) 
         created_order_[created_next_] = key;
         created_next_ = (created_next_ + 1) % kRemembered;
     }
-    created_by_request_.emplace(key, id->value);
-    reply(protocol::CreateResponse{req.request_id, id->value});
+    created_by_request_.emplace(key, packet);
 }
 
 protocol::Message Worker::local_claim(WorkerMessage::Kind kind, redpacket::UserId user,
@@ -318,9 +343,19 @@ protocol::Message Worker::local_claim(WorkerMessage::Kind kind, redpacket::UserI
             return miss(redpacket::ClaimStatus::not_found);
         }
     }
+    if (!journal_ready()) {
+        if (grab) {
+            count(Event::grab_misses);
+            return protocol::GrabResponse{static_cast<std::uint32_t>(packet), 0};
+        }
+        return protocol::ErrorReply{request_id, protocol::ErrorCode::unavailable};
+    }
+    journal_request(shard, request_id);
     const redpacket::ClaimResult r = p->claim(*id, user, redpacket::Time{now_ms_});
+    journal_request(shard, 0);
     const bool got = r.status == redpacket::ClaimStatus::claimed ||
                      r.status == redpacket::ClaimStatus::already_claimed;
+    money_out_ = money_out_ || got;
     if (grab) {
         count(got ? Event::grab_hits : Event::grab_misses);
         return protocol::GrabResponse{static_cast<std::uint32_t>(packet),
@@ -392,11 +427,13 @@ void Worker::on_message(WorkerMessage&& m) {
             WorkerMessage r;
             r.kind = WorkerMessage::Kind::reply;
             r.reply_to = m.reply_to;
+            const std::uint64_t mark = journal_mark();
             r.reply = m.kind == WorkerMessage::Kind::query
                           ? local_query(m.packet, m.request_id)
                           : local_claim(m.kind, m.user, m.packet, m.request_id);
-            // Worker w owns shard w (shard % W == w), so that shard addresses the asker.
-            post_or_retry(m.reply_to.worker, std::move(r));
+            // Worker w owns shard w (shard % W == w), so that shard addresses the asker. A
+            // claim's reply waits for its record to be durable.
+            post_after(m.reply_to.worker, std::move(r), mark);
             return;
         }
         case WorkerMessage::Kind::reply:

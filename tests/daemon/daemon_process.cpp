@@ -282,6 +282,17 @@ int DaemonProcess::stop(std::chrono::milliseconds grace) {
     return exit_status_;
 }
 
+int DaemonProcess::kill_hard() {
+    if (pid_ <= 0) {
+        return exit_status_;
+    }
+    const auto start = Clock::now();
+    ::kill(pid_, SIGKILL);
+    reap(std::chrono::seconds{5});
+    stopped_in_ = since(start);
+    return exit_status_;
+}
+
 std::string DaemonProcess::log_tail(std::size_t bytes) const {
     std::ifstream in(log_path_, std::ios::binary);
     if (!in) {

@@ -47,6 +47,8 @@ public:
     /// signal number if a signal ended it, or kKilled if it had to be SIGKILLed. Idempotent:
     /// later calls return the first result.
     int stop(std::chrono::milliseconds grace = std::chrono::seconds{5});
+    /// SIGKILL now (a crash: nothing is flushed or closed) and reap. Idempotent like stop().
+    int kill_hard();
     /// How long the last `stop()` waited for the exit.
     [[nodiscard]] std::chrono::milliseconds stop_duration() const noexcept { return stopped_in_; }
 
