@@ -1,0 +1,270 @@
+// Abuse: hostile or broken peers against a real daemon on loopback, each case while a
+// well-behaved client keeps logging in and shaking on its own connections. Every case asserts
+// what happened to the abuser (closed, or answered) and that the good client saw no error.
+#include <dirent.h>
+#include <sys/types.h>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon_process.hpp"
+#include "test_client.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using redpacketd::testing::DaemonProcess;
+using redpacketd::testing::eventually;
+using redpacketd::testing::get_json;
+using redpacketd::testing::TestClient;
+namespace protocol = redpacket::protocol;
+
+// Logs in and shakes in a loop on fresh connections until destroyed; counts what went wrong.
+class GoodClient {
+public:
+    explicit GoodClient(std::uint16_t port) : thread_{[this, port] { run(port); }} {}
+    ~GoodClient() { (void)finish(); }
+    GoodClient(const GoodClient&) = delete;
+    GoodClient& operator=(const GoodClient&) = delete;
+
+    /// Stops the loop and returns (successful shakes, errors).
+    std::pair<std::uint64_t, std::uint64_t> finish() {
+        stop_ = true;
+        if (thread_.joinable()) {
+            thread_.join();
+        }
+        return {ok_.load(), errors_.load()};
+    }
+
+private:
+    void run(std::uint16_t port) {
+        std::uint32_t round = 0;
+        while (!stop_) {
+            try {
+                TestClient c(port);
+                const std::uint32_t user = 900'000 + (round++ % 50);
+                if (c.login(user).result != protocol::kResultOk) {
+                    ++errors_;
+                    continue;
+                }
+                for (int i = 0; i < 10 && !stop_; ++i) {
+                    const auto r = c.shake(user);
+                    if (r.user != user || r.result != protocol::kShakeNoPacket) {
+                        ++errors_;
+                    } else {
+                        ++ok_;
+                    }
+                    std::this_thread::sleep_for(10ms);
+                }
+            } catch (const std::exception&) {
+                ++errors_;
+            }
+        }
+    }
+
+    std::atomic<bool> stop_{false};
+    std::atomic<std::uint64_t> ok_{0};
+    std::atomic<std::uint64_t> errors_{0};
+    std::thread thread_;
+};
+
+std::vector<std::byte> frame(const protocol::Message& m) {
+    std::vector<std::byte> out;
+    protocol::append(out, m, 0);
+    return out;
+}
+
+void check_good(GoodClient& good) {
+    const auto [ok, errors] = good.finish();
+    INFO("the well-behaved client: " << ok << " shakes answered, " << errors << " errors");
+    CHECK(ok > 0);
+    CHECK(errors == 0);
+}
+
+std::size_t open_fds(pid_t pid) {
+    std::size_t n = 0;
+    if (DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+        while (const dirent* e = ::readdir(d)) {
+            n += e->d_name[0] != '.' ? 1 : 0;
+        }
+        ::closedir(d);
+    }
+    return n;
+}
+
+std::uint64_t rss_kb(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string key;
+    while (in >> key) {
+        if (key == "VmRSS:") {
+            std::uint64_t kb = 0;
+            in >> kb;
+            return kb;
+        }
+    }
+    return 0;
+}
+
+}  // namespace
+
+TEST_CASE("slowloris connections are closed at the login and idle deadlines", "[abuse]") {
+    DaemonProcess d({"--workers", "2", "--sets", "16", "--login-timeout-ms", "1000",
+                     "--idle-timeout-ms", "1500"});
+    GoodClient good(d.port());
+    std::vector<TestClient> silent;
+    std::vector<TestClient> dribbling;
+    for (int i = 0; i < 150; ++i) {
+        silent.emplace_back(d.port());
+        dribbling.emplace_back(d.port());
+    }
+    // One byte of a login per 300 ms: never a whole frame before the deadline.
+    const auto login = frame(protocol::LoginRequest{7});
+    for (std::size_t b = 0; b < 4; ++b) {
+        for (auto& c : dribbling) {
+            (void)c.try_send_raw(std::span<const std::byte>(login).subspan(b, 1));
+        }
+        std::this_thread::sleep_for(300ms);
+    }
+    // A logged-in connection that then dribbles a shake stays only until its idle deadline.
+    TestClient idle(d.port());
+    REQUIRE(idle.login(8).result == protocol::kResultOk);
+    (void)idle.try_send_raw(std::span<const std::byte>(frame(protocol::ShakeRequest{8}))
+                                .subspan(0, 3));
+    for (auto& c : silent) {
+        CHECK(c.frames_until_close(5s).has_value());
+    }
+    for (auto& c : dribbling) {
+        CHECK(c.frames_until_close(5s).has_value());
+    }
+    CHECK(idle.frames_until_close(5s).has_value());
+    const auto stats = get_json(d.admin_port(), "/stats");
+    CHECK(stats["totals"]["login_timeouts"].get<std::uint64_t>() >= 300);
+    CHECK(stats["totals"]["idle_timeouts"].get<std::uint64_t>() >= 1);
+    check_good(good);
+}
+
+TEST_CASE("500 idle connections are held alongside normal traffic", "[abuse]") {
+    DaemonProcess d({"--workers", "2", "--sets", "16"});
+    GoodClient good(d.port());
+    std::vector<TestClient> idle;
+    for (std::uint32_t i = 0; i < 500; ++i) {
+        idle.emplace_back(d.port());
+        REQUIRE(idle.back().login(10'000 + i).result == protocol::kResultOk);
+    }
+    std::this_thread::sleep_for(500ms);
+    const auto stats = get_json(d.admin_port(), "/stats");
+    CHECK(stats["logged_in"].get<std::uint64_t>() >= 500);
+    // Every one of them still answers.
+    for (std::uint32_t i = 0; i < 500; i += 50) {
+        CHECK(idle[i].shake(10'000 + i).result == protocol::kShakeNoPacket);
+    }
+    check_good(good);
+}
+
+TEST_CASE("a megabyte of random bytes closes that connection and nothing else", "[abuse]") {
+    DaemonProcess d({"--workers", "2", "--sets", "16"});
+    GoodClient good(d.port());
+    std::mt19937_64 rng{20171};
+    std::vector<std::byte> junk(1U << 20);
+    for (auto& b : junk) {
+        b = static_cast<std::byte>(rng());
+    }
+    for (const bool logged_in : {false, true}) {
+        INFO((logged_in ? "after a login" : "before a login"));
+        TestClient c(d.port());
+        if (logged_in) {
+            REQUIRE(c.login(77).result == protocol::kResultOk);
+        }
+        (void)c.try_send_raw(junk);  // the daemon may close before it has read it all
+        const auto frames = c.frames_until_close(5s);
+        REQUIRE(frames.has_value());
+        CHECK(frames->empty());  // compat connections get no error frame, just the close
+    }
+    CHECK(get_json(d.admin_port(), "/stats")["totals"]["protocol_errors"].get<std::uint64_t>() >=
+          2);
+    check_good(good);
+}
+
+TEST_CASE("a valid frame sent one byte at a time with pauses is accepted", "[abuse]") {
+    DaemonProcess d({"--workers", "2", "--sets", "16"});
+    GoodClient good(d.port());
+    TestClient c(d.port());
+    std::vector<std::byte> bytes = frame(protocol::LoginRequest{31});
+    const auto shake = frame(protocol::ShakeRequest{31});
+    bytes.insert(bytes.end(), shake.begin(), shake.end());
+    for (const std::byte b : bytes) {
+        c.send_raw(std::span<const std::byte>(&b, 1));
+        std::this_thread::sleep_for(20ms);
+    }
+    CHECK(c.expect<protocol::LoginResponse>() == protocol::LoginResponse{31, protocol::kResultOk});
+    const auto r = c.expect<protocol::ShakeResponse>();
+    CHECK(r.user == 31);
+    CHECK(r.result == protocol::kShakeNoPacket);
+    check_good(good);
+}
+
+TEST_CASE("1000 shakes pipelined in one write are all answered, in order", "[abuse]") {
+    DaemonProcess d({"--workers", "2", "--sets", "16", "--rate-limit", "100000"});
+    GoodClient good(d.port());
+    TestClient c(d.port());
+    REQUIRE(c.login(41).result == protocol::kResultOk);
+    std::vector<protocol::Message> batch;
+    for (int i = 0; i < 1000; ++i) {
+        batch.emplace_back(i % 2 == 0 ? protocol::Message{protocol::ShakeRequest{41}}
+                                      : protocol::Message{protocol::Heartbeat{
+                                            static_cast<std::uint64_t>(i)}});
+    }
+    c.send_all(batch);
+    for (int i = 0; i < 1000; ++i) {
+        INFO("reply " << i);
+        if (i % 2 == 0) {
+            REQUIRE(c.expect<protocol::ShakeResponse>().result == protocol::kShakeNoPacket);
+        } else {
+            REQUIRE(c.expect<protocol::HeartbeatResponse>().nonce ==
+                    static_cast<std::uint64_t>(i));
+        }
+    }
+    CHECK(c.drain(50ms).empty());
+    check_good(good);
+}
+
+TEST_CASE("10,000 connect/close cycles leave descriptors and memory at their baseline",
+          "[abuse]") {
+    DaemonProcess d({"--workers", "2", "--sets", "16"});
+    {
+        // Warm up: the first connections grow the slot tables once.
+        for (std::uint32_t i = 0; i < 200; ++i) {
+            TestClient c(d.port());
+            REQUIRE(c.login(50'000 + i).result == protocol::kResultOk);
+        }
+    }
+    REQUIRE(eventually([&] { return get_json(d.admin_port(), "/stats")["connections"] == 0; },
+                       5s));
+    const std::size_t fds_before = open_fds(d.pid());
+    const std::uint64_t rss_before = rss_kb(d.pid());
+    GoodClient good(d.port());
+    for (std::uint32_t i = 0; i < 10'000; ++i) {
+        TestClient c(d.port());
+        if (i % 2 == 0) {  // half log in (and half of those migrate), half just connect
+            REQUIRE(c.login(60'000 + i % 500).result == protocol::kResultOk);
+        }
+    }
+    check_good(good);
+    REQUIRE(eventually([&] { return get_json(d.admin_port(), "/stats")["connections"] == 0; },
+                       10s));
+    const std::size_t fds_after = open_fds(d.pid());
+    const std::uint64_t rss_after = rss_kb(d.pid());
+    INFO("fds " << fds_before << " -> " << fds_after << ", RSS " << rss_before << " kB -> "
+                << rss_after << " kB");
+    CHECK(fds_after == fds_before);
+    CHECK(rss_after <= rss_before + 4096);  // allocator noise, not 10,000 connections' worth
+    const auto stats = get_json(d.admin_port(), "/stats");
+    CHECK(stats["totals"]["accepted"].get<std::uint64_t>() >= 10'200);
+}
