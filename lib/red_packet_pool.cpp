@@ -41,46 +41,16 @@ std::expected<PacketId, Error> RedPacketPool::create(UserId sender, Cents total,
     }
     // Everything that can throw happens before the pool changes.
     p.scratch.resize(count);
-    auto cells = std::make_unique_for_overwrite<Impl::ShareCell[]>(count);
-    std::unique_ptr<std::uint32_t[]> index;
-    std::uint8_t index_shift = 0;
-    if (count > kLinearUsers) {
-        const std::uint32_t table = std::bit_ceil(count * 2U);
-        index = std::make_unique_for_overwrite<std::uint32_t[]>(table);
-        std::fill_n(index.get(), table, kNoIndex);
-        index_shift = static_cast<std::uint8_t>(64 - std::countr_zero(table));
-    }
+    Impl::Shares storage = Impl::allocate_shares(count);
     p.reserve_deadline();
     const std::uint32_t slot_index = p.acquire_slot();
 
     auto ok = split_into(policy, total, std::span<Cents>{p.scratch}, p.config.min_share, p.rng);
     assert(ok.has_value());
     (void)ok;
-    for (std::uint32_t i = 0; i < count; ++i) {
-        cells[i].amount = p.scratch[i];
-    }
-    Impl::Slot& s = p.slots[slot_index];
-    s.cells = std::move(cells);
-    s.index = std::move(index);
-    s.index_shift = index_shift;
-    s.sender = sender;
-    s.total = total;
-    s.claimed_amount = Cents{0};
-    s.expires_at = expires_at;
-    s.count = count;
-    s.claimed = 0;
-    s.best = kNoIndex;
-    s.policy = policy;
-    s.state = PacketState::open;
-    s.live = true;
-    p.push_deadline(Impl::Deadline{expires_at, slot_index, s.generation});
-
-    ++p.stats.packets_created;
-    ++p.stats.packets_live;
-    p.stats.shares_live += count;
-    p.stats.amount_created += total;
-    p.stats.amount_outstanding += total;
-    const PacketId id = p.group_id(slot_index, s.generation);
+    p.open_slot(slot_index, std::move(storage), std::span<const Cents>{p.scratch.data(), count},
+                sender, total, expires_at, policy);
+    const PacketId id = p.group_id(slot_index, p.slots[slot_index].generation);
     if (p.observer) {
         // The split is still in scratch, contiguous: the journal sees every share as it is.
         p.observer(PoolEvent{PoolEventKind::created, id, sender, total, count, expires_at, policy,

@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <bit>
 #include <cassert>
+#include <memory>
+#include <span>
 #include <stdexcept>
 #include <vector>
 
@@ -75,6 +77,24 @@ struct RedPacketPool::Impl {
         std::unique_ptr<std::uint32_t[]> index;   // user → cell, open addressing, kNoIndex empty
     };
 
+    // A packet's share storage, allocated before the pool changes (it is what can throw).
+    struct Shares {
+        std::unique_ptr<ShareCell[]> cells;
+        std::unique_ptr<std::uint32_t[]> index;
+        std::uint8_t index_shift{0};
+    };
+    static Shares allocate_shares(std::uint32_t count) {
+        Shares out;
+        out.cells = std::make_unique_for_overwrite<ShareCell[]>(count);
+        if (count > kLinearUsers) {
+            const std::uint32_t table = std::bit_ceil(count * 2U);
+            out.index = std::make_unique_for_overwrite<std::uint32_t[]>(table);
+            std::fill_n(out.index.get(), table, kNoIndex);
+            out.index_shift = static_cast<std::uint8_t>(64 - std::countr_zero(table));
+        }
+        return out;
+    }
+
     // 16 bytes: the retire flag rides in the top bit of the slot (slots < 2^24).
     struct Deadline {
         static constexpr std::uint32_t kRetire = 1U << 31;
@@ -129,6 +149,36 @@ struct RedPacketPool::Impl {
         slot_bits = static_cast<int>(std::bit_width(c.max_packets - 1U));
         generation_mask = (std::uint64_t{1} << std::min(32, 64 - kSerialShift - slot_bits)) - 1;
         shake_ring.resize(c.shake_capacity);
+    }
+
+    // Makes `slot_index` an open packet with these shares and counts it (create and replay;
+    // the deadline heap has room: reserve_deadline() came first). Never throws.
+    void open_slot(std::uint32_t slot_index, Shares&& storage, std::span<const Cents> amounts,
+                   UserId sender, Cents total, Time expires_at, SplitPolicy policy) noexcept {
+        const auto count = static_cast<std::uint32_t>(amounts.size());
+        for (std::uint32_t i = 0; i < count; ++i) {
+            storage.cells[i].amount = amounts[i];
+        }
+        Slot& s = slots[slot_index];
+        s.cells = std::move(storage.cells);
+        s.index = std::move(storage.index);
+        s.index_shift = storage.index_shift;
+        s.sender = sender;
+        s.total = total;
+        s.claimed_amount = Cents{0};
+        s.expires_at = expires_at;
+        s.count = count;
+        s.claimed = 0;
+        s.best = kNoIndex;
+        s.policy = policy;
+        s.state = PacketState::open;
+        s.live = true;
+        push_deadline(Deadline{expires_at, slot_index, s.generation});
+        ++stats.packets_created;
+        ++stats.packets_live;
+        stats.shares_live += count;
+        stats.amount_created += total;
+        stats.amount_outstanding += total;
     }
 
     // --- ids -------------------------------------------------------------------------------

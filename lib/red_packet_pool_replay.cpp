@@ -94,15 +94,7 @@ struct detail::PoolReplay {
         }
 
         // Everything that can throw happens before the pool changes.
-        auto cells = std::make_unique_for_overwrite<Impl::ShareCell[]>(count);
-        std::unique_ptr<std::uint32_t[]> index;
-        std::uint8_t index_shift = 0;
-        if (count > kLinearUsers) {
-            const std::uint32_t table = std::bit_ceil(count * 2U);
-            index = std::make_unique_for_overwrite<std::uint32_t[]>(table);
-            std::fill_n(index.get(), table, kNoIndex);
-            index_shift = static_cast<std::uint8_t>(64 - std::countr_zero(table));
-        }
+        Impl::Shares storage = Impl::allocate_shares(count);
         p.reserve_deadline();
         if (ref->slot >= p.slots.size()) {
             p.slots.resize(std::size_t{ref->slot} + 1);
@@ -112,30 +104,9 @@ struct detail::PoolReplay {
         if (retire_first) {
             p.release_slot(ref->slot);
         }
-        for (std::uint32_t i = 0; i < count; ++i) {
-            cells[i].amount = e.shares[i];
-        }
-        Impl::Slot& s = p.slots[ref->slot];
-        s.cells = std::move(cells);
-        s.index = std::move(index);
-        s.index_shift = index_shift;
-        s.sender = e.user;
-        s.total = e.amount;
-        s.claimed_amount = Cents{0};
-        s.expires_at = e.at;
-        s.generation = static_cast<std::uint32_t>(ref->generation);
-        s.count = count;
-        s.claimed = 0;
-        s.best = kNoIndex;
-        s.policy = e.policy;
-        s.state = PacketState::open;
-        s.live = true;
-        p.push_deadline(Impl::Deadline{e.at, ref->slot, s.generation});
-        ++p.stats.packets_created;
-        ++p.stats.packets_live;
-        p.stats.shares_live += count;
-        p.stats.amount_created += e.amount;
-        p.stats.amount_outstanding += e.amount;
+        p.slots[ref->slot].generation = static_cast<std::uint32_t>(ref->generation);
+        p.open_slot(ref->slot, std::move(storage), e.shares.first(count), e.user, e.amount, e.at,
+                    e.policy);
         return {};
     }
 
