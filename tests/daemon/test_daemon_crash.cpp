@@ -6,7 +6,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -70,7 +72,12 @@ TEST_CASE("claims acknowledged before a kill -9 survive the restart with the sam
     std::uint64_t total_acked = 0;
     std::uint64_t lost = 0;
 
-    for (std::uint32_t cycle = 0; cycle < 3; ++cycle) {
+    // Short form here; bench/experiments/crash_cycles.sh runs the long form (20 cycles).
+    std::uint32_t cycles = 3;
+    if (const char* env = std::getenv("REDPACKET_CRASH_CYCLES"); env != nullptr) {
+        cycles = static_cast<std::uint32_t>(std::clamp(std::atoi(env), 1, 1000));
+    }
+    for (std::uint32_t cycle = 0; cycle < cycles; ++cycle) {
         INFO("cycle " << cycle);
         DaemonProcess d(daemon_args(dir.string()), 10s);
 
@@ -170,9 +177,12 @@ TEST_CASE("claims acknowledged before a kill -9 survive the restart with the sam
         }
         CHECK(d.stop() == 0);
     }
-    INFO("claims acknowledged over 3 kills: " << total_acked);
+    INFO("claims acknowledged over " << cycles << " kills: " << total_acked);
     CHECK(total_acked > 0);
     CHECK(lost == 0);
+    std::printf("crash test: %u kill -9 cycles, %llu claims acknowledged, %llu lost\n", cycles,
+                static_cast<unsigned long long>(total_acked),
+                static_cast<unsigned long long>(lost));
 
     const std::string audit = std::string(REDPACKET_AUDIT_BINARY) + " " + (dir / "worker-0").string() +
                               " > /dev/null && " + REDPACKET_AUDIT_BINARY + " " +
