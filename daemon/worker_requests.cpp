@@ -260,8 +260,12 @@ void Worker::handle_create(Connection& conn, const protocol::CreatePacket& req) 
         reply(protocol::ErrorReply{req.request_id, protocol::ErrorCode::overloaded});
         return;
     }
+    // Request id 0 means "no retry protection": the journal records 0 as "no request id", so
+    // remembering it here would make a retry behave differently before and after a restart.
     const RequestKey key{conn.user, req.request_id};
-    if (const auto it = created_by_request_.find(key); it != created_by_request_.end()) {
+    if (const auto it = req.request_id == 0 ? created_by_request_.end()
+                                            : created_by_request_.find(key);
+        it != created_by_request_.end()) {
         money_out_ = true;
         reply(protocol::CreateResponse{req.request_id, it->second});  // a retry
         return;
@@ -293,7 +297,9 @@ void Worker::handle_create(Connection& conn, const protocol::CreatePacket& req) 
     if (!id) {
         return fail(protocol::to_error_code(id.error()));
     }
-    remember_create(key, id->value);
+    if (req.request_id != 0) {
+        remember_create(key, id->value);
+    }
     reply(protocol::CreateResponse{req.request_id, id->value});
 }
 

@@ -15,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -69,8 +70,10 @@ TEST_CASE("claims acknowledged before a kill -9 survive the restart with the sam
     constexpr std::uint32_t kPerCycle = 4;     // packets created per cycle
     std::vector<std::uint64_t> packets;
     std::map<std::pair<std::uint64_t, std::uint32_t>, Acked> acked;  // (packet, user)
+    std::set<std::pair<std::uint64_t, std::uint32_t>> in_flight;  // sent, no answer seen
     std::uint64_t total_acked = 0;
     std::uint64_t lost = 0;
+    std::uint64_t inconsistent = 0;
 
     // Short form here; bench/experiments/crash_cycles.sh runs the long form (20 cycles).
     std::uint32_t cycles = 3;
@@ -101,21 +104,61 @@ TEST_CASE("claims acknowledged before a kill -9 survive the restart with the sam
         }
         CHECK(lost == 0);
 
-        // New packets for this cycle (idempotent creates: request id = cycle * 100 + k).
+        // Claims that were in flight at the kill: a retry gets a consistent answer (claimed
+        // now, or already claimed before the kill, or sold out), and a second retry the same.
+        {
+            std::map<std::uint32_t, TestClient> clients;
+            for (const auto& key : in_flight) {
+                auto it = clients.find(key.second);
+                if (it == clients.end()) {
+                    it = clients.emplace(key.second, TestClient(d.port())).first;
+                    auth_login(it->second, key.second);
+                }
+                const std::uint64_t request = key.first * 1000 + key.second;
+                const auto first = as<protocol::ClaimResponse>(it->second.claim(request, key.first));
+                const auto again = as<protocol::ClaimResponse>(it->second.claim(request, key.first));
+                const bool got = first.status == protocol::to_wire(ClaimStatus::claimed) ||
+                                 first.status == protocol::to_wire(ClaimStatus::already_claimed);
+                if (got) {
+                    acked[key] = Acked{first.amount, first.share_index};
+                    ++total_acked;
+                    if (again.status != protocol::to_wire(ClaimStatus::already_claimed) ||
+                        again.amount != first.amount || again.share_index != first.share_index) {
+                        ++inconsistent;
+                    }
+                } else if (first.status != protocol::to_wire(ClaimStatus::sold_out) ||
+                           again.status != first.status) {
+                    ++inconsistent;
+                }
+            }
+            in_flight.clear();
+        }
+        CHECK(inconsistent == 0);
+
+        // Creates acknowledged before a kill are found again by their request ids.
         TestClient creator(d.port());
         auth_login(creator, kCreator);
+        for (std::uint32_t earlier = 0; earlier < cycle; ++earlier) {
+            for (std::uint32_t k = 0; k < kPerCycle; ++k) {
+                const protocol::CreatePacket req{
+                    earlier * 100 + k + 1, 10'000, kClaimers / 2,
+                    protocol::to_wire(redpacket::SplitPolicy::double_mean), 3600};
+                CHECK(as<protocol::CreateResponse>(creator.create(req)).packet ==
+                      packets[earlier * kPerCycle + k]);
+            }
+        }
+
+        // New packets for this cycle (idempotent creates: request id = cycle * 100 + k + 1).
         for (std::uint32_t k = 0; k < kPerCycle; ++k) {
-            const protocol::CreatePacket req{cycle * 100 + k, 10'000, kClaimers / 2,
+            const protocol::CreatePacket req{cycle * 100 + k + 1, 10'000, kClaimers / 2,
                                              protocol::to_wire(redpacket::SplitPolicy::double_mean),
                                              3600};
             packets.push_back(as<protocol::CreateResponse>(creator.create(req)).packet);
         }
-        // Acknowledge the creates' durability the hard way: a retry after the kill must find
-        // the same packets (checked in the next cycle through the claims on them).
-
         // Claimers claim every packet of this cycle while the daemon is killed at random.
         std::mutex mutex;
         std::map<std::pair<std::uint64_t, std::uint32_t>, Acked> cycle_acked;
+        std::set<std::pair<std::uint64_t, std::uint32_t>> cycle_in_flight;
         std::atomic<bool> stop{false};
         std::vector<std::thread> threads;
         for (std::uint32_t t = 0; t < 2; ++t) {
@@ -129,7 +172,15 @@ TEST_CASE("claims acknowledged before a kill -9 survive the restart with the sam
                         (void)c.auth_login(user, expiry,
                                            redpacketd::make_token(kSecret, user, expiry));
                         for (std::size_t p = packets.size() - kPerCycle; p < packets.size(); ++p) {
+                            {
+                                const std::lock_guard lock(mutex);
+                                cycle_in_flight.insert({packets[p], user});
+                            }
                             const auto m = c.claim(packets[p] * 1000 + user, packets[p]);
+                            {
+                                const std::lock_guard lock(mutex);
+                                cycle_in_flight.erase({packets[p], user});
+                            }
                             const auto* r = std::get_if<protocol::ClaimResponse>(&m);
                             if (r != nullptr &&
                                 (r->status == protocol::to_wire(ClaimStatus::claimed) ||
@@ -154,6 +205,7 @@ TEST_CASE("claims acknowledged before a kill -9 survive the restart with the sam
             acked[key] = a;
         }
         total_acked += cycle_acked.size();
+        in_flight = std::move(cycle_in_flight);
     }
 
     // Last restart: the books balance, every acknowledged claim is there, the audit passes.
@@ -180,9 +232,11 @@ TEST_CASE("claims acknowledged before a kill -9 survive the restart with the sam
     INFO("claims acknowledged over " << cycles << " kills: " << total_acked);
     CHECK(total_acked > 0);
     CHECK(lost == 0);
-    std::printf("crash test: %u kill -9 cycles, %llu claims acknowledged, %llu lost\n", cycles,
-                static_cast<unsigned long long>(total_acked),
-                static_cast<unsigned long long>(lost));
+    CHECK(inconsistent == 0);
+    std::printf("crash test: %u kill -9 cycles, %llu claims acknowledged, %llu lost, %llu "
+                "inconsistent retries\n",
+                cycles, static_cast<unsigned long long>(total_acked),
+                static_cast<unsigned long long>(lost), static_cast<unsigned long long>(inconsistent));
 
     const std::string audit = std::string(REDPACKET_AUDIT_BINARY) + " " + (dir / "worker-0").string() +
                               " > /dev/null && " + REDPACKET_AUDIT_BINARY + " " +
