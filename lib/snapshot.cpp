@@ -233,11 +233,17 @@ std::expected<Snapshot, JournalError> decode_snapshot(std::span<const std::byte>
 std::expected<std::string, JournalError> write_snapshot(JournalFileSystem& fs,
                                                         const std::string& dir,
                                                         const Snapshot& snapshot) {
-    const std::vector<std::byte> bytes = encode_snapshot(snapshot);
+    return write_snapshot_bytes(fs, dir, snapshot.sequence, encode_snapshot(snapshot));
+}
+
+std::expected<std::string, JournalError> write_snapshot_bytes(JournalFileSystem& fs,
+                                                              const std::string& dir,
+                                                              std::uint64_t sequence,
+                                                              std::span<const std::byte> bytes) {
     if (auto ok = fs.create_dirs(dir); !ok) {
         return std::unexpected(io_error(dir, ok.error(), "cannot create the directory"));
     }
-    const std::string path = dir + "/" + snapshot_name(snapshot.sequence);
+    const std::string path = dir + "/" + snapshot_name(sequence);
     const std::string temp = path + std::string{kTempSuffix};
     {
         auto file = fs.open(temp, OpenMode::write);

@@ -88,6 +88,11 @@ struct Snapshot {
 [[nodiscard]] std::expected<std::string, JournalError> write_snapshot(JournalFileSystem& fs,
                                                                       const std::string& dir,
                                                                       const Snapshot& snapshot);
+/// Writes already encoded content (`encode_snapshot` of a snapshot at `sequence`) the same way.
+/// Lets a caller encode on its own thread and do only the I/O elsewhere.
+[[nodiscard]] std::expected<std::string, JournalError> write_snapshot_bytes(
+    JournalFileSystem& fs, const std::string& dir, std::uint64_t sequence,
+    std::span<const std::byte> bytes);
 /// Reads and decodes one snapshot file.
 [[nodiscard]] std::expected<Snapshot, JournalError> read_snapshot(JournalFileSystem& fs,
                                                                   const std::string& path);
