@@ -16,6 +16,14 @@ function(redpacket_setup_target target)
             -fsanitize=${REDPACKET_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
         target_link_options(${target} PRIVATE -fsanitize=${REDPACKET_SANITIZE})
     endif()
+    # The fuzz configuration (tests/fuzz): libFuzzer's coverage instrumentation on every target,
+    # the library included; the fuzz targets add the libFuzzer runtime themselves. clang's
+    # default constexpr step limit is too low for protocol.cpp's static_assert over all 65,536
+    # command ids.
+    if(REDPACKET_FUZZ)
+        target_compile_options(${target} PRIVATE
+            -fsanitize=fuzzer-no-link -fconstexpr-steps=16777216)
+    endif()
 endfunction()
 
 # Compiles each header alone in its own translation unit.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages libredpacket needs to build, test and benchmark.
-# Usage: install-deps.sh [--experiment]
+# Usage: install-deps.sh [--experiment] [--fuzz]
 # Idempotent: packages already installed are skipped, and apt-get runs only if one is missing.
 set -euo pipefail
 
@@ -9,11 +9,16 @@ packages=(
     catch2 libbenchmark-dev libuv1-dev libfmt-dev nlohmann-json3-dev
     libcli11-dev libssl-dev libhttp-parser-dev libisal-dev
 )
-# --experiment: also what bench/experiments and the demo need (python3 for the scripts,
-# gnuplot for the plots, taskset from util-linux for pinning).
-if [ "${1:-}" = "--experiment" ]; then
-    packages+=(python3 gnuplot-nox util-linux)
-fi
+for option in "$@"; do
+    case "$option" in
+        # --experiment: also what bench/experiments and the demo need (python3 for the scripts,
+        # gnuplot for the plots, taskset from util-linux for pinning).
+        --experiment) packages+=(python3 gnuplot-nox util-linux) ;;
+        # --fuzz: clang 19 and its libFuzzer/sanitizer runtimes (tests/fuzz, preset fuzz).
+        --fuzz) packages+=(clang-19 libclang-rt-19-dev) ;;
+        *) echo "install-deps: unknown option $option" >&2; exit 2 ;;
+    esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

@@ -85,6 +85,12 @@ std::expected<RecoveryReport, JournalError> recover(JournalFileSystem& fs, const
     std::uint64_t first_seen = 0;
     const RecordVisitor replay = [&](const JournalRecord& r,
                                      const RecordLocation& at) -> std::expected<void, JournalError> {
+        // Writers number records from 1. A CRC-valid record 0 would otherwise pass for one the
+        // snapshot covers (r.sequence <= base with base 0) and be skipped without a word.
+        if (r.sequence == 0) {
+            return std::unexpected(error(Error::corrupt, *at.file, at.offset,
+                                         "record has sequence 0 (sequences start at 1)"));
+        }
         if (first_seen == 0) {
             first_seen = r.sequence;
             if (r.sequence > base + 1) {

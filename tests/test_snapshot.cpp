@@ -260,6 +260,27 @@ TEST_CASE("recovery refuses a journal whose start no snapshot covers", "[snapsho
     CHECK(report.error().message.find("no snapshot covers") != std::string::npos);
 }
 
+TEST_CASE("recovery refuses a record numbered 0 instead of skipping it", "[snapshot][recovery]") {
+    // Found by tests/fuzz/fuzz_journal_scan: with no snapshot, record 0 passed for one the
+    // snapshot covers and its money was silently not restored.
+    TempDir dir;
+    const PoolConfig config = test_support::replay_config();
+    JournalRecord offer;
+    offer.sequence = 0;
+    offer.kind = PoolEventKind::shake_offered;
+    offer.shard = config.shard;
+    offer.packet = PacketId{(std::uint64_t{1} << 13) | (std::uint64_t{1} << 12) | config.shard};
+    offer.amount = Cents{25};
+    offer.at = 10s;
+    test_support::write_segment(dir.path(), 0, {offer});
+    RedPacketPool pool{config};
+    const auto report = recover(posix_file_system(), dir.path(), [&](ShardId) { return &pool; });
+    REQUIRE_FALSE(report.has_value());
+    CHECK(report.error().code == Error::corrupt);
+    CHECK(report.error().message.find("sequence 0") != std::string::npos);
+    CHECK(pool.stats().shake_offered == 0);
+}
+
 TEST_CASE("recovery needs fresh pools for every shard it finds", "[snapshot][recovery]") {
     TempDir dir;
     const PoolConfig config = test_support::replay_config();
