@@ -264,7 +264,13 @@ TEST_CASE("10,000 connect/close cycles leave descriptors and memory at their bas
     INFO("fds " << fds_before << " -> " << fds_after << ", RSS " << rss_before << " kB -> "
                 << rss_after << " kB");
     CHECK(fds_after == fds_before);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    // Sanitizer runtimes hold freed memory back (ASan's quarantine, TSan's shadow): RSS says
+    // nothing there. The descriptor count above still must come back exactly.
+    WARN("RSS not checked under a sanitizer");
+#else
     CHECK(rss_after <= rss_before + 4096);  // allocator noise, not 10,000 connections' worth
+#endif
     const auto stats = get_json(d.admin_port(), "/stats");
     CHECK(stats["totals"]["accepted"].get<std::uint64_t>() >= 10'200);
 }
