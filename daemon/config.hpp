@@ -60,8 +60,10 @@ struct Config {
     std::uint32_t idle_timeout_ms{120000};
     std::uint32_t max_frame{1024};
     std::uint32_t output_cap{256 * 1024};     ///< bytes queued to one client before closing it
+    std::uint32_t socket_send_buffer{0};      ///< SO_SNDBUF of client sockets; 0 = autotuned
     std::uint32_t rate_limit{1000};           ///< requests per second per connection
     std::uint32_t mailbox_capacity{65536};    ///< cross-worker messages per worker
+    std::uint32_t max_forwarded{65536};       ///< requests forwarded and not yet answered, per worker
 
     // Pools (per SET).
     std::uint32_t max_packets_per_set{4096};

@@ -34,6 +34,7 @@ enum class Event : unsigned {
     rate_limited,
     mailbox_full,
     forwarded,
+    forward_limited,  ///< requests refused because max_forwarded were awaiting an answer
     bytes_in,
     bytes_out,
     shake_offered,
@@ -54,7 +55,7 @@ inline constexpr std::array<std::string_view, kEventCount> kEventNames = {
     "shake_misses",   "shake_overloaded",         "grabs",         "grab_hits",
     "grab_misses",    "claims",                   "creates",       "create_failures",
     "queries",        "heartbeats",               "notices",       "rate_limited",
-    "mailbox_full",   "forwarded",                "bytes_in",      "bytes_out",
+    "mailbox_full",   "forwarded",      "forward_limited",      "bytes_in",      "bytes_out",
     "shake_offered",  "shake_offer_refused",      "packets_sent",  "refunds",
     "journal_refusals", "held_replies"};
 

@@ -1,5 +1,7 @@
 // Server: the read-only views of the admin API — /stats as JSON, /metrics in the Prometheus
 // text format. Both read atomics and the RateCounter, never worker-owned state.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "server.hpp"
@@ -34,6 +36,8 @@ nlohmann::json Server::stats() const {
     std::int64_t created = 0, claimed = 0, refunded = 0, outstanding = 0;
     std::int64_t shake_offered = 0, shake_issued = 0, shake_expired = 0;
     std::uint64_t live = 0, queued = 0, logged_in = 0, violations = 0;
+    std::uint64_t out_now = 0, out_peak = 0, fwd_now = 0, fwd_peak = 0, retry_now = 0,
+                  retry_peak = 0;
     redpacket::LatencyHistogram latency;
     for (const auto& w : workers_) {
         const PublishedStats& p = w->published();
@@ -49,8 +53,20 @@ nlohmann::json Server::stats() const {
         queued += p.shake_queued.load(r);
         logged_in += p.connections.load(r);
         violations += p.invariant_violations.load(r);
+        out_now += p.output_queued_bytes.load(r);
+        out_peak = std::max(out_peak, p.output_queued_peak.load(r));
+        fwd_now += p.forwarded_in_flight.load(r);
+        fwd_peak = std::max(fwd_peak, p.forwarded_peak.load(r));
+        retry_now += p.reply_retry_queued.load(r);
+        retry_peak = std::max(retry_peak, p.reply_retry_peak.load(r));
         latency.merge(w->latency());
     }
+    // What peers can make the daemon hold, now (all workers) and at most so far (the largest
+    // one worker held): reply bytes queued to slow readers, forwarded requests awaiting their
+    // answer, replies waiting for room in a full mailbox.
+    j["queues"] = {{"output_bytes", out_now},        {"output_bytes_peak", out_peak},
+                   {"forwarded", fwd_now},            {"forwarded_peak", fwd_peak},
+                   {"reply_retry", retry_now},        {"reply_retry_peak", retry_peak}};
     j["logged_in"] = logged_in;
     j["packets_open"] = live;
     j["shake_queued"] = queued;
@@ -149,6 +165,22 @@ std::string Server::metrics() const {
         gauge(out, fmt::format("money_{}_cents", key),
               fmt::format("Money {} in cents.", key), value.get<std::int64_t>());
     }
+    const auto& queues = s["queues"];
+    gauge(out, "output_queued_bytes", "Reply bytes queued to clients that read slowly.",
+          queues["output_bytes"].get<std::int64_t>());
+    gauge(out, "output_queued_bytes_peak",
+          "Most reply bytes one worker has had queued to slow clients since start.",
+          queues["output_bytes_peak"].get<std::int64_t>());
+    gauge(out, "forwarded_in_flight", "Requests forwarded to another worker, not yet answered.",
+          queues["forwarded"].get<std::int64_t>());
+    gauge(out, "forwarded_in_flight_peak",
+          "Most forwarded requests one worker has had awaiting an answer since start.",
+          queues["forwarded_peak"].get<std::int64_t>());
+    gauge(out, "reply_retry_queued", "Cross-worker replies waiting for room in a full mailbox.",
+          queues["reply_retry"].get<std::int64_t>());
+    gauge(out, "reply_retry_queued_peak",
+          "Most cross-worker replies one worker has had waiting for mailbox room since start.",
+          queues["reply_retry_peak"].get<std::int64_t>());
     metric(out, "invariant_violations_total", "counter",
            "Pools whose money does not balance, plus pool changes the journal lost (must stay 0).",
            s["invariant_violations"].get<std::uint64_t>() +

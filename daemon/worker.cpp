@@ -22,6 +22,7 @@ constexpr std::uint64_t kTickMs = 10;
 // A uv_write_t with the bytes it writes.
 struct WriteRequest {
     uv_write_t req{};
+    std::uint64_t* queued{nullptr};  // the worker's output_queued_, less data.size() when done
     std::vector<std::byte> data;
 };
 
@@ -221,6 +222,11 @@ void Worker::on_connection(uv_stream_t* server, int status) {
         return;
     }
     uv_tcp_nodelay(&conn->tcp, 1);
+    if (int size = static_cast<int>(w.config_.socket_send_buffer); size > 0) {
+        // A fixed kernel send buffer (the kernel doubles it) instead of autotuning up to
+        // tcp_wmem's max: what a client that never reads can pin in the kernel.
+        (void)uv_send_buffer_size(reinterpret_cast<uv_handle_t*>(&conn->tcp), &size);
+    }
     conn->deadline_ms = w.now_ms_ + w.config_.login_timeout_ms;
     w.start_reading(*conn);
 }
@@ -325,13 +331,19 @@ void Worker::flush(Connection& conn) {
     uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(req->data.data()),
                              static_cast<unsigned>(req->data.size()));
     req->req.data = req;
+    req->queued = &output_queued_;
     const int rc = uv_write(&req->req, stream, &b, 1, [](uv_write_t* r, int /*status*/) {
-        delete static_cast<WriteRequest*>(r->data);
+        auto* done = static_cast<WriteRequest*>(r->data);
+        *done->queued -= done->data.size();  // also on UV_ECANCELED when the handle closes
+        delete done;
     });
     if (rc != 0) {
         delete req;  // the callback is never called when uv_write fails
         close_connection(conn, Event::closed);
+        return;
     }
+    output_queued_ += rest;
+    output_queued_peak_ = std::max(output_queued_peak_, output_queued_);
 }
 
 void Worker::send_now(Connection& conn, const protocol::Message& m) {
@@ -488,11 +500,13 @@ void Worker::finish_migration(Connection& conn) {
 void Worker::post_or_retry(redpacket::ShardId shard, WorkerMessage&& m) {
     if (!retry_.empty()) {
         retry_.emplace_back(shard, std::move(m));  // keep order behind earlier refusals
+        retry_peak_ = std::max(retry_peak_, retry_.size());
         return;
     }
     if (!shared_.sets->post(shard, std::move(m)).has_value()) {
         count(Event::mailbox_full);
         retry_.emplace_back(shard, std::move(m));  // post() handed it back
+        retry_peak_ = std::max(retry_peak_, retry_.size());
     }
 }
 

@@ -99,6 +99,13 @@ struct alignas(redpacket::kCacheLine) PublishedStats {
     std::atomic<std::uint64_t> invariant_violations{0};
     std::atomic<std::uint64_t> shake_campaign_done{0};
     std::atomic<std::uint64_t> send_campaign_done{0};
+    // Queues a peer can grow, with their high-water marks since start.
+    std::atomic<std::uint64_t> output_queued_bytes{0};  // replies waiting in uv_write queues
+    std::atomic<std::uint64_t> output_queued_peak{0};
+    std::atomic<std::uint64_t> forwarded_in_flight{0};  // forwarded requests awaiting a reply
+    std::atomic<std::uint64_t> forwarded_peak{0};
+    std::atomic<std::uint64_t> reply_retry_queued{0};   // replies a full mailbox refused
+    std::atomic<std::uint64_t> reply_retry_peak{0};
 };
 
 /// One worker's progress through a campaign: its copy of the settings (taken when the admin
@@ -346,6 +353,13 @@ private:
     std::int64_t last_snapshot_ms_{0};
     bool snapshot_running_{false};  // a snapshot is being written on the libuv threadpool
     std::vector<std::pair<redpacket::ShardId, WorkerMessage>> retry_;  // replies a full mailbox refused
+    std::size_t retry_peak_{0};
+    // Requests this worker forwarded and has not had answered: at most max_forwarded, so the
+    // other workers' retry_ queues hold at most (workers - 1) * max_forwarded replies for it.
+    std::uint64_t forwarded_in_flight_{0};
+    std::uint64_t forwarded_peak_{0};
+    std::uint64_t output_queued_{0};  // bytes in this loop's uv_write requests
+    std::uint64_t output_queued_peak_{0};
     std::atomic<bool> stop_requested_{false};
     bool stopping_{false};
     std::unique_ptr<std::atomic<std::uint64_t>[]> set_sizes_;

@@ -225,6 +225,12 @@ void Worker::publish() {
     published_.invariant_violations.store(violations, rel);
     published_.shake_campaign_done.store(shake_.done, rel);
     published_.send_campaign_done.store(send_.done, rel);
+    published_.output_queued_bytes.store(output_queued_, rel);
+    published_.output_queued_peak.store(output_queued_peak_, rel);
+    published_.forwarded_in_flight.store(forwarded_in_flight_, rel);
+    published_.forwarded_peak.store(forwarded_peak_, rel);
+    published_.reply_retry_queued.store(retry_.size(), rel);
+    published_.reply_retry_peak.store(retry_peak_, rel);
 }
 
 }  // namespace redpacketd

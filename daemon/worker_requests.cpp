@@ -405,8 +405,9 @@ void Worker::forward(WorkerMessage::Kind kind, Connection& conn, std::uint64_t p
     m.request_id = request_id;
     m.reply_to = address_of(conn);
     const redpacket::ShardId shard = redpacket::packet_shard(redpacket::PacketId{packet});
-    if (!shared_.sets->post(shard, std::move(m)).has_value()) {
-        count(Event::mailbox_full);
+    const bool limited = forwarded_in_flight_ >= config_.max_forwarded;
+    if (limited || !shared_.sets->post(shard, std::move(m)).has_value()) {
+        count(limited ? Event::forward_limited : Event::mailbox_full);
         if (kind == WorkerMessage::Kind::grab) {
             reply(protocol::GrabResponse{static_cast<std::uint32_t>(packet), 0});
         } else {
@@ -414,6 +415,8 @@ void Worker::forward(WorkerMessage::Kind kind, Connection& conn, std::uint64_t p
         }
         return;
     }
+    ++forwarded_in_flight_;
+    forwarded_peak_ = std::max(forwarded_peak_, forwarded_in_flight_);
     count(Event::forwarded);
 }
 
@@ -443,6 +446,7 @@ void Worker::on_message(WorkerMessage&& m) {
             return;
         }
         case WorkerMessage::Kind::reply:
+            --forwarded_in_flight_;  // every forwarded request gets exactly one reply
             if (Connection* conn = find(m.reply_to); conn != nullptr) {
                 send_now(*conn, m.reply);
             }

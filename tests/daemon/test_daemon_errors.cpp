@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -343,4 +344,61 @@ TEST_CASE("a client that does not read its replies is closed at --output-cap", "
     CHECK(eventually([&] { return cap_closes() == 1; }, 2s));
     CHECK(slow.frames_until_close(2s).has_value());
     check_still_serving(d, true, 2);
+}
+
+TEST_CASE("requests forwarded to another worker beyond --max-forwarded are answered overloaded",
+          "[integration]") {
+    // User 1 lives on worker 1, user 2 on worker 0 (--sets 16 --workers 2): every query user 2
+    // makes about user 1's packet is forwarded. 200 of them pipelined in one write arrive in
+    // one read, before any answer can come back.
+    const bool limited = GENERATE(true, false);
+    INFO((limited ? "--max-forwarded 4" : "default --max-forwarded"));
+    std::vector<std::string> args{"--workers", "2", "--sets", "16", "--auth-secret", kSecret,
+                                  "--rate-limit", "1000000"};
+    if (limited) {
+        args.insert(args.end(), {"--max-forwarded", "4"});
+    }
+    DaemonProcess d(args);
+    TestClient creator(d.port());
+    auth_login(creator, 1);
+    TestClient asker(d.port());
+    auth_login(asker, 2);
+    const auto created = redpacketd::testing::as<protocol::CreateResponse>(creator.create(
+        {1, 300, 3, protocol::to_wire(redpacket::SplitPolicy::equal), 60}));
+
+    constexpr std::uint64_t kQueries = 200;
+    std::vector<std::byte> queries;
+    for (std::uint64_t id = 1; id <= kQueries; ++id) {
+        protocol::append(queries, protocol::Query{id, created.packet}, unix_now());
+    }
+    asker.send_raw(queries);
+    std::set<std::uint64_t> answered, refused;
+    for (std::uint64_t i = 0; i < kQueries; ++i) {
+        const auto r = asker.read_reply();
+        REQUIRE(r.status == redpacketd::testing::ReadStatus::frame);
+        if (const auto* q = std::get_if<protocol::QueryResponse>(&r.message)) {
+            CHECK(q->total == 300);
+            answered.insert(q->request_id);
+        } else {
+            const auto& e = std::get<protocol::ErrorReply>(r.message);
+            CHECK(e.code == ErrorCode::overloaded);
+            refused.insert(e.request_id);
+        }
+    }
+    CHECK(answered.size() + refused.size() == kQueries);  // one answer each, ids distinct
+    std::this_thread::sleep_for(300ms);  // workers publish their queue sizes every 100 ms
+    const nlohmann::json stats = get_json(d.admin_port(), "/stats");
+    INFO(stats["queues"].dump());
+    CHECK(stats["queues"]["forwarded"] == 0);  // every forwarded request was answered
+    CHECK(stats["totals"]["forward_limited"] == refused.size());
+    CHECK(stats["totals"]["forwarded"] == answered.size());
+    if (limited) {
+        CHECK(answered.size() >= 4);
+        CHECK(!refused.empty());
+        CHECK(stats["queues"]["forwarded_peak"].get<std::uint64_t>() <= 4);
+    } else {
+        CHECK(answered.size() == kQueries);
+        CHECK(stats["queues"]["forwarded_peak"].get<std::uint64_t>() > 4);
+    }
+    check_still_serving(d, false, 3);
 }
