@@ -169,6 +169,52 @@ TEST_CASE("500 idle connections are held alongside normal traffic", "[abuse]") {
     check_good(good);
 }
 
+TEST_CASE("a length field of 0, 11 or 65535 closes that connection and nothing else", "[abuse]") {
+    DaemonProcess d({"--workers", "2", "--sets", "16"});
+    GoodClient good(d.port());
+    std::uint32_t user = 80;
+    for (const std::uint16_t length : {std::uint16_t{0}, std::uint16_t{11}, std::uint16_t{65535}}) {
+        for (const bool logged_in : {false, true}) {
+            INFO("length " << length << (logged_in ? ", after a login" : ", before a login"));
+            TestClient c(d.port());
+            if (logged_in) {
+                REQUIRE(c.login(++user).result == protocol::kResultOk);
+            }
+            c.send_raw(redpacketd::testing::raw_frame(length, 2, 4));
+            const auto frames = c.frames_until_close(5s);
+            REQUIRE(frames.has_value());  // closed, not left waiting for 65,535 bytes
+            CHECK(frames->empty());       // compat connections get no error frame, just the close
+        }
+    }
+    CHECK(get_json(d.admin_port(), "/stats")["totals"]["protocol_errors"] == 6);
+    check_good(good);
+}
+
+TEST_CASE("a request flood above the rate limit is answered overloaded, nothing dropped",
+          "[abuse]") {
+    constexpr int kLimit = 200;  // the good client makes at most ~100 requests a second
+    DaemonProcess d({"--workers", "2", "--sets", "16", "--rate-limit", std::to_string(kLimit)});
+    GoodClient good(d.port());
+    TestClient c(d.port());
+    REQUIRE(c.login(91).result == protocol::kResultOk);
+    constexpr int kFlood = 2000;
+    std::vector<protocol::Message> batch(kFlood, protocol::Message{protocol::ShakeRequest{91}});
+    c.send_all(batch);
+    int overloaded = 0;
+    for (int i = 0; i < kFlood; ++i) {
+        INFO("reply " << i);
+        const auto r = c.expect<protocol::ShakeResponse>();
+        REQUIRE(r.user == 91);
+        REQUIRE((r.result == protocol::kShakeNoPacket || r.result == protocol::kShakeOverloaded));
+        overloaded += r.result == protocol::kShakeOverloaded ? 1 : 0;
+    }
+    CHECK(c.drain(50ms).empty());  // one answer per request, no more
+    // At most two one-second windows' worth are served; everything else is refused, counted.
+    CHECK(overloaded >= kFlood - 2 * kLimit);
+    CHECK(get_json(d.admin_port(), "/stats")["totals"]["rate_limited"] == overloaded);
+    check_good(good);
+}
+
 TEST_CASE("a megabyte of random bytes closes that connection and nothing else", "[abuse]") {
     DaemonProcess d({"--workers", "2", "--sets", "16"});
     GoodClient good(d.port());
