@@ -309,12 +309,6 @@ private:
     std::size_t open_connections_{0};
     std::vector<std::unique_ptr<redpacket::RedPacketPool>> pools_;  // by SET id
     std::vector<redpacket::ShardId> owned_sets_;
-    // Campaign packets: who may grab them (owned SETs only).
-    struct Recipients {
-        std::array<std::uint32_t, protocol::kNoticeUserSlots> users{};
-        std::size_t count{0};  // users[0..count) are the recipients; the rest are unused
-    };
-    std::unordered_map<std::uint64_t, Recipients> recipients_;
     // Idempotent creates: (user, request id) → packet, bounded FIFO.
     struct RequestKey {
         redpacket::UserId user;

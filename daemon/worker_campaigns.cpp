@@ -154,13 +154,18 @@ Worker::SendOutcome Worker::send_one_packet() {
         }
         const redpacket::Cents total{rng_.between(std::max<std::int64_t>(send_.settings.min_total, static_cast<std::int64_t>(have)),
                                                   std::max<std::int64_t>(send_.settings.max_total, static_cast<std::int64_t>(have)))};
-        const auto id = pools_[s]->create(0, total, static_cast<std::uint32_t>(have), send_.settings.policy,
-                                          redpacket::Time{now_ms_ + std::int64_t{send_.settings.ttl_seconds} * 1000});
+        // Only the recipients may claim it; the restriction is journaled with the packet, so it
+        // holds after a restart too.
+        std::array<redpacket::UserId, protocol::kNoticeUserSlots> allowed{};
+        std::copy(users.begin(), users.end(), allowed.begin());
+        const auto id = pools_[s]->create(
+            0, total, static_cast<std::uint32_t>(have), send_.settings.policy,
+            redpacket::Time{now_ms_ + std::int64_t{send_.settings.ttl_seconds} * 1000},
+            std::span<const redpacket::UserId>{allowed.data(), have});
         if (!id) {
             count(Event::create_failures);
             return SendOutcome::refused;
         }
-        recipients_[id->value] = Recipients{users, have};
         count(Event::packets_sent);
         const protocol::PacketNotice notice{static_cast<std::uint32_t>(id->value),
                                             static_cast<std::uint32_t>(total.value),
@@ -180,10 +185,7 @@ Worker::SendOutcome Worker::send_one_packet() {
 
 void Worker::expire_packets() {
     for (const redpacket::ShardId s : owned_sets_) {
-        for (const redpacket::Refund& r : pools_[s]->expire(redpacket::Time{now_ms_})) {
-            recipients_.erase(r.packet.value);
-            count(Event::refunds);
-        }
+        count(Event::refunds, pools_[s]->expire(redpacket::Time{now_ms_}).size());
     }
 }
 

@@ -341,14 +341,6 @@ protocol::Message Worker::local_claim(WorkerMessage::Kind kind, redpacket::UserI
             return miss(redpacket::ClaimStatus::not_found);
         }
     }
-    // Campaign packets belong to their recipients only.
-    if (const auto it = recipients_.find(id->value); it != recipients_.end()) {
-        const auto first = it->second.users.begin();
-        const auto last = first + static_cast<std::ptrdiff_t>(it->second.count);
-        if (std::find(first, last, static_cast<std::uint32_t>(user)) == last) {
-            return miss(redpacket::ClaimStatus::not_found);
-        }
-    }
     if (!journal_ready()) {
         if (grab) {
             count(Event::grab_misses);

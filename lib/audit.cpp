@@ -1,5 +1,7 @@
 #include "redpacket/audit.hpp"
 
+#include <algorithm>
+
 #include "redpacket/journal.hpp"
 
 namespace redpacket {
@@ -31,6 +33,7 @@ std::string_view to_string(ViolationKind k) noexcept {
         case ViolationKind::shake_issued_after_expiry: return "shake_issued_after_expiry";
         case ViolationKind::shake_expiry_mismatch: return "shake_expiry_mismatch";
         case ViolationKind::shake_amount_mismatch: return "shake_amount_mismatch";
+        case ViolationKind::claimer_not_allowed: return "claimer_not_allowed";
     }
     return "unknown_violation";
 }
@@ -109,6 +112,8 @@ void Auditor::created(const JournalRecord& r, std::uint64_t sequence) {
     p.total = r.amount;
     p.expires_at = r.at;
     p.shares = r.shares;
+    p.allowed = r.allowed;
+    std::sort(p.allowed.begin(), p.allowed.end());
     AuditSummary& s = report_.summary;
     ++s.packets_created;
     s.amount_created += r.amount;
@@ -130,6 +135,11 @@ void Auditor::claimed(const JournalRecord& r, std::uint64_t sequence) {
         violation(ViolationKind::claim_after_expiry, sequence, r.packet,
                   "claim at " + std::to_string(r.at.count()) + " ms, deadline " +
                       std::to_string(p.expires_at.count()) + " ms");
+    }
+    if (!p.allowed.empty() && !std::binary_search(p.allowed.begin(), p.allowed.end(), r.user)) {
+        violation(ViolationKind::claimer_not_allowed, sequence, r.packet,
+                  "user " + std::to_string(r.user) + " is not among the packet's " +
+                      std::to_string(p.allowed.size()) + " allowed claimers");
     }
     if (!claimers_.insert(ClaimKey{r.packet.value, r.user}).second) {
         violation(ViolationKind::duplicate_claimer, sequence, r.packet,

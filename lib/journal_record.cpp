@@ -15,7 +15,7 @@ constexpr std::size_t kOffHeaderCrc = 4;
 constexpr std::size_t kOffSequence = 8;
 constexpr std::size_t kOffKind = 16;
 constexpr std::size_t kOffPolicy = 17;
-constexpr std::size_t kOffReserved = 18;
+constexpr std::size_t kOffAllowedCount = 18;  // u16; reserved (0) before allowed lists
 constexpr std::size_t kOffShard = 20;
 constexpr std::size_t kOffPacket = 24;
 constexpr std::size_t kOffUser = 32;
@@ -40,6 +40,7 @@ struct Fields {
     Time at;
     std::uint64_t request_id;
     std::span<const Cents> shares;
+    std::span<const UserId> allowed;
 };
 
 std::uint32_t header_crc(const std::byte* p) noexcept {
@@ -47,10 +48,10 @@ std::uint32_t header_crc(const std::byte* p) noexcept {
 }
 
 std::size_t encode_fields(const Fields& f, std::span<std::byte> out) noexcept {
-    if (f.shares.size() > kMaxShares) {
+    if (f.shares.size() > kMaxShares || f.allowed.size() > kMaxAllowedClaimers) {
         return 0;
     }
-    const std::size_t size = record_size(f.shares.size());
+    const std::size_t size = record_size(f.shares.size(), f.allowed.size());
     if (out.size() < size) {
         return 0;
     }
@@ -60,7 +61,7 @@ std::size_t encode_fields(const Fields& f, std::span<std::byte> out) noexcept {
     store_le(p + kOffSequence, f.sequence);
     p[kOffKind] = static_cast<std::byte>(f.kind);
     p[kOffPolicy] = static_cast<std::byte>(f.policy);
-    store_le(p + kOffReserved, std::uint16_t{0});
+    store_le(p + kOffAllowedCount, static_cast<std::uint16_t>(f.allowed.size()));
     store_le(p + kOffShard, f.shard);
     store_le(p + kOffPacket, f.packet.value);
     store_le(p + kOffUser, f.user);
@@ -72,6 +73,10 @@ std::size_t encode_fields(const Fields& f, std::span<std::byte> out) noexcept {
     std::byte* s = p + kOffShares;
     for (const Cents c : f.shares) {
         store_le(s, static_cast<std::uint64_t>(c.value));
+        s += 8;
+    }
+    for (const UserId u : f.allowed) {
+        store_le(s, std::uint64_t{u});
         s += 8;
     }
     store_le(s, crc32c(std::span<const std::byte>{p, size - 4}));
@@ -94,24 +99,27 @@ JournalRecord to_record(const PoolEvent& event, ShardId shard, std::uint64_t req
     r.at = event.at;
     r.request_id = request_id;
     r.shares.assign(event.shares.begin(), event.shares.end());
+    r.allowed.assign(event.allowed.begin(), event.allowed.end());
     return r;
 }
 
 PoolEvent to_event(const JournalRecord& r) noexcept {
-    return PoolEvent{r.kind,  r.packet, r.user,   r.amount,
-                     r.index, r.at,     r.policy, std::span<const Cents>{r.shares}};
+    return PoolEvent{r.kind,   r.packet, r.user,
+                     r.amount, r.index,  r.at,
+                     r.policy, std::span<const Cents>{r.shares}, std::span<const UserId>{r.allowed}};
 }
 
 std::size_t encode_record(const JournalRecord& r, std::span<std::byte> out) noexcept {
     return encode_fields(Fields{r.sequence, r.kind, r.policy, r.shard, r.packet, r.user, r.amount,
-                                r.index, r.at, r.request_id, std::span<const Cents>{r.shares}},
+                                r.index, r.at, r.request_id, std::span<const Cents>{r.shares},
+                                std::span<const UserId>{r.allowed}},
                          out);
 }
 
 std::size_t encode_event(std::uint64_t sequence, ShardId shard, std::uint64_t request_id,
                          const PoolEvent& e, std::span<std::byte> out) noexcept {
     return encode_fields(Fields{sequence, e.kind, e.policy, shard, e.packet, e.user, e.amount,
-                                e.index, e.at, request_id, e.shares},
+                                e.index, e.at, request_id, e.shares, e.allowed},
                          out);
 }
 
@@ -159,10 +167,12 @@ std::expected<std::size_t, RecordError> decode_record(std::span<const std::byte>
     const auto kind = static_cast<std::uint8_t>(p[kOffKind]);
     const auto policy = static_cast<std::uint8_t>(p[kOffPolicy]);
     const auto share_count = load_le<std::uint32_t>(p + kOffShareCount);
+    const auto allowed_count = load_le<std::uint16_t>(p + kOffAllowedCount);
     if (kind > static_cast<std::uint8_t>(kLastPoolEventKind) ||
         policy > static_cast<std::uint8_t>(SplitPolicy::fixed) ||
-        load_le<std::uint16_t>(p + kOffReserved) != 0 || record_size(share_count) != size ||
-        (share_count != 0 && static_cast<PoolEventKind>(kind) != PoolEventKind::created)) {
+        allowed_count > kMaxAllowedClaimers || record_size(share_count, allowed_count) != size ||
+        ((share_count != 0 || allowed_count != 0) &&
+         static_cast<PoolEventKind>(kind) != PoolEventKind::created)) {
         return std::unexpected(RecordError::bad_field);
     }
     out.sequence = load_le<std::uint64_t>(p + kOffSequence);
@@ -179,6 +189,11 @@ std::expected<std::size_t, RecordError> decode_record(std::span<const std::byte>
     const std::byte* s = p + kOffShares;
     for (Cents& c : out.shares) {
         c = Cents{static_cast<std::int64_t>(load_le<std::uint64_t>(s))};
+        s += 8;
+    }
+    out.allowed.resize(allowed_count);
+    for (UserId& u : out.allowed) {
+        u = load_le<std::uint64_t>(s);
         s += 8;
     }
     return size;

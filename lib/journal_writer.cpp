@@ -162,7 +162,7 @@ std::expected<std::uint64_t, Error> JournalWriter::append(const JournalRecord& r
     if (record.shares.size() > kMaxShares) {
         return std::unexpected(Error::invalid_count);
     }
-    return enqueue(record_size(record.shares.size()), admission,
+    return enqueue(record_size(record), admission,
                    [&record](std::uint64_t sequence, std::span<std::byte> out) {
                        return encode_event(sequence, record.shard, record.request_id,
                                            to_event(record), out);
@@ -175,7 +175,7 @@ std::expected<std::uint64_t, Error> JournalWriter::append(const PoolEvent& event
     if (event.shares.size() > kMaxShares) {
         return std::unexpected(Error::invalid_count);
     }
-    return enqueue(record_size(event.shares.size()), admission,
+    return enqueue(record_size(event.shares.size(), event.allowed.size()), admission,
                    [&](std::uint64_t sequence, std::span<std::byte> out) {
                        return encode_event(sequence, shard, request_id, event, out);
                    });

@@ -227,7 +227,7 @@ static_assert(to_wire(SplitPolicy::double_mean) == 0 && to_wire(SplitPolicy::lin
               to_wire(SplitPolicy::equal) == 2 && to_wire(SplitPolicy::fixed) == 3);
 static_assert(to_wire(ClaimStatus::claimed) == 0 && to_wire(ClaimStatus::already_claimed) == 1 &&
               to_wire(ClaimStatus::sold_out) == 2 && to_wire(ClaimStatus::expired) == 3 &&
-              to_wire(ClaimStatus::not_found) == 4);
+              to_wire(ClaimStatus::not_found) == 4 && to_wire(ClaimStatus::not_allowed) == 5);
 static_assert(to_wire(PacketState::open) == 0 && to_wire(PacketState::sold_out) == 1 &&
               to_wire(PacketState::expired) == 2);
 
@@ -318,7 +318,7 @@ std::optional<SplitPolicy> split_policy_from_wire(std::uint32_t v) noexcept {
 }
 
 std::optional<ClaimStatus> claim_status_from_wire(std::uint32_t v) noexcept {
-    if (v > to_wire(ClaimStatus::not_found)) {
+    if (v > to_wire(ClaimStatus::not_allowed)) {
         return std::nullopt;
     }
     return static_cast<ClaimStatus>(v);

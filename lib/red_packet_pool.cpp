@@ -17,7 +17,8 @@ RedPacketPool& RedPacketPool::operator=(RedPacketPool&&) noexcept = default;
 
 std::expected<PacketId, Error> RedPacketPool::create(UserId sender, Cents total,
                                                      std::uint32_t count, SplitPolicy policy,
-                                                     Time expires_at) {
+                                                     Time expires_at,
+                                                     std::span<const UserId> allowed) {
     Impl& p = *impl_;
     auto refuse = [&p](Error e) {
         ++p.stats.create_rejected;
@@ -32,6 +33,15 @@ std::expected<PacketId, Error> RedPacketPool::create(UserId sender, Cents total,
     if (auto ok = validate_split(policy, total, count, p.config.min_share); !ok) {
         return refuse(ok.error());
     }
+    if (allowed.size() > kMaxAllowedClaimers) {
+        return refuse(Error::invalid_argument);
+    }
+    p.scratch_users.assign(allowed.begin(), allowed.end());
+    std::sort(p.scratch_users.begin(), p.scratch_users.end());
+    if (std::adjacent_find(p.scratch_users.begin(), p.scratch_users.end()) !=
+        p.scratch_users.end()) {
+        return refuse(Error::invalid_argument);
+    }
     if (p.free_list_stale) {
         p.rebuild_free_list();
     }
@@ -42,6 +52,7 @@ std::expected<PacketId, Error> RedPacketPool::create(UserId sender, Cents total,
     // Everything that can throw happens before the pool changes.
     p.scratch.resize(count);
     Impl::Shares storage = Impl::allocate_shares(count);
+    Impl::AllowedList claimers = p.prepare_allowed(p.scratch_users);
     p.reserve_deadline();
     const std::uint32_t slot_index = p.acquire_slot();
 
@@ -49,12 +60,13 @@ std::expected<PacketId, Error> RedPacketPool::create(UserId sender, Cents total,
     assert(ok.has_value());
     (void)ok;
     p.open_slot(slot_index, std::move(storage), std::span<const Cents>{p.scratch.data(), count},
-                sender, total, expires_at, policy);
+                sender, total, expires_at, policy, std::move(claimers));
     const PacketId id = p.group_id(slot_index, p.slots[slot_index].generation);
     if (p.observer) {
         // The split is still in scratch, contiguous: the journal sees every share as it is.
         p.observer(PoolEvent{PoolEventKind::created, id, sender, total, count, expires_at, policy,
-                             std::span<const Cents>{p.scratch.data(), count}});
+                             std::span<const Cents>{p.scratch.data(), count},
+                             std::span<const UserId>{p.scratch_users}});
     }
     return id;
 }
@@ -64,6 +76,10 @@ ClaimResult RedPacketPool::claim(PacketId packet, UserId user, Time now) noexcep
     Impl::Slot* s = p.find(packet);
     if (s == nullptr) {
         return {ClaimStatus::not_found, Cents{0}, 0};
+    }
+    if (s->restricted &&
+        !p.may_claim(*s, static_cast<std::uint32_t>(s - p.slots.data()), user)) {
+        return {ClaimStatus::not_allowed, Cents{0}, 0};
     }
     if (const std::uint32_t held = p.find_user(*s, user); held != kNoIndex) {
         return {ClaimStatus::already_claimed, s->cells[held].amount, held};
@@ -153,6 +169,8 @@ std::expected<PacketInfo, Error> RedPacketPool::query(PacketId packet) const {
     if (s->best != kNoIndex) {
         info.best_luck = s->best;
     }
+    const auto allowed = impl_->allowed_of(*s, static_cast<std::uint32_t>(s - impl_->slots.data()));
+    info.allowed.assign(allowed.begin(), allowed.end());
     return info;
 }
 
@@ -223,6 +241,7 @@ std::string_view to_string(ClaimStatus s) noexcept {
         case ClaimStatus::sold_out: return "sold_out";
         case ClaimStatus::expired: return "expired";
         case ClaimStatus::not_found: return "not_found";
+        case ClaimStatus::not_allowed: return "not_allowed";
     }
     return "unknown";
 }

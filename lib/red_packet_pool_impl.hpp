@@ -6,6 +6,8 @@
 // an index plus a generation check — no hash map. Each packet owns one array of cells (share
 // amount and claimer, in share order) and, for packets with more than kLinearUsers shares, a
 // second array: an open-addressing index from user to share, so a claim stays O(1).
+// A restricted packet (create with `allowed`) keeps its sorted claimer list in a side table keyed
+// by slot, so unrestricted packets pay one flag bit for the feature.
 // Deadlines sit in a binary min-heap; an expired packet is refunded, kept for `retention` so
 // retries and queries still see it, and then its slot is recycled with a new generation.
 #pragma once
@@ -16,6 +18,7 @@
 #include <memory>
 #include <span>
 #include <stdexcept>
+#include <unordered_map>
 #include <vector>
 
 #include "redpacket/random.hpp"
@@ -72,7 +75,8 @@ struct RedPacketPool::Impl {
         std::uint8_t index_shift{0};  // 64 − log2(index size); 0 = no index, scan the cells
         SplitPolicy policy{SplitPolicy::double_mean};
         PacketState state{PacketState::open};
-        bool live{false};
+        bool live : 1 {false};
+        bool restricted : 1 {false};  // only the users in `allowed[slot]` may claim
         std::unique_ptr<ShareCell[]> cells;       // count cells, in hand-out order
         std::unique_ptr<std::uint32_t[]> index;   // user → cell, open addressing, kNoIndex empty
     };
@@ -151,10 +155,39 @@ struct RedPacketPool::Impl {
         shake_ring.resize(c.shake_capacity);
     }
 
+    // A restricted packet's claimer list, allocated (as a detached map node) before the pool
+    // changes; empty when anyone may claim. `allowed` must be sorted and free of duplicates.
+    using AllowedList = std::unordered_map<std::uint32_t, std::vector<UserId>>::node_type;
+    AllowedList prepare_allowed(std::span<const UserId> users) {
+        if (users.empty()) {
+            return {};
+        }
+        std::unordered_map<std::uint32_t, std::vector<UserId>> one;
+        one.emplace(0U, std::vector<UserId>(users.begin(), users.end()));
+        allowed.reserve(allowed.size() + 1);  // so that the insert in open_slot cannot rehash
+        return one.extract(one.begin());
+    }
+    bool may_claim(const Slot& s, std::uint32_t slot_index, UserId user) const noexcept {
+        if (!s.restricted) {
+            return true;
+        }
+        const auto it = allowed.find(slot_index);
+        return it != allowed.end() && std::binary_search(it->second.begin(), it->second.end(), user);
+    }
+    std::span<const UserId> allowed_of(const Slot& s, std::uint32_t slot_index) const noexcept {
+        if (!s.restricted) {
+            return {};
+        }
+        const auto it = allowed.find(slot_index);
+        return it == allowed.end() ? std::span<const UserId>{} : std::span<const UserId>{it->second};
+    }
+
     // Makes `slot_index` an open packet with these shares and counts it (create and replay;
-    // the deadline heap has room: reserve_deadline() came first). Never throws.
+    // the deadline heap has room: reserve_deadline() came first, and `allowed` room for the
+    // list: prepare_allowed()). Never throws.
     void open_slot(std::uint32_t slot_index, Shares&& storage, std::span<const Cents> amounts,
-                   UserId sender, Cents total, Time expires_at, SplitPolicy policy) noexcept {
+                   UserId sender, Cents total, Time expires_at, SplitPolicy policy,
+                   AllowedList&& claimers) noexcept {
         const auto count = static_cast<std::uint32_t>(amounts.size());
         for (std::uint32_t i = 0; i < count; ++i) {
             storage.cells[i].amount = amounts[i];
@@ -173,6 +206,11 @@ struct RedPacketPool::Impl {
         s.policy = policy;
         s.state = PacketState::open;
         s.live = true;
+        s.restricted = !claimers.empty();
+        if (s.restricted) {
+            claimers.key() = slot_index;
+            allowed.insert(std::move(claimers));
+        }
         push_deadline(Deadline{expires_at, slot_index, s.generation});
         ++stats.packets_created;
         ++stats.packets_live;
@@ -281,6 +319,10 @@ struct RedPacketPool::Impl {
         s.live = false;
         s.cells.reset();
         s.index.reset();
+        if (s.restricted) {
+            allowed.erase(i);
+            s.restricted = false;
+        }
         std::uint64_t next = (std::uint64_t{s.generation} + 1) & generation_mask;
         s.generation = static_cast<std::uint32_t>(next == 0 ? 1 : next);  // 0 never names a packet
         s.next_free = kNoIndex;
@@ -357,6 +399,8 @@ struct RedPacketPool::Impl {
     bool free_list_stale{false};  // replay placed packets by id: relink before the next create
     std::vector<Deadline> deadlines;
     std::vector<Cents> scratch;  // split output before it is spread into cells
+    std::vector<UserId> scratch_users;  // create's allowed list, sorted
+    std::unordered_map<std::uint32_t, std::vector<UserId>> allowed;  // restricted packets, by slot
     std::vector<ShakeEntry> shake_ring;
     std::size_t shake_head{0};
     std::size_t shake_count{0};

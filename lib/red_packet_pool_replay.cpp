@@ -6,6 +6,7 @@
 // leaves the packet's original refund deadline in the heap; `expire` skips it as stale.
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 
 #include "red_packet_pool_impl.hpp"
 
@@ -62,6 +63,12 @@ struct detail::PoolReplay {
         if (sum != e.amount) {
             return std::unexpected(Error::corrupt);
         }
+        // The list as create stored it: sorted, no user twice.
+        if (e.allowed.size() > kMaxAllowedClaimers ||
+            std::adjacent_find(e.allowed.begin(), e.allowed.end(),
+                               std::greater_equal<UserId>{}) != e.allowed.end()) {
+            return std::unexpected(Error::corrupt);
+        }
         return {};
     }
 
@@ -95,6 +102,7 @@ struct detail::PoolReplay {
 
         // Everything that can throw happens before the pool changes.
         Impl::Shares storage = Impl::allocate_shares(count);
+        Impl::AllowedList claimers = p.prepare_allowed(e.allowed);
         p.reserve_deadline();
         if (ref->slot >= p.slots.size()) {
             p.slots.resize(std::size_t{ref->slot} + 1);
@@ -106,7 +114,7 @@ struct detail::PoolReplay {
         }
         p.slots[ref->slot].generation = static_cast<std::uint32_t>(ref->generation);
         p.open_slot(ref->slot, std::move(storage), e.shares.first(count), e.user, e.amount, e.at,
-                    e.policy);
+                    e.policy, std::move(claimers));
         return {};
     }
 
@@ -117,6 +125,9 @@ struct detail::PoolReplay {
         }
         if (Impl::find_user(*s, e.user) != kNoIndex) {
             return std::unexpected(Error::already_exists);
+        }
+        if (!p.may_claim(*s, static_cast<std::uint32_t>(s - p.slots.data()), e.user)) {
+            return std::unexpected(Error::corrupt);  // the original answered not_allowed
         }
         // After the refund or the deadline, or beyond the split: the original refused it.
         if (s->state != PacketState::open || e.at >= s->expires_at || e.index != s->claimed ||
@@ -234,7 +245,7 @@ void RedPacketPool::for_each_live(const std::function<void(const PoolEvent&)>& v
             shares[k] = s.cells[k].amount;
         }
         visit(PoolEvent{PoolEventKind::created, id, s.sender, s.total, s.count, s.expires_at,
-                        s.policy, std::span<const Cents>{shares}});
+                        s.policy, std::span<const Cents>{shares}, p.allowed_of(s, i)});
         for (std::uint32_t k = 0; k < s.claimed; ++k) {
             visit(PoolEvent{PoolEventKind::claimed, id, s.cells[k].user, s.cells[k].amount, k,
                             Time::min(), SplitPolicy::double_mean, {}});

@@ -62,7 +62,7 @@ void put_pool(ByteWriter& w, std::vector<std::byte>& out, const PoolSnapshot& p)
     w.put(static_cast<std::uint64_t>(p.events.size()));
     for (const JournalRecord& r : p.events) {
         const std::size_t at = out.size();
-        out.resize(at + record_size(r.shares.size()));
+        out.resize(at + record_size(r));
         (void)encode_record(r, std::span<std::byte>{out}.subspan(at));
     }
 }

@@ -2,6 +2,7 @@
 // pool workload that records every event, state comparison, and hand-written segment files.
 #pragma once
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include <stdlib.h>
@@ -103,8 +104,19 @@ public:
         const SplitPolicy policies[] = {SplitPolicy::double_mean, SplitPolicy::line_cut,
                                         SplitPolicy::equal};
         const SplitPolicy policy = count == 1 ? SplitPolicy::fixed : policies[rng_.below(3)];
+        // A quarter of the packets are restricted to a few of the 60 claimers.
+        std::vector<UserId> allowed;
+        if (rng_.below(4) == 0) {
+            const std::size_t n = 1 + rng_.below(8);
+            while (allowed.size() < n) {
+                const UserId u = rng_.below(60);
+                if (std::find(allowed.begin(), allowed.end(), u) == allowed.end()) {
+                    allowed.push_back(u);
+                }
+            }
+        }
         auto id = pool_.create(rng_.below(1000), Cents{rng_.between(count, 100000)}, count,
-                               policy, now_ + Time{rng_.between(500, 6000)});
+                               policy, now_ + Time{rng_.between(500, 6000)}, allowed);
         if (id) {
             ids_.insert(*id);
             live_.push_back(*id);
@@ -155,6 +167,7 @@ inline void check_same_packets(const RedPacketPool& a, const RedPacketPool& b,
         CHECK(qa->total == qb->total);
         CHECK(qa->count == qb->count);
         CHECK(qa->claimed_count == qb->claimed_count);
+        CHECK(qa->allowed == qb->allowed);
         CHECK(qa->claimed_amount == qb->claimed_amount);
         CHECK(qa->remaining == qb->remaining);
         CHECK(qa->refunded == qb->refunded);
@@ -189,7 +202,7 @@ inline void write_segment(const std::string& dir, std::uint64_t first_sequence,
     std::filesystem::create_directories(dir);
     std::ofstream out{dir + "/" + segment_name(first_sequence), std::ios::binary | std::ios::trunc};
     for (const JournalRecord& r : records) {
-        std::vector<std::byte> buf(record_size(r.shares.size()));
+        std::vector<std::byte> buf(record_size(r));
         REQUIRE(encode_record(r, buf) == buf.size());
         out.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
     }

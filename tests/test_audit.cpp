@@ -182,6 +182,9 @@ TEST_CASE("the audit catches each kind of seeded violation", "[audit]") {
          ViolationKind::refund_before_expiry},
         {"a packet created twice", [](auto& h) { h.insert(h.begin() + 1, created({600}, 600)); },
          ViolationKind::duplicate_packet},
+        {"a claim by a user the packet is not restricted to",
+         [](auto& h) { h[0].allowed = {20, 22}; },  // user 21 claims share 1
+         ViolationKind::claimer_not_allowed},
         {"a shake packet issued twice", [](auto& h) { h.push_back(issue(kShake, 31, 50, 3500)); },
          ViolationKind::shake_issued_twice},
         {"a shake packet issued at its deadline", [](auto& h) { h[5].at = Time{5000}; },

@@ -46,7 +46,7 @@ JournalRecord claim_record(std::uint64_t sequence = 7) {
 }
 
 std::vector<std::byte> encoded(const JournalRecord& r) {
-    std::vector<std::byte> out(record_size(r.shares.size()));
+    std::vector<std::byte> out(record_size(r));
     REQUIRE(encode_record(r, out) == out.size());
     return out;
 }
@@ -88,7 +88,9 @@ TEST_CASE("crc32c gives the standard check value", "[crc32c]") {
 // --- records -------------------------------------------------------------------------------
 
 TEST_CASE("records round-trip through the codec, every kind", "[journal][record]") {
-    std::vector<JournalRecord> all{created_record(), claim_record()};
+    JournalRecord restricted = created_record();
+    restricted.allowed = {5, 77, 987654322};
+    std::vector<JournalRecord> all{created_record(), restricted, claim_record()};
     for (PoolEventKind k : {PoolEventKind::refunded, PoolEventKind::shake_offered,
                             PoolEventKind::shake_issued, PoolEventKind::shake_expired}) {
         JournalRecord r = claim_record(99);
@@ -98,7 +100,7 @@ TEST_CASE("records round-trip through the codec, every kind", "[journal][record]
     }
     for (const JournalRecord& r : all) {
         const auto bytes = encoded(r);
-        CHECK(bytes.size() == kRecordFixedSize + 8 * r.shares.size());
+        CHECK(bytes.size() == kRecordFixedSize + 8 * (r.shares.size() + r.allowed.size()));
         JournalRecord back;
         const auto n = decode_record(bytes, back);
         REQUIRE(n.has_value());
@@ -117,7 +119,9 @@ TEST_CASE("encoding an event gives the bytes of its record", "[journal][record]"
 }
 
 TEST_CASE("every single-bit flip of a record is rejected", "[journal][record]") {
-    for (const JournalRecord& r : {created_record(), claim_record()}) {
+    JournalRecord restricted = created_record();
+    restricted.allowed = {5, 77};
+    for (const JournalRecord& r : {created_record(), restricted, claim_record()}) {
         const auto good = encoded(r);
         JournalRecord out;
         for (std::size_t bit = 0; bit < good.size() * 8; ++bit) {
@@ -152,6 +156,22 @@ TEST_CASE("a CRC-valid record with an unknown kind is a bad field", "[journal][r
     const auto r = decode_record(bytes, out);
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error() == RecordError::bad_field);
+}
+
+TEST_CASE("allowed claimers on a record that is not a create are a bad field",
+          "[journal][record]") {
+    JournalRecord r = claim_record();
+    r.allowed = {1};
+    const auto bytes = encoded(r);  // the encoder writes what it is given; decode judges
+    JournalRecord out;
+    const auto decoded = decode_record(bytes, out);
+    REQUIRE_FALSE(decoded.has_value());
+    CHECK(decoded.error() == RecordError::bad_field);
+
+    JournalRecord big = created_record();
+    big.allowed.assign(kMaxAllowedClaimers + 1, 1);
+    std::vector<std::byte> room(record_size(big));
+    CHECK(encode_record(big, room) == 0);  // over the limit: not encoded at all
 }
 
 TEST_CASE("segment names sort by sequence and parse back", "[journal]") {

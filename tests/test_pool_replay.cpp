@@ -39,9 +39,14 @@ TEST_CASE("a created event carries every share, the policy and the deadline", "[
     CHECK(r.at == 9s);
     CHECK(r.index == 4);
     REQUIRE(r.shares.size() == 4);
+    CHECK(r.allowed.empty());
     for (std::uint32_t i = 0; i < 4; ++i) {
         CHECK(pool.claim(*id, 100 + i, 1s).amount == r.shares[i]);
     }
+
+    const UserId members[] = {70, 12, 41};
+    REQUIRE(pool.create(3, Cents{300}, 2, SplitPolicy::equal, 9s, members).has_value());
+    CHECK(log.records.back().allowed == std::vector<UserId>{12, 41, 70});  // sorted
 }
 
 TEST_CASE("replaying a pool's events rebuilds the same packets, ids and stats", "[pool][replay]") {
@@ -130,6 +135,27 @@ TEST_CASE("replay refuses events that contradict the state and changes nothing",
         JournalRecord bad = created;
         bad.packet = PacketId{created.packet.value + 1};
         expect(bad, Error::invalid_argument);
+    }
+    SECTION("a created event whose allowed claimers are not ascending, or repeat one") {
+        JournalRecord bad = created;
+        bad.allowed = {9, 3};
+        expect(bad, Error::corrupt);
+        bad.allowed = {3, 3};
+        expect(bad, Error::corrupt);
+    }
+    SECTION("a claim by a user the packet is not restricted to") {
+        JournalRecord restricted = created;
+        restricted.allowed = {49, 51};  // the claim is user 50's
+        RedPacketPool other{config};
+        REQUIRE(other.replay(to_event(restricted)).has_value());
+        const PoolStats before = other.stats();
+        const auto result = other.replay(to_event(claim));
+        REQUIRE_FALSE(result.has_value());
+        CHECK(result.error() == Error::corrupt);
+        CHECK(other.stats() == before);
+        JournalRecord allowed = claim;
+        allowed.user = 51;
+        CHECK(other.replay(to_event(allowed)).has_value());
     }
     REQUIRE(pool.replay(to_event(created)).has_value());
     SECTION("the same packet created twice") { expect(created, Error::already_exists); }

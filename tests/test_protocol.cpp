@@ -244,7 +244,8 @@ TEST_CASE("library enums map to and from their documented wire values", "[protoc
     CHECK_FALSE(split_policy_from_wire(4).has_value());
     CHECK(claim_status_from_wire(to_wire(ClaimStatus::sold_out)) == ClaimStatus::sold_out);
     CHECK(claim_status_from_wire(4) == ClaimStatus::not_found);
-    CHECK_FALSE(claim_status_from_wire(5).has_value());
+    CHECK(claim_status_from_wire(5) == ClaimStatus::not_allowed);
+    CHECK_FALSE(claim_status_from_wire(6).has_value());
     CHECK(packet_state_from_wire(2) == PacketState::expired);
     CHECK_FALSE(packet_state_from_wire(3).has_value());
     CHECK(to_error_code(Error::pool_full) == ErrorCode::pool_full);

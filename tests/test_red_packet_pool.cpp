@@ -182,6 +182,70 @@ TEST_CASE("retention counts from the refund, so a late expire keeps retries answ
     CHECK(pool.query(*id).error() == Error::not_found);
 }
 
+TEST_CASE("a restricted packet hands shares only to its allowed claimers", "[pool]") {
+    RedPacketPool pool{config()};
+    const UserId members[] = {7, 3, 5};
+    const auto id = pool.create(1, Cents{600}, 2, SplitPolicy::equal, Time{10'000}, members);
+    REQUIRE(id.has_value());
+    const PoolStats before = pool.stats();
+    CHECK(pool.claim(*id, 4, Time{1}).status == ClaimStatus::not_allowed);
+    CHECK(pool.stats() == before);  // a refused claimer changes nothing
+    const ClaimResult a = pool.claim(*id, 3, Time{1});
+    CHECK(a.status == ClaimStatus::claimed);
+    CHECK(pool.claim(*id, 5, Time{2}).status == ClaimStatus::claimed);
+    CHECK(pool.claim(*id, 7, Time{3}).status == ClaimStatus::sold_out);
+    CHECK(pool.claim(*id, 4, Time{3}).status == ClaimStatus::not_allowed);
+    const ClaimResult again = pool.claim(*id, 3, Time{4});
+    CHECK(again.status == ClaimStatus::already_claimed);
+    CHECK(again.amount == a.amount);
+    const auto info = pool.query(*id);
+    REQUIRE(info.has_value());
+    CHECK(info->allowed == std::vector<UserId>{3, 5, 7});
+    CHECK(info->claimed_count == 2);
+
+    // An unrestricted packet next to it is open to anyone.
+    const auto open = pool.create(1, Cents{100}, 1, SplitPolicy::fixed, Time{10'000});
+    REQUIRE(open.has_value());
+    CHECK(pool.query(*open)->allowed.empty());
+    CHECK(pool.claim(*open, 4, Time{5}).status == ClaimStatus::claimed);
+}
+
+TEST_CASE("a restricted packet's slot is open to anyone once reused", "[pool]") {
+    PoolConfig c = config();
+    c.max_packets = 1;
+    c.retention = Time{0};
+    RedPacketPool pool{c};
+    const UserId members[] = {1};
+    const auto first = pool.create(1, Cents{100}, 1, SplitPolicy::fixed, Time{10}, members);
+    REQUIRE(first.has_value());
+    CHECK(pool.claim(*first, 2, Time{1}).status == ClaimStatus::not_allowed);
+    (void)pool.expire(Time{10});  // refunded and, with no retention, retired
+    const auto second = pool.create(1, Cents{100}, 1, SplitPolicy::fixed, Time{20});
+    REQUIRE(second.has_value());
+    REQUIRE(*second != *first);
+    CHECK(pool.query(*second)->allowed.empty());
+    CHECK(pool.claim(*second, 2, Time{11}).status == ClaimStatus::claimed);
+}
+
+TEST_CASE("create refuses an allowed list with a user twice or over the limit", "[pool]") {
+    RedPacketPool pool{config()};
+    const UserId twice[] = {4, 9, 4};
+    CHECK(pool.create(1, Cents{100}, 1, SplitPolicy::fixed, Time{10}, twice).error() ==
+          Error::invalid_argument);
+    std::vector<UserId> many(kMaxAllowedClaimers + 1);
+    for (std::size_t i = 0; i < many.size(); ++i) {
+        many[i] = i;
+    }
+    CHECK(pool.create(1, Cents{100}, 1, SplitPolicy::fixed, Time{10}, many).error() ==
+          Error::invalid_argument);
+    CHECK(pool.stats().create_rejected == 2);
+    CHECK(pool.stats().packets_live == 0);
+    many.pop_back();  // exactly the limit is fine
+    const auto id = pool.create(1, Cents{100}, 1, SplitPolicy::fixed, Time{10}, many);
+    REQUIRE(id.has_value());
+    CHECK(pool.claim(*id, kMaxAllowedClaimers - 1, Time{1}).status == ClaimStatus::claimed);
+}
+
 TEST_CASE("create refuses bad amounts, bad counts and a full pool", "[pool]") {
     PoolConfig c = config();
     c.max_packets = 2;

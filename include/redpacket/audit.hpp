@@ -55,6 +55,7 @@ enum class ViolationKind : std::uint8_t {
     shake_issued_after_expiry,  ///< issued after its expiry record or at/after its deadline
     shake_expiry_mismatch,      ///< expired twice, after being issued, or before its deadline
     shake_amount_mismatch,      ///< issued or expired with another amount than offered
+    claimer_not_allowed,        ///< a claim by a user the packet is not restricted to
 };
 /// A stable snake_case name, e.g. "duplicate_claimer".
 [[nodiscard]] std::string_view to_string(ViolationKind k) noexcept;
@@ -127,6 +128,7 @@ private:
         Cents total;
         Time expires_at{};
         std::vector<Cents> shares;
+        std::vector<UserId> allowed;  // ascending; empty: anyone
         std::uint32_t claimed{0};
         Cents claimed_amount;
         bool refunded{false};

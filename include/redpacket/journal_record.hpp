@@ -2,11 +2,13 @@
 //
 // A record is what a PoolEvent says plus where it belongs: a sequence number (strictly
 // increasing per journal, no gaps), the shard of the pool, and the client's request id (creates
-// and claims, so exactly-once survives a restart). A created record carries the split policy
-// and every share amount, so replay rebuilds the packet exactly.
+// and claims, so exactly-once survives a restart). A created record carries the split policy,
+// every share amount and the users the packet is restricted to, so replay rebuilds the packet
+// exactly.
 //
 // Encoding (little-endian, docs/journal.md has the table): u32 length, u32 CRC-32C of the
-// length field, the fixed fields, n × i64 shares, and a u32 CRC-32C of everything before it.
+// length field, the fixed fields, n × i64 shares, m × u64 allowed claimers (m in the u16 that
+// older journals kept 0 as reserved), and a u32 CRC-32C of everything before it.
 // The length has its own CRC so that a flipped length bit is recognised as corruption instead of
 // being trusted to skip or to run past the end of the file; the trailing CRC catches any other
 // flipped bit and any record cut short.
@@ -33,8 +35,10 @@ namespace redpacket {
 inline constexpr std::size_t kRecordHeaderSize = 8;
 /// Bytes of a record without shares (every kind but created).
 inline constexpr std::size_t kRecordFixedSize = 76;
-/// Bytes of the largest record: a created record of kMaxShares shares.
-inline constexpr std::size_t kMaxRecordSize = kRecordFixedSize + 8 * std::size_t{kMaxShares};
+/// Bytes of the largest record: a created record of kMaxShares shares restricted to
+/// kMaxAllowedClaimers users.
+inline constexpr std::size_t kMaxRecordSize =
+    kRecordFixedSize + 8 * (std::size_t{kMaxShares} + kMaxAllowedClaimers);
 
 /// One journaled state change.
 struct JournalRecord {
@@ -49,6 +53,7 @@ struct JournalRecord {
     Time at{};
     std::uint64_t request_id{0};  ///< the client's request (created, claimed); 0 = none
     std::vector<Cents> shares;     ///< created only: every share, in hand-out order
+    std::vector<UserId> allowed;   ///< created only: the only users who may claim, ascending
 
     friend bool operator==(const JournalRecord&, const JournalRecord&) = default;
 };
@@ -56,16 +61,23 @@ struct JournalRecord {
 /// The record of a pool event.
 [[nodiscard]] JournalRecord to_record(const PoolEvent& event, ShardId shard,
                                       std::uint64_t request_id, std::uint64_t sequence);
-/// The event a record describes, for `RedPacketPool::replay` (its shares point into `record`).
+/// The event a record describes, for `RedPacketPool::replay` (its shares and allowed list
+/// point into `record`).
 [[nodiscard]] PoolEvent to_event(const JournalRecord& record) noexcept;
 
-/// Encoded bytes of a record with `share_count` shares.
-[[nodiscard]] constexpr std::size_t record_size(std::size_t share_count) noexcept {
-    return kRecordFixedSize + 8 * share_count;
+/// Encoded bytes of a record with `share_count` shares and `allowed_count` allowed claimers.
+[[nodiscard]] constexpr std::size_t record_size(std::size_t share_count,
+                                                std::size_t allowed_count = 0) noexcept {
+    return kRecordFixedSize + 8 * (share_count + allowed_count);
+}
+/// Encoded bytes of `record`.
+[[nodiscard]] inline std::size_t record_size(const JournalRecord& record) noexcept {
+    return record_size(record.shares.size(), record.allowed.size());
 }
 
 /// Writes `record` at the start of `out`. Returns the bytes written, or 0 (out untouched) if
-/// `out` is too small or the record has more than kMaxShares shares. Complexity: O(size).
+/// `out` is too small or the record has more than kMaxShares shares or kMaxAllowedClaimers
+/// allowed claimers. Complexity: O(size).
 [[nodiscard]] std::size_t encode_record(const JournalRecord& record,
                                         std::span<std::byte> out) noexcept;
 /// Writes the record of `event` (with this sequence, shard and request id) at the start of
@@ -81,8 +93,8 @@ enum class RecordError : std::uint8_t {
     bad_length,  ///< the length is outside [kRecordFixedSize, kMaxRecordSize] or disagrees
                  ///< with the share count
     bad_crc,     ///< the record fails its CRC
-    bad_field,   ///< CRC-valid but malformed: unknown kind or policy, non-zero reserved bits,
-                 ///< shares on a kind other than created
+    bad_field,   ///< CRC-valid but malformed: unknown kind or policy, shares or allowed
+                 ///< claimers on a kind other than created, more than kMaxAllowedClaimers
 };
 /// A stable name, e.g. "bad_crc".
 [[nodiscard]] std::string_view to_string(RecordError e) noexcept;

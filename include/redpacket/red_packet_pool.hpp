@@ -63,6 +63,9 @@ struct PacketId {
     return ((id.value >> kPacketShardBits) & 1U) != 0;
 }
 
+/// Most users a packet may be restricted to (see `RedPacketPool::create`).
+inline constexpr std::uint32_t kMaxAllowedClaimers = 4096;
+
 /// Outcome of a claim.
 enum class ClaimStatus : std::uint8_t {
     claimed,          ///< a new share was handed to the user
@@ -70,6 +73,7 @@ enum class ClaimStatus : std::uint8_t {
     sold_out,         ///< every share is taken
     expired,          ///< the deadline has passed; the remainder belongs to the sender
     not_found,        ///< no such packet in this pool (never existed, or retired)
+    not_allowed,      ///< the packet is restricted to other claimers
 };
 [[nodiscard]] std::string_view to_string(ClaimStatus s) noexcept;
 
@@ -117,6 +121,8 @@ struct PacketInfo {
     Cents refunded;
     Time expires_at{};
     std::vector<ClaimRecord> claims;
+    /// The only users who may claim, ascending; empty: anyone may.
+    std::vector<UserId> allowed;
     /// Index into `claims` of the largest share (ties: the earliest), if any was claimed.
     std::optional<std::uint32_t> best_luck;
 };
@@ -163,7 +169,7 @@ struct PoolStats {
 
 /// Kind of state change reported to an observer. The values are stable: journals store them.
 enum class PoolEventKind : std::uint8_t {
-    created = 0,        ///< user = sender, amount = total, index = share count
+    created = 0,        ///< user = sender, amount = total, index = share count, + allowed
     claimed = 1,        ///< user = claimer, amount = share, index = share index
     refunded = 2,       ///< user = sender, amount = refund (may be 0), index = unclaimed shares
     shake_offered = 3,  ///< amount = packet amount
@@ -178,7 +184,7 @@ inline constexpr PoolEventKind kLastPoolEventKind = PoolEventKind::shake_expired
 /// One state change, delivered synchronously before the call that caused it returns. `at` is
 /// the caller's `now`, except for created and shake_offered, which carry the packet's deadline.
 /// A created event carries everything needed to rebuild the packet exactly: policy, deadline,
-/// count (`index`) and every share amount in hand-out order.
+/// count (`index`), every share amount in hand-out order and the users it is restricted to.
 struct PoolEvent {
     PoolEventKind kind;
     PacketId packet;
@@ -190,6 +196,8 @@ struct PoolEvent {
     /// created: the `index` share amounts in hand-out order; empty for other kinds. Points into
     /// the pool (or the caller's buffer): valid only until the callback returns.
     std::span<const Cents> shares{};
+    /// created: the only users who may claim, ascending (empty: anyone). Valid like `shares`.
+    std::span<const UserId> allowed{};
 };
 
 /// A non-owning, non-virtual callback: one function pointer and a context pointer. An unset
@@ -245,17 +253,23 @@ public:
     RedPacketPool(const RedPacketPool&) = delete;
     RedPacketPool& operator=(const RedPacketPool&) = delete;
 
-    /// Creates a group packet of `total` split into `count` shares by `policy`.
-    /// Errors: invalid_amount, invalid_count, pool_full (max_packets or max_live_shares).
+    /// Creates a group packet of `total` split into `count` shares by `policy`. With a
+    /// non-empty `allowed`, only those users may claim it (a group's members, a campaign's
+    /// recipients; any order, at most kMaxAllowedClaimers, no user twice); everyone else gets
+    /// `not_allowed`. The restriction is part of the created event, so it survives a restart.
+    /// Errors: invalid_amount, invalid_count, invalid_argument (allowed too long or with a
+    /// duplicate), pool_full (max_packets or max_live_shares).
     /// Strong guarantee: if it throws (std::bad_alloc), the pool is unchanged.
-    /// Complexity: the split, O(N).
+    /// Complexity: the split, O(N), plus sorting `allowed`.
     [[nodiscard]] std::expected<PacketId, Error> create(UserId sender, Cents total,
                                                         std::uint32_t count, SplitPolicy policy,
-                                                        Time expires_at);
+                                                        Time expires_at,
+                                                        std::span<const UserId> allowed = {});
 
     /// Claims the next share of `packet` for `user`. Idempotent: a user who already holds a
-    /// share gets `already_claimed` with that same share, even after the deadline.
-    /// Complexity: O(1) expected.
+    /// share gets `already_claimed` with that same share, even after the deadline. A user not
+    /// among a restricted packet's claimers gets `not_allowed`, whatever its state.
+    /// Complexity: O(1) expected (restricted packets: plus O(log allowed)).
     [[nodiscard]] ClaimResult claim(PacketId packet, UserId user, Time now) noexcept;
 
     /// Refunds every packet whose deadline is ≤ `now`, retires packets whose retention (counted
@@ -298,7 +312,8 @@ public:
     /// Applies one event reported by an earlier pool, without notifying the observer. Checks
     /// everything before changing anything: a claim of an unknown packet (not_found), a second
     /// claim by one user (already_exists), a share index or amount that differs from the split
-    /// recorded by `created`, a claim after the refund or deadline, a shake packet issued or
+    /// recorded by `created`, a claim after the refund or deadline or by a user the packet is
+    /// not restricted to, an allowed list not strictly ascending, a shake packet issued or
     /// expired out of FIFO order or twice (corrupt), a slot or id this pool cannot hold
     /// (invalid_argument, pool_full). On error the pool is unchanged.
     /// Complexity: like the operation replayed (created: O(count)). May throw std::bad_alloc.

@@ -298,8 +298,11 @@ TEST_CASE("clients that never read are closed at the output cap and the daemon's
                 protocol::kResultOk);
     }
     const std::uint64_t rss_before = rss_kb(d.pid());
-    std::vector<std::byte> shakes;  // 16 KiB of requests ask for 28 KiB of replies
-    for (int i = 0; i < 1024; ++i) {
+    // 4 KiB of requests ask for 7 KiB of replies: under the cap, so replies usually queue in
+    // the daemon for a while before a client passes the cap (when several writes arrive in
+    // one read, the daemon may close without queuing at all).
+    std::vector<std::byte> shakes;
+    for (int i = 0; i < 256; ++i) {
         protocol::append(shakes, protocol::ShakeRequest{70'000}, 0);
     }
     // Keep every client asking without reading until the daemon closes it; watch the daemon.
@@ -329,9 +332,7 @@ TEST_CASE("clients that never read are closed at the output cap and the daemon's
     // Each client's replies queued in the daemon never pass the cap, and the closes released
     // them all.
     CHECK(stats["queues"]["output_bytes"] == 0);
-    const auto peak = stats["queues"]["output_bytes_peak"].get<std::uint64_t>();
-    CHECK(peak > 0);
-    CHECK(peak <= kClients * kCap);
+    CHECK(stats["queues"]["output_bytes_peak"].get<std::uint64_t>() <= kClients * kCap);
     check_good(good);
     INFO("RSS " << rss_before << " kB before, " << rss_peak << " kB at most while flooded");
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)

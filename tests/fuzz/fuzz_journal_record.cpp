@@ -75,6 +75,10 @@ JournalRecord build_record(InputReader& in) {
     r.at = Time{static_cast<std::int64_t>(in.uint<std::uint64_t>())};
     r.request_id = in.uint<std::uint64_t>();
     if (r.kind == PoolEventKind::created) {
+        const std::size_t allowed = in.byte() % 8U;
+        while (!in.empty() && r.allowed.size() < allowed) {
+            r.allowed.push_back(in.uint<std::uint64_t>());
+        }
         while (!in.empty() && r.shares.size() < 64) {
             r.shares.push_back(Cents{static_cast<std::int64_t>(in.uint<std::uint64_t>())});
         }
@@ -84,7 +88,7 @@ JournalRecord build_record(InputReader& in) {
 
 void check_built(InputReader& in) {
     const JournalRecord r = build_record(in);
-    const std::size_t size = record_size(r.shares.size());
+    const std::size_t size = record_size(r);
     std::vector<std::byte> a(size);
     std::vector<std::byte> b(size);
     REDPACKET_FUZZ_CHECK(encode_record(r, a) == size, "encode_record writes record_size bytes");
@@ -105,9 +109,13 @@ void check_accepted(std::span<const std::byte> bytes, std::size_t size, const Jo
                          "an accepted record's length CRC matches");
     REDPACKET_FUZZ_CHECK(load_u32(bytes.data() + size - 4) == crc32c(bytes.first(size - 4)),
                          "an accepted record's CRC matches");
-    REDPACKET_FUZZ_CHECK(size == record_size(r.shares.size()), "the size follows the share count");
-    REDPACKET_FUZZ_CHECK(r.shares.empty() || r.kind == PoolEventKind::created,
-                         "only created records carry shares");
+    REDPACKET_FUZZ_CHECK(size == record_size(r),
+                         "the size follows the share and allowed counts");
+    REDPACKET_FUZZ_CHECK((r.shares.empty() && r.allowed.empty()) ||
+                             r.kind == PoolEventKind::created,
+                         "only created records carry shares and allowed claimers");
+    REDPACKET_FUZZ_CHECK(r.allowed.size() <= kMaxAllowedClaimers,
+                         "no record carries more than kMaxAllowedClaimers");
     const auto peeked = peek_record_length(bytes);
     REDPACKET_FUZZ_CHECK(peeked && *peeked == size, "peek_record_length agrees with decode");
 

@@ -138,7 +138,7 @@ ScanResult scan(MemoryFileSystem& fs, const Options& o, JournalScanOptions optio
         const auto file = before.files().find(*at.file);
         REDPACKET_FUZZ_CHECK(file != before.files().end(), "a visited record is in a segment");
         const MemoryFileSystem::Bytes& bytes = *file->second;
-        const std::size_t size = record_size(r.shares.size());
+        const std::size_t size = record_size(r);
         REDPACKET_FUZZ_CHECK(at.offset + size <= bytes.size(), "a visited record lies in its file");
         std::vector<std::byte> encoded(size);
         REDPACKET_FUZZ_CHECK(encode_record(r, encoded) == size, "a visited record encodes");
@@ -181,7 +181,7 @@ void check_report(const ScanResult& s, const Options& o, const MemoryFileSystem&
     REDPACKET_FUZZ_CHECK(r.records == s.visits.size(), "the report counts the records visited");
     std::uint64_t bytes = 0;
     for (const Visit& v : s.visits) {
-        bytes += record_size(v.record.shares.size());
+        bytes += record_size(v.record);
     }
     REDPACKET_FUZZ_CHECK(r.bytes == bytes, "the report counts the bytes visited");
     if (!s.visits.empty()) {

@@ -237,7 +237,7 @@ struct RecordLog {
     std::uint64_t next{1};
     std::vector<Bytes> records;
     void on_pool_event(const PoolEvent& e) {
-        Bytes b(record_size(e.shares.size()));
+        Bytes b(record_size(e.shares.size(), e.allowed.size()));
         (void)encode_event(next, shard, e.kind == PoolEventKind::created ? next * 10 : 0, e, b);
         records.push_back(std::move(b));
         ++next;
@@ -254,7 +254,11 @@ void drive(RedPacketPool& pool, int steps) {
         const SplitPolicy policy = policies[step % 4];
         const auto count = static_cast<std::uint32_t>(policy == SplitPolicy::fixed ? 1 : 2 + step % 3);
         const auto sender = static_cast<UserId>(100 + step);
-        if (auto id = pool.create(sender, Cents{500 + step * 37}, count, policy, now + 5s)) {
+        // Every fifth packet is restricted to two users, one of whom claims below.
+        const UserId members[] = {200 + static_cast<UserId>(step), 250 + static_cast<UserId>(step)};
+        const std::span<const UserId> allowed =
+            step % 5 == 0 ? std::span<const UserId>{members} : std::span<const UserId>{};
+        if (auto id = pool.create(sender, Cents{500 + step * 37}, count, policy, now + 5s, allowed)) {
             packets.push_back(*id);
         }
         for (std::size_t i = 0; i < packets.size(); i += 2) {
