@@ -1,5 +1,6 @@
 // Embedding a RedPacketPool: create a packet, let users claim, retry a claim, query the packet,
-// and refund the remainder at its deadline. Run: ./example_embed_pool
+// refund the remainder at its deadline, and restrict a packet to a group's members.
+// Run: ./example_embed_pool
 #include <cstdio>
 
 #include "redpacket/red_packet_pool.hpp"
@@ -44,6 +45,18 @@ int main() {
                     static_cast<unsigned long long>(r.sender));
     }
     std::printf("late claim: %s\n", to_string(pool.claim(*packet, 13, 61s).status).data());
+
+    // A group packet: only the group's members may claim (the restriction is journaled with
+    // the packet, so it survives a restart).
+    const UserId members[] = {20, 21, 22};
+    auto group = pool.create(/*sender=*/2, Cents{300}, 3, SplitPolicy::equal, 120s, members);
+    if (!group) {
+        std::printf("create failed: %s\n", to_string(group.error()).data());
+        return 1;
+    }
+    std::printf("group packet, user 21: %s; user 30: %s\n",
+                to_string(pool.claim(*group, 21, 61s).status).data(),
+                to_string(pool.claim(*group, 30, 61s).status).data());
 
     const PoolStats& s = pool.stats();
     const bool balanced = s.amount_created == s.amount_claimed + s.amount_refunded +

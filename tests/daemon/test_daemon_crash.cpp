@@ -246,3 +246,66 @@ TEST_CASE("claims acknowledged before a kill -9 survive the restart with the sam
     CHECK(WEXITSTATUS(rc) == 0);
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("a send campaign's packet is still only its recipient's after a kill -9",
+          "[integration][crash]") {
+    const std::filesystem::path dir =
+        std::filesystem::temp_directory_path() /
+        ("redpacketd-crash-recipients-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    const std::vector<std::string> args{"--workers", "1", "--sets", "1", "--journal-dir",
+                                        dir.string(), "--journal-fsync", "batch"};
+    protocol::PacketNotice notice{};
+    {
+        DaemonProcess d(args, 10s);
+        TestClient a(d.port());
+        REQUIRE(a.login(1).result == protocol::kResultOk);
+        TestClient b(d.port());
+        REQUIRE(b.login(2).result == protocol::kResultOk);
+        const auto started = redpacketd::testing::http_request(
+            d.admin_port(), "POST", "/campaigns/send",
+            R"({"rate": 50, "total": 1, "shares": 1, "min_total": 100, "max_total": 100})");
+        REQUIRE(started.status == 200);
+        REQUIRE(redpacketd::testing::eventually(
+            [&] {
+                for (TestClient* c : {&a, &b}) {
+                    (void)c->drain(20ms);
+                    if (!c->notices().empty()) {
+                        notice = c->notices().front();
+                        return true;
+                    }
+                }
+                return false;
+            },
+            5s));
+        // The packet's created record is durable before the kill.
+        REQUIRE(redpacketd::testing::eventually(
+            [&] {
+                const auto s = redpacketd::testing::get_json(d.admin_port(), "/stats");
+                return s["journal"]["records"].get<std::uint64_t>() >= 1 &&
+                       s["journal"]["pending"] == 0;
+            },
+            5s));
+        CHECK(d.kill_hard() == 128 + SIGKILL);
+    }
+    REQUIRE(notice.share_count == 1);
+    const std::uint32_t recipient = notice.users[0];
+    const std::uint32_t other = recipient == 1 ? 2 : 1;
+
+    DaemonProcess d(args, 10s);
+    TestClient outsider(d.port());
+    REQUIRE(outsider.login(other).result == protocol::kResultOk);
+    CHECK(outsider.grab(notice.packet) == protocol::GrabResponse{notice.packet, 0});
+    TestClient owner(d.port());
+    REQUIRE(owner.login(recipient).result == protocol::kResultOk);
+    CHECK(owner.grab(notice.packet) == protocol::GrabResponse{notice.packet, 100});
+    CHECK(outsider.grab(notice.packet) == protocol::GrabResponse{notice.packet, 0});
+    CHECK(d.stop() == 0);
+
+    const std::string audit =
+        std::string(REDPACKET_AUDIT_BINARY) + " " + (dir / "worker-0").string() + " > /dev/null";
+    const int rc = std::system(audit.c_str());
+    CHECK(WIFEXITED(rc));
+    CHECK(WEXITSTATUS(rc) == 0);
+    std::filesystem::remove_all(dir);
+}
