@@ -10,12 +10,15 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <mutex>
 #include <numeric>
 #include <optional>
+#include <span>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "heap_counter.hpp"
@@ -46,10 +49,12 @@ redpacket::PoolConfig pool_config() {
 // --- the naive baseline ----------------------------------------------------------------------
 class NaivePool {
 public:
-    std::uint64_t create(std::vector<std::int64_t> shares, Time expires_at) {
+    std::uint64_t create(std::vector<std::int64_t> shares, Time expires_at,
+                         std::span<const UserId> allowed = {}) {
         const std::lock_guard lock{mutex_};
         const std::uint64_t id = ++next_id_;
-        packets_.emplace(id, Packet{std::move(shares), {}, expires_at});
+        packets_.emplace(id, Packet{std::move(shares), {}, expires_at,
+                                    std::unordered_set<UserId>(allowed.begin(), allowed.end())});
         return id;
     }
     ClaimResult claim(std::uint64_t packet, UserId user, Time now) {
@@ -59,6 +64,9 @@ public:
             return {ClaimStatus::not_found, Cents{0}, 0};
         }
         Packet& p = it->second;
+        if (!p.allowed.empty() && !p.allowed.contains(user)) {
+            return {ClaimStatus::not_allowed, Cents{0}, 0};
+        }
         if (const auto held = p.claimed.find(user); held != p.claimed.end()) {
             return {ClaimStatus::already_claimed, Cents{p.shares[held->second]}, held->second};
         }
@@ -78,6 +86,7 @@ private:
         std::vector<std::int64_t> shares;
         std::unordered_map<UserId, std::uint32_t> claimed;
         Time expires_at;
+        std::unordered_set<UserId> allowed;  // empty: anyone
     };
     std::mutex mutex_;
     std::unordered_map<std::uint64_t, Packet> packets_;
@@ -114,9 +123,9 @@ public:
             pool_->set_observer(redpacket::PoolObserver::bind(*observer_));
         }
     }
-    PacketId create(std::uint32_t count) {
+    PacketId create(std::uint32_t count, std::span<const UserId> allowed = {}) {
         return *pool_->create(1, Cents{kCentsPerShare * count}, count, SplitPolicy::double_mean,
-                              kDeadline);
+                              kDeadline, allowed);
     }
     ClaimResult claim(PacketId id, UserId user) noexcept { return pool_->claim(id, user, kNow); }
 
@@ -129,8 +138,8 @@ class NaiveAdapter {
 public:
     explicit NaiveAdapter(CountingObserver* /*unsupported*/ = nullptr) {}
     void fresh() { pool_.emplace(); }
-    std::uint64_t create(std::uint32_t count) {
-        return pool_->create(naive_shares(count, rng_), kDeadline);
+    std::uint64_t create(std::uint32_t count, std::span<const UserId> allowed = {}) {
+        return pool_->create(naive_shares(count, rng_), kDeadline, allowed);
     }
     ClaimResult claim(std::uint64_t id, UserId user) { return pool_->claim(id, user, kNow); }
 
@@ -181,7 +190,9 @@ void BM_ClaimHotPacket(benchmark::State& state) {
 // 10k packets of 10 shares; each round visits every packet once in a fixed shuffled order and
 // claims one share with a user new to that packet. Refilled, untimed, when all are sold out.
 // range(0) = 1 attaches a counting observer (library only): the hook's cost when used; with
-// none attached it is one predictable branch, which range(0) = 0 includes.
+// none attached it is one predictable branch, which range(0) = 0 includes. range(1) = 1 makes
+// every packet a restricted one, allowed to exactly the ten users who claim it (a group packet):
+// each claim then also checks the claimer against the list.
 constexpr std::uint32_t kManyPackets = 10'000;
 constexpr std::uint32_t kManyShares = 10;
 
@@ -207,8 +218,14 @@ void BM_ClaimManyPackets(benchmark::State& state) {
         if (i % (std::uint64_t{kManyPackets} * kManyShares) == 0) {
             state.PauseTiming();
             pool.fresh();
-            for (auto& id : ids) {
-                id = pool.create(kManyShares);
+            for (std::uint32_t p = 0; p < kManyPackets; ++p) {
+                std::array<UserId, kManyShares> members{};
+                for (std::uint32_t r = 0; r < kManyShares; ++r) {
+                    // the users who claim it before the next refill, below
+                    members[r] = ((i / kManyPackets + r) << 32) | p;
+                }
+                ids[p] = state.range(1) != 0 ? pool.create(kManyShares, members)
+                                             : pool.create(kManyShares);
             }
             state.ResumeTiming();
         }
@@ -383,13 +400,15 @@ BENCHMARK_TEMPLATE(BM_ClaimHotPacket, NaiveAdapter)
     ->Args({10'000, 1024});
 BENCHMARK_TEMPLATE(BM_ClaimManyPackets, LibPool)
     ->Name("BM_Pool_ClaimManyPackets")
-    ->ArgName("observer")
-    ->Arg(0)
-    ->Arg(1);
+    ->ArgNames({"observer", "restricted"})
+    ->Args({0, 0})
+    ->Args({1, 0})
+    ->Args({0, 1});
 BENCHMARK_TEMPLATE(BM_ClaimManyPackets, NaiveAdapter)
     ->Name("BM_NaivePool_ClaimManyPackets")
-    ->ArgName("observer")
-    ->Arg(0);
+    ->ArgNames({"observer", "restricted"})
+    ->Args({0, 0})
+    ->Args({0, 1});
 BENCHMARK(BM_Pool_ShakeOfferTake);
 BENCHMARK(BM_Pool_ShakeTake);
 BENCHMARK(BM_NaiveShake_OfferTake);
