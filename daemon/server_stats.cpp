@@ -37,7 +37,7 @@ nlohmann::json Server::stats() const {
     std::int64_t shake_offered = 0, shake_issued = 0, shake_expired = 0;
     std::uint64_t live = 0, queued = 0, logged_in = 0, violations = 0;
     std::uint64_t out_now = 0, out_peak = 0, fwd_now = 0, fwd_peak = 0, retry_now = 0,
-                  retry_peak = 0;
+                  retry_peak = 0, held_now = 0, held_peak = 0;
     redpacket::LatencyHistogram latency;
     for (const auto& w : workers_) {
         const PublishedStats& p = w->published();
@@ -59,14 +59,17 @@ nlohmann::json Server::stats() const {
         fwd_peak = std::max(fwd_peak, p.forwarded_peak.load(r));
         retry_now += p.reply_retry_queued.load(r);
         retry_peak = std::max(retry_peak, p.reply_retry_peak.load(r));
+        held_now += p.held_bytes.load(r);
+        held_peak = std::max(held_peak, p.held_bytes_peak.load(r));
         latency.merge(w->latency());
     }
     // What peers can make the daemon hold, now (all workers) and at most so far (the largest
     // one worker held): reply bytes queued to slow readers, forwarded requests awaiting their
-    // answer, replies waiting for room in a full mailbox.
-    j["queues"] = {{"output_bytes", out_now},        {"output_bytes_peak", out_peak},
-                   {"forwarded", fwd_now},            {"forwarded_peak", fwd_peak},
-                   {"reply_retry", retry_now},        {"reply_retry_peak", retry_peak}};
+    // answer, replies waiting for room in a full mailbox, reply bytes waiting for the journal.
+    j["queues"] = {{"output_bytes", out_now},  {"output_bytes_peak", out_peak},
+                   {"forwarded", fwd_now},     {"forwarded_peak", fwd_peak},
+                   {"reply_retry", retry_now}, {"reply_retry_peak", retry_peak},
+                   {"held_bytes", held_now},   {"held_bytes_peak", held_peak}};
     j["logged_in"] = logged_in;
     j["packets_open"] = live;
     j["shake_queued"] = queued;
@@ -181,6 +184,11 @@ std::string Server::metrics() const {
     gauge(out, "reply_retry_queued_peak",
           "Most cross-worker replies one worker has had waiting for mailbox room since start.",
           queues["reply_retry_peak"].get<std::int64_t>());
+    gauge(out, "held_reply_bytes", "Reply bytes waiting for their journal records to be durable.",
+          queues["held_bytes"].get<std::int64_t>());
+    gauge(out, "held_reply_bytes_peak",
+          "Most reply bytes one worker has held for the journal since start.",
+          queues["held_bytes_peak"].get<std::int64_t>());
     metric(out, "invariant_violations_total", "counter",
            "Pools whose money does not balance, plus pool changes the journal lost (must stay 0).",
            s["invariant_violations"].get<std::uint64_t>() +

@@ -106,6 +106,8 @@ struct alignas(redpacket::kCacheLine) PublishedStats {
     std::atomic<std::uint64_t> forwarded_peak{0};
     std::atomic<std::uint64_t> reply_retry_queued{0};   // replies a full mailbox refused
     std::atomic<std::uint64_t> reply_retry_peak{0};
+    std::atomic<std::uint64_t> held_bytes{0};  // replies waiting for their journal records
+    std::atomic<std::uint64_t> held_bytes_peak{0};
 };
 
 /// One worker's progress through a campaign: its copy of the settings (taken when the admin
@@ -354,6 +356,8 @@ private:
     std::uint64_t forwarded_peak_{0};
     std::uint64_t output_queued_{0};  // bytes in this loop's uv_write requests
     std::uint64_t output_queued_peak_{0};
+    std::uint64_t held_bytes_{0};  // reply bytes in held_, waiting for the journal
+    std::uint64_t held_bytes_peak_{0};
     std::atomic<bool> stop_requested_{false};
     bool stopping_{false};
     std::unique_ptr<std::atomic<std::uint64_t>[]> set_sizes_;
@@ -377,6 +381,7 @@ struct Connection {
     bool migrating{false};
     std::int64_t deadline_ms{0};  // login deadline before login, idle deadline after
     std::uint32_t held{0};        // reply batches waiting for the journal (kept in order)
+    std::uint32_t held_bytes{0};  // their bytes: counted against output_cap like queued ones
     std::int64_t window_second{0};
     std::uint32_t window_requests{0};
     protocol::FrameAssembler assembler;

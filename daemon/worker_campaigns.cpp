@@ -233,6 +233,8 @@ void Worker::publish() {
     published_.forwarded_peak.store(forwarded_peak_, rel);
     published_.reply_retry_queued.store(retry_.size(), rel);
     published_.reply_retry_peak.store(retry_peak_, rel);
+    published_.held_bytes.store(held_bytes_, rel);
+    published_.held_bytes_peak.store(held_bytes_peak_, rel);
 }
 
 }  // namespace redpacketd

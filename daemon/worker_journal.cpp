@@ -166,6 +166,17 @@ void Worker::flush_after(Connection& conn, std::uint64_t mark) {
 }
 
 void Worker::hold(Connection& conn, bool close_after) {
+    // Replies held for the journal count against the output cap like replies queued to a slow
+    // reader: a client that keeps asking while its earlier answers wait is closed, not buffered
+    // without bound (what is held stays journaled; a retry finds it).
+    if (std::uint64_t{conn.held_bytes} + out_.size() > config_.output_cap) {
+        out_.clear();
+        close_connection(conn, Event::output_cap_closes);
+        return;
+    }
+    conn.held_bytes += static_cast<std::uint32_t>(out_.size());
+    held_bytes_ += out_.size();
+    held_bytes_peak_ = std::max(held_bytes_peak_, held_bytes_);
     Held h;
     h.sequence = journal_->last_sequence();
     h.conn = address_of(conn);
@@ -210,11 +221,13 @@ void Worker::release_held() {
             post_or_retry(h.to, std::move(h.message));
             continue;
         }
+        held_bytes_ -= h.bytes.size();
         Connection* conn = find(h.conn);
         if (conn == nullptr) {
             continue;  // the client left; its money is journaled and a retry finds it
         }
         --conn->held;
+        conn->held_bytes -= static_cast<std::uint32_t>(h.bytes.size());
         std::vector<std::byte> saved;
         saved.swap(out_);
         out_ = std::move(h.bytes);

@@ -3,18 +3,22 @@
 // what happened to the abuser (closed, or answered) and that the good client saw no error.
 #include <dirent.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "auth.hpp"
 #include "daemon_process.hpp"
 #include "test_client.hpp"
 
@@ -342,6 +346,50 @@ TEST_CASE("clients that never read are closed at the output cap and the daemon's
     CHECK(rss_peak <= rss_before + 8 * 1024);
 #endif
     CHECK(stats["invariant_violations"] == 0);
+}
+
+TEST_CASE("a client that keeps asking while its replies wait for the journal is closed at the "
+          "output cap",
+          "[abuse]") {
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                      ("redpacketd-held-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    constexpr const char* kSecret = "abuse-secret";
+    // A one-second group commit: the create's reply is held that long, and everything the
+    // client asks after it is held behind it, in order.
+    DaemonProcess d({"--workers", "1", "--sets", "1", "--auth-secret", kSecret, "--journal-dir",
+                     dir.string(), "--journal-fsync", "batch", "--journal-max-delay-us",
+                     "1000000", "--journal-max-batch", "100000", "--output-cap", "4096",
+                     "--rate-limit", "1000000"});
+    GoodClient good(d.port());
+    TestClient c(d.port());
+    const std::uint64_t expiry = static_cast<std::uint64_t>(std::time(nullptr)) + 3600;
+    REQUIRE(c.auth_login(5, expiry, redpacketd::make_token(kSecret, 5, expiry)) ==
+            protocol::AuthLoginResponse{5, protocol::kResultOk});
+    std::vector<protocol::Message> batch{protocol::CreatePacket{
+        1, 300, 3, protocol::to_wire(redpacket::SplitPolicy::equal), 60}};
+    for (std::uint64_t i = 0; i < 1000; ++i) {  // 20 KB of heartbeat replies behind it
+        batch.emplace_back(protocol::Heartbeat{i});
+    }
+    c.send_all(batch);
+    const auto frames = c.frames_until_close(3s);
+    REQUIRE(frames.has_value());  // closed, not buffered
+    CHECK(frames->empty());       // nothing was sent before the journal caught up
+    const auto stats = get_json(d.admin_port(), "/stats");
+    INFO(stats["queues"].dump());
+    CHECK(stats["totals"]["output_cap_closes"] == 1);
+    CHECK(stats["queues"]["held_bytes_peak"].get<std::uint64_t>() <= 4096);
+    // The create itself was journaled and stays: nothing is lost by closing the client.
+    CHECK(eventually(
+        [&] {
+            const auto s = get_json(d.admin_port(), "/stats");
+            return s["money"]["group_created"] == 300 && s["journal"]["pending"] == 0 &&
+                   s["queues"]["held_bytes"] == 0;
+        },
+        5s));
+    check_good(good);
+    CHECK(d.stop() == 0);
+    std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("10,000 connect/close cycles leave descriptors and memory at their baseline",
