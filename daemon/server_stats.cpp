@@ -38,9 +38,11 @@ nlohmann::json Server::stats() const {
     std::uint64_t live = 0, queued = 0, logged_in = 0, violations = 0;
     std::uint64_t out_now = 0, out_peak = 0, fwd_now = 0, fwd_peak = 0, retry_now = 0,
                   retry_peak = 0, held_now = 0, held_peak = 0;
+    std::uint64_t publish_rounds = UINT64_MAX;
     redpacket::LatencyHistogram latency;
     for (const auto& w : workers_) {
         const PublishedStats& p = w->published();
+        publish_rounds = std::min(publish_rounds, p.publishes.load(std::memory_order_acquire));
         const auto r = std::memory_order_relaxed;
         created += p.amount_created.load(r);
         claimed += p.amount_claimed.load(r);
@@ -70,6 +72,9 @@ nlohmann::json Server::stats() const {
                    {"forwarded", fwd_now},     {"forwarded_peak", fwd_peak},
                    {"reply_retry", retry_now}, {"reply_retry_peak", retry_peak},
                    {"held_bytes", held_now},   {"held_bytes_peak", held_peak}};
+    // Every worker has published its totals (every 100 ms) at least this many times: a client
+    // that needs numbers newer than some moment waits for this to pass its value then + 1.
+    j["publish_rounds"] = workers_.empty() ? 0 : publish_rounds;
     j["logged_in"] = logged_in;
     j["packets_open"] = live;
     j["shake_queued"] = queued;

@@ -332,18 +332,18 @@ void Worker::flush(Connection& conn) {
                              static_cast<unsigned>(req->data.size()));
     req->req.data = req;
     req->queued = &output_queued_;
+    output_queued_ += rest;  // before uv_write: its callback subtracts it again
+    output_queued_peak_ = std::max(output_queued_peak_, output_queued_);
     const int rc = uv_write(&req->req, stream, &b, 1, [](uv_write_t* r, int /*status*/) {
         auto* done = static_cast<WriteRequest*>(r->data);
         *done->queued -= done->data.size();  // also on UV_ECANCELED when the handle closes
         delete done;
     });
     if (rc != 0) {
+        output_queued_ -= rest;
         delete req;  // the callback is never called when uv_write fails
         close_connection(conn, Event::closed);
-        return;
     }
-    output_queued_ += rest;
-    output_queued_peak_ = std::max(output_queued_peak_, output_queued_);
 }
 
 void Worker::send_now(Connection& conn, const protocol::Message& m) {

@@ -108,6 +108,9 @@ struct alignas(redpacket::kCacheLine) PublishedStats {
     std::atomic<std::uint64_t> reply_retry_peak{0};
     std::atomic<std::uint64_t> held_bytes{0};  // replies waiting for their journal records
     std::atomic<std::uint64_t> held_bytes_peak{0};
+    // Publishes so far, stored last with release: a reader that sees it advance sees every
+    // value above from that publish or a later one.
+    std::atomic<std::uint64_t> publishes{0};
 };
 
 /// One worker's progress through a campaign: its copy of the settings (taken when the admin

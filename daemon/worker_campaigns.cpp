@@ -235,6 +235,7 @@ void Worker::publish() {
     published_.reply_retry_peak.store(retry_peak_, rel);
     published_.held_bytes.store(held_bytes_, rel);
     published_.held_bytes_peak.store(held_bytes_peak_, rel);
+    published_.publishes.fetch_add(1, std::memory_order_release);
 }
 
 }  // namespace redpacketd

@@ -1,6 +1,7 @@
 #include "redpacket/audit.hpp"
 
 #include <algorithm>
+#include <functional>
 
 #include "redpacket/journal.hpp"
 
@@ -34,6 +35,7 @@ std::string_view to_string(ViolationKind k) noexcept {
         case ViolationKind::shake_expiry_mismatch: return "shake_expiry_mismatch";
         case ViolationKind::shake_amount_mismatch: return "shake_amount_mismatch";
         case ViolationKind::claimer_not_allowed: return "claimer_not_allowed";
+        case ViolationKind::bad_allowed_list: return "bad_allowed_list";
     }
     return "unknown_violation";
 }
@@ -112,8 +114,15 @@ void Auditor::created(const JournalRecord& r, std::uint64_t sequence) {
     p.total = r.amount;
     p.expires_at = r.at;
     p.shares = r.shares;
+    // Replay refuses a list that is not strictly ascending (create never writes one).
+    if (std::adjacent_find(r.allowed.begin(), r.allowed.end(), std::greater_equal<UserId>{}) !=
+        r.allowed.end()) {
+        violation(ViolationKind::bad_allowed_list, sequence, r.packet,
+                  "allowed claimers not strictly ascending (" + std::to_string(r.allowed.size()) +
+                      " users)");
+    }
     p.allowed = r.allowed;
-    std::sort(p.allowed.begin(), p.allowed.end());
+    std::sort(p.allowed.begin(), p.allowed.end());  // still answers "is this user allowed?"
     AuditSummary& s = report_.summary;
     ++s.packets_created;
     s.amount_created += r.amount;

@@ -170,7 +170,8 @@ std::expected<std::size_t, RecordError> decode_record(std::span<const std::byte>
     const auto allowed_count = load_le<std::uint16_t>(p + kOffAllowedCount);
     if (kind > static_cast<std::uint8_t>(kLastPoolEventKind) ||
         policy > static_cast<std::uint8_t>(SplitPolicy::fixed) ||
-        allowed_count > kMaxAllowedClaimers || record_size(share_count, allowed_count) != size ||
+        share_count > kMaxShares || allowed_count > kMaxAllowedClaimers ||
+        record_size(share_count, allowed_count) != size ||
         ((share_count != 0 || allowed_count != 0) &&
          static_cast<PoolEventKind>(kind) != PoolEventKind::created)) {
         return std::unexpected(RecordError::bad_field);

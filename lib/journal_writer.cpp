@@ -162,6 +162,9 @@ std::expected<std::uint64_t, Error> JournalWriter::append(const JournalRecord& r
     if (record.shares.size() > kMaxShares) {
         return std::unexpected(Error::invalid_count);
     }
+    if (record.allowed.size() > kMaxAllowedClaimers) {
+        return std::unexpected(Error::invalid_argument);
+    }
     return enqueue(record_size(record), admission,
                    [&record](std::uint64_t sequence, std::span<std::byte> out) {
                        return encode_event(sequence, record.shard, record.request_id,
@@ -174,6 +177,9 @@ std::expected<std::uint64_t, Error> JournalWriter::append(const PoolEvent& event
                                                           Admission admission) {
     if (event.shares.size() > kMaxShares) {
         return std::unexpected(Error::invalid_count);
+    }
+    if (event.allowed.size() > kMaxAllowedClaimers) {
+        return std::unexpected(Error::invalid_argument);
     }
     return enqueue(record_size(event.shares.size(), event.allowed.size()), admission,
                    [&](std::uint64_t sequence, std::span<std::byte> out) {

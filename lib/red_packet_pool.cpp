@@ -46,7 +46,8 @@ std::expected<PacketId, Error> RedPacketPool::create(UserId sender, Cents total,
         p.rebuild_free_list();
     }
     if ((p.free_head == kNoIndex && p.slots.size() >= p.config.max_packets) ||
-        p.stats.shares_live + count > p.config.max_live_shares) {
+        p.stats.shares_live + count > p.config.max_live_shares ||
+        p.allowed_live + allowed.size() > p.config.max_live_allowed) {
         return refuse(Error::pool_full);
     }
     // Everything that can throw happens before the pool changes.

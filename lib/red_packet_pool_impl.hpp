@@ -209,7 +209,11 @@ struct RedPacketPool::Impl {
         s.restricted = !claimers.empty();
         if (s.restricted) {
             claimers.key() = slot_index;
-            allowed.insert(std::move(claimers));
+            allowed_live += claimers.mapped().size();
+            // No rehash (prepare_allowed reserved room) and no old entry (release_slot erased
+            // it), so this neither throws nor keeps a stale list.
+            [[maybe_unused]] const auto placed = allowed.insert(std::move(claimers));
+            assert(placed.inserted);
         }
         push_deadline(Deadline{expires_at, slot_index, s.generation});
         ++stats.packets_created;
@@ -320,7 +324,10 @@ struct RedPacketPool::Impl {
         s.cells.reset();
         s.index.reset();
         if (s.restricted) {
-            allowed.erase(i);
+            if (const auto it = allowed.find(i); it != allowed.end()) {
+                allowed_live -= it->second.size();
+                allowed.erase(it);
+            }
             s.restricted = false;
         }
         std::uint64_t next = (std::uint64_t{s.generation} + 1) & generation_mask;
@@ -401,6 +408,7 @@ struct RedPacketPool::Impl {
     std::vector<Cents> scratch;  // split output before it is spread into cells
     std::vector<UserId> scratch_users;  // create's allowed list, sorted
     std::unordered_map<std::uint32_t, std::vector<UserId>> allowed;  // restricted packets, by slot
+    std::uint64_t allowed_live{0};  // users in `allowed` (bounded by config.max_live_allowed)
     std::vector<ShakeEntry> shake_ring;
     std::size_t shake_head{0};
     std::size_t shake_count{0};

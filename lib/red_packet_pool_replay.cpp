@@ -85,6 +85,7 @@ struct detail::PoolReplay {
         // original retired it (retirement is not an event) and created this packet in its slot.
         bool retire_first = false;
         std::uint64_t shares_live = p.stats.shares_live;
+        std::uint64_t allowed_live = p.allowed_live;
         if (ref->slot < p.slots.size() && p.slots[ref->slot].live) {
             const Impl::Slot& old = p.slots[ref->slot];
             if (old.generation == ref->generation) {
@@ -95,8 +96,10 @@ struct detail::PoolReplay {
             }
             retire_first = true;
             shares_live -= old.count;
+            allowed_live -= p.allowed_of(old, ref->slot).size();
         }
-        if (shares_live + count > p.config.max_live_shares) {
+        if (shares_live + count > p.config.max_live_shares ||
+            allowed_live + e.allowed.size() > p.config.max_live_allowed) {
             return std::unexpected(Error::pool_full);
         }
 

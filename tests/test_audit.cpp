@@ -182,6 +182,9 @@ TEST_CASE("the audit catches each kind of seeded violation", "[audit]") {
          ViolationKind::refund_before_expiry},
         {"a packet created twice", [](auto& h) { h.insert(h.begin() + 1, created({600}, 600)); },
          ViolationKind::duplicate_packet},
+        {"an allowed list that repeats a user",
+         [](auto& h) { h[0].allowed = {20, 21, 21}; },
+         ViolationKind::bad_allowed_list},
         {"a claim by a user the packet is not restricted to",
          [](auto& h) { h[0].allowed = {20, 22}; },  // user 21 claims share 1
          ViolationKind::claimer_not_allowed},

@@ -174,6 +174,30 @@ TEST_CASE("allowed claimers on a record that is not a create are a bad field",
     CHECK(encode_record(big, room) == 0);  // over the limit: not encoded at all
 }
 
+TEST_CASE("a CRC-valid record with more than kMaxShares shares is a bad field",
+          "[journal][record]") {
+    // kMaxShares shares and one allowed claimer, relabelled as kMaxShares + 1 shares: the length
+    // is within kMaxRecordSize and agrees with the counts, but no encoder writes it.
+    JournalRecord r = created_record();
+    r.shares.assign(kMaxShares, Cents{1});
+    r.index = kMaxShares;
+    r.allowed = {9};
+    auto bytes = encoded(r);
+    const auto put = [&bytes](std::size_t at, std::uint64_t v, int n) {
+        for (int i = 0; i < n; ++i) {
+            bytes[at + static_cast<std::size_t>(i)] = static_cast<std::byte>(v >> (8 * i));
+        }
+    };
+    put(18, 0, 2);               // allowed claimers
+    put(52, kMaxShares + 1, 4);  // shares
+    const std::size_t body = bytes.size() - 4;
+    put(body, crc32c(std::span<const std::byte>{bytes}.first(body)), 4);
+    JournalRecord out;
+    const auto decoded = decode_record(bytes, out);
+    REQUIRE_FALSE(decoded.has_value());
+    CHECK(decoded.error() == RecordError::bad_field);
+}
+
 TEST_CASE("segment names sort by sequence and parse back", "[journal]") {
     CHECK(segment_name(1) == "journal-00000000000000000001.log");
     CHECK(parse_segment_name(segment_name(18446744073709551615ULL)) == 18446744073709551615ULL);

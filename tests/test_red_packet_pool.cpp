@@ -225,6 +225,30 @@ TEST_CASE("a restricted packet's slot is open to anyone once reused", "[pool]") 
     REQUIRE(*second != *first);
     CHECK(pool.query(*second)->allowed.empty());
     CHECK(pool.claim(*second, 2, Time{11}).status == ClaimStatus::claimed);
+    (void)pool.expire(Time{20});
+
+    // Reused again by a packet restricted to someone else: the old list is gone.
+    const UserId others[] = {3};
+    const auto third = pool.create(1, Cents{100}, 1, SplitPolicy::fixed, Time{30}, others);
+    REQUIRE(third.has_value());
+    CHECK(pool.query(*third)->allowed == std::vector<UserId>{3});
+    CHECK(pool.claim(*third, 1, Time{21}).status == ClaimStatus::not_allowed);
+    CHECK(pool.claim(*third, 3, Time{21}).status == ClaimStatus::claimed);
+}
+
+TEST_CASE("allowed lists of live packets are bounded by max_live_allowed", "[pool]") {
+    PoolConfig c = config();
+    c.max_live_allowed = 3;
+    c.retention = Time{0};
+    RedPacketPool pool{c};
+    const UserId two[] = {1, 2};
+    const auto first = pool.create(1, Cents{100}, 1, SplitPolicy::fixed, Time{10}, two);
+    REQUIRE(first.has_value());
+    CHECK(pool.create(1, Cents{100}, 1, SplitPolicy::fixed, Time{10}, two).error() ==
+          Error::pool_full);
+    CHECK(pool.create(1, Cents{100}, 1, SplitPolicy::fixed, Time{10}).has_value());  // unrestricted
+    (void)pool.expire(Time{10});  // retires the first packet and frees its list
+    CHECK(pool.create(1, Cents{100}, 1, SplitPolicy::fixed, Time{20}, two).has_value());
 }
 
 TEST_CASE("create refuses an allowed list with a user twice or over the limit", "[pool]") {

@@ -56,6 +56,7 @@ enum class ViolationKind : std::uint8_t {
     shake_expiry_mismatch,      ///< expired twice, after being issued, or before its deadline
     shake_amount_mismatch,      ///< issued or expired with another amount than offered
     claimer_not_allowed,        ///< a claim by a user the packet is not restricted to
+    bad_allowed_list,           ///< created: allowed claimers not strictly ascending
 };
 /// A stable snake_case name, e.g. "duplicate_claimer".
 [[nodiscard]] std::string_view to_string(ViolationKind k) noexcept;

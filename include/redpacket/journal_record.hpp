@@ -90,11 +90,12 @@ struct JournalRecord {
 enum class RecordError : std::uint8_t {
     truncated,   ///< the input ends inside the record (a torn write, or more to read)
     bad_header,  ///< the length field fails its CRC
-    bad_length,  ///< the length is outside [kRecordFixedSize, kMaxRecordSize] or disagrees
-                 ///< with the share count
+    bad_length,  ///< the length is outside [kRecordFixedSize, kMaxRecordSize] or not
+                 ///< kRecordFixedSize plus a multiple of 8
     bad_crc,     ///< the record fails its CRC
-    bad_field,   ///< CRC-valid but malformed: unknown kind or policy, shares or allowed
-                 ///< claimers on a kind other than created, more than kMaxAllowedClaimers
+    bad_field,   ///< CRC-valid but malformed: unknown kind or policy, more than kMaxShares
+                 ///< shares or kMaxAllowedClaimers allowed claimers, a length that disagrees
+                 ///< with those counts, shares or allowed claimers on a kind other than created
 };
 /// A stable name, e.g. "bad_crc".
 [[nodiscard]] std::string_view to_string(RecordError e) noexcept;

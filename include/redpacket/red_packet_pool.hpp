@@ -133,6 +133,7 @@ struct PoolConfig {
     std::uint32_t max_packets{1U << 16};    ///< live group packets (open or retained)
     std::uint32_t max_shares{kMaxShares};   ///< shares per packet
     std::uint32_t max_live_shares{1U << 22};  ///< shares over all live packets (memory bound)
+    std::uint32_t max_live_allowed{1U << 20}; ///< allowed claimers over all live packets (same)
     Cents min_share{1};                     ///< smallest share any policy may produce
     /// Largest packet total. (max_packets + shake_capacity) × max_total must stay ≤ 2^62.
     Cents max_total{1'000'000'000'000};
@@ -258,7 +259,7 @@ public:
     /// recipients; any order, at most kMaxAllowedClaimers, no user twice); everyone else gets
     /// `not_allowed`. The restriction is part of the created event, so it survives a restart.
     /// Errors: invalid_amount, invalid_count, invalid_argument (allowed too long or with a
-    /// duplicate), pool_full (max_packets or max_live_shares).
+    /// duplicate), pool_full (max_packets, max_live_shares or max_live_allowed).
     /// Strong guarantee: if it throws (std::bad_alloc), the pool is unchanged.
     /// Complexity: the split, O(N), plus sorting `allowed`.
     [[nodiscard]] std::expected<PacketId, Error> create(UserId sender, Cents total,

@@ -14,6 +14,8 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <stdexcept>
+#include <thread>
 #include <utility>
 
 namespace redpacketd::testing {
@@ -425,6 +427,21 @@ nlohmann::json get_json(std::uint16_t port, std::string_view target, std::string
         throw std::runtime_error(fmt::format("GET {}: status {}: {}", target, r.status, r.body));
     }
     return nlohmann::json::parse(r.body);
+}
+
+nlohmann::json fresh_stats(std::uint16_t port, std::string_view bearer) {
+    const auto start = get_json(port, "/stats", bearer)["publish_rounds"].get<std::uint64_t>();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+    for (;;) {
+        nlohmann::json s = get_json(port, "/stats", bearer);
+        if (s["publish_rounds"].get<std::uint64_t>() >= start + 2) {
+            return s;  // a whole publish began after the call did
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            throw std::runtime_error("fresh_stats: the workers stopped publishing");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
 }
 
 }  // namespace redpacketd::testing

@@ -142,6 +142,9 @@ struct HttpReply {
 /// GET `target`; throws unless the status is 200 and the body is JSON.
 [[nodiscard]] nlohmann::json get_json(std::uint16_t port, std::string_view target,
                                       std::string_view bearer = {});
+/// GET /stats once every worker has published its totals again after this call began (the
+/// published ones — money, queues, set sizes — lag up to 100 ms; event totals never lag).
+[[nodiscard]] nlohmann::json fresh_stats(std::uint16_t port, std::string_view bearer = {});
 
 // --- small helpers shared by the test files ------------------------------------------------
 

@@ -203,6 +203,7 @@ TEST_CASE("a request flood above the rate limit is answered overloaded, nothing 
     REQUIRE(c.login(91).result == protocol::kResultOk);
     constexpr int kFlood = 2000;
     std::vector<protocol::Message> batch(kFlood, protocol::Message{protocol::ShakeRequest{91}});
+    const auto started = std::chrono::steady_clock::now();
     c.send_all(batch);
     int overloaded = 0;
     for (int i = 0; i < kFlood; ++i) {
@@ -212,9 +213,15 @@ TEST_CASE("a request flood above the rate limit is answered overloaded, nothing 
         REQUIRE((r.result == protocol::kShakeNoPacket || r.result == protocol::kShakeOverloaded));
         overloaded += r.result == protocol::kShakeOverloaded ? 1 : 0;
     }
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::steady_clock::now() - started)
+                             .count();
     CHECK(c.drain(50ms).empty());  // one answer per request, no more
-    // At most two one-second windows' worth are served; everything else is refused, counted.
-    CHECK(overloaded >= kFlood - 2 * kLimit);
+    // At most kLimit are served per one-second window the flood touched (the login took one);
+    // everything else is refused and counted.
+    INFO(kFlood - overloaded << " served over " << seconds + 1 << " s or less");
+    CHECK(overloaded > 0);
+    CHECK(kFlood - overloaded <= kLimit * (seconds + 2));
     CHECK(get_json(d.admin_port(), "/stats")["totals"]["rate_limited"] == overloaded);
     check_good(good);
 }
@@ -330,12 +337,13 @@ TEST_CASE("clients that never read are closed at the output cap and the daemon's
             return get_json(d.admin_port(), "/stats")["totals"]["output_cap_closes"] == kClients;
         },
         5s));
-    std::this_thread::sleep_for(300ms);  // workers publish their queue sizes every 100 ms
-    const nlohmann::json stats = get_json(d.admin_port(), "/stats");
+    const nlohmann::json stats = redpacketd::testing::fresh_stats(d.admin_port());
     INFO(stats["queues"].dump());
     // Each client's replies queued in the daemon never pass the cap, and the closes released
     // them all.
     CHECK(stats["queues"]["output_bytes"] == 0);
+    // Usually 0 here: clients write faster than one worker reads, a read then carries more than
+    // a cap's worth of replies and the connection is closed before anything is queued.
     CHECK(stats["queues"]["output_bytes_peak"].get<std::uint64_t>() <= kClients * kCap);
     check_good(good);
     INFO("RSS " << rss_before << " kB before, " << rss_peak << " kB at most while flooded");
@@ -375,7 +383,7 @@ TEST_CASE("a client that keeps asking while its replies wait for the journal is 
     const auto frames = c.frames_until_close(3s);
     REQUIRE(frames.has_value());  // closed, not buffered
     CHECK(frames->empty());       // nothing was sent before the journal caught up
-    const auto stats = get_json(d.admin_port(), "/stats");
+    const auto stats = redpacketd::testing::fresh_stats(d.admin_port());
     INFO(stats["queues"].dump());
     CHECK(stats["totals"]["output_cap_closes"] == 1);
     CHECK(stats["queues"]["held_bytes_peak"].get<std::uint64_t>() <= 4096);
