@@ -14,6 +14,9 @@
 int main(int argc, char** argv) {
     using namespace redpacketd;
     std::signal(SIGPIPE, SIG_IGN);  // a peer that vanishes mid-write is an error code, not death
+    // A file-size limit (ulimit -f) reached by the journal is an error code (EFBIG) the writer
+    // handles like a full disk, not death.
+    std::signal(SIGXFSZ, SIG_IGN);
     auto cli = parse_command_line(argc, argv);
     if (!cli) {
         std::fputs(cli.error().text.c_str(), cli.error().code == 0 ? stdout : stderr);

@@ -1,6 +1,7 @@
 // Crash recovery, short form: claims run against a journaling daemon, the daemon is killed
 // with SIGKILL at a random moment, restarted on the same journal, and every claim it had
 // acknowledged must come back with the same amount; at the end redpacket-audit must pass.
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -302,6 +304,120 @@ TEST_CASE("a send campaign's packet is still only its recipient's after a kill -
     CHECK(outsider.grab(notice.packet) == protocol::GrabResponse{notice.packet, 0});
     CHECK(d.stop() == 0);
 
+    const std::string audit =
+        std::string(REDPACKET_AUDIT_BINARY) + " " + (dir / "worker-0").string() + " > /dev/null";
+    const int rc = std::system(audit.c_str());
+    CHECK(WIFEXITED(rc));
+    CHECK(WEXITSTATUS(rc) == 0);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a journal that cannot grow refuses money, loses nothing acknowledged, recovers",
+          "[integration][crash]") {
+    // The disk "fills" through RLIMIT_FSIZE set on the running daemon: a journal write past
+    // 64 KiB fails with EFBIG, as it would with ENOSPC. Nothing here needs privileges.
+    const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                      ("redpacketd-full-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    const std::vector<std::string> args{
+        "--workers", "1", "--sets", "1", "--auth-secret", kSecret, "--journal-dir", dir.string(),
+        "--journal-fsync", "batch", "--journal-segment-bytes", "16777216", "--rate-limit",
+        "1000000"};
+    std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> acked;  // packet → id, cents
+    {
+        DaemonProcess d(args, 10s);
+        rlimit limit{};
+        REQUIRE(::prlimit(d.pid(), RLIMIT_FSIZE, nullptr, &limit) == 0);
+        const rlim_t hard = limit.rlim_max;
+        limit.rlim_cur = 64 * 1024;
+        REQUIRE(::prlimit(d.pid(), RLIMIT_FSIZE, &limit, nullptr) == 0);
+
+        TestClient c(d.port());
+        auth_login(c, 7);
+        // Create a one-share packet and claim it, again and again, until a reply does not come:
+        // its record could not be written, so the reply waits for the journal.
+        std::optional<std::uint64_t> pending_claim;  // request id of a claim still unanswered
+        bool stalled = false;
+        for (std::uint64_t i = 1; i <= 3000 && !stalled; ++i) {
+            c.send(protocol::CreatePacket{2 * i, 100 + i % 50, 1,
+                                          protocol::to_wire(redpacket::SplitPolicy::fixed), 600});
+            const auto created = c.read_reply(2s);
+            if (created.status == redpacketd::testing::ReadStatus::timeout) {
+                stalled = true;
+                break;
+            }
+            REQUIRE(created.status == redpacketd::testing::ReadStatus::frame);
+            const auto packet = std::get<protocol::CreateResponse>(created.message).packet;
+            c.send(protocol::Claim{2 * i + 1, packet});
+            const auto claimed = c.read_reply(2s);
+            if (claimed.status == redpacketd::testing::ReadStatus::timeout) {
+                stalled = true;
+                pending_claim = packet;
+                break;
+            }
+            REQUIRE(claimed.status == redpacketd::testing::ReadStatus::frame);
+            const auto r = std::get<protocol::ClaimResponse>(claimed.message);
+            REQUIRE(r.status == protocol::to_wire(ClaimStatus::claimed));
+            acked[packet] = {2 * i + 1, r.amount};
+        }
+        REQUIRE(stalled);  // 64 KiB holds a few hundred create + claim pairs
+        INFO(acked.size() << " claims acknowledged before the journal stopped growing");
+        CHECK(acked.size() > 10);
+
+        // While it fails: money requests are refused with "unavailable", the rest is served.
+        REQUIRE(redpacketd::testing::eventually(
+            [&] {
+                return redpacketd::testing::get_json(d.admin_port(), "/stats")["journal"]
+                           ["failing_workers"] == 1;
+            },
+            5s));
+        TestClient other(d.port());
+        auth_login(other, 8);
+        CHECK(as<protocol::ErrorReply>(other.create(
+                  {1, 100, 1, protocol::to_wire(redpacket::SplitPolicy::fixed), 600})) ==
+              protocol::ErrorReply{1, protocol::ErrorCode::unavailable});
+        CHECK(other.heartbeat(5).nonce == 5);
+        CHECK(redpacketd::testing::get_json(d.admin_port(), "/stats")["totals"]["journal_refusals"]
+                  .get<std::uint64_t>() >= 1);
+
+        // Room again: the writer's retry succeeds and the held reply arrives.
+        limit.rlim_cur = hard;
+        REQUIRE(::prlimit(d.pid(), RLIMIT_FSIZE, &limit, nullptr) == 0);
+        const auto late = c.read_reply(10s);
+        REQUIRE(late.status == redpacketd::testing::ReadStatus::frame);
+        if (pending_claim) {
+            const auto r = std::get<protocol::ClaimResponse>(late.message);
+            CHECK(r.status == protocol::to_wire(ClaimStatus::claimed));
+            acked[*pending_claim] = {r.request_id, r.amount};
+        } else {
+            CHECK(std::holds_alternative<protocol::CreateResponse>(late.message));
+        }
+        CHECK(redpacketd::testing::eventually(
+            [&] {
+                return redpacketd::testing::get_json(d.admin_port(), "/stats")["journal"]
+                           ["failing_workers"] == 0;
+            },
+            5s));
+        const auto after = as<protocol::CreateResponse>(
+            other.create({2, 100, 1, protocol::to_wire(redpacket::SplitPolicy::fixed), 600}));
+        CHECK(after.packet != 0);
+        CHECK(d.kill_hard() == 128 + SIGKILL);
+    }
+
+    // Every acknowledged claim is there after a crash and a restart.
+    DaemonProcess d(args, 10s);
+    TestClient c(d.port());
+    auth_login(c, 7);
+    std::size_t same = 0;
+    for (const auto& [packet, claim] : acked) {
+        const auto r = as<protocol::ClaimResponse>(c.claim(claim.first, packet));
+        if (r.status == protocol::to_wire(ClaimStatus::already_claimed) &&
+            r.amount == claim.second) {
+            ++same;
+        }
+    }
+    CHECK(same == acked.size());
+    CHECK(d.stop() == 0);
     const std::string audit =
         std::string(REDPACKET_AUDIT_BINARY) + " " + (dir / "worker-0").string() + " > /dev/null";
     const int rc = std::system(audit.c_str());
