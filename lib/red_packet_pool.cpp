@@ -53,7 +53,7 @@ std::expected<PacketId, Error> RedPacketPool::create(UserId sender, Cents total,
     // Everything that can throw happens before the pool changes.
     p.scratch.resize(count);
     Impl::Shares storage = Impl::allocate_shares(count);
-    Impl::AllowedList claimers = p.prepare_allowed(p.scratch_users);
+    std::unique_ptr<UserId[]> claimers = Impl::prepare_allowed(p.scratch_users);
     p.reserve_deadline();
     const std::uint32_t slot_index = p.acquire_slot();
 
@@ -78,8 +78,7 @@ ClaimResult RedPacketPool::claim(PacketId packet, UserId user, Time now) noexcep
     if (s == nullptr) {
         return {ClaimStatus::not_found, Cents{0}, 0};
     }
-    if (s->restricted &&
-        !p.may_claim(*s, static_cast<std::uint32_t>(s - p.slots.data()), user)) {
+    if (!Impl::may_claim(*s, user)) {
         return {ClaimStatus::not_allowed, Cents{0}, 0};
     }
     if (const std::uint32_t held = p.find_user(*s, user); held != kNoIndex) {
@@ -170,7 +169,7 @@ std::expected<PacketInfo, Error> RedPacketPool::query(PacketId packet) const {
     if (s->best != kNoIndex) {
         info.best_luck = s->best;
     }
-    const auto allowed = impl_->allowed_of(*s, static_cast<std::uint32_t>(s - impl_->slots.data()));
+    const auto allowed = Impl::allowed_of(*s);
     info.allowed.assign(allowed.begin(), allowed.end());
     return info;
 }

@@ -6,8 +6,8 @@
 // an index plus a generation check — no hash map. Each packet owns one array of cells (share
 // amount and claimer, in share order) and, for packets with more than kLinearUsers shares, a
 // second array: an open-addressing index from user to share, so a claim stays O(1).
-// A restricted packet (create with `allowed`) keeps its sorted claimer list in a side table keyed
-// by slot, so unrestricted packets pay one flag bit for the feature.
+// A restricted packet (create with `allowed`) owns one more array: the count, then the allowed
+// users ascending, binary-searched by claim; unrestricted packets pay a null pointer.
 // Deadlines sit in a binary min-heap; an expired packet is refunded, kept for `retention` so
 // retries and queries still see it, and then its slot is recycled with a new generation.
 #pragma once
@@ -18,7 +18,6 @@
 #include <memory>
 #include <span>
 #include <stdexcept>
-#include <unordered_map>
 #include <vector>
 
 #include "redpacket/random.hpp"
@@ -75,10 +74,10 @@ struct RedPacketPool::Impl {
         std::uint8_t index_shift{0};  // 64 − log2(index size); 0 = no index, scan the cells
         SplitPolicy policy{SplitPolicy::double_mean};
         PacketState state{PacketState::open};
-        bool live : 1 {false};
-        bool restricted : 1 {false};  // only the users in `allowed[slot]` may claim
+        bool live{false};
         std::unique_ptr<ShareCell[]> cells;       // count cells, in hand-out order
         std::unique_ptr<std::uint32_t[]> index;   // user → cell, open addressing, kNoIndex empty
+        std::unique_ptr<UserId[]> allowed;  // null: anyone; else [0] = n, [1..n] users ascending
     };
 
     // A packet's share storage, allocated before the pool changes (it is what can throw).
@@ -155,39 +154,31 @@ struct RedPacketPool::Impl {
         shake_ring.resize(c.shake_capacity);
     }
 
-    // A restricted packet's claimer list, allocated (as a detached map node) before the pool
-    // changes; empty when anyone may claim. `allowed` must be sorted and free of duplicates.
-    using AllowedList = std::unordered_map<std::uint32_t, std::vector<UserId>>::node_type;
-    AllowedList prepare_allowed(std::span<const UserId> users) {
+    // A restricted packet's claimer list (count first), allocated before the pool changes; null
+    // when anyone may claim. `users` must be sorted and free of duplicates.
+    static std::unique_ptr<UserId[]> prepare_allowed(std::span<const UserId> users) {
         if (users.empty()) {
-            return {};
+            return nullptr;
         }
-        std::unordered_map<std::uint32_t, std::vector<UserId>> one;
-        one.emplace(0U, std::vector<UserId>(users.begin(), users.end()));
-        allowed.reserve(allowed.size() + 1);  // so that the insert in open_slot cannot rehash
-        return one.extract(one.begin());
+        auto list = std::make_unique_for_overwrite<UserId[]>(users.size() + 1);
+        list[0] = users.size();
+        std::copy(users.begin(), users.end(), list.get() + 1);
+        return list;
     }
-    bool may_claim(const Slot& s, std::uint32_t slot_index, UserId user) const noexcept {
-        if (!s.restricted) {
-            return true;
-        }
-        const auto it = allowed.find(slot_index);
-        return it != allowed.end() && std::binary_search(it->second.begin(), it->second.end(), user);
+    static std::span<const UserId> allowed_of(const Slot& s) noexcept {
+        return s.allowed ? std::span<const UserId>{s.allowed.get() + 1, s.allowed[0]}
+                         : std::span<const UserId>{};
     }
-    std::span<const UserId> allowed_of(const Slot& s, std::uint32_t slot_index) const noexcept {
-        if (!s.restricted) {
-            return {};
-        }
-        const auto it = allowed.find(slot_index);
-        return it == allowed.end() ? std::span<const UserId>{} : std::span<const UserId>{it->second};
+    static bool may_claim(const Slot& s, UserId user) noexcept {
+        const std::span<const UserId> list = allowed_of(s);
+        return !s.allowed || std::binary_search(list.begin(), list.end(), user);
     }
 
     // Makes `slot_index` an open packet with these shares and counts it (create and replay;
-    // the deadline heap has room: reserve_deadline() came first, and `allowed` room for the
-    // list: prepare_allowed()). Never throws.
+    // the deadline heap has room: reserve_deadline() came first). Never throws.
     void open_slot(std::uint32_t slot_index, Shares&& storage, std::span<const Cents> amounts,
                    UserId sender, Cents total, Time expires_at, SplitPolicy policy,
-                   AllowedList&& claimers) noexcept {
+                   std::unique_ptr<UserId[]>&& claimers) noexcept {
         const auto count = static_cast<std::uint32_t>(amounts.size());
         for (std::uint32_t i = 0; i < count; ++i) {
             storage.cells[i].amount = amounts[i];
@@ -206,15 +197,8 @@ struct RedPacketPool::Impl {
         s.policy = policy;
         s.state = PacketState::open;
         s.live = true;
-        s.restricted = !claimers.empty();
-        if (s.restricted) {
-            claimers.key() = slot_index;
-            allowed_live += claimers.mapped().size();
-            // No rehash (prepare_allowed reserved room) and no old entry (release_slot erased
-            // it), so this neither throws nor keeps a stale list.
-            [[maybe_unused]] const auto placed = allowed.insert(std::move(claimers));
-            assert(placed.inserted);
-        }
+        s.allowed = std::move(claimers);
+        allowed_live += allowed_of(s).size();
         push_deadline(Deadline{expires_at, slot_index, s.generation});
         ++stats.packets_created;
         ++stats.packets_live;
@@ -323,13 +307,8 @@ struct RedPacketPool::Impl {
         s.live = false;
         s.cells.reset();
         s.index.reset();
-        if (s.restricted) {
-            if (const auto it = allowed.find(i); it != allowed.end()) {
-                allowed_live -= it->second.size();
-                allowed.erase(it);
-            }
-            s.restricted = false;
-        }
+        allowed_live -= allowed_of(s).size();
+        s.allowed.reset();
         std::uint64_t next = (std::uint64_t{s.generation} + 1) & generation_mask;
         s.generation = static_cast<std::uint32_t>(next == 0 ? 1 : next);  // 0 never names a packet
         s.next_free = kNoIndex;
@@ -407,8 +386,7 @@ struct RedPacketPool::Impl {
     std::vector<Deadline> deadlines;
     std::vector<Cents> scratch;  // split output before it is spread into cells
     std::vector<UserId> scratch_users;  // create's allowed list, sorted
-    std::unordered_map<std::uint32_t, std::vector<UserId>> allowed;  // restricted packets, by slot
-    std::uint64_t allowed_live{0};  // users in `allowed` (bounded by config.max_live_allowed)
+    std::uint64_t allowed_live{0};  // users in allowed lists (bounded by config.max_live_allowed)
     std::vector<ShakeEntry> shake_ring;
     std::size_t shake_head{0};
     std::size_t shake_count{0};

@@ -96,7 +96,7 @@ struct detail::PoolReplay {
             }
             retire_first = true;
             shares_live -= old.count;
-            allowed_live -= p.allowed_of(old, ref->slot).size();
+            allowed_live -= Impl::allowed_of(old).size();
         }
         if (shares_live + count > p.config.max_live_shares ||
             allowed_live + e.allowed.size() > p.config.max_live_allowed) {
@@ -105,7 +105,7 @@ struct detail::PoolReplay {
 
         // Everything that can throw happens before the pool changes.
         Impl::Shares storage = Impl::allocate_shares(count);
-        Impl::AllowedList claimers = p.prepare_allowed(e.allowed);
+        std::unique_ptr<UserId[]> claimers = Impl::prepare_allowed(e.allowed);
         p.reserve_deadline();
         if (ref->slot >= p.slots.size()) {
             p.slots.resize(std::size_t{ref->slot} + 1);
@@ -129,7 +129,7 @@ struct detail::PoolReplay {
         if (Impl::find_user(*s, e.user) != kNoIndex) {
             return std::unexpected(Error::already_exists);
         }
-        if (!p.may_claim(*s, static_cast<std::uint32_t>(s - p.slots.data()), e.user)) {
+        if (!Impl::may_claim(*s, e.user)) {
             return std::unexpected(Error::corrupt);  // the original answered not_allowed
         }
         // After the refund or the deadline, or beyond the split: the original refused it.
@@ -248,7 +248,7 @@ void RedPacketPool::for_each_live(const std::function<void(const PoolEvent&)>& v
             shares[k] = s.cells[k].amount;
         }
         visit(PoolEvent{PoolEventKind::created, id, s.sender, s.total, s.count, s.expires_at,
-                        s.policy, std::span<const Cents>{shares}, p.allowed_of(s, i)});
+                        s.policy, std::span<const Cents>{shares}, Impl::allowed_of(s)});
         for (std::uint32_t k = 0; k < s.claimed; ++k) {
             visit(PoolEvent{PoolEventKind::claimed, id, s.cells[k].user, s.cells[k].amount, k,
                             Time::min(), SplitPolicy::double_mean, {}});
