@@ -360,8 +360,11 @@ struct RedPacketPool::Impl {
             notify(PoolEventKind::refunded, group_id(slot_index, s.generation), s.sender, amount,
                    s.count - s.claimed, now);
         }
-        // Retention runs from the refund, so a late expire() still leaves time for retries.
-        push_deadline(Deadline{now + config.retention, slot_index | Deadline::kRetire, s.generation});
+        // Retention runs from the refund, so a late expire() still leaves time for retries. A
+        // caller's clock near Time::max() retires at Time::max() instead of overflowing.
+        const Time retire_at = now > Time::max() - config.retention ? Time::max()
+                                                                    : now + config.retention;
+        push_deadline(Deadline{retire_at, slot_index | Deadline::kRetire, s.generation});
     }
     void drop_expired_shakes(Time now) noexcept {
         while (shake_count > 0 && shake_ring[shake_head].expires_at <= now) {

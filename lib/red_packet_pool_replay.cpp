@@ -147,6 +147,11 @@ struct detail::PoolReplay {
         if (!ref || s == nullptr) {
             return std::unexpected(Error::not_found);
         }
+        // A refund time so late that its retention would pass Time::max() was never written by
+        // a pool (whose clock would have to stand there): corrupt, not an overflow.
+        if (e.at > Time::max() - p.config.retention) {
+            return std::unexpected(Error::corrupt);
+        }
         if (s->state == PacketState::expired || e.at < s->expires_at || e.user != s->sender ||
             e.amount != s->total - s->claimed_amount || e.index != s->count - s->claimed) {
             return std::unexpected(Error::corrupt);

@@ -194,6 +194,16 @@ TEST_CASE("replay refuses events that contradict the state and changes nothing",
         expect(late, Error::corrupt);
         expect(refund, Error::corrupt);  // and no second refund
     }
+    SECTION("a refund so late that its retention would overflow the clock") {
+        // Found by fuzz_journal_scan: replay added the retention to this time (signed
+        // overflow, undefined behaviour) instead of refusing the record.
+        JournalRecord refund = created;
+        refund.kind = PoolEventKind::refunded;
+        refund.shares.clear();
+        refund.index = 3;
+        refund.at = Time::max() - Time{1};
+        expect(refund, Error::corrupt);
+    }
     SECTION("a refund that does not match the claims") {
         JournalRecord refund = created;
         refund.kind = PoolEventKind::refunded;

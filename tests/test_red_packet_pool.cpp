@@ -251,6 +251,21 @@ TEST_CASE("allowed lists of live packets are bounded by max_live_allowed", "[poo
     CHECK(pool.create(1, Cents{100}, 1, SplitPolicy::fixed, Time{20}, two).has_value());
 }
 
+TEST_CASE("expiry at the end of the clock retires at Time::max() instead of overflowing",
+          "[pool]") {
+    RedPacketPool pool{config()};
+    const auto id = pool.create(1, Cents{100}, 1, SplitPolicy::fixed, Time::max() - Time{5});
+    REQUIRE(id.has_value());
+    const Time late = Time::max() - Time{1};
+    const auto refunds = pool.expire(late);  // late + retention saturates at Time::max()
+    REQUIRE(refunds.size() == 1);
+    CHECK(refunds[0].amount == Cents{100});
+    CHECK(pool.claim(*id, 2, late).status == ClaimStatus::expired);
+    CHECK(pool.query(*id).has_value());  // retained until Time::max()
+    CHECK(pool.expire(Time::max()).empty());
+    CHECK_FALSE(pool.query(*id).has_value());  // retired at the end of the clock
+}
+
 TEST_CASE("create refuses an allowed list with a user twice or over the limit", "[pool]") {
     RedPacketPool pool{config()};
     const UserId twice[] = {4, 9, 4};
