@@ -50,25 +50,64 @@ JournalError corrupt(const std::string& file, std::uint64_t offset, std::string 
     return JournalError{Error::corrupt, {}, file, offset, std::move(message)};
 }
 
-void put_pool(ByteWriter& w, std::vector<std::byte>& out, const PoolSnapshot& p) {
-    w.put(p.shard);
-    w.put(p.max_packets);
-    PoolStats stats = p.checkpoint.stats;
+// The part of a pool's section before its events.
+void put_pool_header(ByteWriter& w, ShardId shard, std::uint32_t max_packets,
+                     const PoolCheckpoint& checkpoint, std::uint64_t events) {
+    w.put(shard);
+    w.put(max_packets);
+    PoolStats stats = checkpoint.stats;
     for_each_stat(stats, [&](auto& v) { w.put(static_cast<std::uint64_t>(v)); });
-    w.put(p.checkpoint.shake_serial);
-    w.put(static_cast<std::uint32_t>(p.checkpoint.slot_generations.size()));
-    for (const std::uint32_t g : p.checkpoint.slot_generations) {
+    w.put(checkpoint.shake_serial);
+    w.put(static_cast<std::uint32_t>(checkpoint.slot_generations.size()));
+    for (const std::uint32_t g : checkpoint.slot_generations) {
         w.put(g);
     }
-    w.put(static_cast<std::uint64_t>(p.events.size()));
-    for (const JournalRecord& r : p.events) {
-        const std::size_t at = out.size();
-        out.resize(at + record_size(r));
-        // Records come from for_each_live or from a decoded snapshot: within every limit.
-        [[maybe_unused]] const std::size_t written =
-            encode_record(r, std::span<std::byte>{out}.subspan(at));
-        assert(written == record_size(r));
+    w.put(events);
+}
+
+std::size_t pool_header_size(std::size_t slots) noexcept {
+    static const std::size_t stats = [] {
+        PoolStats s;
+        std::size_t n = 0;
+        for_each_stat(s, [&](auto&) { ++n; });
+        return n;
+    }();
+    return 4 + 4 + 8 * stats + 8 + 4 + 4 * slots + 8;
+}
+
+constexpr std::size_t kHeaderSize = 8 + 4 + 4 + 8 + 4;  // magic, version, flags, sequence, pools
+
+void put_file_header(ByteWriter& w, std::uint64_t sequence, std::size_t pools) {
+    w.put_bytes(std::as_bytes(std::span{kMagic.data(), kMagic.size()}));
+    w.put(kVersion);
+    w.put(std::uint32_t{0});
+    w.put(sequence);
+    w.put(static_cast<std::uint32_t>(pools));
+}
+
+void put_requests_and_crc(ByteWriter& w, std::vector<std::byte>& out,
+                          std::span<const CreateRequestEntry> requests) {
+    w.put(static_cast<std::uint64_t>(requests.size()));
+    for (const CreateRequestEntry& e : requests) {
+        w.put(e.user);
+        w.put(e.request_id);
+        w.put(e.packet.value);
     }
+    w.put(crc32c(out));
+}
+
+constexpr std::size_t trailer_size(std::size_t requests) noexcept {
+    return 8 + kRequestEntryBytes * requests + 4;
+}
+
+// Appends one encoded record of `size` bytes, written by `encode` into the span it is given.
+template <class Encode>
+void put_record(std::vector<std::byte>& out, std::size_t size, Encode&& encode) {
+    const std::size_t at = out.size();
+    out.resize(at + size);
+    // Records come from for_each_live or from a decoded snapshot: within every limit.
+    [[maybe_unused]] const std::size_t written = encode(std::span<std::byte>{out}.subspan(at));
+    assert(written == size);
 }
 
 std::expected<PoolSnapshot, JournalError> get_pool(ByteReader& r, std::span<const std::byte> bytes,
@@ -166,23 +205,59 @@ std::optional<std::uint64_t> parse_snapshot_name(std::string_view name) noexcept
 }
 
 std::vector<std::byte> encode_snapshot(const Snapshot& snapshot) {
-    std::vector<std::byte> out;
-    ByteWriter w{out};
-    w.put_bytes(std::as_bytes(std::span{kMagic.data(), kMagic.size()}));
-    w.put(kVersion);
-    w.put(std::uint32_t{0});
-    w.put(snapshot.sequence);
-    w.put(static_cast<std::uint32_t>(snapshot.pools.size()));
+    std::size_t size = kHeaderSize + trailer_size(snapshot.create_requests.size());
     for (const PoolSnapshot& p : snapshot.pools) {
-        put_pool(w, out, p);
+        size += pool_header_size(p.checkpoint.slot_generations.size());
+        for (const JournalRecord& r : p.events) {
+            size += record_size(r);
+        }
     }
-    w.put(static_cast<std::uint64_t>(snapshot.create_requests.size()));
-    for (const CreateRequestEntry& e : snapshot.create_requests) {
-        w.put(e.user);
-        w.put(e.request_id);
-        w.put(e.packet.value);
+    std::vector<std::byte> out;
+    out.reserve(size);
+    ByteWriter w{out};
+    put_file_header(w, snapshot.sequence, snapshot.pools.size());
+    for (const PoolSnapshot& p : snapshot.pools) {
+        put_pool_header(w, p.shard, p.max_packets, p.checkpoint, p.events.size());
+        for (const JournalRecord& r : p.events) {
+            put_record(out, record_size(r), [&](std::span<std::byte> to) { return encode_record(r, to); });
+        }
     }
-    w.put(crc32c(out));
+    put_requests_and_crc(w, out, snapshot.create_requests);
+    assert(out.size() == size);
+    return out;
+}
+
+std::vector<std::byte> encode_snapshot(std::uint64_t sequence,
+                                       std::span<const RedPacketPool* const> pools,
+                                       std::span<const CreateRequestEntry> create_requests) {
+    // Two passes over each pool's live events: one to size the file, one to write it.
+    std::vector<std::uint64_t> events(pools.size(), 0);
+    std::vector<PoolCheckpoint> checkpoints;
+    checkpoints.reserve(pools.size());
+    std::size_t size = kHeaderSize + trailer_size(create_requests.size());
+    for (std::size_t i = 0; i < pools.size(); ++i) {
+        checkpoints.push_back(pools[i]->checkpoint());
+        size += pool_header_size(checkpoints.back().slot_generations.size());
+        pools[i]->for_each_live([&](const PoolEvent& e) {
+            ++events[i];
+            size += record_size(e.shares.size(), e.allowed.size());
+        });
+    }
+    std::vector<std::byte> out;
+    out.reserve(size);
+    ByteWriter w{out};
+    put_file_header(w, sequence, pools.size());
+    for (std::size_t i = 0; i < pools.size(); ++i) {
+        const RedPacketPool& pool = *pools[i];
+        const ShardId shard = pool.config().shard;
+        put_pool_header(w, shard, pool.config().max_packets, checkpoints[i], events[i]);
+        pool.for_each_live([&](const PoolEvent& e) {
+            put_record(out, record_size(e.shares.size(), e.allowed.size()),
+                       [&](std::span<std::byte> to) { return encode_event(0, shard, 0, e, to); });
+        });
+    }
+    put_requests_and_crc(w, out, create_requests);
+    assert(out.size() == size);
     return out;
 }
 

@@ -8,10 +8,10 @@
 // written atomically (temporary file, fdatasync, rename, fsync of the directory), with a
 // CRC-32C over the whole content; docs/journal.md has the layout.
 //
-// How the daemon takes one: on the pools' thread, `capture` each pool and note
-// `writer.last_sequence()` (every record up to it is reflected in the pools, none after); then,
-// on any other thread, wait until `writer.durable_sequence()` reaches that sequence and call
-// `write_snapshot` — a snapshot must never cover records the journal may still lose.
+// How the daemon takes one: on the pools' thread, note `writer.last_sequence()` (every record
+// up to it is reflected in the pools, none after) and encode the live pools at it; then, on
+// any other thread, wait until `writer.durable_sequence()` reaches that sequence and call
+// `write_snapshot_bytes` — a snapshot must never cover records the journal may still lose.
 //
 // Which snapshot recovery loads: the newest one that reads back valid. A corrupt newer one is
 // skipped with a warning; that is safe because `prune_journal` keeps the segments after the
@@ -77,8 +77,17 @@ struct Snapshot {
 /// The sequence of a snapshot file name, or nothing for other names.
 [[nodiscard]] std::optional<std::uint64_t> parse_snapshot_name(std::string_view name) noexcept;
 
-/// The file content of `snapshot`.
+/// The file content of `snapshot`. Allocates only the result, sized exactly up front.
 [[nodiscard]] std::vector<std::byte> encode_snapshot(const Snapshot& snapshot);
+/// The file content of a snapshot of live pools at `sequence`: the same bytes as
+/// `encode_snapshot` of {sequence, `capture` of each pool, create_requests}, without building
+/// the captures (no record objects, no per-packet allocation: besides the result, sized
+/// exactly up front, only each pool's checkpoint is allocated). For a service snapshotting
+/// large pools periodically. Needs the pools' owner thread. Complexity: O(2 × live events +
+/// slots).
+[[nodiscard]] std::vector<std::byte> encode_snapshot(std::uint64_t sequence,
+                                                     std::span<const RedPacketPool* const> pools,
+                                                     std::span<const CreateRequestEntry> create_requests);
 /// Parses file content; checks the CRC first and never reads past `bytes`. `file` only names
 /// the source in errors (corrupt, with the byte offset of the bad field).
 [[nodiscard]] std::expected<Snapshot, JournalError> decode_snapshot(
