@@ -5,7 +5,8 @@
 
 Starts redpacketd (shake campaign 200/s, unlimited send campaign 200/s, optional journal)
 pinned to core 0 and redpacket-load (smooth pacing) pinned to core 1, samples the daemon's
-RSS, open descriptors and CPU time from /proc every 10 s into soak.csv, plots soak.png and
+RSS (and how much of it is the main [heap] and other anonymous mappings), open descriptors
+and CPU time from /proc every 10 s into soak.csv, plots soak.png and
 checks, after a warm-up (default 2 minutes): RSS grows < 1 % and the descriptor count stays
 flat. Exits non-zero if a check fails or a process did not finish cleanly. Not part of the
 test command (it runs for half an hour).
@@ -32,8 +33,23 @@ def sample(pid):
         for line in f:
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1])
+    # Where the resident memory is: the main arena's [heap] (brk) against every other
+    # anonymous mapping (mmap'ed blocks, other threads' arenas, stacks).
+    heap = anon = 0
+    name = ""
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if head and "-" in head[0] and not head[0].endswith(":"):
+                name = head[5] if len(head) > 5 else ""
+            elif line.startswith("Rss:"):
+                kb = int(head[1])
+                if name == "[heap]":
+                    heap += kb
+                elif name == "":
+                    anon += kb
     fds = len(os.listdir(f"/proc/{pid}/fd"))
-    return cpu_s, rss, fds
+    return cpu_s, rss, fds, heap, anon
 
 
 def main():
@@ -47,6 +63,8 @@ def main():
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--journal", action="store_true", help="run with a journal in the out dir")
     ap.add_argument("--every", type=float, default=10, help="seconds between samples")
+    ap.add_argument("--daemon-arg", action="append", default=[],
+                    help="extra redpacketd argument (repeatable), e.g. --daemon-arg=--snapshot-interval-s=5")
     args = ap.parse_args()
     started = datetime.datetime.utcnow()
     out = args.out or os.path.join(args.build, "experiments", f"soak-{started:%Y%m%d-%H%M%S}")
@@ -59,6 +77,7 @@ def main():
             "--send-enabled", "true", "--send-rate", "200", "--send-total", "0"]
     if args.journal:
         argv += ["--journal-dir", os.path.join(out, "journal")]
+    argv += args.daemon_arg
     d = Server(argv, 0, os.path.join(out, "daemon.log"))
     seconds = int(args.minutes * 60)
     plan = f"connect {args.connections} @ 5000/s; qps {args.qps} for {seconds}s"
@@ -73,8 +92,8 @@ def main():
     t0 = time.monotonic()
     try:
         while load_proc.poll() is None:
-            cpu, rss, fds = sample(d.pid)
-            rows.append((round(time.monotonic() - t0, 1), round(cpu, 2), rss, fds))
+            cpu, rss, fds, heap, anon = sample(d.pid)
+            rows.append((round(time.monotonic() - t0, 1), round(cpu, 2), rss, fds, heap, anon))
             time.sleep(args.every)
         stats = get_json(d.admin_port, "/stats")
     finally:
@@ -83,7 +102,7 @@ def main():
         rc = d.stop()
     with open(os.path.join(out, "soak.csv"), "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["elapsed_s", "cpu_s", "rss_kb", "fds"])
+        w.writerow(["elapsed_s", "cpu_s", "rss_kb", "fds", "heap_kb", "other_anon_kb"])
         w.writerows(rows)
     warm = [r for r in rows if r[0] >= args.warmup * 60]
     ok = True
@@ -134,6 +153,8 @@ set key outside bottom center horizontal
 set grid
 set arrow from {args.warmup}, graph 0 to {args.warmup}, graph 1 nohead dt 2
 plot "{out}/soak.csv" every ::1 using ($1/60):($3/1024) with lines lw 2 title "RSS", \\
+     "" every ::1 using ($1/60):($5/1024) with lines lw 1 title "[heap]", \\
+     "" every ::1 using ($1/60):($6/1024) with lines lw 1 title "other anonymous", \\
      "" every ::1 using ($1/60):4 axes x1y2 with lines lw 2 title "descriptors"
 """
         subprocess.run(["gnuplot"], input=script, text=True, check=False)
