@@ -15,7 +15,8 @@
 // - a rejection is `corrupt` with a message, and its offset lies inside the content;
 // - restore_pool of each decoded pool (when its shard and max_packets make a small pool) never
 //   crashes; when it succeeds, the restored pool's own snapshot restores into another fresh pool
-//   and captures the same again (a restored state survives the next snapshot).
+//   and captures the same again (a restored state survives the next snapshot), and encoding
+//   the live pool gives the bytes of encoding its capture.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -56,6 +57,9 @@ void check_restore(const PoolSnapshot& snapshot) {
         return;
     }
     const PoolSnapshot first = capture(*pool);
+    const RedPacketPool* live[] = {&*pool};
+    REDPACKET_FUZZ_CHECK(encode_snapshot(7, live, {}) == encode_snapshot(Snapshot{7, {first}, {}}),
+                         "encoding a live pool gives the bytes of encoding its capture");
     auto again = fresh_pool(snapshot.shard, snapshot.max_packets);
     REDPACKET_FUZZ_CHECK(again.has_value(), "the same pool config builds twice");
     const auto restored = restore_pool(*again, first);
