@@ -282,6 +282,7 @@ void Worker::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     }
     if (!result) {
         w.count(Event::protocol_errors);
+        w.count(decode_event(result.error()));
         w.reply_error(conn, 0, protocol::to_error_code(result.error()), true);
         return;
     }

@@ -209,6 +209,7 @@ void Worker::handle_grab(Connection& conn, std::uint32_t compact_packet) {
     const redpacket::ShardId shard = redpacket::packet_shard(redpacket::PacketId{compact_packet});
     if (shard >= config_.sets) {
         count(Event::grab_misses);
+        count(Event::claim_not_found);
         reply(protocol::GrabResponse{compact_packet, 0});
         return;
     }
@@ -227,6 +228,7 @@ void Worker::handle_claim(Connection& conn, const protocol::Claim& req) {
     }
     const redpacket::ShardId shard = redpacket::packet_shard(redpacket::PacketId{req.packet});
     if (shard >= config_.sets) {
+        count(Event::claim_not_found);
         reply(protocol::ClaimResponse{req.request_id, req.packet,
                                       protocol::to_wire(redpacket::ClaimStatus::not_found), 0, 0});
         return;
@@ -322,6 +324,7 @@ protocol::Message Worker::local_claim(WorkerMessage::Kind kind, redpacket::UserI
                                       std::uint64_t packet, std::uint64_t request_id) {
     const bool grab = kind == WorkerMessage::Kind::grab;
     const auto miss = [&](redpacket::ClaimStatus status) -> protocol::Message {
+        count(claim_event(status));
         if (grab) {
             count(Event::grab_misses);
             return protocol::GrabResponse{static_cast<std::uint32_t>(packet), 0};
@@ -351,6 +354,7 @@ protocol::Message Worker::local_claim(WorkerMessage::Kind kind, redpacket::UserI
     journal_request(shard, request_id);
     const redpacket::ClaimResult r = p->claim(*id, user, redpacket::Time{now_ms_});
     journal_request(shard, 0);
+    count(claim_event(r.status));
     const bool got = r.status == redpacket::ClaimStatus::claimed ||
                      r.status == redpacket::ClaimStatus::already_claimed;
     money_out_ = money_out_ || got;

@@ -152,6 +152,14 @@ TEST_CASE("with compat mode off a malformed frame gets an error frame and a clos
         }
         check_still_serving(d, false, ++user);
     }
+    // Each refusal is counted by its reason (every bad frame went out twice).
+    const auto totals = redpacketd::testing::fresh_stats(d.admin_port())["totals"];
+    CHECK(totals["protocol_errors"] == 2 * bad_frames().size());
+    CHECK(totals["decode_length_too_small"] == 4);  // length 0, 11
+    CHECK(totals["decode_length_too_large"] == 4);  // 65535, above --max-frame
+    // Command 1 (a server-to-client frame) decodes; the daemon refuses it after decoding.
+    CHECK(totals["decode_unknown_command"] == 4);
+    CHECK(totals["decode_bad_body_length"] == 4);
 }
 
 TEST_CASE("a request before login and a second login end the connection", "[integration]") {

@@ -253,6 +253,15 @@ TEST_CASE("a created packet is claimed across workers until sold out, idempotent
         CHECK(c.at(user).query(12, missing) ==
               protocol::Message{protocol::ErrorReply{12, protocol::ErrorCode::not_found}});
     }
+    // Every outcome is counted by the packet's owner, whichever worker asked.
+    const auto totals = redpacketd::testing::fresh_stats(d.admin_port())["totals"];
+    CHECK(totals["claims"] == 8);
+    CHECK(totals["claim_claimed"] == 3);
+    CHECK(totals["claim_already_claimed"] == 2);
+    CHECK(totals["claim_sold_out"] == 1);
+    CHECK(totals["claim_not_found"] == 2);
+    CHECK(totals["claim_expired"] == 0);
+    CHECK(totals["claim_not_allowed"] == 0);
 }
 
 TEST_CASE("invalid creates are refused with an error frame and the connection stays usable",
