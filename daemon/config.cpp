@@ -95,6 +95,8 @@ constexpr auto kFields = std::to_array<Field>({
     {"max_connections", at<&Config::max_connections>, "most open client connections"},
     {"login_timeout_ms", at<&Config::login_timeout_ms>, "time allowed to log in", 1},
     {"idle_timeout_ms", at<&Config::idle_timeout_ms>, "time a silent client stays", 1},
+    {"shutdown_grace_ms", at<&Config::shutdown_grace_ms>, "on SIGTERM/SIGINT: longest wait for "
+     "replies already owed (journal, other workers, slow readers) before closing", 0, 4000},
     {"max_frame", at<&Config::max_frame>, "largest request frame, bytes", 72, 65535},
     {"output_cap", at<&Config::output_cap>, "bytes queued to one client before closing it", 4096},
     {"socket_send_buffer", at<&Config::socket_send_buffer>,

@@ -58,6 +58,7 @@ struct Config {
     std::uint32_t max_connections{100000};
     std::uint32_t login_timeout_ms{5000};
     std::uint32_t idle_timeout_ms{120000};
+    std::uint32_t shutdown_grace_ms{3000};    ///< SIGTERM: time to finish what was read
     std::uint32_t max_frame{1024};
     std::uint32_t output_cap{256 * 1024};     ///< bytes queued to one client before closing it
     std::uint32_t socket_send_buffer{0};      ///< SO_SNDBUF of client sockets; 0 = autotuned

@@ -187,6 +187,7 @@ void Server::shutdown() {
         return;
     }
     shut_down_ = true;
+    shared_.draining_workers.store(static_cast<std::uint32_t>(workers_.size()));
     for (auto& w : workers_) {
         w->request_stop();
     }

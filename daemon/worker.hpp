@@ -82,6 +82,10 @@ struct Shared {
     ShakeCampaignConfig shake;  // guarded by campaign_lock
     SendCampaignConfig send;    // guarded by campaign_lock
     std::atomic_flag campaign_lock = ATOMIC_FLAG_INIT;
+    // Workers whose shutdown drain is not complete yet; each worker closes its connections once
+    // it reaches 0 (so it keeps answering the others' forwarded requests until then) or at its
+    // drain deadline.
+    std::atomic<std::uint32_t> draining_workers{0};
 };
 
 /// Money and packet totals of one worker's pools, published once per tick.
@@ -268,6 +272,8 @@ private:
     void publish();
     void count(Event e, std::uint64_t n = 1) noexcept;
     void refresh_clock() noexcept;
+    void begin_drain();
+    void check_drain();
     void stop_on_loop();
 
     // Journal: replies that report money leave only once their records are durable.
@@ -362,7 +368,10 @@ private:
     std::uint64_t held_bytes_{0};  // reply bytes in held_, waiting for the journal
     std::uint64_t held_bytes_peak_{0};
     std::atomic<bool> stop_requested_{false};
-    bool stopping_{false};
+    bool draining_{false};        // stop requested: no new requests, answering what was read
+    bool drain_reported_{false};  // this worker's own drain done (draining_workers counted down)
+    std::int64_t drain_deadline_ms_{0};
+    bool stopping_{false};        // connections closed, the loop is ending
     std::unique_ptr<std::atomic<std::uint64_t>[]> set_sizes_;
     std::array<std::atomic<std::uint64_t>, kEventCount> totals_{};
     redpacket::LatencyHistogram latency_;

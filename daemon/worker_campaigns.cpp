@@ -36,13 +36,18 @@ void Worker::on_tick(uv_timer_t* timer) {
     w.last_tick_ms_ = w.now_ms_;
     w.shared_.rates->writer(w.index_).advance(w.now_ms_ / 1000);
     w.retry_posts();
-    w.run_shake_campaign(elapsed);
-    w.run_send_campaign(elapsed);
+    if (!w.draining_) {
+        w.run_shake_campaign(elapsed);
+        w.run_send_campaign(elapsed);
+    }
     w.expire_packets();
-    w.maybe_snapshot();
+    if (!w.draining_) {
+        w.maybe_snapshot();
+    }
     if (w.now_ms_ / kPublishEveryMs != (w.now_ms_ - elapsed) / kPublishEveryMs || elapsed == 0) {
         w.publish();
     }
+    w.check_drain();
 }
 
 // Token bucket: a campaign rate of R packets/s is R/1000 packets per ms over all SETs, of which

@@ -425,3 +425,55 @@ TEST_CASE("a journal that cannot grow refuses money, loses nothing acknowledged,
     CHECK(WEXITSTATUS(rc) == 0);
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("SIGTERM still answers what was read: a forwarded claim waiting for the journal",
+          "[integration][crash]") {
+    const std::filesystem::path dir =
+        std::filesystem::temp_directory_path() /
+        ("redpacketd-drain-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    // A one-second group commit holds every reply that reports money that long.
+    const std::vector<std::string> args{
+        "--workers", "2", "--sets", "4", "--auth-secret", kSecret, "--journal-dir", dir.string(),
+        "--journal-fsync", "batch", "--journal-max-delay-us", "1000000", "--journal-max-batch",
+        "100000"};
+    std::uint64_t packet = 0;
+    {
+        DaemonProcess d(args);
+        TestClient creator(d.port());  // user 1: SET 1, worker 1
+        auth_login(creator, 1);
+        const auto created = as<protocol::CreateResponse>(creator.create(protocol::CreatePacket{
+            1, 300, 3, protocol::to_wire(redpacket::SplitPolicy::equal), 60}));
+        packet = created.packet;
+        REQUIRE(packet != 0);
+        TestClient claimer(d.port());  // user 2: SET 2, worker 0; the claim goes to worker 1
+        auth_login(claimer, 2);
+        const std::vector<protocol::Message> claim{protocol::Claim{7, packet}};
+        claimer.send_all(claim);
+        // The owner has claimed the share; its record now waits up to a second for the
+        // journal, and the reply with it. With --shutdown-grace-ms 0 the reply is lost.
+        REQUIRE(redpacketd::testing::eventually(
+            [&] {
+                return redpacketd::testing::get_json(d.admin_port(),
+                                                     "/stats")["totals"]["claim_claimed"] == 1;
+            },
+            2s));
+        CHECK(d.stop(5s) == 0);
+        const auto frames = claimer.frames_until_close(2s);
+        REQUIRE(frames.has_value());
+        REQUIRE(frames->size() == 1);
+        const auto r = as<protocol::ClaimResponse>(frames->front());
+        CHECK(r.request_id == 7);
+        CHECK(r.status == protocol::to_wire(ClaimStatus::claimed));
+        CHECK(r.amount == 100);
+    }
+    // What the reply reported is durable: the retry after a restart is the same share.
+    DaemonProcess d(args);
+    TestClient claimer(d.port());
+    auth_login(claimer, 2);
+    const auto again = as<protocol::ClaimResponse>(claimer.claim(7, packet));
+    CHECK(again.status == protocol::to_wire(ClaimStatus::already_claimed));
+    CHECK(again.amount == 100);
+    d.stop();
+    std::filesystem::remove_all(dir);
+}
