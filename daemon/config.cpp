@@ -372,6 +372,12 @@ Stored check_modes(const Config& c) {
         return std::unexpected(fmt::format(
             "\"log_level\" must be one of debug, info, warn, error, got \"{}\"", c.log_level));
     }
+    if (in_addr v4{}; c.host != "localhost" && inet_pton(AF_INET, c.host.c_str(), &v4) != 1) {
+        return std::unexpected(fmt::format(
+            "\"host\" must be an IPv4 address or localhost (the client listeners are IPv4), "
+            "got \"{}\"",
+            c.host));
+    }
     if (c.compat_mode && !c.allow_compat_on_public && !is_loopback(c.host)) {
         return std::unexpected(fmt::format(
             "\"compat_mode\" accepts unauthenticated logins, but \"host\" ({}) is not a loopback "

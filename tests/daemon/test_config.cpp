@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -306,7 +307,7 @@ TEST_CASE("an admin API on a public address needs a token", "[config]") {
 }
 
 TEST_CASE("compat mode on a public address is refused unless allowed", "[config]") {
-    for (const char* host : {"0.0.0.0", "10.0.0.1", "::", "example.com", "128.0.0.1", "127.1"}) {
+    for (const char* host : {"0.0.0.0", "10.0.0.1", "128.0.0.1", "126.255.255.255"}) {
         Config c;
         c.host = host;
         auto valid = redpacketd::validate(c);
@@ -320,10 +321,24 @@ TEST_CASE("compat mode on a public address is refused unless allowed", "[config]
         c.auth_secret = "s";
         CHECK(redpacketd::validate(c));
     }
-    for (const char* host : {"127.0.0.1", "127.255.0.9", "localhost", "::1", "0:0:0:0:0:0:0:1"}) {
+    for (const char* host : {"127.0.0.1", "127.255.0.9", "localhost"}) {
         Config c;
         c.host = host;
         CHECK(redpacketd::validate(c));
+    }
+}
+
+TEST_CASE("the client listeners' host must be IPv4", "[config]") {
+    for (const char* host : {"::1", "::", "0:0:0:0:0:0:0:1", "example.com", "127.1", ""}) {
+        INFO(host);
+        Config c;
+        c.host = host;
+        c.allow_compat_on_public = true;
+        const auto valid = redpacketd::validate(c);
+        REQUIRE_FALSE(valid);
+        CHECK(valid.error() == fmt::format("\"host\" must be an IPv4 address or localhost (the "
+                                           "client listeners are IPv4), got \"{}\"",
+                                           host));
     }
 }
 

@@ -211,7 +211,7 @@ void config_seeds(SeedWriter& w) {
   "journal_dir": "/var/lib/redpacketd", "journal_fsync": "batch",
   "journal_max_delay_us": 2000, "journal_segment_bytes": 4096, /* small */
   "snapshot_interval_s": 0, "journal_repair": false, "log_level": "debug",
-  "host": "::1", "admin_host": "0.0.0.0", "admin_token": "t0k3n", "seed": 18446744073709551615
+  "host": "127.0.0.2", "admin_host": "0.0.0.0", "admin_token": "t0k3n", "seed": 18446744073709551615
 }
 )");
     w.write("config", "refused_by_validate",
