@@ -263,8 +263,7 @@ std::vector<std::byte> encode_snapshot(std::uint64_t sequence,
 
 std::expected<Snapshot, JournalError> decode_snapshot(std::span<const std::byte> bytes,
                                                       const std::string& file) {
-    constexpr std::size_t kMinSize = 8 + 4 + 4 + 8 + 4 + 8 + 4;
-    if (bytes.size() < kMinSize) {
+    if (bytes.size() < kHeaderSize + trailer_size(0)) {  // no pools, no requests
         return std::unexpected(corrupt(file, bytes.size(), "snapshot is too short"));
     }
     const std::size_t body = bytes.size() - 4;
