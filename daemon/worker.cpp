@@ -522,7 +522,7 @@ void Worker::retry_posts() {
     retry_.erase(retry_.begin(), retry_.begin() + static_cast<std::ptrdiff_t>(sent));
 }
 
-// --- messages and shutdown ----------------------------------------------------------------
+// --- messages (shutdown is in worker_shutdown.cpp) ----------------------------------------
 
 void Worker::on_async(uv_async_t* handle) {
     Worker& w = *static_cast<Worker*>(handle->data);
@@ -535,73 +535,6 @@ void Worker::on_async(uv_async_t* handle) {
     });
     w.release_held();  // the journal writer wakes us after every batch
     w.check_drain();
-}
-
-// Shutdown, first step: stop accepting and reading, keep answering. What was already read —
-// replies waiting for the journal, requests forwarded to other workers, replies queued to
-// slow readers — is finished before the connections close, for at most shutdown_grace_ms.
-void Worker::begin_drain() {
-    draining_ = true;
-    drain_deadline_ms_ = now_ms_ + std::int64_t{config_.shutdown_grace_ms};
-    if (listening_) {
-        uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
-        listening_ = false;
-    }
-    for (Connection* c : slots_) {
-        if (c != nullptr && c->attached && !c->closing) {
-            (void)uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
-        }
-    }
-    check_drain();
-}
-
-namespace {
-void count_down(std::atomic<std::uint32_t>& n) noexcept {
-    std::uint32_t v = n.load();
-    while (v > 0 && !n.compare_exchange_weak(v, v - 1)) {
-    }
-}
-}  // namespace
-
-void Worker::check_drain() {
-    if (!draining_ || stopping_) {
-        return;
-    }
-    if (!drain_reported_ && held_.empty() && forwarded_in_flight_ == 0 && retry_.empty() &&
-        output_queued_ == 0) {
-        drain_reported_ = true;
-        count_down(shared_.draining_workers);
-    }
-    if (shared_.draining_workers.load() == 0 || now_ms_ >= drain_deadline_ms_) {
-        if (!drain_reported_) {
-            log(LogLevel::warn, "worker {}: shutdown grace over with {} held replies, {} forwarded "
-                "requests and {} queued reply bytes unfinished", index_, held_.size(),
-                forwarded_in_flight_, output_queued_);
-        }
-        stop_on_loop();
-    }
-}
-
-void Worker::stop_on_loop() {
-    if (!drain_reported_) {
-        drain_reported_ = true;
-        count_down(shared_.draining_workers);  // the others need not wait for this one
-    }
-    stopping_ = true;
-    if (listening_) {
-        uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
-        listening_ = false;
-    }
-    for (Connection* c : slots_) {
-        if (c != nullptr && !c->closing) {
-            close_connection(*c, Event::closed);
-        }
-    }
-    uv_timer_stop(&tick_);
-    uv_timer_stop(&sweep_);
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
-    uv_unref(reinterpret_cast<uv_handle_t*>(&async_));  // lets uv_run return; closed later
 }
 
 }  // namespace redpacketd
