@@ -31,6 +31,15 @@
 #include "redpacket/journal.hpp"
 
 namespace redpacketd {
+
+std::optional<std::uint32_t> listen_ipv4(const std::string& host) noexcept {
+    in_addr v4{};
+    if (inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host.c_str(), &v4) != 1) {
+        return std::nullopt;
+    }
+    return v4.s_addr;
+}
+
 namespace {
 
 using Json = nlohmann::ordered_json;  // keeps the table's order in --print-config
@@ -372,7 +381,7 @@ Stored check_modes(const Config& c) {
         return std::unexpected(fmt::format(
             "\"log_level\" must be one of debug, info, warn, error, got \"{}\"", c.log_level));
     }
-    if (in_addr v4{}; c.host != "localhost" && inet_pton(AF_INET, c.host.c_str(), &v4) != 1) {
+    if (!listen_ipv4(c.host)) {
         return std::unexpected(fmt::format(
             "\"host\" must be an IPv4 address or localhost (the client listeners are IPv4), "
             "got \"{}\"",

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -98,6 +99,9 @@ struct Config {
                                                               Config base = {});
 /// Checks cross-field rules (ranges, compat mode on public addresses, ...).
 [[nodiscard]] std::expected<void, std::string> validate(const Config& config);
+/// The IPv4 address (network byte order) the client listeners bind for `host`: a dotted quad,
+/// or 127.0.0.1 for "localhost"; nothing for anything else (validate refuses such a host).
+[[nodiscard]] std::optional<std::uint32_t> listen_ipv4(const std::string& host) noexcept;
 /// The effective configuration as pretty JSON (what --print-config prints).
 [[nodiscard]] std::string to_json(const Config& config);
 /// Parses the command line (CLI11): --config FILE, one flag per setting, --print-config,

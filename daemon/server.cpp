@@ -37,10 +37,11 @@ int bind_reuseport(const std::string& host, std::uint16_t port) {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
-    const std::string numeric = host == "localhost" ? "127.0.0.1" : host;
-    if (inet_pton(AF_INET, numeric.c_str(), &addr.sin_addr) != 1) {
+    const auto ip = listen_ipv4(host);
+    if (!ip) {
         fail("host \"" + host + "\" is not an IPv4 address");
     }
+    addr.sin_addr.s_addr = *ip;
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         fail(std::string("socket: ") + std::strerror(errno));
