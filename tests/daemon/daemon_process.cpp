@@ -302,4 +302,12 @@ std::string DaemonProcess::log_tail(std::size_t bytes) const {
     return all.size() <= bytes ? all : all.substr(all.size() - bytes);
 }
 
+std::filesystem::path fresh_temp_dir(std::string_view name) {
+    const std::filesystem::path dir =
+        std::filesystem::temp_directory_path() /
+        ("redpacketd-" + std::string{name} + "-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    return dir;
+}
+
 }  // namespace redpacketd::testing

@@ -15,7 +15,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace redpacketd::testing {
@@ -73,5 +75,9 @@ private:
     int exit_status_{kKilled};
     std::chrono::milliseconds stopped_in_{0};
 };
+
+/// An empty directory of this test process for a daemon's journal:
+/// `<temp>/redpacketd-<name>-<pid>`, removed first if an earlier run left it.
+[[nodiscard]] std::filesystem::path fresh_temp_dir(std::string_view name);
 
 }  // namespace redpacketd::testing

@@ -359,9 +359,7 @@ TEST_CASE("clients that never read are closed at the output cap and the daemon's
 TEST_CASE("a client that keeps asking while its replies wait for the journal is closed at the "
           "output cap",
           "[abuse]") {
-    const std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                      ("redpacketd-held-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(dir);
+    const std::filesystem::path dir = redpacketd::testing::fresh_temp_dir("held");
     constexpr const char* kSecret = "abuse-secret";
     // A one-second group commit: the create's reply is held that long, and everything the
     // client asks after it is held behind it, in order.

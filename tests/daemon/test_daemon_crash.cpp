@@ -61,10 +61,7 @@ struct Acked {
 
 TEST_CASE("claims acknowledged before a kill -9 survive the restart with the same amounts",
           "[integration][crash]") {
-    const std::filesystem::path dir =
-        std::filesystem::temp_directory_path() /
-        ("redpacketd-crash-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(dir);
+    const std::filesystem::path dir = redpacketd::testing::fresh_temp_dir("crash");
     std::mt19937 rng{static_cast<std::uint32_t>(::getpid())};
 
     constexpr std::uint32_t kCreator = 1;
@@ -251,10 +248,7 @@ TEST_CASE("claims acknowledged before a kill -9 survive the restart with the sam
 
 TEST_CASE("a send campaign's packet is still only its recipient's after a kill -9",
           "[integration][crash]") {
-    const std::filesystem::path dir =
-        std::filesystem::temp_directory_path() /
-        ("redpacketd-crash-recipients-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(dir);
+    const std::filesystem::path dir = redpacketd::testing::fresh_temp_dir("crash-recipients");
     const std::vector<std::string> args{"--workers", "1", "--sets", "1", "--journal-dir",
                                         dir.string(), "--journal-fsync", "batch"};
     protocol::PacketNotice notice{};
@@ -316,9 +310,7 @@ TEST_CASE("a journal that cannot grow refuses money, loses nothing acknowledged,
           "[integration][crash]") {
     // The disk "fills" through RLIMIT_FSIZE set on the running daemon: a journal write past
     // 64 KiB fails with EFBIG, as it would with ENOSPC. Nothing here needs privileges.
-    const std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                      ("redpacketd-full-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(dir);
+    const std::filesystem::path dir = redpacketd::testing::fresh_temp_dir("full");
     const std::vector<std::string> args{
         "--workers", "1", "--sets", "1", "--auth-secret", kSecret, "--journal-dir", dir.string(),
         "--journal-fsync", "batch", "--journal-segment-bytes", "16777216", "--rate-limit",
@@ -428,10 +420,7 @@ TEST_CASE("a journal that cannot grow refuses money, loses nothing acknowledged,
 
 TEST_CASE("SIGTERM still answers what was read: a forwarded claim waiting for the journal",
           "[integration][crash]") {
-    const std::filesystem::path dir =
-        std::filesystem::temp_directory_path() /
-        ("redpacketd-drain-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(dir);
+    const std::filesystem::path dir = redpacketd::testing::fresh_temp_dir("drain");
     // A one-second group commit holds every reply that reports money that long.
     const std::vector<std::string> args{
         "--workers", "2", "--sets", "4", "--auth-secret", kSecret, "--journal-dir", dir.string(),
