@@ -3,8 +3,9 @@
 // BM_Encode / BM_Decode: one frame per iteration. Baselines: a byte-at-a-time encoder that
 // allocates a std::vector per frame, and a decoder that copies each frame into its own
 // std::vector before parsing it field by field — what a first, naive codec tends to look like.
-// BM_HandleShake: frame bytes in → reply bytes out through redpacketd's Worker::handle_frame
-// (decode, shake against the SET's pool, encode), the whole per-request cost minus the socket.
+// BM_HandleShake: frame bytes in → reply bytes out through the library's RequestService over a
+// MemoryStore (decode, shake against the SET's pool, encode) — redpacketd's whole per-request
+// cost minus the socket.
 #include <benchmark/benchmark.h>
 
 #include <arpa/inet.h>
@@ -13,8 +14,9 @@
 #include <memory>
 #include <vector>
 
+#include "redpacket/memory_store.hpp"
 #include "redpacket/protocol.hpp"
-#include "worker.hpp"
+#include "redpacket/request_service.hpp"
 
 namespace {
 
@@ -117,35 +119,46 @@ void BM_AssemblerStream(benchmark::State& state) {
 }
 BENCHMARK(BM_AssemblerStream);
 
-// --- the daemon's per-request path ------------------------------------------------------
+// --- the per-request path of a service ------------------------------------------------------
 
-struct Harness {
-    redpacketd::Shared shared;
-    std::unique_ptr<redpacketd::Worker> worker;
-    redpacketd::Connection* conn{nullptr};
+// What redpacketd does per request minus the socket: decode the frame, let the library's
+// RequestService decide against a MemoryStore (shake from the user's SET), encode the reply.
+struct Harness final : redpacket::ServiceOutput {
+    redpacket::ConnectionRegistry registry{redpacket::ShardingConfig{256, 1, 1024}};
+    redpacket::EventCounter counter{redpacket::kServiceEventCount};
+    std::unique_ptr<redpacket::MemoryStore> store;
+    std::unique_ptr<redpacket::RequestService> service;
+    redpacket::Session session;
+    std::vector<std::byte> out;
+    static constexpr redpacket::Time kNow{1'700'000'000'000};
 
     Harness() {
-        shared.config.sets = 256;
-        shared.config.workers = 1;
-        shared.config.rate_limit = 1U << 30;
-        shared.config.shake_capacity_per_set = 1U << 16;
-        shared.sets = std::make_unique<redpacketd::ConnectionSet>(
-            redpacket::ShardingConfig{256, 1, 1024});
-        std::vector<std::string> names(redpacketd::kEventNames.begin(),
-                                       redpacketd::kEventNames.end());
-        shared.rates = std::make_unique<redpacket::RateCounter>(names, 1);
-        worker = std::make_unique<redpacketd::Worker>(shared, 0);
-        worker->set_now_ms(1'700'000'000'000);
-        conn = &worker->detached_connection();
-        worker->handle_frame(*conn, protocol::Frame{0, protocol::LoginRequest{42}});
-        worker->pending_output().clear();
+        redpacket::MemoryStoreOptions options;
+        options.sets = registry.shards_of(0);
+        options.pool.shake_capacity = 1U << 16;
+        store = std::move(*redpacket::MemoryStore::open(std::move(options), kNow));
+        redpacket::ServiceConfig config;
+        config.rate_limit = 1U << 30;
+        service = std::make_unique<redpacket::RequestService>(config, *store, registry, 0, counter,
+                                                              *this);
+        const auto login = service->handle(session, protocol::LoginRequest{42}, {}, kNow);
+        (void)service->welcome(session, std::get<redpacket::LoginGranted>(login), kNow);
+    }
+    void deliver(const redpacket::ReplyAddress&, const redpacket::Reply&) override {}
+    bool notify(redpacket::ConnectionRef, const protocol::PacketNotice&) override { return false; }
+
+    void handle(const protocol::Frame& f) {
+        const redpacket::Decision d = service->handle(session, f.message, {}, kNow);
+        for (const protocol::Message& m : std::get<redpacket::Reply>(d).messages()) {
+            protocol::append(out, m, 1'700'000'000);
+        }
     }
 };
 
 void BM_HandleShake(benchmark::State& state) {
     Harness h;
     const bool hit = state.range(0) != 0;
-    redpacket::RedPacketPool* pool = h.worker->pool(42 % 256);
+    redpacket::RedPacketPool* pool = h.store->pool(42 % 256);
     const auto bytes = stream_of(protocol::ShakeRequest{42}, 1);
     protocol::FrameAssembler assembler;
     for (auto _ : state) {
@@ -155,9 +168,9 @@ void BM_HandleShake(benchmark::State& state) {
             }
             state.ResumeTiming();
         }
-        (void)assembler.feed(bytes, [&](const protocol::Frame& f) { h.worker->handle_frame(*h.conn, f); });
-        benchmark::DoNotOptimize(h.worker->pending_output().data());
-        h.worker->pending_output().clear();
+        (void)assembler.feed(bytes, [&](const protocol::Frame& f) { h.handle(f); });
+        benchmark::DoNotOptimize(h.out.data());
+        h.out.clear();
     }
     state.SetItemsProcessed(state.iterations());
     state.SetLabel(hit ? "shake hit (14)" : "shake miss (15)");

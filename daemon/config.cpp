@@ -28,17 +28,10 @@
 #include <variant>
 #include <vector>
 
+#include "redpacket/address.hpp"
 #include "redpacket/journal.hpp"
 
 namespace redpacketd {
-
-std::optional<std::uint32_t> listen_ipv4(const std::string& host) noexcept {
-    in_addr v4{};
-    if (inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host.c_str(), &v4) != 1) {
-        return std::nullopt;
-    }
-    return v4.s_addr;
-}
 
 namespace {
 
@@ -357,21 +350,6 @@ Stored check_orderings(const Config& c) {
     return {};
 }
 
-/// 127.0.0.0/8, ::1 (in any spelling) or "localhost".
-bool is_loopback(const std::string& host) {
-    if (host == "localhost") {
-        return true;
-    }
-    in_addr v4{};
-    if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
-        return std::bit_cast<std::array<unsigned char, 4>>(v4.s_addr)[0] == 127;  // network order
-    }
-    in6_addr v6{};
-    return inet_pton(AF_INET6, host.c_str(), &v6) == 1 &&
-           std::bit_cast<std::array<unsigned char, 16>>(v6) ==
-               std::bit_cast<std::array<unsigned char, 16>>(in6addr_loopback);
-}
-
 Stored check_modes(const Config& c) {
     if (!redpacket::parse_fsync_policy(c.journal_fsync)) {
         return std::unexpected(fmt::format(
@@ -381,13 +359,13 @@ Stored check_modes(const Config& c) {
         return std::unexpected(fmt::format(
             "\"log_level\" must be one of debug, info, warn, error, got \"{}\"", c.log_level));
     }
-    if (!listen_ipv4(c.host)) {
+    if (!redpacket::parse_ipv4_host(c.host)) {
         return std::unexpected(fmt::format(
             "\"host\" must be an IPv4 address or localhost (the client listeners are IPv4), "
             "got \"{}\"",
             c.host));
     }
-    if (c.compat_mode && !c.allow_compat_on_public && !is_loopback(c.host)) {
+    if (c.compat_mode && !c.allow_compat_on_public && !redpacket::is_loopback_host(c.host)) {
         return std::unexpected(fmt::format(
             "\"compat_mode\" accepts unauthenticated logins, but \"host\" ({}) is not a loopback "
             "address; set \"allow_compat_on_public\" to true to allow it",
@@ -396,7 +374,7 @@ Stored check_modes(const Config& c) {
     if (!c.compat_mode && c.auth_secret.empty()) {
         return std::unexpected("\"auth_secret\" must be set when \"compat_mode\" is false");
     }
-    if (c.admin_token.empty() && !is_loopback(c.admin_host)) {
+    if (c.admin_token.empty() && !redpacket::is_loopback_host(c.admin_host)) {
         return std::unexpected(fmt::format(
             "\"admin_token\" must be set when \"admin_host\" ({}) is not a loopback address: "
             "the admin API starts and stops campaigns",

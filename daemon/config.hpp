@@ -11,32 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "redpacket/campaign.hpp"
 #include "redpacket/money.hpp"
 #include "redpacket/split.hpp"
 
 namespace redpacketd {
 
-/// The shake campaign: packets offered to the SETs' shake supplies.
-struct ShakeCampaignConfig {
-    bool enabled{false};
-    std::uint32_t rate{200};       ///< packets per second, over all SETs
-    std::uint64_t total{0};        ///< packets to offer in all; 0 = no limit
-    std::int64_t min_amount{1};    ///< cents
-    std::int64_t max_amount{100};  ///< cents
-    std::uint32_t ttl_seconds{60};
-};
-
-/// The send campaign: group packets created and announced to chosen recipients.
-struct SendCampaignConfig {
-    bool enabled{false};
-    std::uint32_t rate{200};        ///< packets per second, over all SETs
-    std::uint64_t total{20000};     ///< packets to create in all; 0 = no limit
-    std::int64_t min_total{3};      ///< cents per packet
-    std::int64_t max_total{300};    ///< cents per packet
-    std::uint32_t shares{3};        ///< recipients per packet (1..3: the notice has 3 slots)
-    redpacket::SplitPolicy policy{redpacket::SplitPolicy::double_mean};
-    std::uint32_t ttl_seconds{60};
-};
+/// The campaigns' settings are the library's (redpacket/campaign.hpp).
+using ShakeCampaignConfig = redpacket::ShakeCampaign;
+using SendCampaignConfig = redpacket::SendCampaign;
 
 /// Every setting of the daemon.
 struct Config {
@@ -99,9 +82,6 @@ struct Config {
                                                               Config base = {});
 /// Checks cross-field rules (ranges, compat mode on public addresses, ...).
 [[nodiscard]] std::expected<void, std::string> validate(const Config& config);
-/// The IPv4 address (network byte order) the client listeners bind for `host`: a dotted quad,
-/// or 127.0.0.1 for "localhost"; nothing for anything else (validate refuses such a host).
-[[nodiscard]] std::optional<std::uint32_t> listen_ipv4(const std::string& host) noexcept;
 /// The effective configuration as pretty JSON (what --print-config prints).
 [[nodiscard]] std::string to_json(const Config& config);
 /// Parses the command line (CLI11): --config FILE, one flag per setting, --print-config,

@@ -1,12 +1,16 @@
-// The events every worker counts: per second (RateCounter) and in total (for /metrics).
+// The events a worker's transport counts (sockets, frames, mailboxes): per second (RateCounter)
+// and in total (for /metrics). The request rules' events are the library's ServiceEvent; the
+// RateCounter holds these first, then those (`kServiceEventBase` on).
 #pragma once
 
 #include <array>
 #include <cstddef>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "redpacket/protocol.hpp"
-#include "redpacket/red_packet_pool.hpp"
+#include "redpacket/request_service.hpp"
 
 namespace redpacketd {
 
@@ -14,71 +18,44 @@ enum class Event : unsigned {
     accepted,
     rejected_max_connections,
     closed,
-    logins,
-    login_failures,
     login_timeouts,
     idle_timeouts,
     output_cap_closes,
-    protocol_errors,
     migrations,
-    shake_requests,
-    shake_hits,
-    shake_misses,
-    shake_overloaded,
-    grabs,
-    grab_hits,
-    grab_misses,
-    claims,
-    creates,
-    create_failures,
-    queries,
-    heartbeats,
-    notices,
-    rate_limited,
     mailbox_full,
     forwarded,
     forward_limited,  ///< requests refused because max_forwarded were awaiting an answer
     bytes_in,
     bytes_out,
-    shake_offered,
-    shake_offer_refused,
-    packets_sent,
-    refunds,
-    journal_refusals,  ///< money requests refused: journal failing or its queue full
-    held_replies,      ///< reply batches that waited for their journal records to be durable
+    held_replies,  ///< reply batches that waited for their journal records to be durable
     // Why the frame decoder refused a stream (each also counts as a protocol error), in
     // protocol::DecodeError order.
     decode_length_too_small,
     decode_length_too_large,
     decode_unknown_command,
     decode_bad_body_length,
-    // The outcome of every grab and extended claim, in redpacket::ClaimStatus order (counted by
-    // the packet's owner; refusals before the pool is asked — rate limit, journal — are not).
-    claim_claimed,
-    claim_already_claimed,
-    claim_sold_out,
-    claim_expired,
-    claim_not_found,
-    claim_not_allowed,
     count_  // not an event
 };
 
 inline constexpr std::size_t kEventCount = static_cast<std::size_t>(Event::count_);
+/// RateCounter id of the first ServiceEvent.
+inline constexpr std::size_t kServiceEventBase = kEventCount;
 
 inline constexpr std::array<std::string_view, kEventCount> kEventNames = {
-    "accepted",       "rejected_max_connections", "closed",        "logins",
-    "login_failures", "login_timeouts",           "idle_timeouts", "output_cap_closes",
-    "protocol_errors", "migrations",              "shake_requests", "shake_hits",
-    "shake_misses",   "shake_overloaded",         "grabs",         "grab_hits",
-    "grab_misses",    "claims",                   "creates",       "create_failures",
-    "queries",        "heartbeats",               "notices",       "rate_limited",
-    "mailbox_full",   "forwarded",      "forward_limited",      "bytes_in",      "bytes_out",
-    "shake_offered",  "shake_offer_refused",      "packets_sent",  "refunds",
-    "journal_refusals", "held_replies",
-    "decode_length_too_small", "decode_length_too_large", "decode_unknown_command",
-    "decode_bad_body_length",
-    "claim_claimed",  "claim_already_claimed",    "claim_sold_out", "claim_expired",
-    "claim_not_found", "claim_not_allowed"};
+    "accepted",           "rejected_max_connections", "closed",          "login_timeouts",
+    "idle_timeouts",      "output_cap_closes",        "migrations",      "mailbox_full",
+    "forwarded",          "forward_limited",          "bytes_in",        "bytes_out",
+    "held_replies",       "decode_length_too_small",  "decode_length_too_large",
+    "decode_unknown_command", "decode_bad_body_length"};
+
+/// Every counted event's name: the transport's, then the service's (RateCounter order).
+[[nodiscard]] inline std::vector<std::string> all_event_names() {
+    std::vector<std::string> names{kEventNames.begin(), kEventNames.end()};
+    for (const std::string_view n : redpacket::service_event_names()) {
+        names.emplace_back(n);
+    }
+    return names;
+}
 
 /// The event counting a decoder refusal.
 [[nodiscard]] constexpr Event decode_event(redpacket::protocol::DecodeError e) noexcept {
@@ -87,12 +64,5 @@ inline constexpr std::array<std::string_view, kEventCount> kEventNames = {
 }
 static_assert(decode_event(redpacket::protocol::DecodeError::bad_body_length) ==
               Event::decode_bad_body_length);
-
-/// The event counting a claim's outcome.
-[[nodiscard]] constexpr Event claim_event(redpacket::ClaimStatus s) noexcept {
-    return static_cast<Event>(static_cast<unsigned>(Event::claim_claimed) +
-                              static_cast<unsigned>(s));
-}
-static_assert(claim_event(redpacket::ClaimStatus::not_allowed) == Event::claim_not_allowed);
 
 }  // namespace redpacketd

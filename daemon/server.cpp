@@ -15,13 +15,11 @@
 #include <thread>
 
 #include "log.hpp"
+#include "redpacket/address.hpp"
+#include "store_setup.hpp"
 
 namespace redpacketd {
 namespace {
-
-std::vector<std::string> event_names() {
-    return {kEventNames.begin(), kEventNames.end()};
-}
 
 std::int64_t wall_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -37,7 +35,7 @@ int bind_reuseport(const std::string& host, std::uint16_t port) {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
-    const auto ip = listen_ipv4(host);
+    const auto ip = redpacket::parse_ipv4_host(host);
     if (!ip) {
         fail("host \"" + host + "\" is not an IPv4 address");
     }
@@ -88,9 +86,11 @@ Server::Server(Config config) {
         c.workers = std::min(c.workers, c.sets);
     }
     g_log_level.store(static_cast<int>(parse_log_level(c.log_level)));
-    shared_.sets = std::make_unique<ConnectionSet>(
+    shared_.registry = std::make_unique<redpacket::ConnectionRegistry>(
         redpacket::ShardingConfig{c.sets, c.workers, c.mailbox_capacity});
-    shared_.rates = std::make_unique<redpacket::RateCounter>(event_names(), c.workers);
+    shared_.mailboxes =
+        std::make_unique<redpacket::WorkerMailboxes<WorkerMessage>>(c.workers, c.mailbox_capacity);
+    shared_.rates = std::make_unique<redpacket::RateCounter>(all_event_names(), c.workers);
     shared_.shake = c.shake;
     shared_.send = c.send;
     shared_.shake_generation.store(1);
@@ -127,8 +127,9 @@ void Server::bind_listeners() {
 void Server::start() {
     const Config& c = shared_.config;
     // Recover every SET from the journal before anything can connect.
+    prepare_journal_dir(c);
     for (auto& w : workers_) {
-        w->open_journal();
+        w->open_store();
     }
     bind_listeners();
     admin_ = std::make_unique<AdminServer>(&loop_, *this, c.admin_token);
@@ -204,16 +205,26 @@ void Server::shutdown() {
     uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
+    const std::vector<std::uint64_t> totals = event_totals();
+    const auto service = [&](redpacket::ServiceEvent e) {
+        return totals[kServiceEventBase + static_cast<std::size_t>(e)];
+    };
     log(LogLevel::info, "stopped: {} connections served, {} requests",
-        total(Event::accepted) + 0, total(Event::shake_requests) + total(Event::grabs));
+        totals[static_cast<std::size_t>(Event::accepted)],
+        service(redpacket::ServiceEvent::shake_requests) + service(redpacket::ServiceEvent::grabs));
 }
 
-std::uint64_t Server::total(Event e) const noexcept {
-    std::uint64_t n = 0;
+std::vector<std::uint64_t> Server::event_totals() const {
+    std::vector<std::uint64_t> totals(kEventCount + redpacket::kServiceEventCount, 0);
     for (const auto& w : workers_) {
-        n += w->total(e);
+        for (std::size_t e = 0; e < kEventCount; ++e) {
+            totals[e] += w->transport_events().total(e);
+        }
+        for (std::size_t e = 0; e < redpacket::kServiceEventCount; ++e) {
+            totals[kServiceEventBase + e] += w->service_events().total(e);
+        }
     }
-    return n;
+    return totals;
 }
 
 // --- campaigns ---------------------------------------------------------------------------

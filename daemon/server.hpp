@@ -57,7 +57,9 @@ private:
     void publish_campaign(Settings& slot, const Settings& settings,
                           std::atomic<std::uint64_t>& generation);
     void shutdown();
-    [[nodiscard]] std::uint64_t total(Event e) const noexcept;
+    void journal_and_latency_metrics(std::string& out, const nlohmann::json& stats) const;
+    /// Lifetime totals of every event (transport, then service), summed over workers.
+    [[nodiscard]] std::vector<std::uint64_t> event_totals() const;
 
     Shared shared_;
     std::vector<std::unique_ptr<Worker>> workers_;

@@ -24,24 +24,16 @@ void gauge(std::string& out, std::string_view name, std::string_view help, std::
                    help, name, name, value);
 }
 
-}  // namespace
+/// Sums (or takes the largest of) the workers' published values.
+struct PublishedTotals {
+    std::int64_t created{0}, claimed{0}, refunded{0}, outstanding{0};
+    std::int64_t shake_offered{0}, shake_issued{0}, shake_expired{0};
+    std::uint64_t live{0}, queued{0}, logged_in{0}, violations{0};
+    std::uint64_t out_now{0}, out_peak{0}, fwd_now{0}, fwd_peak{0}, retry_now{0}, retry_peak{0},
+        held_now{0}, held_peak{0};
+    std::uint64_t publish_rounds{UINT64_MAX};
 
-nlohmann::json Server::stats() const {
-    const Config& c = shared_.config;
-    nlohmann::json j;
-    j["workers"] = workers_.size();
-    j["sets"] = c.sets;
-    j["connections"] = shared_.connections.load(std::memory_order_relaxed);
-
-    std::int64_t created = 0, claimed = 0, refunded = 0, outstanding = 0;
-    std::int64_t shake_offered = 0, shake_issued = 0, shake_expired = 0;
-    std::uint64_t live = 0, queued = 0, logged_in = 0, violations = 0;
-    std::uint64_t out_now = 0, out_peak = 0, fwd_now = 0, fwd_peak = 0, retry_now = 0,
-                  retry_peak = 0, held_now = 0, held_peak = 0;
-    std::uint64_t publish_rounds = UINT64_MAX;
-    redpacket::LatencyHistogram latency;
-    for (const auto& w : workers_) {
-        const PublishedStats& p = w->published();
+    void add(const PublishedStats& p) {
         publish_rounds = std::min(publish_rounds, p.publishes.load(std::memory_order_acquire));
         const auto r = std::memory_order_relaxed;
         created += p.amount_created.load(r);
@@ -63,32 +55,37 @@ nlohmann::json Server::stats() const {
         retry_peak = std::max(retry_peak, p.reply_retry_peak.load(r));
         held_now += p.held_bytes.load(r);
         held_peak = std::max(held_peak, p.held_bytes_peak.load(r));
-        latency.merge(w->latency());
     }
+};
+
+void add_published(nlohmann::json& j, const PublishedTotals& t, bool any_worker) {
     // What peers can make the daemon hold, now (all workers) and at most so far (the largest
     // one worker held): reply bytes queued to slow readers, forwarded requests awaiting their
     // answer, replies waiting for room in a full mailbox, reply bytes waiting for the journal.
-    j["queues"] = {{"output_bytes", out_now},  {"output_bytes_peak", out_peak},
-                   {"forwarded", fwd_now},     {"forwarded_peak", fwd_peak},
-                   {"reply_retry", retry_now}, {"reply_retry_peak", retry_peak},
-                   {"held_bytes", held_now},   {"held_bytes_peak", held_peak}};
+    j["queues"] = {{"output_bytes", t.out_now},  {"output_bytes_peak", t.out_peak},
+                   {"forwarded", t.fwd_now},     {"forwarded_peak", t.fwd_peak},
+                   {"reply_retry", t.retry_now}, {"reply_retry_peak", t.retry_peak},
+                   {"held_bytes", t.held_now},   {"held_bytes_peak", t.held_peak}};
     // Every worker has published its totals (every 100 ms) at least this many times: a client
     // that needs numbers newer than some moment waits for this to pass its value then + 1.
-    j["publish_rounds"] = workers_.empty() ? 0 : publish_rounds;
-    j["logged_in"] = logged_in;
-    j["packets_open"] = live;
-    j["shake_queued"] = queued;
-    j["money"] = {{"group_created", created},   {"group_claimed", claimed},
-                  {"group_refunded", refunded}, {"group_outstanding", outstanding},
-                  {"shake_offered", shake_offered}, {"shake_issued", shake_issued},
-                  {"shake_expired", shake_expired}};
-    j["invariant_violations"] = violations;
-    nlohmann::json journal = {{"enabled", !shared_.config.journal_dir.empty()},
-                              {"fsync", shared_.config.journal_fsync}};
+    j["publish_rounds"] = any_worker ? t.publish_rounds : 0;
+    j["logged_in"] = t.logged_in;
+    j["packets_open"] = t.live;
+    j["shake_queued"] = t.queued;
+    j["money"] = {{"group_created", t.created},   {"group_claimed", t.claimed},
+                  {"group_refunded", t.refunded}, {"group_outstanding", t.outstanding},
+                  {"shake_offered", t.shake_offered}, {"shake_issued", t.shake_issued},
+                  {"shake_expired", t.shake_expired}};
+    j["invariant_violations"] = t.violations;
+}
+
+nlohmann::json journal_stats(const Config& c, const std::vector<Worker*>& workers) {
+    nlohmann::json journal = {{"enabled", !c.journal_dir.empty()}, {"fsync", c.journal_fsync}};
     std::uint64_t records = 0, bytes = 0, batches = 0, syncs = 0, failures = 0, failing = 0,
                   pending = 0, lost = 0, max_batch = 0;
-    for (const Worker* w : shared_.workers) {
-        if (const redpacket::JournalWriter* jw = w->journal(); jw != nullptr) {
+    for (const Worker* w : workers) {
+        const redpacket::MemoryStore* store = w->memory_store();
+        if (const redpacket::JournalWriter* jw = store ? store->journal() : nullptr) {
             const redpacket::JournalWriterStats js = jw->stats();
             records += js.records;
             bytes += js.bytes;
@@ -101,7 +98,7 @@ nlohmann::json Server::stats() const {
             const std::uint64_t durable = jw->durable_sequence();
             pending += last > durable ? last - durable : 0;
         }
-        lost += w->journal_lost();
+        lost += store != nullptr ? store->journal_lost() : 0;
     }
     journal["records"] = records;
     journal["bytes"] = bytes;
@@ -112,42 +109,65 @@ nlohmann::json Server::stats() const {
     journal["failing_workers"] = failing;
     journal["pending"] = pending;
     journal["lost"] = lost;
-    j["journal"] = std::move(journal);
+    return journal;
+}
+
+/// Per-second counts of the last complete seconds, oldest first.
+nlohmann::json rates_json(const redpacket::RateCounter& rates) {
+    nlohmann::json out = nlohmann::json::object();
+    const auto last = rates.last_complete_second();
+    if (!last) {
+        return out;
+    }
+    std::vector<std::int64_t> seconds;
+    for (std::int64_t s = *last - kRateWindow + 1; s <= *last; ++s) {
+        seconds.push_back(s);
+    }
+    out["seconds"] = seconds;
+    const auto& names = rates.events();
+    for (std::size_t e = 0; e < names.size(); ++e) {
+        std::vector<std::uint64_t> values;
+        for (const std::int64_t s : seconds) {
+            values.push_back(rates.total(static_cast<redpacket::EventId>(e), s).value_or(0));
+        }
+        out[names[e]] = std::move(values);
+    }
+    return out;
+}
+
+}  // namespace
+
+nlohmann::json Server::stats() const {
+    const Config& c = shared_.config;
+    nlohmann::json j;
+    j["workers"] = workers_.size();
+    j["sets"] = c.sets;
+    j["connections"] = shared_.connections.load(std::memory_order_relaxed);
+    PublishedTotals published;
+    redpacket::LatencyHistogram latency;
+    for (const auto& w : workers_) {
+        published.add(w->published());
+        latency.merge(w->latency());
+    }
+    add_published(j, published, !workers_.empty());
+    j["journal"] = journal_stats(c, shared_.workers);
     const redpacket::LatencySummary l = latency.summary();
     j["latency_ns"] = {{"count", l.count}, {"p50", l.p50}, {"p90", l.p90},
                        {"p99", l.p99},     {"p999", l.p999}, {"max", l.max}};
-
     nlohmann::json totals = nlohmann::json::object();
-    for (std::size_t e = 0; e < kEventCount; ++e) {
-        totals[std::string(kEventNames[e])] = total(static_cast<Event>(e));
+    const std::vector<std::uint64_t> values = event_totals();
+    const auto& names = shared_.rates->events();
+    for (std::size_t e = 0; e < names.size(); ++e) {
+        totals[names[e]] = values[e];
     }
     j["totals"] = std::move(totals);
-
-    // Per-second counts of the last complete seconds, oldest first.
-    nlohmann::json rates = nlohmann::json::object();
+    j["rates"] = rates_json(*shared_.rates);
     const auto last = shared_.rates->last_complete_second();
-    if (last) {
-        std::vector<std::int64_t> seconds;
-        for (std::int64_t s = *last - kRateWindow + 1; s <= *last; ++s) {
-            seconds.push_back(s);
-        }
-        rates["seconds"] = seconds;
-        for (std::size_t e = 0; e < kEventCount; ++e) {
-            std::vector<std::uint64_t> values;
-            for (const std::int64_t s : seconds) {
-                values.push_back(
-                    shared_.rates->total(static_cast<redpacket::EventId>(e), s).value_or(0));
-            }
-            rates[std::string(kEventNames[e])] = std::move(values);
-        }
-    }
-    j["rates"] = std::move(rates);
     j["last_complete_second"] = last ? nlohmann::json(*last) : nlohmann::json(nullptr);
     j["campaigns"] = campaigns();
-
     std::vector<std::uint64_t> sizes(c.sets, 0);
     for (redpacket::ShardId s = 0; s < c.sets; ++s) {
-        sizes[s] = workers_[shared_.sets->worker_of(s)]->set_size(s);
+        sizes[s] = workers_[shared_.registry->worker_of(s)]->set_size(s);
     }
     j["set_sizes"] = std::move(sizes);
     return j;
@@ -155,45 +175,47 @@ nlohmann::json Server::stats() const {
 
 std::string Server::metrics() const {
     std::string out;
-    for (std::size_t e = 0; e < kEventCount; ++e) {
-        metric(out, fmt::format("{}_total", kEventNames[e]), "counter",
-               fmt::format("Events of kind {} since start.", kEventNames[e]),
-               total(static_cast<Event>(e)));
+    const std::vector<std::uint64_t> totals = event_totals();
+    const auto& names = shared_.rates->events();
+    for (std::size_t e = 0; e < names.size(); ++e) {
+        metric(out, fmt::format("{}_total", names[e]), "counter",
+               fmt::format("Events of kind {} since start.", names[e]), totals[e]);
     }
     const nlohmann::json s = stats();
-    gauge(out, "connections", "Open client connections.",
-          s["connections"].get<std::int64_t>());
-    gauge(out, "logged_in_connections", "Connections registered in a SET.",
-          s["logged_in"].get<std::int64_t>());
-    gauge(out, "packets_open", "Group packets live in the pools.",
-          s["packets_open"].get<std::int64_t>());
-    gauge(out, "shake_queued", "Shake packets waiting in the supplies.",
-          s["shake_queued"].get<std::int64_t>());
+    const auto g = [&](std::string_view name, std::string_view help, const nlohmann::json& v) {
+        gauge(out, name, help, v.get<std::int64_t>());
+    };
+    g("connections", "Open client connections.", s["connections"]);
+    g("logged_in_connections", "Connections registered in a SET.", s["logged_in"]);
+    g("packets_open", "Group packets live in the pools.", s["packets_open"]);
+    g("shake_queued", "Shake packets waiting in the supplies.", s["shake_queued"]);
     for (const auto& [key, value] : s["money"].items()) {
-        gauge(out, fmt::format("money_{}_cents", key),
-              fmt::format("Money {} in cents.", key), value.get<std::int64_t>());
+        g(fmt::format("money_{}_cents", key), fmt::format("Money {} in cents.", key), value);
     }
-    const auto& queues = s["queues"];
-    gauge(out, "output_queued_bytes", "Reply bytes queued to clients that read slowly.",
-          queues["output_bytes"].get<std::int64_t>());
-    gauge(out, "output_queued_bytes_peak",
-          "Most reply bytes one worker has had queued to slow clients since start.",
-          queues["output_bytes_peak"].get<std::int64_t>());
-    gauge(out, "forwarded_in_flight", "Requests forwarded to another worker, not yet answered.",
-          queues["forwarded"].get<std::int64_t>());
-    gauge(out, "forwarded_in_flight_peak",
-          "Most forwarded requests one worker has had awaiting an answer since start.",
-          queues["forwarded_peak"].get<std::int64_t>());
-    gauge(out, "reply_retry_queued", "Cross-worker replies waiting for room in a full mailbox.",
-          queues["reply_retry"].get<std::int64_t>());
-    gauge(out, "reply_retry_queued_peak",
-          "Most cross-worker replies one worker has had waiting for mailbox room since start.",
-          queues["reply_retry_peak"].get<std::int64_t>());
-    gauge(out, "held_reply_bytes", "Reply bytes waiting for their journal records to be durable.",
-          queues["held_bytes"].get<std::int64_t>());
-    gauge(out, "held_reply_bytes_peak",
-          "Most reply bytes one worker has held for the journal since start.",
-          queues["held_bytes_peak"].get<std::int64_t>());
+    const auto& q = s["queues"];
+    g("output_queued_bytes", "Reply bytes queued to clients that read slowly.", q["output_bytes"]);
+    g("output_queued_bytes_peak",
+      "Most reply bytes one worker has had queued to slow clients since start.",
+      q["output_bytes_peak"]);
+    g("forwarded_in_flight", "Requests forwarded to another worker, not yet answered.",
+      q["forwarded"]);
+    g("forwarded_in_flight_peak",
+      "Most forwarded requests one worker has had awaiting an answer since start.",
+      q["forwarded_peak"]);
+    g("reply_retry_queued", "Cross-worker replies waiting for room in a full mailbox.",
+      q["reply_retry"]);
+    g("reply_retry_queued_peak",
+      "Most cross-worker replies one worker has had waiting for mailbox room since start.",
+      q["reply_retry_peak"]);
+    g("held_reply_bytes", "Reply bytes waiting for their journal records to be durable.",
+      q["held_bytes"]);
+    g("held_reply_bytes_peak", "Most reply bytes one worker has held for the journal since start.",
+      q["held_bytes_peak"]);
+    journal_and_latency_metrics(out, s);
+    return out;
+}
+
+void Server::journal_and_latency_metrics(std::string& out, const nlohmann::json& s) const {
     metric(out, "invariant_violations_total", "counter",
            "Pools whose money does not balance, plus pool changes the journal lost (must stay 0).",
            s["invariant_violations"].get<std::uint64_t>() +
@@ -218,7 +240,6 @@ std::string Server::metrics() const {
     }
     fmt::format_to(std::back_inserter(out), "redpacketd_request_latency_ns_count {}\n",
                    l["count"].get<std::uint64_t>());
-    return out;
 }
 
 }  // namespace redpacketd

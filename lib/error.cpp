@@ -15,6 +15,7 @@ std::string_view to_string(Error e) noexcept {
         case Error::io_error: return "io_error";
         case Error::corrupt: return "corrupt";
         case Error::closed: return "closed";
+        case Error::unavailable: return "unavailable";
     }
     return "unknown_error";
 }

@@ -302,6 +302,7 @@ ErrorCode to_error_code(Error e) noexcept {
         case Error::io_error: return ErrorCode::unavailable;  // e.g. the journal cannot write
         case Error::corrupt: return ErrorCode::internal;
         case Error::closed: return ErrorCode::unavailable;
+        case Error::unavailable: return ErrorCode::unavailable;
     }
     return ErrorCode::internal;
 }

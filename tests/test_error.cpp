@@ -13,7 +13,8 @@ TEST_CASE("every error has a distinct snake_case name", "[error]") {
     const Error all[] = {Error::invalid_amount, Error::invalid_count, Error::invalid_argument,
                          Error::pool_full,      Error::not_found,     Error::queue_full,
                          Error::mailbox_full,   Error::already_exists, Error::io_error,
-                         Error::corrupt,        Error::closed};
+                         Error::corrupt,        Error::closed,
+                         Error::unavailable};
     std::set<std::string> names;
     for (Error e : all) {
         const std::string name{to_string(e)};

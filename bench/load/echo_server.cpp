@@ -132,9 +132,12 @@ int main(int argc, char** argv) {
     app.add_option("--backlog", backlog, "listen backlog")->check(CLI::Range(1, 65535))
         ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
-    if (!redpacket::load::is_loopback(bind)) {
+    if (!redpacket::load::is_ipv4_loopback(bind)) {
         fmt::print(stderr, "--bind {}: only 127.0.0.0/8 addresses are allowed\n", bind);
         return 2;
+    }
+    if (bind == "localhost") {
+        bind = "127.0.0.1";
     }
 
     Server server;

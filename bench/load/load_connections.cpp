@@ -7,7 +7,7 @@
 #include <ctime>
 #include <variant>
 
-#include "auth.hpp"
+#include "redpacket/auth.hpp"
 #include "load_generator.hpp"
 
 namespace redpacket::load {
@@ -95,7 +95,7 @@ void LoadGenerator::send_login(Conn& c) {
     protocol::AuthLogin login;
     login.user = c.user;
     login.expiry = unix_now() + 3600;
-    login.token = redpacketd::make_token(options_.auth_secret, c.user, login.expiry);
+    login.token = redpacket::make_login_token(options_.auth_secret, c.user, login.expiry);
     queue(c, login);
 }
 

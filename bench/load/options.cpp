@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "redpacket/address.hpp"
+
 #include <fstream>
 #include <sstream>
 
@@ -34,13 +36,8 @@ std::expected<Plan, std::string> load_plan(const std::string& text, const std::s
 
 }  // namespace
 
-bool is_loopback(std::string_view ipv4) noexcept {
-    in_addr a{};
-    const std::string s(ipv4);
-    if (inet_pton(AF_INET, s.c_str(), &a) != 1) {
-        return false;
-    }
-    return (ntohl(a.s_addr) >> 24) == 127;
+bool is_ipv4_loopback(std::string_view host) noexcept {
+    return redpacket::is_loopback_host(host) && redpacket::parse_ipv4_host(host).has_value();
 }
 
 std::expected<Options, OptionsExit> parse_options(int argc, const char* const* argv) {
@@ -82,10 +79,13 @@ std::expected<Options, OptionsExit> parse_options(int argc, const char* const* a
     } catch (const CLI::ParseError& e) {
         return std::unexpected(OptionsExit{2, e.what()});
     }
-    if (!is_loopback(o.target)) {
+    if (!is_ipv4_loopback(o.target)) {
         return std::unexpected(OptionsExit{
             2, fmt::format("--target {}: only IPv4 loopback targets (127.0.0.0/8) are allowed",
                            o.target)});
+    }
+    if (o.target == "localhost") {
+        o.target = "127.0.0.1";  // connect() takes a dotted quad
     }
     const auto m = mode_from_string(mode);
     if (!m) {

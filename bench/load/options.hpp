@@ -45,7 +45,8 @@ struct OptionsExit {
 /// Parses argv (argv[0] is the program name).
 [[nodiscard]] std::expected<Options, OptionsExit> parse_options(int argc, const char* const* argv);
 
-/// True for a dotted-quad IPv4 address in 127.0.0.0/8.
-[[nodiscard]] bool is_loopback(std::string_view ipv4) noexcept;
+/// True for an IPv4 loopback host: a dotted quad in 127.0.0.0/8, or "localhost"
+/// (redpacket/address.hpp); the generator and the echo server speak IPv4 only.
+[[nodiscard]] bool is_ipv4_loopback(std::string_view host) noexcept;
 
 }  // namespace redpacket::load

@@ -23,6 +23,8 @@ enum class Error : std::uint8_t {
     corrupt,           ///< stored data failed a check: CRC, length, or a replayed event that
                        ///< contradicts the state it is applied to
     closed,            ///< the object was shut down and takes no more work
+    unavailable,       ///< a store cannot take the operation now: its journal is failing or
+                       ///< full, or a remote store is unreachable; retrying later may succeed
 };
 
 /// A stable name for `e`, e.g. "pool_full".

@@ -114,4 +114,38 @@ private:
     std::atomic<std::uint64_t>* words_{nullptr};  // writer-major, cache-line aligned
 };
 
+/// One thread's event counts: lifetime totals, readable from any thread, and — when given a
+/// RateCounter writer slot — the same events per second, as RateCounter events `first` +
+/// event. Thread-safety: `add` on the owning thread only; `total` from any thread.
+class EventCounter {
+public:
+    /// Counts `events` kinds of event (ids 0 .. events − 1).
+    explicit EventCounter(std::size_t events, RateCounter::Writer* rates = nullptr,
+                          EventId first = 0)
+        : totals_{std::make_unique<std::atomic<std::uint64_t>[]>(events)},
+          size_{events},
+          rates_{rates},
+          first_{first} {}
+
+    /// Adds `n` occurrences of `event` at `second` (unix seconds). Wait-free.
+    void add(std::size_t event, std::int64_t second, std::uint64_t n = 1) noexcept {
+        std::atomic<std::uint64_t>& t = totals_[event];
+        t.store(t.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+        if (rates_ != nullptr) {
+            rates_->add(first_ + static_cast<EventId>(event), second, n);
+        }
+    }
+    /// Occurrences of `event` since construction. Thread-safety: any thread (relaxed).
+    [[nodiscard]] std::uint64_t total(std::size_t event) const noexcept {
+        return totals_[event].load(std::memory_order_relaxed);
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+private:
+    std::unique_ptr<std::atomic<std::uint64_t>[]> totals_;
+    std::size_t size_;
+    RateCounter::Writer* rates_;
+    EventId first_;
+};
+
 }  // namespace redpacket

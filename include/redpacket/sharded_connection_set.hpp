@@ -1,5 +1,5 @@
-// ShardedConnectionSet: users split into S shards (the seed's SETs) owned by W workers, with
-// cross-worker dispatch.
+// ConnectionRegistry and ShardedConnectionSet: users split into S shards (the seed's SETs) owned
+// by W workers; the set adds cross-worker dispatch by shard.
 //
 // `shard_of(user)` is `user % S` (the seed's rule) and `worker_of(shard)` is `shard % W`, so
 // consecutive shards spread evenly over workers. Each shard has its own ConnectionTable, cache-
@@ -25,6 +25,7 @@
 #include "redpacket/connection_table.hpp"
 #include "redpacket/error.hpp"
 #include "redpacket/mailbox.hpp"
+#include "redpacket/worker_mailboxes.hpp"
 #include "redpacket/types.hpp"
 
 namespace redpacket {
@@ -36,28 +37,19 @@ struct ShardingConfig {
     std::size_t mailbox_capacity{1U << 16};   ///< messages per worker mailbox
 };
 
-/// Connections in S shards over W workers, plus one mailbox of `Message` per worker.
-template <class Message>
-class ShardedConnectionSet {
+/// Users in S shards (SETs) over W workers: the SET → worker rule and one ConnectionTable per
+/// SET. No mailboxes: pair it with WorkerMailboxes, or use ShardedConnectionSet for both.
+class ConnectionRegistry {
 public:
-    /// A message with the shard it was posted to.
-    struct Envelope {
-        ShardId shard{0};
-        Message message{};
-    };
-
     /// Throws std::invalid_argument if shards or workers is 0, or workers > shards.
-    explicit ShardedConnectionSet(const ShardingConfig& config) : config_{config} {
+    explicit ConnectionRegistry(const ShardingConfig& config) : config_{config} {
         if (config.shards == 0 || config.workers == 0 || config.workers > config.shards) {
             throw std::invalid_argument("need 0 < workers <= shards");
         }
         shards_ = std::make_unique<AlignedShard[]>(config.shards);
-        mailboxes_.reserve(config.workers);
-        for (std::uint32_t w = 0; w < config.workers; ++w) {
-            mailboxes_.push_back(std::make_unique<Mailbox<Envelope>>(config.mailbox_capacity));
-        }
     }
 
+    [[nodiscard]] const ShardingConfig& config() const noexcept { return config_; }
     [[nodiscard]] std::uint32_t shard_count() const noexcept { return config_.shards; }
     [[nodiscard]] std::uint32_t worker_count() const noexcept { return config_.workers; }
     /// The seed's rule: user % S.
@@ -67,6 +59,14 @@ public:
     /// The worker that owns `shard`: shard % W.
     [[nodiscard]] WorkerId worker_of(ShardId shard) const noexcept {
         return shard % config_.workers;
+    }
+    /// The SETs `worker` owns, ascending.
+    [[nodiscard]] std::vector<ShardId> shards_of(WorkerId worker) const {
+        std::vector<ShardId> owned;
+        for (ShardId s = worker; s < config_.shards; s += config_.workers) {
+            owned.push_back(s);
+        }
+        return owned;
     }
 
     /// The table of one shard. Thread-safety: the owning worker only.
@@ -102,47 +102,13 @@ public:
         }
         return n;
     }
-    /// Heap bytes held by the shard tables (not the mailboxes).
+    /// Heap bytes held by the shard tables.
     [[nodiscard]] std::size_t table_memory_bytes() const noexcept {
         std::size_t n = config_.shards * sizeof(AlignedShard);
         for (std::uint32_t s = 0; s < config_.shards; ++s) {
             n += shards_[s].table.memory_bytes();
         }
         return n;
-    }
-
-    /// Sets the wake-up of `worker`'s mailbox (e.g. a uv_async_send thunk). Call before
-    /// producers start.
-    void set_wake(WorkerId worker, void* context, typename Mailbox<Envelope>::WakeFn fn) noexcept {
-        mailboxes_[worker]->set_wake(context, fn);
-    }
-
-    /// Sends `message` to the worker owning `s`. Errors: mailbox_full (counted, nothing
-    /// blocks), invalid_argument for an unknown shard; on an error `message` is handed back
-    /// unchanged, so the caller can keep it and retry. Thread-safety: any thread.
-    [[nodiscard]] std::expected<void, Error> post(ShardId s, Message&& message) noexcept {
-        if (s >= config_.shards) {
-            return std::unexpected(Error::invalid_argument);
-        }
-        Envelope envelope{s, std::move(message)};
-        if (!mailboxes_[worker_of(s)]->try_push(std::move(envelope))) {
-            message = std::move(envelope.message);
-            return std::unexpected(Error::mailbox_full);
-        }
-        return {};
-    }
-
-    /// Pops up to `max` messages of `worker` into `fn(ShardId, Message&&)`; returns how many.
-    /// Thread-safety: the owning worker only.
-    template <class Fn>
-    std::size_t drain(WorkerId worker, std::size_t max, Fn&& fn) {
-        return mailboxes_[worker]->drain(
-            max, [&fn](Envelope&& e) { fn(e.shard, std::move(e.message)); });
-    }
-
-    /// Posts refused because `worker`'s mailbox was full.
-    [[nodiscard]] std::uint64_t rejected(WorkerId worker) const noexcept {
-        return mailboxes_[worker]->rejected();
     }
 
 private:
@@ -152,7 +118,59 @@ private:
 
     ShardingConfig config_;
     std::unique_ptr<AlignedShard[]> shards_;
-    std::vector<std::unique_ptr<Mailbox<Envelope>>> mailboxes_;
+};
+
+/// A ConnectionRegistry plus one mailbox of `Message` per worker, with `post(shard, m)` to
+/// the shard's owner.
+template <class Message>
+class ShardedConnectionSet : public ConnectionRegistry {
+public:
+    /// A message with the shard it was posted to.
+    struct Envelope {
+        ShardId shard{0};
+        Message message{};
+    };
+
+    /// Throws std::invalid_argument if shards or workers is 0, or workers > shards.
+    explicit ShardedConnectionSet(const ShardingConfig& config)
+        : ConnectionRegistry{config}, mailboxes_{config.workers, config.mailbox_capacity} {}
+
+    /// Sets the wake-up of `worker`'s mailbox (e.g. a uv_async_send thunk). Call before
+    /// producers start.
+    void set_wake(WorkerId worker, void* context, typename Mailbox<Envelope>::WakeFn fn) noexcept {
+        mailboxes_.set_wake(worker, context, fn);
+    }
+
+    /// Sends `message` to the worker owning `s`. Errors: mailbox_full (counted, nothing
+    /// blocks), invalid_argument for an unknown shard; on an error `message` is handed back
+    /// unchanged, so the caller can keep it and retry. Thread-safety: any thread.
+    [[nodiscard]] std::expected<void, Error> post(ShardId s, Message&& message) noexcept {
+        if (s >= shard_count()) {
+            return std::unexpected(Error::invalid_argument);
+        }
+        Envelope envelope{s, std::move(message)};
+        if (auto posted = mailboxes_.post_to(worker_of(s), std::move(envelope)); !posted) {
+            message = std::move(envelope.message);
+            return posted;
+        }
+        return {};
+    }
+
+    /// Pops up to `max` messages of `worker` into `fn(ShardId, Message&&)`; returns how many.
+    /// Thread-safety: the owning worker only.
+    template <class Fn>
+    std::size_t drain(WorkerId worker, std::size_t max, Fn&& fn) {
+        return mailboxes_.drain(worker, max,
+                                [&fn](Envelope&& e) { fn(e.shard, std::move(e.message)); });
+    }
+
+    /// Posts refused because `worker`'s mailbox was full.
+    [[nodiscard]] std::uint64_t rejected(WorkerId worker) const noexcept {
+        return mailboxes_.rejected(worker);
+    }
+
+private:
+    WorkerMailboxes<Envelope> mailboxes_;
 };
 
 }  // namespace redpacket

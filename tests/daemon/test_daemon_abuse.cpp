@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "auth.hpp"
+#include "redpacket/auth.hpp"
 #include "daemon_process.hpp"
 #include "test_client.hpp"
 
@@ -370,7 +370,7 @@ TEST_CASE("a client that keeps asking while its replies wait for the journal is 
     GoodClient good(d.port());
     TestClient c(d.port());
     const std::uint64_t expiry = static_cast<std::uint64_t>(std::time(nullptr)) + 3600;
-    REQUIRE(c.auth_login(5, expiry, redpacketd::make_token(kSecret, 5, expiry)) ==
+    REQUIRE(c.auth_login(5, expiry, redpacket::make_login_token(kSecret, 5, expiry)) ==
             protocol::AuthLoginResponse{5, protocol::kResultOk});
     std::vector<protocol::Message> batch{protocol::CreatePacket{
         1, 300, 3, protocol::to_wire(redpacket::SplitPolicy::equal), 60}};

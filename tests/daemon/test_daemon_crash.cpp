@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "auth.hpp"
+#include "redpacket/auth.hpp"
 #include "daemon_process.hpp"
 #include "redpacket/red_packet_pool.hpp"
 #include "test_client.hpp"
@@ -40,7 +40,7 @@ constexpr const char* kSecret = "crash-secret";
 
 void auth_login(TestClient& c, std::uint32_t user) {
     const std::uint64_t expiry = static_cast<std::uint64_t>(std::time(nullptr)) + 3600;
-    REQUIRE(c.auth_login(user, expiry, redpacketd::make_token(kSecret, user, expiry)) ==
+    REQUIRE(c.auth_login(user, expiry, redpacket::make_login_token(kSecret, user, expiry)) ==
             protocol::AuthLoginResponse{user, protocol::kResultOk});
 }
 
@@ -169,7 +169,7 @@ TEST_CASE("claims acknowledged before a kill -9 survive the restart with the sam
                         const std::uint64_t expiry =
                             static_cast<std::uint64_t>(std::time(nullptr)) + 3600;
                         (void)c.auth_login(user, expiry,
-                                           redpacketd::make_token(kSecret, user, expiry));
+                                           redpacket::make_login_token(kSecret, user, expiry));
                         for (std::size_t p = packets.size() - kPerCycle; p < packets.size(); ++p) {
                             {
                                 const std::lock_guard lock(mutex);

@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "auth.hpp"
+#include "redpacket/auth.hpp"
 #include "daemon_process.hpp"
 #include "test_client.hpp"
 
@@ -32,7 +32,7 @@ constexpr std::uint16_t kMaxFrame = 128;
 
 void auth_login(TestClient& c, std::uint32_t user) {
     const std::uint64_t expiry = unix_now() + 3600;
-    REQUIRE(c.auth_login(user, expiry, redpacketd::make_token(kSecret, user, expiry)) ==
+    REQUIRE(c.auth_login(user, expiry, redpacket::make_login_token(kSecret, user, expiry)) ==
             protocol::AuthLoginResponse{user, protocol::kResultOk});
 }
 
@@ -194,7 +194,7 @@ TEST_CASE("a request before login and a second login end the connection", "[inte
         const protocol::Message again =
             compat ? protocol::Message{protocol::LoginRequest{user}}
                    : protocol::Message{protocol::AuthLogin{
-                         user, expiry, redpacketd::make_token(kSecret, user, expiry)}};
+                         user, expiry, redpacket::make_login_token(kSecret, user, expiry)}};
         const auto frames =
             send_bad(d, compat ? Setup::compat_login : Setup::auth_login, user, encode(again));
         REQUIRE(frames.has_value());
@@ -218,7 +218,7 @@ TEST_CASE("a malformed frame right behind a login is refused even when the login
         const std::uint64_t expiry = unix_now() + 60;
         std::vector<std::byte> bytes;
         protocol::append(
-            bytes, protocol::AuthLogin{user, expiry, redpacketd::make_token(kSecret, user, expiry)},
+            bytes, protocol::AuthLogin{user, expiry, redpacket::make_login_token(kSecret, user, expiry)},
             unix_now());
         const auto garbage = raw_frame(0, 2);
         bytes.insert(bytes.end(), garbage.begin(), garbage.end());

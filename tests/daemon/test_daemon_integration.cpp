@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "auth.hpp"
+#include "redpacket/auth.hpp"
 #include "daemon_process.hpp"
 #include "test_client.hpp"
 
@@ -37,7 +37,7 @@ std::uint32_t claim_status(ClaimStatus s) { return protocol::to_wire(s); }
 /// Logs `c` in as `user` with a valid token; REQUIREs success.
 void auth_login(TestClient& c, std::uint32_t user) {
     const std::uint64_t expiry = unix_now() + 3600;
-    REQUIRE(c.auth_login(user, expiry, redpacketd::make_token(kSecret, user, expiry)) ==
+    REQUIRE(c.auth_login(user, expiry, redpacket::make_login_token(kSecret, user, expiry)) ==
             protocol::AuthLoginResponse{user, protocol::kResultOk});
 }
 
@@ -104,7 +104,7 @@ TEST_CASE("an auth login is accepted with a valid token and refused with a wrong
     SECTION("a valid token logs in and the connection serves requests") {
         for (const std::uint32_t user : {1U, 2U}) {
             TestClient c(d.port());
-            CHECK(c.auth_login(user, expiry, redpacketd::make_token(kSecret, user, expiry)) ==
+            CHECK(c.auth_login(user, expiry, redpacket::make_login_token(kSecret, user, expiry)) ==
                   protocol::AuthLoginResponse{user, protocol::kResultOk});
             CHECK(c.shake(user).result == protocol::kShakeNoPacket);
             CHECK(c.heartbeat(9).nonce == 9);
@@ -112,7 +112,7 @@ TEST_CASE("an auth login is accepted with a valid token and refused with a wrong
     }
     SECTION("a token signed with another secret is refused and the connection closed") {
         TestClient c(d.port());
-        c.send(protocol::AuthLogin{3, expiry, redpacketd::make_token("not-the-secret", 3, expiry)});
+        c.send(protocol::AuthLogin{3, expiry, redpacket::make_login_token("not-the-secret", 3, expiry)});
         CHECK(c.expect<protocol::AuthLoginResponse>() ==
               protocol::AuthLoginResponse{
                   3, static_cast<std::uint32_t>(protocol::ErrorCode::auth_failed)});
@@ -125,7 +125,7 @@ TEST_CASE("an auth login is accepted with a valid token and refused with a wrong
     }
     SECTION("a token for another user is refused") {
         TestClient c(d.port());
-        c.send(protocol::AuthLogin{4, expiry, redpacketd::make_token(kSecret, 5, expiry)});
+        c.send(protocol::AuthLogin{4, expiry, redpacket::make_login_token(kSecret, 5, expiry)});
         CHECK(c.expect<protocol::AuthLoginResponse>().result ==
               static_cast<std::uint32_t>(protocol::ErrorCode::auth_failed));
         CHECK(c.frames_until_close(1s).has_value());
@@ -133,7 +133,7 @@ TEST_CASE("an auth login is accepted with a valid token and refused with a wrong
     SECTION("an expired token is refused and the connection closed") {
         TestClient c(d.port());
         const std::uint64_t past = unix_now() - 10;
-        c.send(protocol::AuthLogin{6, past, redpacketd::make_token(kSecret, 6, past)});
+        c.send(protocol::AuthLogin{6, past, redpacket::make_login_token(kSecret, 6, past)});
         CHECK(c.expect<protocol::AuthLoginResponse>() ==
               protocol::AuthLoginResponse{
                   6, static_cast<std::uint32_t>(protocol::ErrorCode::auth_failed)});
@@ -145,7 +145,7 @@ TEST_CASE("without --auth-secret every auth login is refused", "[integration]") 
     DaemonProcess d({"--workers", "1"});
     TestClient c(d.port());
     const std::uint64_t expiry = unix_now() + 600;
-    CHECK(c.auth_login(1, expiry, redpacketd::make_token("", 1, expiry)).result ==
+    CHECK(c.auth_login(1, expiry, redpacket::make_login_token("", 1, expiry)).result ==
           static_cast<std::uint32_t>(protocol::ErrorCode::auth_failed));
     CHECK(c.frames_until_close(1s).has_value());
 }

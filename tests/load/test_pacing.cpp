@@ -104,13 +104,13 @@ TEST_CASE("modes round-trip through their names", "[load]") {
     CHECK_FALSE(mode_from_string("burst").has_value());
 }
 
-TEST_CASE("only 127.0.0.0/8 targets count as loopback", "[load]") {
-    CHECK(is_loopback("127.0.0.1"));
-    CHECK(is_loopback("127.255.3.4"));
-    CHECK_FALSE(is_loopback("10.0.0.1"));
-    CHECK_FALSE(is_loopback("128.0.0.1"));
-    CHECK_FALSE(is_loopback("localhost"));
-    CHECK_FALSE(is_loopback("::1"));
+TEST_CASE("only IPv4 loopback hosts are load targets", "[load]") {
+    CHECK(is_ipv4_loopback("127.0.0.1"));
+    CHECK(is_ipv4_loopback("127.255.3.4"));
+    CHECK(is_ipv4_loopback("localhost"));
+    CHECK_FALSE(is_ipv4_loopback("10.0.0.1"));
+    CHECK_FALSE(is_ipv4_loopback("128.0.0.1"));
+    CHECK_FALSE(is_ipv4_loopback("::1"));  // loopback, but the generator speaks IPv4 only
 }
 
 TEST_CASE("a non-loopback target is refused with a clear error", "[load]") {

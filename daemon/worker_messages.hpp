@@ -1,0 +1,40 @@
+// What workers send each other through their mailboxes: a std::variant of small structs,
+// addressed by worker (WorkerMailboxes::post_to).
+//   - Migrate: a logged-in connection moves to the worker that owns its user's SET;
+//   - redpacket::PeerRequest: a grab, claim or query for a SET another worker's store serves;
+//   - PeerReply: the answer, back to the asker's connection.
+#pragma once
+
+#include <memory>
+#include <variant>
+#include <vector>
+
+#include "redpacket/protocol.hpp"
+#include "redpacket/request_service.hpp"
+
+namespace redpacketd {
+
+/// A connection on its way to the worker that owns its user's SET: the socket (a dup of the
+/// old handle's), the granted login, the decoder state and what was read and answered after
+/// the login in the same read.
+struct Migration {
+    int fd{-1};
+    redpacket::LoginGranted login;
+    redpacket::protocol::FrameAssembler assembler;
+    std::vector<redpacket::protocol::Frame> pending;  // frames after the login, not yet served
+    std::vector<std::byte> output;                    // replies to frames before the login
+};
+
+struct Migrate {
+    std::unique_ptr<Migration> migration;
+};
+
+/// The reply to a PeerRequest, for the asker's connection.
+struct PeerReply {
+    redpacket::protocol::Message reply;
+    redpacket::ReplyAddress to;
+};
+
+using WorkerMessage = std::variant<Migrate, redpacket::PeerRequest, PeerReply>;
+
+}  // namespace redpacketd

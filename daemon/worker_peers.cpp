@@ -1,0 +1,191 @@
+// Worker, between workers: connections migrating to the owner of their user's SET, requests
+// forwarded to the owner of a packet's SET, and the owners' replies. Every message is addressed
+// by worker (post_to); a full mailbox refuses a request ("overloaded") and delays a reply
+// (kept in order and retried each tick), never drops either.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "log.hpp"
+#include "worker.hpp"
+
+namespace redpacketd {
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+    using Ts::operator()...;
+};
+
+}  // namespace
+
+void Worker::on_message(WorkerMessage&& m) {
+    std::visit(Overloaded{
+                   [this](Migrate& migrate) {
+                       if (stopping_) {
+                           ::close(migrate.migration->fd);
+                           shared_.connections.fetch_sub(1);
+                           return;
+                       }
+                       adopt(std::move(migrate.migration));
+                   },
+                   [this](redpacket::PeerRequest& request) { serve_peer(request); },
+                   [this](PeerReply& reply) {
+                       --forwarded_in_flight_;  // every forwarded request gets one reply
+                       if (Connection* conn = find(reply.to); conn != nullptr) {
+                           send_now(*conn, std::span{&reply.reply, 1});
+                       }
+                   },
+               },
+               m);
+}
+
+// --- migration -------------------------------------------------------------------------------
+
+void Worker::finish_migration(Connection& conn) {
+    const redpacket::ShardId shard = shared_.registry->shard_of(conn.migration->login.user);
+    if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&conn.tcp)) > 0) {
+        // Closing this handle would cancel writes still queued on it: refuse the hand-over.
+        conn.migrating = false;
+        count(Event::mailbox_full);
+        apply(conn, service_->error(conn.session, 0, protocol::ErrorCode::overloaded, true));
+        return;
+    }
+    uv_os_fd_t fd = -1;
+    int dup_fd = -1;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&conn.tcp), &fd) == 0) {
+        dup_fd = ::dup(fd);
+    }
+    if (dup_fd < 0) {
+        log(LogLevel::warn, "worker {}: cannot dup a socket for migration: {}", index_,
+            std::strerror(errno));
+        conn.migrating = false;
+        apply(conn, service_->error(conn.session, 0, protocol::ErrorCode::internal, true));
+        return;
+    }
+    std::unique_ptr<Migration> migration = std::move(conn.migration);
+    migration->fd = dup_fd;
+    migration->assembler = conn.assembler;
+    migration->output = std::move(out_);
+    out_.clear();
+    WorkerMessage m{Migrate{std::move(migration)}};
+    if (!shared_.mailboxes->post_to(shared_.registry->worker_of(shard), std::move(m))) {
+        auto& back = std::get<Migrate>(m).migration;
+        ::close(dup_fd);
+        count(Event::mailbox_full);
+        conn.migrating = false;
+        out_ = std::move(back->output);
+        apply(conn, service_->error(conn.session, 0, protocol::ErrorCode::overloaded, true));
+        return;
+    }
+    count(Event::migrations);
+    // The socket lives on in the new owner; close only this handle (and its fd).
+    conn.closing = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&conn.tcp), &Worker::on_close);
+}
+
+void Worker::adopt(std::unique_ptr<Migration> m) {
+    Connection* conn = new_connection();
+    if (const int rc = uv_tcp_init(&loop_, &conn->tcp); rc != 0) {
+        log(LogLevel::error, "worker {}: uv_tcp_init: {}", index_, uv_err_name(rc));
+        ::close(m->fd);
+        shared_.connections.fetch_sub(1);
+        release_connection(conn);
+        return;
+    }
+    conn->attached = true;
+    conn->counted = true;  // counted once, by the worker that accepted it
+    if (const int rc = uv_tcp_open(&conn->tcp, m->fd); rc != 0) {
+        log(LogLevel::warn, "worker {}: uv_tcp_open: {}", index_, uv_err_name(rc));
+        ::close(m->fd);
+        close_connection(*conn, Event::closed);
+        return;
+    }
+    conn->assembler = m->assembler;
+    conn->deadline_ms = now_ms_ + config_.idle_timeout_ms;
+    out_ = std::move(m->output);  // replies to frames before the login, in order
+    out_hold_ = 0;
+    login(*conn, m->login);
+    for (const protocol::Frame& f : m->pending) {
+        if (!conn->closing) {
+            handle_frame(*conn, f);
+        }
+    }
+    if (const auto error = conn->assembler.error(); error && !conn->closing) {
+        // The read that carried the login also carried a malformed frame: refuse it here,
+        // after answering everything before it, as the old owner would have.
+        service_events_.add(static_cast<std::size_t>(redpacket::ServiceEvent::protocol_errors),
+                            now_ms_ / 1000);
+        apply(*conn, service_->error(conn->session, 0, protocol::to_error_code(*error), true));
+        return;
+    }
+    finish_output(*conn);
+    if (!conn->closing) {
+        start_reading(*conn);
+    }
+}
+
+// --- requests for another worker's SETs ------------------------------------------------------
+
+void Worker::forward(Connection& conn, const protocol::Message& request, redpacket::WorkerId to) {
+    const bool limited = forwarded_in_flight_ >= config_.max_forwarded;
+    WorkerMessage m{redpacket::PeerRequest{request, conn.session.user, address_of(conn)}};
+    if (limited || !shared_.mailboxes->post_to(to, std::move(m))) {
+        count(limited ? Event::forward_limited : Event::mailbox_full);
+        apply(conn, service_->overloaded(request));
+        return;
+    }
+    ++forwarded_in_flight_;
+    forwarded_peak_ = std::max(forwarded_peak_, forwarded_in_flight_);
+    count(Event::forwarded);
+}
+
+void Worker::serve_peer(const redpacket::PeerRequest& request) {
+    const redpacket::Decision d = service_->serve_peer(request, now());
+    if (const auto* reply = std::get_if<redpacket::Reply>(&d)) {
+        post_reply(request.reply_to, *reply);
+    }
+    // Later: the store completes it and deliver() posts the reply.
+}
+
+void Worker::post_reply(const redpacket::ReplyAddress& to, const redpacket::Reply& reply) {
+    // A forwarded request's answer is one frame; a claim's waits for its record to be durable.
+    PeerReply message{reply.frames[0], to};
+    if (reply.hold_until <= store_->durable_sequence()) {
+        post_or_retry(to.worker, WorkerMessage{std::move(message)});
+        return;
+    }
+    Held h;
+    h.sequence = reply.hold_until;
+    h.message = std::move(message);
+    count(Event::held_replies);
+    held_.push_back(std::move(h));
+    release_held();
+}
+
+void Worker::post_or_retry(redpacket::WorkerId to, WorkerMessage&& m) {
+    if (!retry_.empty()) {
+        retry_.emplace_back(to, std::move(m));  // keep order behind earlier refusals
+        retry_peak_ = std::max(retry_peak_, retry_.size());
+        return;
+    }
+    if (!shared_.mailboxes->post_to(to, std::move(m))) {
+        count(Event::mailbox_full);
+        retry_.emplace_back(to, std::move(m));  // post_to() handed it back
+        retry_peak_ = std::max(retry_peak_, retry_.size());
+    }
+}
+
+void Worker::retry_posts() {
+    std::size_t sent = 0;
+    for (; sent < retry_.size(); ++sent) {
+        auto& [to, m] = retry_[sent];
+        if (!shared_.mailboxes->post_to(to, std::move(m))) {
+            break;
+        }
+    }
+    retry_.erase(retry_.begin(), retry_.begin() + static_cast<std::ptrdiff_t>(sent));
+}
+
+}  // namespace redpacketd

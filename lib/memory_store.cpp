@@ -1,0 +1,332 @@
+#include "redpacket/memory_store.hpp"
+
+#include <algorithm>
+#include <new>
+#include <stdexcept>
+#include <utility>
+
+#include "redpacket/recovery.hpp"
+
+namespace redpacket {
+namespace {
+
+template <class T>
+Completion<T> refused(Error e) {
+    return Completion<T>{std::unexpected(e), 0};
+}
+
+bool balances(const PoolStats& st) noexcept {
+    return st.amount_created == st.amount_claimed + st.amount_refunded + st.amount_outstanding &&
+           st.shake_amount_offered ==
+               st.shake_amount_issued + st.shake_amount_expired + st.shake_amount_queued;
+}
+
+}  // namespace
+
+// --- snapshot job ----------------------------------------------------------------------------
+
+std::string SnapshotJob::run(std::chrono::milliseconds wait) {
+    auto& fs = posix_file_system();
+    if (!writer_->wait_durable(sequence_, wait)) {
+        return "journal not durable in time";
+    }
+    if (auto written = write_snapshot_bytes(fs, dir_, sequence_, bytes_); !written) {
+        return describe(written.error());
+    }
+    if (auto pruned = prune_journal(fs, dir_); !pruned) {
+        return "written, but pruning failed: " + describe(pruned.error());
+    }
+    return {};
+}
+
+// --- opening ---------------------------------------------------------------------------------
+
+MemoryStore::MemoryStore(MemoryStoreOptions options) : options_{std::move(options)} {
+    sets_ = options_.sets;
+    std::ranges::sort(sets_);
+    sets_.erase(std::unique(sets_.begin(), sets_.end()), sets_.end());
+    const ShardId top = sets_.empty() ? 0 : sets_.back() + 1;
+    pools_.resize(top);
+    for (const ShardId s : sets_) {
+        PoolConfig pc = options_.pool;
+        pc.shard = s;
+        pc.seed = options_.pool.seed + s;
+        pools_[s] = std::make_unique<RedPacketPool>(pc);
+    }
+    created_order_.reserve(std::min<std::size_t>(options_.remembered_creates, 1024));
+}
+
+MemoryStore::~MemoryStore() {
+    (void)close();
+}
+
+std::expected<std::unique_ptr<MemoryStore>, std::string> MemoryStore::open(
+    MemoryStoreOptions options, Time now, MemoryStoreOpenReport* report) {
+    std::unique_ptr<MemoryStore> store;
+    try {
+        store.reset(new MemoryStore(std::move(options)));
+    } catch (const std::invalid_argument& e) {
+        return std::unexpected(std::string("pool configuration: ") + e.what());
+    }
+    MemoryStoreOpenReport local;
+    MemoryStoreOpenReport& r = report != nullptr ? *report : local;
+    if (!store->options_.journal_dir.empty()) {
+        if (auto recovered = store->recover(r); !recovered) {
+            return std::unexpected(recovered.error());
+        }
+    }
+    // Packets that fell due while the process was down are refunded now (and journaled).
+    for (const ShardId s : store->sets_) {
+        const auto done = store->expire(0, ExpireOp{s, now}).get();
+        r.refunds_at_open += done.result ? done.result->refunds : 0;
+    }
+    return store;
+}
+
+std::expected<void, std::string> MemoryStore::recover(MemoryStoreOpenReport& report) {
+    auto& fs = posix_file_system();
+    const std::string& dir = options_.journal_dir;
+    auto recovered = redpacket::recover(
+        fs, dir, [this](ShardId s) { return pool(s); }, RecoveryOptions{options_.repair});
+    if (!recovered) {
+        return std::unexpected("journal recovery failed: " + describe(recovered.error()) +
+                               (options_.repair ? ""
+                                                : " (repair cuts the journal at the first bad "
+                                                  "record)"));
+    }
+    for (const CreateRequestEntry& e : recovered->create_requests) {
+        remember_create(RequestKey{e.user, e.request_id}, e.packet);
+    }
+    report.snapshot_file = recovered->snapshot_file;
+    report.last_sequence = recovered->last_sequence;
+    report.records_replayed = recovered->records_replayed;
+    report.create_requests = recovered->create_requests.size();
+    report.warnings = std::move(recovered->warnings);
+
+    auto writer = JournalWriter::open(fs, dir, recovered->last_sequence + 1, options_.journal);
+    if (!writer) {
+        return std::unexpected(describe(writer.error()));
+    }
+    journal_ = std::move(*writer);
+    pool_journals_.resize(pools_.size());
+    for (const ShardId s : sets_) {
+        pool_journals_[s] = std::make_unique<PoolJournal>(*journal_, s);
+        pools_[s]->set_observer(PoolObserver::bind(*pool_journals_[s]));
+    }
+    return {};
+}
+
+std::expected<void, JournalError> MemoryStore::close() {
+    if (!journal_) {
+        return {};
+    }
+    auto closed = journal_->close();
+    refresh_lost();
+    return closed;
+}
+
+// --- the journal rule ------------------------------------------------------------------------
+
+std::uint64_t MemoryStore::durable_sequence() const noexcept {
+    return journal_ ? journal_->durable_sequence() : UINT64_MAX;
+}
+
+bool MemoryStore::has_room(std::size_t operations) const noexcept {
+    return !journal_ || (!journal_->failed() && journal_->has_room(operations));
+}
+
+bool MemoryStore::journal_ready() const noexcept {
+    // A request moves money through at most a few records (a claim, or a take).
+    return has_room(4);
+}
+
+std::uint64_t MemoryStore::hold_for(std::uint64_t before, bool money) const noexcept {
+    if (!journal_) {
+        return 0;
+    }
+    const std::uint64_t last = journal_->last_sequence();
+    return last > before || (money && last > journal_->durable_sequence()) ? last : 0;
+}
+
+template <class Op>
+auto MemoryStore::journaled(ShardId set, std::uint64_t request_id, Op&& op) {
+    const std::uint64_t before = journal_ ? journal_->last_sequence() : 0;
+    PoolJournal* pj = journal_ ? pool_journals_[set].get() : nullptr;
+    if (pj != nullptr) {
+        pj->set_request(request_id);
+    }
+    auto result = op(*pools_[set]);
+    if (pj != nullptr) {
+        pj->set_request(0);
+    }
+    return std::pair{std::move(result), before};
+}
+
+void MemoryStore::refresh_lost() const noexcept {
+    std::uint64_t lost = 0;
+    for (const auto& j : pool_journals_) {
+        lost += j ? j->lost() : 0;
+    }
+    lost_.store(lost, std::memory_order_relaxed);
+}
+
+// --- operations ------------------------------------------------------------------------------
+
+StoreResult<Created> MemoryStore::create(StoreTicket, const CreateOp& op) {
+    // Request id 0 means "no retry protection": the journal records 0 as "no request id", so
+    // remembering it would make a retry behave differently before and after a restart.
+    if (op.request_id != 0) {
+        if (const auto it = created_by_request_.find(RequestKey{op.sender, op.request_id});
+            it != created_by_request_.end()) {
+            return Completion<Created>{Created{it->second, true}, hold_for(UINT64_MAX, true)};
+        }
+    }
+    if (!serves(op.set)) {
+        return refused<Created>(Error::not_found);
+    }
+    if (!journal_ready()) {
+        return refused<Created>(Error::unavailable);
+    }
+    auto [id, before] = journaled(op.set, op.request_id, [&](RedPacketPool& p) {
+        return p.create(op.sender, op.total, op.count, op.policy, op.expires_at, op.allowed);
+    });
+    if (!id) {
+        return Completion<Created>{std::unexpected(id.error()), hold_for(before, false)};
+    }
+    if (op.request_id != 0) {
+        remember_create(RequestKey{op.sender, op.request_id}, *id);
+    }
+    return Completion<Created>{Created{*id, false}, hold_for(before, true)};
+}
+
+void MemoryStore::remember_create(const RequestKey& key, PacketId packet) {
+    const std::size_t limit = std::max<std::size_t>(options_.remembered_creates, 1);
+    if (created_by_request_.contains(key)) {
+        return;
+    }
+    if (created_order_.size() < limit) {
+        created_order_.push_back(key);
+    } else {
+        created_by_request_.erase(created_order_[created_next_]);
+        created_order_[created_next_] = key;
+        created_next_ = (created_next_ + 1) % limit;
+    }
+    created_by_request_.emplace(key, packet);
+}
+
+StoreResult<Claimed> MemoryStore::claim(StoreTicket, const ClaimOp& op) {
+    // A compact id is the low 32 bits of the full one: the SET bits are the same.
+    const ShardId set = packet_shard(op.packet);
+    if (!serves(set)) {
+        return refused<Claimed>(Error::not_found);
+    }
+    PacketId id = op.packet;
+    if (op.compact) {
+        const auto full = pools_[set]->resolve_compact(static_cast<std::uint32_t>(op.packet.value));
+        if (!full) {
+            return refused<Claimed>(Error::not_found);
+        }
+        id = *full;
+    }
+    if (!journal_ready()) {
+        return refused<Claimed>(Error::unavailable);
+    }
+    auto [r, before] = journaled(set, op.request_id,
+                                 [&](RedPacketPool& p) { return p.claim(id, op.user, op.now); });
+    const bool money =
+        r.status == ClaimStatus::claimed || r.status == ClaimStatus::already_claimed;
+    return Completion<Claimed>{Claimed{id, r}, hold_for(before, money)};
+}
+
+StoreResult<PacketInfo> MemoryStore::query(StoreTicket, PacketId packet) {
+    const ShardId set = packet_shard(packet);
+    if (!serves(set)) {
+        return refused<PacketInfo>(Error::not_found);
+    }
+    return Completion<PacketInfo>{pools_[set]->query(packet), 0};
+}
+
+StoreResult<std::optional<ShakeHit>> MemoryStore::take(StoreTicket, const TakeOp& op) {
+    if (!serves(op.set)) {
+        return Completion<std::optional<ShakeHit>>{std::optional<ShakeHit>{}, 0};
+    }
+    if (!journal_ready()) {
+        return refused<std::optional<ShakeHit>>(Error::unavailable);
+    }
+    auto [hit, before] =
+        journaled(op.set, 0, [&](RedPacketPool& p) { return p.take(op.user, op.now); });
+    const bool money = hit.has_value();
+    return Completion<std::optional<ShakeHit>>{hit, hold_for(before, money)};
+}
+
+StoreResult<PacketId> MemoryStore::offer(StoreTicket, const OfferOp& op) {
+    if (!serves(op.set)) {
+        return refused<PacketId>(Error::not_found);
+    }
+    auto [id, before] =
+        journaled(op.set, 0, [&](RedPacketPool& p) { return p.offer(op.amount, op.expires_at); });
+    return Completion<PacketId>{id, hold_for(before, false)};
+}
+
+StoreResult<Expired> MemoryStore::expire(StoreTicket, const ExpireOp& op) {
+    if (!serves(op.set)) {
+        return refused<Expired>(Error::not_found);
+    }
+    auto [refunds, before] =
+        journaled(op.set, 0, [&](RedPacketPool& p) { return p.expire(op.now); });
+    Expired e{refunds.size(), Cents{0}};
+    for (const Refund& r : refunds) {
+        e.amount = e.amount + r.amount;
+    }
+    return Completion<Expired>{e, hold_for(before, false)};
+}
+
+// --- views -----------------------------------------------------------------------------------
+
+StoreStats MemoryStore::stats() const {
+    StoreStats out;
+    for (const ShardId s : sets_) {
+        const PoolStats& st = pools_[s]->stats();
+        out.created = out.created + st.amount_created;
+        out.claimed = out.claimed + st.amount_claimed;
+        out.refunded = out.refunded + st.amount_refunded;
+        out.outstanding = out.outstanding + st.amount_outstanding;
+        out.shake_offered = out.shake_offered + st.shake_amount_offered;
+        out.shake_issued = out.shake_issued + st.shake_amount_issued;
+        out.shake_expired = out.shake_expired + st.shake_amount_expired;
+        out.packets_live += st.packets_live;
+        out.shake_queued += pools_[s]->shake_size();
+        out.invariant_violations += balances(st) ? 0U : 1U;
+    }
+    refresh_lost();
+    return out;
+}
+
+std::unique_ptr<SnapshotJob> MemoryStore::snapshot() const {
+    if (!journal_) {
+        return nullptr;
+    }
+    // Encoded here, on the pools' thread, straight from the pools into one buffer sized up
+    // front: done on another thread, each thread's malloc arena kept a snapshot's worth of
+    // memory (+100 MiB in a 30-minute soak).
+    std::vector<const RedPacketPool*> pools;
+    pools.reserve(sets_.size());
+    for (const ShardId s : sets_) {
+        pools.push_back(pools_[s].get());
+    }
+    std::vector<CreateRequestEntry> requests;
+    requests.reserve(created_order_.size());
+    for (const RequestKey& k : created_order_) {
+        if (const auto it = created_by_request_.find(k); it != created_by_request_.end()) {
+            requests.push_back(CreateRequestEntry{k.user, k.request_id, it->second});
+        }
+    }
+    auto job = std::make_unique<SnapshotJob>();
+    job->writer_ = journal_.get();
+    job->dir_ = options_.journal_dir;
+    job->sequence_ = journal_->last_sequence();
+    job->bytes_ = encode_snapshot(job->sequence_, pools, requests);
+    return job;
+}
+
+}  // namespace redpacket

@@ -1,0 +1,258 @@
+// RequestService: the tick (campaigns and expiry) and the completions of operations that a
+// store finished later.
+#include <algorithm>
+
+#include "redpacket/request_service.hpp"
+
+namespace redpacket {
+
+// --- the tick --------------------------------------------------------------------------------
+
+void RequestService::set_shake_campaign(const ShakeCampaign& campaign) {
+    shake_campaign_ = campaign;
+    shake_pacer_.start(campaign.rate, campaign.total, share());
+    ++shake_epoch_;
+}
+
+void RequestService::set_send_campaign(const SendCampaign& campaign) {
+    send_campaign_ = campaign;
+    send_pacer_.start(campaign.rate, campaign.total, share());
+    ++send_epoch_;
+}
+
+CampaignShare RequestService::share() const noexcept {
+    return CampaignShare{owned_.size(), registry_.shard_count(), registry_.worker_count(), self_};
+}
+
+void RequestService::tick(Time now, std::int64_t elapsed_ms, bool campaigns) {
+    second_ = now.count() / 1000;
+    if (campaigns) {
+        run_shake_campaign(now, elapsed_ms);
+        run_send_campaign(now, elapsed_ms);
+    }
+    for (const ShardId s : owned_) {
+        const StoreTicket ticket = next_ticket();
+        auto result = store_.expire(ticket, ExpireOp{s, now});
+        if (!result.ready()) {
+            park(ticket, pending_op(OpKind::expire));
+        } else if (result.get().result) {
+            count(ServiceEvent::refunds, result.get().result->refunds);
+        }
+    }
+}
+
+void RequestService::run_shake_campaign(Time now, std::int64_t elapsed_ms) {
+    if (!shake_campaign_.enabled || !shake_pacer_.refill(elapsed_ms)) {
+        return;
+    }
+    if (!store_.has_room(256)) {
+        return;  // nothing new while the store cannot take it; the tokens wait
+    }
+    const ShakeCampaign& c = shake_campaign_;
+    while (shake_pacer_.try_spend()) {
+        const ShardId s = owned_[next_shake_set_++ % owned_.size()];
+        const Cents amount{rng_.between(c.min_amount, c.max_amount)};
+        const StoreTicket ticket = next_ticket();
+        auto result = store_.offer(ticket, OfferOp{s, amount, now + std::chrono::seconds{c.ttl_seconds}});
+        shake_pacer_.made();  // counted now so the quota holds while offers are pending
+        if (result.ready()) {
+            count_offer(result.get());
+        } else {
+            PendingOp offer = pending_op(OpKind::offer);
+            offer.epoch = shake_epoch_;
+            park(ticket, offer);
+        }
+    }
+}
+
+void RequestService::count_offer(const Completion<PacketId>& done) {
+    if (done.result) {
+        count(ServiceEvent::shake_offered);
+    } else {
+        shake_pacer_.unmade();
+        count(ServiceEvent::shake_offer_refused);
+    }
+}
+
+void RequestService::run_send_campaign(Time now, std::int64_t elapsed_ms) {
+    if (!send_campaign_.enabled || !send_pacer_.refill(elapsed_ms)) {
+        return;
+    }
+    if (!store_.has_room(256)) {
+        return;
+    }
+    while (send_pacer_.try_spend()) {
+        if (send_one_packet(now) == SendOutcome::nobody) {
+            send_pacer_.give_back();  // nobody to send to yet: keep the tokens
+            return;
+        }
+        // A refused create spends its token but is not a packet sent.
+    }
+}
+
+RequestService::SendOutcome RequestService::send_one_packet(Time now) {
+    for (std::size_t tries = 0; tries < owned_.size(); ++tries) {
+        const ShardId s = owned_[next_send_set_++ % owned_.size()];
+        const ConnectionTable& table = registry_.shard(s);
+        if (table.size() == 0) {
+            continue;
+        }
+        // Distinct recipients by probing random slots of the SET's table.
+        PendingOp sent = pending_op(OpKind::send);
+        sent.epoch = send_epoch_;
+        const std::size_t want = std::min<std::size_t>(send_campaign_.shares, table.size());
+        for (int probe = 0; probe < 256 && sent.recipients < want; ++probe) {
+            const auto e = table.at_slot(rng_.below(table.capacity()));
+            const auto chosen = sent.users.begin() + sent.recipients;
+            if (!e || std::find(sent.users.begin(), chosen, static_cast<std::uint32_t>(e->first)) !=
+                          chosen) {
+                continue;
+            }
+            sent.users[sent.recipients] = static_cast<std::uint32_t>(e->first);
+            sent.conns[sent.recipients] = e->second;
+            ++sent.recipients;
+        }
+        if (sent.recipients == 0) {
+            continue;
+        }
+        const auto have = static_cast<std::int64_t>(sent.recipients);
+        sent.total = Cents{rng_.between(std::max<std::int64_t>(send_campaign_.min_total, have),
+                                      std::max<std::int64_t>(send_campaign_.max_total, have))};
+        // Only the recipients may claim it; the restriction is stored with the packet, so it
+        // holds after a restart too.
+        std::array<UserId, protocol::kNoticeUserSlots> allowed{};
+        std::copy(sent.users.begin(), sent.users.end(), allowed.begin());
+        CreateOp create;
+        create.set = s;
+        create.total = sent.total;
+        create.count = sent.recipients;
+        create.policy = send_campaign_.policy;
+        create.expires_at = now + std::chrono::seconds{send_campaign_.ttl_seconds};
+        create.allowed = std::span<const UserId>{allowed.data(), sent.recipients};
+        const StoreTicket ticket = next_ticket();
+        auto result = store_.create(ticket, create);
+        send_pacer_.made();  // counted now so the quota holds while creates are pending
+        if (!result.ready()) {
+            park(ticket, sent);
+            return SendOutcome::sent;
+        }
+        if (!result.get().result) {
+            send_pacer_.unmade();
+            count(ServiceEvent::create_failures);
+            return SendOutcome::refused;
+        }
+        send_notices(sent, result.get().result->packet);
+        return SendOutcome::sent;
+    }
+    return SendOutcome::nobody;
+}
+
+void RequestService::send_notices(const PendingOp& op, PacketId packet) {
+    count(ServiceEvent::packets_sent);
+    const protocol::PacketNotice notice{static_cast<std::uint32_t>(packet.value),
+                                        static_cast<std::uint32_t>(op.total.value),
+                                        op.recipients, op.users};
+    for (std::size_t i = 0; i < op.recipients; ++i) {
+        if (output_.notify(op.conns[i], notice)) {  // on the recipient's own connection
+            count(ServiceEvent::notices);
+        }
+    }
+}
+
+// --- pending operations ----------------------------------------------------------------------
+
+StoreTicket RequestService::next_ticket() {
+    // Peeks the slot park() would take, without taking it: an operation that completes at once
+    // never touches the slab.
+    const std::uint32_t index = free_ops_.empty() ? static_cast<std::uint32_t>(pending_ops_.size())
+                                                  : free_ops_.back();
+    const std::uint32_t generation =
+        index < pending_ops_.size() ? pending_ops_[index].generation : 0;
+    current_ticket_ = (StoreTicket{generation} << 32) | index;
+    return current_ticket_;
+}
+
+void RequestService::park(StoreTicket ticket, const PendingOp& op) {
+    const auto index = static_cast<std::uint32_t>(ticket);
+    if (index == pending_ops_.size()) {
+        pending_ops_.emplace_back();
+    } else {
+        free_ops_.pop_back();  // next_ticket() took the last free slot
+    }
+    PendingOp& slot = pending_ops_[index];
+    const std::uint32_t generation = slot.generation;
+    slot = op;
+    slot.live = true;
+    slot.generation = generation;
+    ++pending_count_;
+}
+
+std::optional<RequestService::PendingOp> RequestService::unpark(StoreTicket ticket) {
+    const auto index = static_cast<std::uint32_t>(ticket);
+    const auto generation = static_cast<std::uint32_t>(ticket >> 32);
+    if (index >= pending_ops_.size() || !pending_ops_[index].live ||
+        pending_ops_[index].generation != generation) {
+        return std::nullopt;  // not ours, or completed twice: a store bug, ignored
+    }
+    PendingOp op = pending_ops_[index];
+    pending_ops_[index].live = false;
+    ++pending_ops_[index].generation;
+    free_ops_.push_back(index);
+    --pending_count_;
+    return op;
+}
+
+void RequestService::on_created(StoreTicket ticket, Completion<Created> done) {
+    const auto op = unpark(ticket);
+    if (!op) {
+        return;
+    }
+    if (op->kind == OpKind::create) {
+        output_.deliver(op->asker, create_reply(op->request_id, done));
+        return;
+    }
+    if (!done.result) {  // a send campaign's packet
+        if (op->epoch == send_epoch_) {
+            send_pacer_.unmade();
+        }
+        count(ServiceEvent::create_failures);
+        return;
+    }
+    send_notices(*op, done.result->packet);
+}
+
+void RequestService::on_claimed(StoreTicket ticket, Completion<Claimed> done) {
+    if (const auto op = unpark(ticket)) {
+        output_.deliver(op->asker, claim_reply(op->kind, op->request_id, op->packet, done));
+    }
+}
+
+void RequestService::on_queried(StoreTicket ticket, Completion<PacketInfo> done) {
+    if (const auto op = unpark(ticket)) {
+        output_.deliver(op->asker, query_reply(op->request_id, op->packet, done));
+    }
+}
+
+void RequestService::on_taken(StoreTicket ticket, Completion<std::optional<ShakeHit>> done) {
+    if (const auto op = unpark(ticket)) {
+        output_.deliver(op->asker, shake_reply(op->user, done));
+    }
+}
+
+void RequestService::on_offered(StoreTicket ticket, Completion<PacketId> done) {
+    if (const auto op = unpark(ticket)) {
+        if (done.result || op->epoch == shake_epoch_) {
+            count_offer(done);
+        } else {
+            count(ServiceEvent::shake_offer_refused);  // of a campaign since replaced
+        }
+    }
+}
+
+void RequestService::on_expired(StoreTicket ticket, Completion<Expired> done) {
+    if (unpark(ticket) && done.result) {
+        count(ServiceEvent::refunds, done.result->refunds);
+    }
+}
+
+}  // namespace redpacket
