@@ -1,6 +1,5 @@
 # The daemon's and the load generator's dependencies, all Debian packages. Found once in the
 # top-level directory so that the imported targets are visible to daemon/ and bench/load/.
-find_package(LibUV 1.44 REQUIRED)
 find_package(fmt REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(CLI11 REQUIRED)

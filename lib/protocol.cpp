@@ -426,4 +426,81 @@ std::expected<std::size_t, DecodeError> FrameAssembler::finish(const DecodeResul
     return delivered;
 }
 
+namespace {
+
+template <class... Ts>
+struct Describe : Ts... {
+    using Ts::operator()...;
+};
+
+std::string fields(std::string_view name,
+                   std::initializer_list<std::pair<std::string_view, std::uint64_t>> values) {
+    std::string out(name);
+    out += '{';
+    bool first = true;
+    for (const auto& [key, value] : values) {
+        out += first ? "" : ", ";
+        out += key;
+        out += '=';
+        out += std::to_string(value);
+        first = false;
+    }
+    out += '}';
+    return out;
+}
+
+}  // namespace
+
+std::string describe(const Message& m) {
+    return std::visit(
+        Describe{
+            [](const ErrorReply& e) {
+                return fields("error", {{"request_id", e.request_id},
+                                        {"code", static_cast<std::uint32_t>(e.code)}}) +
+                       " (" + std::string(to_string(e.code)) + ")";
+            },
+            [](const LoginResponse& r) {
+                return fields("login_response", {{"user", r.user}, {"result", r.result}});
+            },
+            [](const AuthLoginResponse& r) {
+                return fields("auth_login_response", {{"user", r.user}, {"result", r.result}});
+            },
+            [](const ShakeResponse& r) {
+                return fields("shake_response", {{"user", r.user}, {"result", r.result},
+                                                 {"packet", r.packet}, {"amount", r.amount}});
+            },
+            [](const GrabResponse& r) {
+                return fields("grab_response", {{"packet", r.packet}, {"amount", r.amount}});
+            },
+            [](const PacketNotice& n) {
+                return fields("packet_notice",
+                              {{"packet", n.packet}, {"amount", n.amount},
+                               {"shares", n.share_count}, {"user0", n.users[0]},
+                               {"user1", n.users[1]}, {"user2", n.users[2]}});
+            },
+            [](const CreateResponse& r) {
+                return fields("create_response",
+                              {{"request_id", r.request_id}, {"packet", r.packet}});
+            },
+            [](const ClaimResponse& r) {
+                return fields("claim_response",
+                              {{"request_id", r.request_id}, {"packet", r.packet},
+                               {"status", r.status}, {"share", r.share_index},
+                               {"amount", r.amount}});
+            },
+            [](const QueryResponse& r) {
+                return fields("query_response",
+                              {{"request_id", r.request_id}, {"packet", r.packet},
+                               {"total", r.total}, {"count", r.count},
+                               {"claimed", r.claimed_count}, {"remaining", r.remaining},
+                               {"state", r.state}});
+            },
+            [](const HeartbeatResponse& r) {
+                return fields("heartbeat_response", {{"nonce", r.nonce}});
+            },
+            [](const auto& other) { return std::string(to_string(other.command)); },
+        },
+        m);
+}
+
 }  // namespace redpacket::protocol

@@ -24,6 +24,7 @@
 #include <expected>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <variant>
@@ -297,6 +298,10 @@ using Message =
                  GrabRequest, GrabResponse, AuthLogin, AuthLoginResponse, CreatePacket,
                  CreateResponse, Claim, ClaimResponse, Query, QueryResponse, Heartbeat,
                  HeartbeatResponse, ErrorReply>;
+
+/// A readable one-line description of a message, e.g. "error{request_id=0, code=7 (overloaded)}"
+/// (for logs, test failures and tools). Allocates.
+[[nodiscard]] std::string describe(const Message& m);
 
 /// The command of the frame that carries `m`.
 [[nodiscard]] inline Command command_of(const Message& m) noexcept {

@@ -20,15 +20,17 @@
 
 #include "redpacket/auth.hpp"
 #include "daemon_process.hpp"
-#include "test_client.hpp"
+#include "test_support.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using redpacketd::testing::DaemonProcess;
+using redpacketd::testing::expect;
+using redpacketd::testing::must;
 using redpacketd::testing::eventually;
 using redpacketd::testing::get_json;
-using redpacketd::testing::TestClient;
+using redpacketd::testing::BlockingClient;
 namespace protocol = redpacket::protocol;
 
 // Logs in and shakes in a loop on fresh connections until destroyed; counts what went wrong.
@@ -53,14 +55,14 @@ private:
         std::uint32_t round = 0;
         while (!stop_) {
             try {
-                TestClient c(port);
+                BlockingClient c(port);
                 const std::uint32_t user = 900'000 + (round++ % 50);
-                if (c.login(user).result != protocol::kResultOk) {
+                if (must(c.login(user)).result != protocol::kResultOk) {
                     ++errors_;
                     continue;
                 }
                 for (int i = 0; i < 10 && !stop_; ++i) {
-                    const auto r = c.shake(user);
+                    const auto r = must(c.shake(user));
                     if (r.user != user || r.result != protocol::kShakeNoPacket) {
                         ++errors_;
                     } else {
@@ -123,8 +125,8 @@ TEST_CASE("slowloris connections are closed at the login and idle deadlines", "[
     DaemonProcess d({"--workers", "2", "--sets", "16", "--login-timeout-ms", "1000",
                      "--idle-timeout-ms", "1500"});
     GoodClient good(d.port());
-    std::vector<TestClient> silent;
-    std::vector<TestClient> dribbling;
+    std::vector<BlockingClient> silent;
+    std::vector<BlockingClient> dribbling;
     for (int i = 0; i < 150; ++i) {
         silent.emplace_back(d.port());
         dribbling.emplace_back(d.port());
@@ -133,14 +135,14 @@ TEST_CASE("slowloris connections are closed at the login and idle deadlines", "[
     const auto login = frame(protocol::LoginRequest{7});
     for (std::size_t b = 0; b < 4; ++b) {
         for (auto& c : dribbling) {
-            (void)c.try_send_raw(std::span<const std::byte>(login).subspan(b, 1));
+            (void)c.send_raw(std::span<const std::byte>(login).subspan(b, 1));
         }
         std::this_thread::sleep_for(300ms);
     }
     // A logged-in connection that then dribbles a shake stays only until its idle deadline.
-    TestClient idle(d.port());
-    REQUIRE(idle.login(8).result == protocol::kResultOk);
-    (void)idle.try_send_raw(std::span<const std::byte>(frame(protocol::ShakeRequest{8}))
+    BlockingClient idle(d.port());
+    REQUIRE(must(idle.login(8)).result == protocol::kResultOk);
+    (void)idle.send_raw(std::span<const std::byte>(frame(protocol::ShakeRequest{8}))
                                 .subspan(0, 3));
     for (auto& c : silent) {
         CHECK(c.frames_until_close(5s).has_value());
@@ -158,17 +160,17 @@ TEST_CASE("slowloris connections are closed at the login and idle deadlines", "[
 TEST_CASE("500 idle connections are held alongside normal traffic", "[abuse]") {
     DaemonProcess d({"--workers", "2", "--sets", "16"});
     GoodClient good(d.port());
-    std::vector<TestClient> idle;
+    std::vector<BlockingClient> idle;
     for (std::uint32_t i = 0; i < 500; ++i) {
         idle.emplace_back(d.port());
-        REQUIRE(idle.back().login(10'000 + i).result == protocol::kResultOk);
+        REQUIRE(must(idle.back().login(10'000 + i)).result == protocol::kResultOk);
     }
     std::this_thread::sleep_for(500ms);
     const auto stats = get_json(d.admin_port(), "/stats");
     CHECK(stats["logged_in"].get<std::uint64_t>() >= 500);
     // Every one of them still answers.
     for (std::uint32_t i = 0; i < 500; i += 50) {
-        CHECK(idle[i].shake(10'000 + i).result == protocol::kShakeNoPacket);
+        CHECK(must(idle[i].shake(10'000 + i)).result == protocol::kShakeNoPacket);
     }
     check_good(good);
 }
@@ -180,11 +182,11 @@ TEST_CASE("a length field of 0, 11 or 65535 closes that connection and nothing e
     for (const std::uint16_t length : {std::uint16_t{0}, std::uint16_t{11}, std::uint16_t{65535}}) {
         for (const bool logged_in : {false, true}) {
             INFO("length " << length << (logged_in ? ", after a login" : ", before a login"));
-            TestClient c(d.port());
+            BlockingClient c(d.port());
             if (logged_in) {
-                REQUIRE(c.login(++user).result == protocol::kResultOk);
+                REQUIRE(must(c.login(++user)).result == protocol::kResultOk);
             }
-            c.send_raw(redpacketd::testing::raw_frame(length, 2, 4));
+            REQUIRE(c.send_raw(redpacketd::testing::raw_frame(length, 2, 4)));
             const auto frames = c.frames_until_close(5s);
             REQUIRE(frames.has_value());  // closed, not left waiting for 65,535 bytes
             CHECK(frames->empty());       // compat connections get no error frame, just the close
@@ -199,8 +201,8 @@ TEST_CASE("a request flood above the rate limit is answered overloaded, nothing 
     constexpr int kLimit = 200;  // the good client makes at most ~100 requests a second
     DaemonProcess d({"--workers", "2", "--sets", "16", "--rate-limit", std::to_string(kLimit)});
     GoodClient good(d.port());
-    TestClient c(d.port());
-    REQUIRE(c.login(91).result == protocol::kResultOk);
+    BlockingClient c(d.port());
+    REQUIRE(must(c.login(91)).result == protocol::kResultOk);
     constexpr int kFlood = 2000;
     std::vector<protocol::Message> batch(kFlood, protocol::Message{protocol::ShakeRequest{91}});
     const auto started = std::chrono::steady_clock::now();
@@ -208,7 +210,7 @@ TEST_CASE("a request flood above the rate limit is answered overloaded, nothing 
     int overloaded = 0;
     for (int i = 0; i < kFlood; ++i) {
         INFO("reply " << i);
-        const auto r = c.expect<protocol::ShakeResponse>();
+        const auto r = expect<protocol::ShakeResponse>(c);
         REQUIRE(r.user == 91);
         REQUIRE((r.result == protocol::kShakeNoPacket || r.result == protocol::kShakeOverloaded));
         overloaded += r.result == protocol::kShakeOverloaded ? 1 : 0;
@@ -236,11 +238,11 @@ TEST_CASE("a megabyte of random bytes closes that connection and nothing else", 
     }
     for (const bool logged_in : {false, true}) {
         INFO((logged_in ? "after a login" : "before a login"));
-        TestClient c(d.port());
+        BlockingClient c(d.port());
         if (logged_in) {
-            REQUIRE(c.login(77).result == protocol::kResultOk);
+            REQUIRE(must(c.login(77)).result == protocol::kResultOk);
         }
-        (void)c.try_send_raw(junk);  // the daemon may close before it has read it all
+        (void)c.send_raw(junk);  // the daemon may close before it has read it all
         const auto frames = c.frames_until_close(5s);
         REQUIRE(frames.has_value());
         CHECK(frames->empty());  // compat connections get no error frame, just the close
@@ -253,16 +255,16 @@ TEST_CASE("a megabyte of random bytes closes that connection and nothing else", 
 TEST_CASE("a valid frame sent one byte at a time with pauses is accepted", "[abuse]") {
     DaemonProcess d({"--workers", "2", "--sets", "16"});
     GoodClient good(d.port());
-    TestClient c(d.port());
+    BlockingClient c(d.port());
     std::vector<std::byte> bytes = frame(protocol::LoginRequest{31});
     const auto shake = frame(protocol::ShakeRequest{31});
     bytes.insert(bytes.end(), shake.begin(), shake.end());
     for (const std::byte b : bytes) {
-        c.send_raw(std::span<const std::byte>(&b, 1));
+        REQUIRE(c.send_raw(std::span<const std::byte>(&b, 1)));
         std::this_thread::sleep_for(20ms);
     }
-    CHECK(c.expect<protocol::LoginResponse>() == protocol::LoginResponse{31, protocol::kResultOk});
-    const auto r = c.expect<protocol::ShakeResponse>();
+    CHECK(expect<protocol::LoginResponse>(c) == protocol::LoginResponse{31, protocol::kResultOk});
+    const auto r = expect<protocol::ShakeResponse>(c);
     CHECK(r.user == 31);
     CHECK(r.result == protocol::kShakeNoPacket);
     check_good(good);
@@ -271,8 +273,8 @@ TEST_CASE("a valid frame sent one byte at a time with pauses is accepted", "[abu
 TEST_CASE("1000 shakes pipelined in one write are all answered, in order", "[abuse]") {
     DaemonProcess d({"--workers", "2", "--sets", "16", "--rate-limit", "100000"});
     GoodClient good(d.port());
-    TestClient c(d.port());
-    REQUIRE(c.login(41).result == protocol::kResultOk);
+    BlockingClient c(d.port());
+    REQUIRE(must(c.login(41)).result == protocol::kResultOk);
     std::vector<protocol::Message> batch;
     for (int i = 0; i < 1000; ++i) {
         batch.emplace_back(i % 2 == 0 ? protocol::Message{protocol::ShakeRequest{41}}
@@ -283,9 +285,9 @@ TEST_CASE("1000 shakes pipelined in one write are all answered, in order", "[abu
     for (int i = 0; i < 1000; ++i) {
         INFO("reply " << i);
         if (i % 2 == 0) {
-            REQUIRE(c.expect<protocol::ShakeResponse>().result == protocol::kShakeNoPacket);
+            REQUIRE(expect<protocol::ShakeResponse>(c).result == protocol::kShakeNoPacket);
         } else {
-            REQUIRE(c.expect<protocol::HeartbeatResponse>().nonce ==
+            REQUIRE(expect<protocol::HeartbeatResponse>(c).nonce ==
                     static_cast<std::uint64_t>(i));
         }
     }
@@ -302,10 +304,10 @@ TEST_CASE("clients that never read are closed at the output cap and the daemon's
     DaemonProcess d({"--workers", "1", "--output-cap", std::to_string(kCap),
                      "--socket-send-buffer", "16384", "--rate-limit", "100000000"});
     GoodClient good(d.port());
-    std::vector<TestClient> silent;
+    std::vector<BlockingClient> silent;
     for (std::size_t i = 0; i < kClients; ++i) {
         silent.emplace_back(d.port(), 4096);
-        REQUIRE(silent.back().login(static_cast<std::uint32_t>(70'000 + i)).result ==
+        REQUIRE(must(silent.back().login(static_cast<std::uint32_t>(70'000 + i))).result ==
                 protocol::kResultOk);
     }
     const std::uint64_t rss_before = rss_kb(d.pid());
@@ -323,7 +325,7 @@ TEST_CASE("clients that never read are closed at the output cap and the daemon's
     const auto deadline = std::chrono::steady_clock::now() + 30s;
     while (still_open > 0 && std::chrono::steady_clock::now() < deadline) {
         for (std::size_t i = 0; i < kClients; ++i) {
-            if (open[i] && !silent[i].try_send_raw(shakes)) {
+            if (open[i] && !silent[i].send_raw(shakes)) {
                 open[i] = false;
                 --still_open;
             }
@@ -368,9 +370,9 @@ TEST_CASE("a client that keeps asking while its replies wait for the journal is 
                      "1000000", "--journal-max-batch", "100000", "--output-cap", "4096",
                      "--rate-limit", "1000000"});
     GoodClient good(d.port());
-    TestClient c(d.port());
+    BlockingClient c(d.port());
     const std::uint64_t expiry = static_cast<std::uint64_t>(std::time(nullptr)) + 3600;
-    REQUIRE(c.auth_login(5, expiry, redpacket::make_login_token(kSecret, 5, expiry)) ==
+    REQUIRE(must(c.auth_login(5, expiry, redpacket::make_login_token(kSecret, 5, expiry))) ==
             protocol::AuthLoginResponse{5, protocol::kResultOk});
     std::vector<protocol::Message> batch{protocol::CreatePacket{
         1, 300, 3, protocol::to_wire(redpacket::SplitPolicy::equal), 60}};
@@ -404,8 +406,8 @@ TEST_CASE("10,000 connect/close cycles leave descriptors and memory at their bas
     {
         // Warm up: the first connections grow the slot tables once.
         for (std::uint32_t i = 0; i < 200; ++i) {
-            TestClient c(d.port());
-            REQUIRE(c.login(50'000 + i).result == protocol::kResultOk);
+            BlockingClient c(d.port());
+            REQUIRE(must(c.login(50'000 + i)).result == protocol::kResultOk);
         }
     }
     REQUIRE(eventually([&] { return get_json(d.admin_port(), "/stats")["connections"] == 0; },
@@ -420,9 +422,9 @@ TEST_CASE("10,000 connect/close cycles leave descriptors and memory at their bas
     const std::uint64_t rss_before = rss_kb(d.pid());
     GoodClient good(d.port());
     for (std::uint32_t i = 0; i < 10'000; ++i) {
-        TestClient c(d.port());
+        BlockingClient c(d.port());
         if (i % 2 == 0) {  // half log in (and half of those migrate), half just connect
-            REQUIRE(c.login(60'000 + i % 500).result == protocol::kResultOk);
+            REQUIRE(must(c.login(60'000 + i % 500)).result == protocol::kResultOk);
         }
     }
     check_good(good);

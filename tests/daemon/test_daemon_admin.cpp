@@ -11,18 +11,20 @@
 #include <vector>
 
 #include "daemon_process.hpp"
-#include "test_client.hpp"
+#include "test_support.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
 using redpacketd::testing::DaemonProcess;
+using redpacketd::testing::expect;
+using redpacketd::testing::must;
 using redpacketd::testing::eventually;
 using redpacketd::testing::get_json;
 using redpacketd::testing::http_request;
 using redpacketd::testing::shake_until_hit;
-using redpacketd::testing::TestClient;
+using redpacketd::testing::BlockingClient;
 namespace protocol = redpacket::protocol;
 
 /// Prometheus text: every sample line, by name with labels, after checking the syntax and
@@ -75,9 +77,9 @@ TEST_CASE("the admin API serves health, stats JSON and Prometheus metrics", "[in
     CHECK(health.status == 200);
     CHECK(health.body == "ok\n");
 
-    TestClient c(d.port());
-    REQUIRE(c.login(3).result == protocol::kResultOk);
-    CHECK(c.shake(3).result == protocol::kShakeNoPacket);
+    BlockingClient c(d.port());
+    REQUIRE(must(c.login(3)).result == protocol::kResultOk);
+    CHECK(must(c.shake(3)).result == protocol::kShakeNoPacket);
 
     json stats;
     REQUIRE(eventually(
@@ -126,9 +128,9 @@ TEST_CASE("the admin API serves health, stats JSON and Prometheus metrics", "[in
 
 TEST_CASE("POST /campaigns/shake starts a campaign that makes shakes hit", "[integration]") {
     DaemonProcess d({"--workers", "2", "--sets", "16"});
-    TestClient c(d.port());
-    REQUIRE(c.login(1).result == protocol::kResultOk);
-    CHECK(c.shake(1).result == protocol::kShakeNoPacket);
+    BlockingClient c(d.port());
+    REQUIRE(must(c.login(1)).result == protocol::kResultOk);
+    CHECK(must(c.shake(1)).result == protocol::kShakeNoPacket);
 
     const auto bad = http_request(d.admin_port(), "POST", "/campaigns/shake", R"({"rate": "x"})");
     CHECK(bad.status == 400);
@@ -150,10 +152,10 @@ TEST_CASE("POST /campaigns/shake starts a campaign that makes shakes hit", "[int
 
 TEST_CASE("the 2017 forms /yaohongbao and /fahongbao start campaigns", "[integration]") {
     DaemonProcess d({"--workers", "2", "--sets", "16"});
-    TestClient one(d.port());  // worker 1
-    REQUIRE(one.login(1).result == protocol::kResultOk);
-    TestClient two(d.port());  // worker 0
-    REQUIRE(two.login(2).result == protocol::kResultOk);
+    BlockingClient one(d.port());  // worker 1
+    REQUIRE(must(one.login(1)).result == protocol::kResultOk);
+    BlockingClient two(d.port());  // worker 0
+    REQUIRE(must(two.login(2)).result == protocol::kResultOk);
 
     CHECK(http_request(d.admin_port(), "GET", "/yaohongbao?qps=10").status == 400);
     CHECK(http_request(d.admin_port(), "GET", "/yaohongbao?qps=10&sum=1&x=2").status == 400);
@@ -180,7 +182,7 @@ TEST_CASE("the 2017 forms /yaohongbao and /fahongbao start campaigns", "[integra
             CHECK(n.amount <= 20);
             CHECK(n.share_count == 1);
             CHECK(n.users[0] == user);
-            CHECK(client->grab(n.packet) == protocol::GrabResponse{n.packet, n.amount});
+            CHECK(must(client->grab(n.packet)) == protocol::GrabResponse{n.packet, n.amount});
         }
     }
     CHECK(notices == 3);
@@ -207,13 +209,13 @@ TEST_CASE("connection gauges and SET sizes return to zero when clients leave", "
     DaemonProcess d({"--workers", "2", "--sets", "16"});
     const auto stats = [&] { return get_json(d.admin_port(), "/stats"); };
     {
-        std::vector<TestClient> clients;
+        std::vector<BlockingClient> clients;
         for (std::uint32_t user = 1; user <= 10; ++user) {
             clients.emplace_back(d.port());
             if (user <= 8) {  // eight log in (and half of those move to the other worker)
-                REQUIRE(clients.back().login(user).result == protocol::kResultOk);
+                REQUIRE(must(clients.back().login(user)).result == protocol::kResultOk);
             } else {
-                CHECK(clients.back().heartbeat(user).nonce == user);
+                CHECK(must(clients.back().heartbeat(user)).nonce == user);
             }
         }
         json s;
@@ -252,22 +254,22 @@ TEST_CASE("SIGTERM with clients connected stops the daemon cleanly within five s
           "[integration]") {
     DaemonProcess d({"--workers", "2", "--sets", "16", "--shake-enabled", "true", "--send-enabled",
                      "true", "--send-rate", "50"});
-    std::vector<TestClient> clients;
+    std::vector<BlockingClient> clients;
     for (std::uint32_t user = 1; user <= 4; ++user) {  // both workers
         clients.emplace_back(d.port());
-        REQUIRE(clients.back().login(user).result == protocol::kResultOk);
-        CHECK(clients.back().shake(user).user == user);
+        REQUIRE(must(clients.back().login(user)).result == protocol::kResultOk);
+        CHECK(must(clients.back().shake(user)).user == user);
     }
     clients.emplace_back(d.port());  // never logs in
     clients.emplace_back(d.port());  // half a frame
     const auto half = redpacketd::testing::raw_frame(16, 0);
-    clients.back().send_raw(std::span{half}.first(6));
-    TestClient admin_idle(d.admin_port());  // an admin connection that sends nothing
+    REQUIRE(clients.back().send_raw(std::span{half}.first(6)));
+    BlockingClient admin_idle(d.admin_port());  // an admin connection that sends nothing
 
     const int status = d.stop(std::chrono::seconds{5});
     CHECK(status == 0);
     CHECK(d.stop_duration() < 5s);
-    for (TestClient& c : clients) {
+    for (BlockingClient& c : clients) {
         CHECK(c.frames_until_close(1s).has_value());
     }
 }

@@ -11,17 +11,19 @@
 #include <vector>
 
 #include "daemon_process.hpp"
-#include "test_client.hpp"
+#include "test_support.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using redpacketd::testing::DaemonProcess;
+using redpacketd::testing::expect;
+using redpacketd::testing::must;
 using redpacketd::testing::eventually;
 using redpacketd::testing::get_json;
 using redpacketd::testing::http_request;
 using redpacketd::testing::shake_until_hit;
-using redpacketd::testing::TestClient;
+using redpacketd::testing::BlockingClient;
 namespace protocol = redpacket::protocol;
 
 /// The campaign counters of /campaigns: shake "offered" or send "sent".
@@ -44,8 +46,8 @@ TEST_CASE("with the shake campaign running shakes on every worker hit with amoun
 
     for (const std::uint32_t user : {1U, 2U}) {
         INFO("user " << user);
-        TestClient c(d.port());
-        REQUIRE(c.login(user).result == protocol::kResultOk);
+        BlockingClient c(d.port());
+        REQUIRE(must(c.login(user)).result == protocol::kResultOk);
         std::set<std::uint32_t> packets;
         for (int i = 0; i < 5; ++i) {
             const auto hit = shake_until_hit(c, user, 3s);
@@ -79,10 +81,10 @@ TEST_CASE("send campaign notices reach each recipient and their grabs add up to 
                      std::to_string(kPackets), "--send-min-total", "10", "--send-max-total",
                      "500"});
     // Users 1..12: three per SET, SETs 0 and 2 on worker 0, SETs 1 and 3 on worker 1.
-    std::map<std::uint32_t, TestClient> clients;
+    std::map<std::uint32_t, BlockingClient> clients;
     for (std::uint32_t user = 1; user <= 12; ++user) {
-        auto [it, _] = clients.emplace(user, TestClient(d.port()));
-        REQUIRE(it->second.login(user).result == protocol::kResultOk);
+        auto [it, _] = clients.emplace(user, BlockingClient(d.port()));
+        REQUIRE(must(it->second.login(user)).result == protocol::kResultOk);
     }
     REQUIRE(eventually(
         [&] { return get_json(d.admin_port(), "/campaigns")["send"]["sent"] == kPackets; }, 5s));
@@ -102,7 +104,7 @@ TEST_CASE("send campaign notices reach each recipient and their grabs add up to 
     CHECK(notices.size() == kPackets);
 
     for (const auto& [packet, n] : notices) {
-        INFO(redpacketd::testing::describe(n));
+        INFO(protocol::describe(n));
         REQUIRE(n.share_count >= 1);
         REQUIRE(n.share_count <= 3);
         const std::set<std::uint32_t> listed(n.users.begin(), n.users.begin() + n.share_count);
@@ -116,17 +118,17 @@ TEST_CASE("send campaign notices reach each recipient and their grabs add up to 
         // Non-recipients on both workers get nothing and take nothing.
         for (const std::uint32_t other : {1U, 2U, 3U, 4U}) {
             if (listed.count(other) == 0) {
-                CHECK(clients.at(other).grab(packet) == protocol::GrabResponse{packet, 0});
+                CHECK(must(clients.at(other).grab(packet)) == protocol::GrabResponse{packet, 0});
             }
         }
         std::uint64_t sum = 0;
         for (const std::uint32_t user : listed) {
-            const protocol::GrabResponse g = clients.at(user).grab(packet);
+            const protocol::GrabResponse g = must(clients.at(user).grab(packet));
             CHECK(g.packet == packet);
             CHECK(g.amount > 0);
             sum += g.amount;
             // A second grab is idempotent: the same share again.
-            CHECK(clients.at(user).grab(packet) == g);
+            CHECK(must(clients.at(user).grab(packet)) == g);
         }
         CHECK(sum == n.amount);
     }
@@ -149,10 +151,10 @@ TEST_CASE("send campaign notices reach each recipient and their grabs add up to 
 TEST_CASE("user 0 cannot grab a campaign packet sent to fewer than three recipients",
           "[integration]") {
     DaemonProcess d({"--workers", "2", "--sets", "4"});
-    TestClient zero(d.port());  // SET 0, worker 0
-    REQUIRE(zero.login(0).result == protocol::kResultOk);
-    TestClient one(d.port());  // SET 1, worker 1: alone in its SET
-    REQUIRE(one.login(1).result == protocol::kResultOk);
+    BlockingClient zero(d.port());  // SET 0, worker 0
+    REQUIRE(must(zero.login(0)).result == protocol::kResultOk);
+    BlockingClient one(d.port());  // SET 1, worker 1: alone in its SET
+    REQUIRE(must(one.login(1)).result == protocol::kResultOk);
     const auto started = redpacketd::testing::http_request(
         d.admin_port(), "POST", "/campaigns/send",
         R"({"rate": 50, "total": 2, "shares": 3, "min_total": 10, "max_total": 100})");
@@ -170,8 +172,8 @@ TEST_CASE("user 0 cannot grab a campaign packet sent to fewer than three recipie
         3s));
     REQUIRE(notice->share_count == 1);
     REQUIRE(notice->users == std::array<std::uint32_t, 3>{1, 0, 0});
-    CHECK(zero.grab(notice->packet) == protocol::GrabResponse{notice->packet, 0});
-    CHECK(one.grab(notice->packet) == protocol::GrabResponse{notice->packet, notice->amount});
+    CHECK(must(zero.grab(notice->packet)) == protocol::GrabResponse{notice->packet, 0});
+    CHECK(must(one.grab(notice->packet)) == protocol::GrabResponse{notice->packet, notice->amount});
 }
 
 // --- campaign totals and rates over several workers -----------------------------------------
@@ -185,10 +187,10 @@ TEST_CASE("a campaign total smaller than the number of workers is not exceeded",
     std::this_thread::sleep_for(300ms);  // 60 more packets at 200/s if the total is ignored
     CHECK(campaign_count(d, "shake") == 1);
 
-    TestClient one(d.port());  // worker 1
-    REQUIRE(one.login(1).result == protocol::kResultOk);
-    TestClient two(d.port());  // worker 0
-    REQUIRE(two.login(2).result == protocol::kResultOk);
+    BlockingClient one(d.port());  // worker 1
+    REQUIRE(must(one.login(1)).result == protocol::kResultOk);
+    BlockingClient two(d.port());  // worker 0
+    REQUIRE(must(two.login(2)).result == protocol::kResultOk);
     REQUIRE(http_request(d.admin_port(), "POST", "/campaigns/send",
                          R"({"rate": 200, "total": 1, "shares": 1, "min_total": 5})")
                 .status == 200);

@@ -25,22 +25,24 @@
 #include "redpacket/auth.hpp"
 #include "daemon_process.hpp"
 #include "redpacket/red_packet_pool.hpp"
-#include "test_client.hpp"
+#include "test_support.hpp"
 
 namespace protocol = redpacket::protocol;
 using redpacket::ClaimStatus;
 using redpacketd::testing::as;
 using redpacketd::testing::DaemonProcess;
-using redpacketd::testing::TestClient;
+using redpacketd::testing::expect;
+using redpacketd::testing::must;
+using redpacketd::testing::BlockingClient;
 using namespace std::chrono_literals;
 
 namespace {
 
 constexpr const char* kSecret = "crash-secret";
 
-void auth_login(TestClient& c, std::uint32_t user) {
+void auth_login(BlockingClient& c, std::uint32_t user) {
     const std::uint64_t expiry = static_cast<std::uint64_t>(std::time(nullptr)) + 3600;
-    REQUIRE(c.auth_login(user, expiry, redpacket::make_login_token(kSecret, user, expiry)) ==
+    REQUIRE(must(c.auth_login(user, expiry, redpacket::make_login_token(kSecret, user, expiry))) ==
             protocol::AuthLoginResponse{user, protocol::kResultOk});
 }
 
@@ -86,15 +88,15 @@ TEST_CASE("claims acknowledged before a kill -9 survive the restart with the sam
         // Everything acknowledged before the crashes is still there: a retry with the same
         // request id answers already_claimed with the very same amount and share.
         {
-            std::map<std::uint32_t, TestClient> clients;
+            std::map<std::uint32_t, BlockingClient> clients;
             for (const auto& [key, a] : acked) {
                 auto it = clients.find(key.second);
                 if (it == clients.end()) {
-                    it = clients.emplace(key.second, TestClient(d.port())).first;
+                    it = clients.emplace(key.second, BlockingClient(d.port())).first;
                     auth_login(it->second, key.second);
                 }
                 const auto r = as<protocol::ClaimResponse>(
-                    it->second.claim(key.first * 1000 + key.second, key.first));
+                    must(it->second.request(protocol::Claim{key.first * 1000 + key.second, key.first})));
                 if (r.status != protocol::to_wire(ClaimStatus::already_claimed) ||
                     r.amount != a.amount || r.share_index != a.share_index) {
                     ++lost;
@@ -106,16 +108,16 @@ TEST_CASE("claims acknowledged before a kill -9 survive the restart with the sam
         // Claims that were in flight at the kill: a retry gets a consistent answer (claimed
         // now, or already claimed before the kill, or sold out), and a second retry the same.
         {
-            std::map<std::uint32_t, TestClient> clients;
+            std::map<std::uint32_t, BlockingClient> clients;
             for (const auto& key : in_flight) {
                 auto it = clients.find(key.second);
                 if (it == clients.end()) {
-                    it = clients.emplace(key.second, TestClient(d.port())).first;
+                    it = clients.emplace(key.second, BlockingClient(d.port())).first;
                     auth_login(it->second, key.second);
                 }
                 const std::uint64_t request = key.first * 1000 + key.second;
-                const auto first = as<protocol::ClaimResponse>(it->second.claim(request, key.first));
-                const auto again = as<protocol::ClaimResponse>(it->second.claim(request, key.first));
+                const auto first = as<protocol::ClaimResponse>(must(it->second.request(protocol::Claim{request, key.first})));
+                const auto again = as<protocol::ClaimResponse>(must(it->second.request(protocol::Claim{request, key.first})));
                 const bool got = first.status == protocol::to_wire(ClaimStatus::claimed) ||
                                  first.status == protocol::to_wire(ClaimStatus::already_claimed);
                 if (got) {
@@ -135,14 +137,14 @@ TEST_CASE("claims acknowledged before a kill -9 survive the restart with the sam
         CHECK(inconsistent == 0);
 
         // Creates acknowledged before a kill are found again by their request ids.
-        TestClient creator(d.port());
+        BlockingClient creator(d.port());
         auth_login(creator, kCreator);
         for (std::uint32_t earlier = 0; earlier < cycle; ++earlier) {
             for (std::uint32_t k = 0; k < kPerCycle; ++k) {
                 const protocol::CreatePacket req{
                     earlier * 100 + k + 1, 10'000, kClaimers / 2,
                     protocol::to_wire(redpacket::SplitPolicy::double_mean), 3600};
-                CHECK(as<protocol::CreateResponse>(creator.create(req)).packet ==
+                CHECK(as<protocol::CreateResponse>(must(creator.request(req))).packet ==
                       packets[earlier * kPerCycle + k]);
             }
         }
@@ -152,7 +154,7 @@ TEST_CASE("claims acknowledged before a kill -9 survive the restart with the sam
             const protocol::CreatePacket req{cycle * 100 + k + 1, 10'000, kClaimers / 2,
                                              protocol::to_wire(redpacket::SplitPolicy::double_mean),
                                              3600};
-            packets.push_back(as<protocol::CreateResponse>(creator.create(req)).packet);
+            packets.push_back(as<protocol::CreateResponse>(must(creator.request(req))).packet);
         }
         // Claimers claim every packet of this cycle while the daemon is killed at random.
         std::mutex mutex;
@@ -165,17 +167,17 @@ TEST_CASE("claims acknowledged before a kill -9 survive the restart with the sam
                 try {
                     for (std::uint32_t u = t; u < kClaimers && !stop; u += 2) {
                         const std::uint32_t user = 100 + u;
-                        TestClient c(d.port());
+                        BlockingClient c(d.port());
                         const std::uint64_t expiry =
                             static_cast<std::uint64_t>(std::time(nullptr)) + 3600;
-                        (void)c.auth_login(user, expiry,
-                                           redpacket::make_login_token(kSecret, user, expiry));
+                        (void)must(c.auth_login(user, expiry,
+                                           redpacket::make_login_token(kSecret, user, expiry)));
                         for (std::size_t p = packets.size() - kPerCycle; p < packets.size(); ++p) {
                             {
                                 const std::lock_guard lock(mutex);
                                 cycle_in_flight.insert({packets[p], user});
                             }
-                            const auto m = c.claim(packets[p] * 1000 + user, packets[p]);
+                            const auto m = must(c.request(protocol::Claim{packets[p] * 1000 + user, packets[p]}));
                             {
                                 const std::lock_guard lock(mutex);
                                 cycle_in_flight.erase({packets[p], user});
@@ -210,10 +212,10 @@ TEST_CASE("claims acknowledged before a kill -9 survive the restart with the sam
     // Last restart: the books balance, every acknowledged claim is there, the audit passes.
     {
         DaemonProcess d(daemon_args(dir.string()), 10s);
-        TestClient q(d.port());
+        BlockingClient q(d.port());
         auth_login(q, 2);
         for (const std::uint64_t packet : packets) {
-            const auto info = as<protocol::QueryResponse>(q.query(1, packet));
+            const auto info = as<protocol::QueryResponse>(must(q.request(protocol::Query{1, packet})));
             std::uint64_t acked_here = 0;
             std::uint64_t acked_amount = 0;
             for (const auto& [key, a] : acked) {
@@ -254,17 +256,17 @@ TEST_CASE("a send campaign's packet is still only its recipient's after a kill -
     protocol::PacketNotice notice{};
     {
         DaemonProcess d(args, 10s);
-        TestClient a(d.port());
-        REQUIRE(a.login(1).result == protocol::kResultOk);
-        TestClient b(d.port());
-        REQUIRE(b.login(2).result == protocol::kResultOk);
+        BlockingClient a(d.port());
+        REQUIRE(must(a.login(1)).result == protocol::kResultOk);
+        BlockingClient b(d.port());
+        REQUIRE(must(b.login(2)).result == protocol::kResultOk);
         const auto started = redpacketd::testing::http_request(
             d.admin_port(), "POST", "/campaigns/send",
             R"({"rate": 50, "total": 1, "shares": 1, "min_total": 100, "max_total": 100})");
         REQUIRE(started.status == 200);
         REQUIRE(redpacketd::testing::eventually(
             [&] {
-                for (TestClient* c : {&a, &b}) {
+                for (BlockingClient* c : {&a, &b}) {
                     (void)c->drain(20ms);
                     if (!c->notices().empty()) {
                         notice = c->notices().front();
@@ -289,13 +291,13 @@ TEST_CASE("a send campaign's packet is still only its recipient's after a kill -
     const std::uint32_t other = recipient == 1 ? 2 : 1;
 
     DaemonProcess d(args, 10s);
-    TestClient outsider(d.port());
-    REQUIRE(outsider.login(other).result == protocol::kResultOk);
-    CHECK(outsider.grab(notice.packet) == protocol::GrabResponse{notice.packet, 0});
-    TestClient owner(d.port());
-    REQUIRE(owner.login(recipient).result == protocol::kResultOk);
-    CHECK(owner.grab(notice.packet) == protocol::GrabResponse{notice.packet, 100});
-    CHECK(outsider.grab(notice.packet) == protocol::GrabResponse{notice.packet, 0});
+    BlockingClient outsider(d.port());
+    REQUIRE(must(outsider.login(other)).result == protocol::kResultOk);
+    CHECK(must(outsider.grab(notice.packet)) == protocol::GrabResponse{notice.packet, 0});
+    BlockingClient owner(d.port());
+    REQUIRE(must(owner.login(recipient)).result == protocol::kResultOk);
+    CHECK(must(owner.grab(notice.packet)) == protocol::GrabResponse{notice.packet, 100});
+    CHECK(must(outsider.grab(notice.packet)) == protocol::GrabResponse{notice.packet, 0});
     CHECK(d.stop() == 0);
 
     const std::string audit =
@@ -324,7 +326,7 @@ TEST_CASE("a journal that cannot grow refuses money, loses nothing acknowledged,
         limit.rlim_cur = 64 * 1024;
         REQUIRE(::prlimit(d.pid(), RLIMIT_FSIZE, &limit, nullptr) == 0);
 
-        TestClient c(d.port());
+        BlockingClient c(d.port());
         auth_login(c, 7);
         // Create a one-share packet and claim it, again and again, until a reply does not come:
         // its record could not be written, so the reply waits for the journal.
@@ -363,12 +365,11 @@ TEST_CASE("a journal that cannot grow refuses money, loses nothing acknowledged,
                            ["failing_workers"] == 1;
             },
             5s));
-        TestClient other(d.port());
+        BlockingClient other(d.port());
         auth_login(other, 8);
-        CHECK(as<protocol::ErrorReply>(other.create(
-                  {1, 100, 1, protocol::to_wire(redpacket::SplitPolicy::fixed), 600})) ==
+        CHECK(as<protocol::ErrorReply>(must(other.request(protocol::CreatePacket{1, 100, 1, protocol::to_wire(redpacket::SplitPolicy::fixed), 600}))) ==
               protocol::ErrorReply{1, protocol::ErrorCode::unavailable});
-        CHECK(other.heartbeat(5).nonce == 5);
+        CHECK(must(other.heartbeat(5)).nonce == 5);
         CHECK(redpacketd::testing::get_json(d.admin_port(), "/stats")["totals"]["journal_refusals"]
                   .get<std::uint64_t>() >= 1);
 
@@ -391,18 +392,18 @@ TEST_CASE("a journal that cannot grow refuses money, loses nothing acknowledged,
             },
             5s));
         const auto after = as<protocol::CreateResponse>(
-            other.create({2, 100, 1, protocol::to_wire(redpacket::SplitPolicy::fixed), 600}));
+            must(other.request(protocol::CreatePacket{2, 100, 1, protocol::to_wire(redpacket::SplitPolicy::fixed), 600})));
         CHECK(after.packet != 0);
         CHECK(d.kill_hard() == 128 + SIGKILL);
     }
 
     // Every acknowledged claim is there after a crash and a restart.
     DaemonProcess d(args, 10s);
-    TestClient c(d.port());
+    BlockingClient c(d.port());
     auth_login(c, 7);
     std::size_t same = 0;
     for (const auto& [packet, claim] : acked) {
-        const auto r = as<protocol::ClaimResponse>(c.claim(claim.first, packet));
+        const auto r = as<protocol::ClaimResponse>(must(c.request(protocol::Claim{claim.first, packet})));
         if (r.status == protocol::to_wire(ClaimStatus::already_claimed) &&
             r.amount == claim.second) {
             ++same;
@@ -429,13 +430,13 @@ TEST_CASE("SIGTERM still answers what was read: a forwarded claim waiting for th
     std::uint64_t packet = 0;
     {
         DaemonProcess d(args);
-        TestClient creator(d.port());  // user 1: SET 1, worker 1
+        BlockingClient creator(d.port());  // user 1: SET 1, worker 1
         auth_login(creator, 1);
-        const auto created = as<protocol::CreateResponse>(creator.create(protocol::CreatePacket{
-            1, 300, 3, protocol::to_wire(redpacket::SplitPolicy::equal), 60}));
+        const auto created = as<protocol::CreateResponse>(must(creator.request(protocol::CreatePacket{
+            1, 300, 3, protocol::to_wire(redpacket::SplitPolicy::equal), 60})));
         packet = created.packet;
         REQUIRE(packet != 0);
-        TestClient claimer(d.port());  // user 2: SET 2, worker 0; the claim goes to worker 1
+        BlockingClient claimer(d.port());  // user 2: SET 2, worker 0; the claim goes to worker 1
         auth_login(claimer, 2);
         const std::vector<protocol::Message> claim{protocol::Claim{7, packet}};
         claimer.send_all(claim);
@@ -458,9 +459,9 @@ TEST_CASE("SIGTERM still answers what was read: a forwarded claim waiting for th
     }
     // What the reply reported is durable: the retry after a restart is the same share.
     DaemonProcess d(args);
-    TestClient claimer(d.port());
+    BlockingClient claimer(d.port());
     auth_login(claimer, 2);
-    const auto again = as<protocol::ClaimResponse>(claimer.claim(7, packet));
+    const auto again = as<protocol::ClaimResponse>(must(claimer.request(protocol::Claim{7, packet})));
     CHECK(again.status == protocol::to_wire(ClaimStatus::already_claimed));
     CHECK(again.amount == 100);
     d.stop();

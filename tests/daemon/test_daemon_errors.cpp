@@ -12,17 +12,19 @@
 
 #include "redpacket/auth.hpp"
 #include "daemon_process.hpp"
-#include "test_client.hpp"
+#include "test_support.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using redpacketd::testing::DaemonProcess;
+using redpacketd::testing::expect;
+using redpacketd::testing::must;
 using redpacketd::testing::eventually;
 using redpacketd::testing::get_json;
 using redpacketd::testing::http_request;
 using redpacketd::testing::raw_frame;
-using redpacketd::testing::TestClient;
+using redpacketd::testing::BlockingClient;
 using redpacketd::testing::unix_now;
 namespace protocol = redpacket::protocol;
 using protocol::ErrorCode;
@@ -30,9 +32,9 @@ using protocol::ErrorCode;
 constexpr const char* kSecret = "errors-secret";
 constexpr std::uint16_t kMaxFrame = 128;
 
-void auth_login(TestClient& c, std::uint32_t user) {
+void auth_login(BlockingClient& c, std::uint32_t user) {
     const std::uint64_t expiry = unix_now() + 3600;
-    REQUIRE(c.auth_login(user, expiry, redpacket::make_login_token(kSecret, user, expiry)) ==
+    REQUIRE(must(c.auth_login(user, expiry, redpacket::make_login_token(kSecret, user, expiry))) ==
             protocol::AuthLoginResponse{user, protocol::kResultOk});
 }
 
@@ -77,26 +79,26 @@ const char* to_string(Setup s) {
 std::optional<std::vector<protocol::Message>> send_bad(const DaemonProcess& d, Setup setup,
                                                        std::uint32_t user,
                                                        const std::vector<std::byte>& bytes) {
-    TestClient c(d.port());
+    BlockingClient c(d.port());
     if (setup == Setup::compat_login) {
-        REQUIRE(c.login(user).result == protocol::kResultOk);
+        REQUIRE(must(c.login(user)).result == protocol::kResultOk);
     } else if (setup == Setup::auth_login) {
         auth_login(c, user);
     }
-    c.send_raw(bytes);
+    REQUIRE(c.send_raw(bytes));
     return c.frames_until_close(1s);
 }
 
 /// A well-behaved client still gets answers.
 void check_still_serving(const DaemonProcess& d, bool compat, std::uint32_t user) {
-    TestClient c(d.port());
+    BlockingClient c(d.port());
     if (compat) {
-        REQUIRE(c.login(user).result == protocol::kResultOk);
+        REQUIRE(must(c.login(user)).result == protocol::kResultOk);
     } else {
         auth_login(c, user);
     }
-    CHECK(c.shake(user) == protocol::ShakeResponse{user, protocol::kShakeNoPacket, 0, 0});
-    CHECK(c.heartbeat(user).nonce == user);
+    CHECK(must(c.shake(user)) == protocol::ShakeResponse{user, protocol::kShakeNoPacket, 0, 0});
+    CHECK(must(c.heartbeat(user)).nonce == user);
 }
 
 std::vector<protocol::Message> error_frame(ErrorCode code) {
@@ -213,7 +215,7 @@ TEST_CASE("a malformed frame right behind a login is refused even when the login
         {"--workers", "2", "--sets", "16", "--compat-mode", "false", "--auth-secret", kSecret});
     // The kernel picks the accepting worker; over eight connections alternating between
     // users of worker 0 and worker 1, some migrate with near certainty.
-    std::vector<TestClient> clients;
+    std::vector<BlockingClient> clients;
     for (std::uint32_t user = 1; user <= 8; ++user) {
         const std::uint64_t expiry = unix_now() + 60;
         std::vector<std::byte> bytes;
@@ -223,11 +225,11 @@ TEST_CASE("a malformed frame right behind a login is refused even when the login
         const auto garbage = raw_frame(0, 2);
         bytes.insert(bytes.end(), garbage.begin(), garbage.end());
         clients.emplace_back(d.port());
-        clients.back().send_raw(bytes);
+        REQUIRE(clients.back().send_raw(bytes));
     }
     const auto deadline = std::chrono::steady_clock::now() + 1s;
     std::vector<std::optional<std::vector<protocol::Message>>> results;
-    for (TestClient& c : clients) {
+    for (BlockingClient& c : clients) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
         results.push_back(c.frames_until_close(std::max(left, 0ms)));
@@ -249,12 +251,12 @@ TEST_CASE("a malformed frame right behind a login is refused even when the login
 
 TEST_CASE("connections beyond --max-connections are closed at once and counted", "[integration]") {
     DaemonProcess d({"--workers", "2", "--sets", "16", "--max-connections", "5"});
-    std::vector<TestClient> open;
+    std::vector<BlockingClient> open;
     for (std::uint32_t user = 1; user <= 5; ++user) {
         open.emplace_back(d.port());
-        REQUIRE(open.back().login(user).result == protocol::kResultOk);
+        REQUIRE(must(open.back().login(user)).result == protocol::kResultOk);
     }
-    TestClient sixth(d.port());
+    BlockingClient sixth(d.port());
     const auto start = std::chrono::steady_clock::now();
     const auto frames = sixth.frames_until_close(1s);
     REQUIRE(frames.has_value());
@@ -265,12 +267,12 @@ TEST_CASE("connections beyond --max-connections are closed at once and counted",
 
     // The five keep working, and a freed place can be taken again.
     for (std::uint32_t user = 1; user <= 5; ++user) {
-        CHECK(open[user - 1].shake(user).result == protocol::kShakeNoPacket);
+        CHECK(must(open[user - 1].shake(user)).result == protocol::kShakeNoPacket);
     }
     open.pop_back();
     CHECK(eventually(
         [&] {
-            TestClient again(d.port());
+            BlockingClient again(d.port());
             again.send(protocol::LoginRequest{5});
             const auto r = again.read_reply(500ms);
             return r.status == redpacketd::testing::ReadStatus::frame;
@@ -281,9 +283,9 @@ TEST_CASE("connections beyond --max-connections are closed at once and counted",
 TEST_CASE("a connection that does not log in within --login-timeout-ms is closed",
           "[integration]") {
     DaemonProcess d({"--workers", "2", "--sets", "16", "--login-timeout-ms", "300"});
-    TestClient silent(d.port());
-    TestClient prompt(d.port());
-    REQUIRE(prompt.login(2).result == protocol::kResultOk);
+    BlockingClient silent(d.port());
+    BlockingClient prompt(d.port());
+    REQUIRE(must(prompt.login(2)).result == protocol::kResultOk);
     const auto start = std::chrono::steady_clock::now();
     const auto frames = silent.frames_until_close(1s);
     const auto waited = std::chrono::steady_clock::now() - start;
@@ -292,18 +294,18 @@ TEST_CASE("a connection that does not log in within --login-timeout-ms is closed
     CHECK(waited >= 200ms);
     CHECK(waited < 1s);
     // Heartbeats do not stand in for a login.
-    TestClient chatty(d.port());
+    BlockingClient chatty(d.port());
     std::vector<std::byte> heartbeat;
     protocol::append(heartbeat, protocol::Heartbeat{5}, unix_now());
     CHECK(eventually(
         [&] {
-            return !chatty.try_send_raw(heartbeat) ||
+            return !chatty.send_raw(heartbeat) ||
                    chatty.read(100ms).status == redpacketd::testing::ReadStatus::closed;
         },
         1500ms, 50ms));
     // The login timeout does not apply once logged in.
     std::this_thread::sleep_for(200ms);
-    CHECK(prompt.heartbeat(1).nonce == 1);
+    CHECK(must(prompt.heartbeat(1)).nonce == 1);
     const std::string metrics = http_request(d.admin_port(), "GET", "/metrics").body;
     CHECK(metric_value(metrics, "redpacketd_login_timeouts_total") == 2);
 }
@@ -311,33 +313,33 @@ TEST_CASE("a connection that does not log in within --login-timeout-ms is closed
 TEST_CASE("a logged-in connection silent for --idle-timeout-ms is closed, an active one stays",
           "[integration]") {
     DaemonProcess d({"--workers", "2", "--sets", "16", "--idle-timeout-ms", "500"});
-    TestClient idle1(d.port());
-    REQUIRE(idle1.login(1).result == protocol::kResultOk);
-    TestClient idle2(d.port());
-    REQUIRE(idle2.login(2).result == protocol::kResultOk);
-    TestClient active(d.port());
-    REQUIRE(active.login(3).result == protocol::kResultOk);
+    BlockingClient idle1(d.port());
+    REQUIRE(must(idle1.login(1)).result == protocol::kResultOk);
+    BlockingClient idle2(d.port());
+    REQUIRE(must(idle2.login(2)).result == protocol::kResultOk);
+    BlockingClient active(d.port());
+    REQUIRE(must(active.login(3)).result == protocol::kResultOk);
 
     const auto start = std::chrono::steady_clock::now();
     bool idle1_closed = false;
     bool idle2_closed = false;
     while (std::chrono::steady_clock::now() - start < 1500ms) {
-        CHECK(active.heartbeat(7).nonce == 7);
+        CHECK(must(active.heartbeat(7)).nonce == 7);
         idle1_closed = idle1_closed || idle1.frames_until_close(0ms).has_value();
         idle2_closed = idle2_closed || idle2.frames_until_close(0ms).has_value();
         std::this_thread::sleep_for(150ms);
     }
     CHECK(idle1_closed);
     CHECK(idle2_closed);
-    CHECK(active.shake(3).result == protocol::kShakeNoPacket);
+    CHECK(must(active.shake(3)).result == protocol::kShakeNoPacket);
     const std::string metrics = http_request(d.admin_port(), "GET", "/metrics").body;
     CHECK(metric_value(metrics, "redpacketd_idle_timeouts_total") == 2);
 }
 
 TEST_CASE("a client that does not read its replies is closed at --output-cap", "[integration]") {
     DaemonProcess d({"--workers", "1", "--output-cap", "4096"});
-    TestClient slow(d.port(), 4096);  // a small receive window: replies back up at the daemon
-    REQUIRE(slow.login(1).result == protocol::kResultOk);
+    BlockingClient slow(d.port(), 4096);  // a small receive window: replies back up at the daemon
+    REQUIRE(must(slow.login(1)).result == protocol::kResultOk);
     std::vector<std::byte> shakes;  // 64 KiB of requests ask for 112 KiB of replies
     for (int i = 0; i < 4096; ++i) {
         protocol::append(shakes, protocol::ShakeRequest{1}, unix_now());
@@ -348,7 +350,7 @@ TEST_CASE("a client that does not read its replies is closed at --output-cap", "
         const std::string m = http_request(d.admin_port(), "GET", "/metrics").body;
         return metric_value(m, "redpacketd_output_cap_closes_total");
     };
-    CHECK(eventually([&] { return !slow.try_send_raw(shakes) || cap_closes() == 1; }, 10s, 0ms));
+    CHECK(eventually([&] { return !slow.send_raw(shakes) || cap_closes() == 1; }, 10s, 0ms));
     CHECK(eventually([&] { return cap_closes() == 1; }, 2s));
     CHECK(slow.frames_until_close(2s).has_value());
     check_still_serving(d, true, 2);
@@ -367,19 +369,18 @@ TEST_CASE("requests forwarded to another worker beyond --max-forwarded are answe
         args.insert(args.end(), {"--max-forwarded", "4"});
     }
     DaemonProcess d(args);
-    TestClient creator(d.port());
+    BlockingClient creator(d.port());
     auth_login(creator, 1);
-    TestClient asker(d.port());
+    BlockingClient asker(d.port());
     auth_login(asker, 2);
-    const auto created = redpacketd::testing::as<protocol::CreateResponse>(creator.create(
-        {1, 300, 3, protocol::to_wire(redpacket::SplitPolicy::equal), 60}));
+    const auto created = redpacketd::testing::as<protocol::CreateResponse>(must(creator.request(protocol::CreatePacket{1, 300, 3, protocol::to_wire(redpacket::SplitPolicy::equal), 60})));
 
     constexpr std::uint64_t kQueries = 200;
     std::vector<std::byte> queries;
     for (std::uint64_t id = 1; id <= kQueries; ++id) {
         protocol::append(queries, protocol::Query{id, created.packet}, unix_now());
     }
-    asker.send_raw(queries);
+    REQUIRE(asker.send_raw(queries));
     std::set<std::uint64_t> answered, refused;
     for (std::uint64_t i = 0; i < kQueries; ++i) {
         const auto r = asker.read_reply();
