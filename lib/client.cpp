@@ -186,6 +186,7 @@ void Client::connect() {
 }
 
 void Client::connected() {
+    connected_ = true;
     (void)uv_tcp_nodelay(&tcp_, 1);
     if (reading_wanted_) {
         resume_reading();
@@ -319,6 +320,7 @@ void Client::close_tcp() {
         return;
     }
     tcp_open_ = false;
+    connected_ = false;
     reading_ = false;
     ++closing_handles_;
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Client::on_handle_closed);
@@ -442,7 +444,7 @@ void Client::uncork() {
 
 void Client::flush() {
     std::vector<std::byte>& out = session_.output();
-    if (out.empty() || corked_ || !tcp_open_ || state_ == ClientState::connecting) {
+    if (out.empty() || corked_ || !connected_) {
         return;
     }
     auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
@@ -497,7 +499,7 @@ void Client::pause_reading() {
 
 void Client::resume_reading() {
     reading_wanted_ = true;
-    if (reading_ || !tcp_open_ || state_ == ClientState::connecting) {
+    if (reading_ || !connected_) {
         return;
     }
     reading_ = true;

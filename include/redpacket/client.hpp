@@ -218,6 +218,7 @@ private:
     uv_connect_t connect_req_{};
     uv_timer_t timer_{};
     bool tcp_open_{false};
+    bool connected_{false};  // the TCP handle is open and connected
     bool timer_open_{false};
     int closing_handles_{0};  // uv_close calls whose callback has not run
     bool reading_wanted_{true};

@@ -1,0 +1,381 @@
+// RequestService without sockets: requests in, decisions out, against a MemoryStore or a fake
+// store that completes later.
+#include <catch2/catch.hpp>
+
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <unistd.h>
+
+#include "redpacket/auth.hpp"
+#include "redpacket/memory_store.hpp"
+#include "redpacket/request_service.hpp"
+
+using namespace redpacket;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr Time kNow{1'700'000'000'000};
+
+/// Records what the service sends outside `handle`.
+struct RecordingOutput final : ServiceOutput {
+    std::vector<std::pair<ReplyAddress, Reply>> delivered;
+    std::vector<std::pair<ConnectionRef, protocol::PacketNotice>> notices;
+    void deliver(const ReplyAddress& to, const Reply& reply) override {
+        delivered.emplace_back(to, reply);
+    }
+    bool notify(ConnectionRef conn, const protocol::PacketNotice& notice) override {
+        notices.emplace_back(conn, notice);
+        return true;
+    }
+};
+
+/// One worker of `workers` over 16 SETs, with a MemoryStore of its SETs (journaled in `dir`
+/// when given).
+struct Fixture {
+    ConnectionRegistry registry;
+    EventCounter counter{kServiceEventCount};
+    RecordingOutput output;
+    std::unique_ptr<MemoryStore> store;
+    std::unique_ptr<RequestService> service;
+
+    explicit Fixture(WorkerId self = 0, std::uint32_t workers = 1, ServiceConfig config = {},
+                     std::string dir = {})
+        : registry{ShardingConfig{16, workers, 64}} {
+        MemoryStoreOptions o;
+        o.sets = registry.shards_of(self);
+        o.journal_dir = std::move(dir);
+        store = std::move(*MemoryStore::open(std::move(o), kNow));
+        service = std::make_unique<RequestService>(config, *store, registry, self, counter,
+                                                   output);
+    }
+    std::uint64_t count(ServiceEvent e) const {
+        return counter.total(static_cast<std::size_t>(e));
+    }
+    /// Logs `user` in on `s` (compat), as a worker would after registering the connection.
+    Session login(UserId user) {
+        Session s;
+        const Decision d = service->handle(s, protocol::LoginRequest{static_cast<std::uint32_t>(user)},
+                                           {}, kNow);
+        REQUIRE(std::holds_alternative<LoginGranted>(d));
+        (void)service->welcome(s, std::get<LoginGranted>(d), kNow);
+        return s;
+    }
+    Reply reply(Session& s, const protocol::Message& m, Time now = kNow) {
+        Decision d = service->handle(s, m, ReplyAddress{0, 1, 1}, now);
+        REQUIRE(std::holds_alternative<Reply>(d));
+        return std::get<Reply>(d);
+    }
+};
+
+template <class T>
+T only(const Reply& r) {
+    REQUIRE(r.count == 1);
+    REQUIRE(std::holds_alternative<T>(r.frames[0]));
+    return std::get<T>(r.frames[0]);
+}
+
+}  // namespace
+
+TEST_CASE("a compat login is granted, answered by welcome, and a second one refused",
+          "[service]") {
+    Fixture f;
+    Session s;
+    const Decision d = f.service->handle(s, protocol::LoginRequest{7}, {}, kNow);
+    REQUIRE(std::holds_alternative<LoginGranted>(d));
+    CHECK_FALSE(s.logged_in);  // not until the caller has registered the connection
+    const Reply r = f.service->welcome(s, std::get<LoginGranted>(d), kNow);
+    CHECK(only<protocol::LoginResponse>(r) == protocol::LoginResponse{7, protocol::kResultOk});
+    CHECK(s.logged_in);
+    CHECK(f.count(ServiceEvent::logins) == 1);
+    const Reply again = f.reply(s, protocol::LoginRequest{8});
+    CHECK(again.close);
+    CHECK(again.count == 0);  // the original client knows no error frame
+    CHECK(f.count(ServiceEvent::protocol_errors) == 1);
+}
+
+TEST_CASE("auth logins need a valid, unexpired token; compat mode off refuses compat logins",
+          "[service]") {
+    ServiceConfig config;
+    config.compat_mode = false;
+    config.auth_secret = "s3cret";
+    Fixture f{0, 1, config};
+    const std::uint64_t now_s = static_cast<std::uint64_t>(kNow.count() / 1000);
+    Session ok;
+    const auto token = make_login_token("s3cret", 5, now_s + 60);
+    CHECK(std::holds_alternative<LoginGranted>(
+        f.service->handle(ok, protocol::AuthLogin{5, now_s + 60, token}, {}, kNow)));
+
+    Session wrong;
+    const Reply r = f.reply(wrong, protocol::AuthLogin{5, now_s + 60, make_login_token("x", 5, now_s + 60)});
+    REQUIRE(r.count == 2);
+    CHECK(std::get<protocol::AuthLoginResponse>(r.frames[0]).result ==
+          static_cast<std::uint32_t>(protocol::ErrorCode::auth_failed));
+    CHECK(std::get<protocol::ErrorReply>(r.frames[1]).code == protocol::ErrorCode::auth_failed);
+    CHECK(r.close);
+
+    Session expired;
+    const auto old = make_login_token("s3cret", 5, now_s - 1);
+    CHECK(f.reply(expired, protocol::AuthLogin{5, now_s - 1, old}).close);
+
+    Session compat;
+    const Reply c = f.reply(compat, protocol::LoginRequest{5});
+    CHECK(only<protocol::ErrorReply>(c).code == protocol::ErrorCode::auth_failed);
+    CHECK(f.count(ServiceEvent::login_failures) == 3);
+}
+
+TEST_CASE("requests before a login and server frames from a client close the connection",
+          "[service]") {
+    Fixture f;
+    Session s;
+    CHECK(f.reply(s, protocol::ShakeRequest{1}).close);
+    CHECK(f.reply(s, protocol::ShakeResponse{}).close);
+    CHECK(f.count(ServiceEvent::protocol_errors) == 2);
+    // Heartbeats need no login.
+    CHECK(only<protocol::HeartbeatResponse>(f.reply(s, protocol::Heartbeat{9})).nonce == 9);
+}
+
+TEST_CASE("a shake takes from the user's SET: nothing, then an offered packet", "[service]") {
+    Fixture f;
+    Session s = f.login(33);  // SET 33 % 16 = 1
+    CHECK(only<protocol::ShakeResponse>(f.reply(s, protocol::ShakeRequest{33})).result ==
+          protocol::kShakeNoPacket);
+    REQUIRE(f.store->pool(1)->offer(Cents{42}, kNow + 60s));
+    const auto hit = only<protocol::ShakeResponse>(f.reply(s, protocol::ShakeRequest{33}));
+    CHECK(hit.result == protocol::kShakeGotPacket);
+    CHECK(hit.amount == 42);
+    CHECK(packet_shard(PacketId{hit.packet}) == 1);
+    CHECK(f.count(ServiceEvent::shake_hits) == 1);
+    CHECK(f.count(ServiceEvent::shake_misses) == 1);
+}
+
+TEST_CASE("create validates policy, ttl and total, and a retry returns the same packet",
+          "[service]") {
+    Fixture f;
+    Session s = f.login(3);
+    const auto create = [&](protocol::CreatePacket req) { return f.reply(s, req); };
+    CHECK(only<protocol::ErrorReply>(create({1, 100, 2, 99, 60})).code ==
+          protocol::ErrorCode::malformed_frame);
+    CHECK(only<protocol::ErrorReply>(create({2, 100, 2, 0, 0})).code ==
+          protocol::ErrorCode::invalid_argument);
+    CHECK(only<protocol::ErrorReply>(create({3, 100'000'001, 2, 0, 60})).code ==
+          protocol::ErrorCode::invalid_amount);
+    CHECK(only<protocol::ErrorReply>(create({4, 1, 2, 0, 60})).code ==
+          protocol::ErrorCode::invalid_amount);  // the pool's rule: 2 shares of at least 1 cent
+    const auto made = only<protocol::CreateResponse>(create({5, 100, 2, 0, 60}));
+    CHECK(packet_shard(PacketId{made.packet}) == 3);  // the sender's SET
+    CHECK(only<protocol::CreateResponse>(create({5, 100, 2, 0, 60})).packet == made.packet);
+    CHECK(f.count(ServiceEvent::creates) == 6);
+    CHECK(f.count(ServiceEvent::create_failures) == 4);
+}
+
+TEST_CASE("claims are answered where the SET is served and forwarded to its owner otherwise",
+          "[service]") {
+    Fixture owner{1, 2};  // worker 1 of 2: odd SETs
+    Fixture asker{0, 2};
+    Session creator = owner.login(5);
+    const auto packet =
+        only<protocol::CreateResponse>(owner.reply(creator, protocol::CreatePacket{1, 100, 2, 2, 60}))
+            .packet;
+    Session claimer = asker.login(4);  // an even SET: worker 0
+    const Decision d = asker.service->handle(claimer, protocol::Claim{9, packet}, {0, 3, 1}, kNow);
+    REQUIRE(std::holds_alternative<Forward>(d));
+    CHECK(std::get<Forward>(d).worker == 1);
+    // The owner serves the forwarded request and answers for the asker.
+    const Decision served =
+        owner.service->serve_peer(PeerRequest{protocol::Claim{9, packet}, 4, {0, 3, 1}}, kNow);
+    REQUIRE(std::holds_alternative<Reply>(served));
+    const auto claimed = only<protocol::ClaimResponse>(std::get<Reply>(served));
+    CHECK(claimed.status == protocol::to_wire(ClaimStatus::claimed));
+    CHECK(claimed.amount == 50);
+    CHECK(owner.count(ServiceEvent::claim_claimed) == 1);
+    CHECK(asker.count(ServiceEvent::claims) == 1);  // counted where it was asked
+    // A packet id naming a SET beyond the layout is not found, without a hop.
+    CHECK(only<protocol::ClaimResponse>(asker.reply(claimer, protocol::Claim{10, 0xFFF})).status ==
+          protocol::to_wire(ClaimStatus::not_found));
+}
+
+TEST_CASE("a grab with a compact id claims like the original client expects", "[service]") {
+    Fixture f;
+    Session s = f.login(2);
+    const auto packet =
+        only<protocol::CreateResponse>(f.reply(s, protocol::CreatePacket{1, 90, 3, 2, 60})).packet;
+    const auto compact = static_cast<std::uint32_t>(packet);
+    CHECK(only<protocol::GrabResponse>(f.reply(s, protocol::GrabRequest{0, compact})) ==
+          protocol::GrabResponse{compact, 30});
+    CHECK(only<protocol::GrabResponse>(f.reply(s, protocol::GrabRequest{0, compact})).amount == 30);
+    CHECK(f.count(ServiceEvent::claim_already_claimed) == 1);
+}
+
+TEST_CASE("more requests than the rate limit in one second are answered overloaded", "[service]") {
+    ServiceConfig config;
+    config.rate_limit = 3;
+    Fixture f{0, 1, config};
+    Session s = f.login(1);
+    for (int i = 0; i < 3; ++i) {
+        CHECK(only<protocol::ShakeResponse>(f.reply(s, protocol::ShakeRequest{1})).result ==
+              protocol::kShakeNoPacket);
+    }
+    CHECK(only<protocol::ShakeResponse>(f.reply(s, protocol::ShakeRequest{1})).result ==
+          protocol::kShakeOverloaded);
+    CHECK(only<protocol::ErrorReply>(f.reply(s, protocol::Claim{5, 1})).code ==
+          protocol::ErrorCode::overloaded);
+    // The next second has room again.
+    CHECK(only<protocol::ShakeResponse>(f.reply(s, protocol::ShakeRequest{1}, kNow + 1s)).result ==
+          protocol::kShakeNoPacket);
+    CHECK(f.count(ServiceEvent::rate_limited) == 2);
+}
+
+TEST_CASE("with a journal a money reply waits for its record's sequence", "[service][journal]") {
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("service-hold-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    {
+        Fixture f{0, 1, {}, dir.string()};
+        Session s = f.login(1);
+        const Reply made = f.reply(s, protocol::CreatePacket{1, 100, 2, 2, 60});
+        CHECK(made.hold_until == f.store->journal()->last_sequence());
+        CHECK(made.hold_until > 0);
+        const auto packet = only<protocol::CreateResponse>(made).packet;
+        const Reply claimed = f.reply(s, protocol::Claim{2, packet});
+        CHECK(claimed.hold_until == made.hold_until + 1);  // the claim's own record
+        CHECK(f.reply(s, protocol::Heartbeat{1}).hold_until == 0);
+        REQUIRE(f.store->journal()->last_sequence() == claimed.hold_until);
+    }
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("the shake campaign offers its rate over the owned SETs, up to its share of the total",
+          "[service][campaign]") {
+    Fixture f{1, 2};  // 8 of 16 SETs
+    ShakeCampaign c;
+    c.enabled = true;
+    c.rate = 1000;  // per second over all 16 SETs: 500/s on this worker
+    c.total = 300;  // this worker's share: 150
+    f.service->set_shake_campaign(c);
+    for (int tick = 0; tick < 10; ++tick) {
+        f.service->tick(kNow + std::chrono::milliseconds{10 * tick}, 10, true);
+    }
+    CHECK(f.count(ServiceEvent::shake_offered) == 50);  // 100 ms at 500/s
+    for (int tick = 10; tick < 100; ++tick) {
+        f.service->tick(kNow + std::chrono::milliseconds{10 * tick}, 10, true);
+    }
+    CHECK(f.service->shake_done() == 150);
+    CHECK(f.count(ServiceEvent::shake_offered) == 150);
+    std::size_t queued = 0;
+    for (const ShardId s : f.service->owned_sets()) {
+        CHECK(s % 2 == 1);
+        queued += f.store->pool(s)->shake_size();
+    }
+    CHECK(queued == 150);
+}
+
+TEST_CASE("the send campaign makes packets only its online recipients can claim and tells them",
+          "[service][campaign]") {
+    Fixture f;
+    for (UserId u = 16; u < 16 + 3; ++u) {  // three users of SET 0, 1, 2
+        REQUIRE(f.registry.add(u, (ConnectionRef{u} << 32) | 1));
+    }
+    SendCampaign c;
+    c.enabled = true;
+    c.rate = 1600;  // per second: 16 per 10 ms tick over 16 SETs
+    c.total = 3;
+    c.shares = 3;
+    c.min_total = 30;
+    c.max_total = 30;
+    f.service->set_send_campaign(c);
+    f.service->tick(kNow, 10, true);
+    CHECK(f.service->send_done() == 3);
+    REQUIRE(f.output.notices.size() == 3);  // one single-share packet per SET with one user
+    for (const auto& [conn, notice] : f.output.notices) {
+        const UserId user = conn >> 32;
+        CHECK(notice.users[0] == user);
+        CHECK(notice.share_count == 1);
+        const PacketId packet = *f.store->pool(f.registry.shard_of(user))->resolve_compact(notice.packet);
+        CHECK(f.store->pool(packet_shard(packet))->claim(packet, user + 1, kNow).status ==
+              ClaimStatus::not_allowed);
+        CHECK(f.store->pool(packet_shard(packet))->claim(packet, user, kNow).amount == Cents{30});
+    }
+    CHECK(f.count(ServiceEvent::packets_sent) == 3);
+    CHECK(f.count(ServiceEvent::notices) == 3);
+}
+
+TEST_CASE("the tick refunds what fell due and counts it", "[service]") {
+    Fixture f;
+    Session s = f.login(1);
+    (void)f.reply(s, protocol::CreatePacket{1, 100, 2, 2, 5});
+    f.service->tick(kNow + 4s, 10, false);
+    CHECK(f.count(ServiceEvent::refunds) == 0);
+    f.service->tick(kNow + 5s, 10, false);
+    CHECK(f.count(ServiceEvent::refunds) == 1);
+    CHECK(f.store->stats().refunded == Cents{100});
+}
+
+namespace {
+
+/// A store whose every operation completes later, when the test says so.
+struct LaterStore final : PacketStore {
+    StoreListener* listener{nullptr};
+    std::deque<StoreTicket> claims;
+    void set_listener(StoreListener* l) noexcept override { listener = l; }
+    bool serves(ShardId) const noexcept override { return true; }
+    std::uint64_t durable_sequence() const noexcept override { return UINT64_MAX; }
+    bool has_room(std::size_t) const noexcept override { return true; }
+    StoreResult<Created> create(StoreTicket, const CreateOp&) override {
+        return StoreResult<Created>::pending();
+    }
+    StoreResult<Claimed> claim(StoreTicket t, const ClaimOp&) override {
+        claims.push_back(t);
+        return StoreResult<Claimed>::pending();
+    }
+    StoreResult<PacketInfo> query(StoreTicket, PacketId) override {
+        return StoreResult<PacketInfo>::pending();
+    }
+    StoreResult<std::optional<ShakeHit>> take(StoreTicket, const TakeOp&) override {
+        return StoreResult<std::optional<ShakeHit>>::pending();
+    }
+    StoreResult<PacketId> offer(StoreTicket, const OfferOp&) override {
+        return StoreResult<PacketId>::pending();
+    }
+    StoreResult<Expired> expire(StoreTicket, const ExpireOp&) override {
+        return Completion<Expired>{Expired{}, 0};
+    }
+    StoreStats stats() const override { return {}; }
+};
+
+}  // namespace
+
+TEST_CASE("a store that completes later gets Later, and the reply reaches the asker in any order",
+          "[service]") {
+    ConnectionRegistry registry{ShardingConfig{16, 1, 64}};
+    EventCounter counter{kServiceEventCount};
+    RecordingOutput output;
+    LaterStore store;
+    RequestService service{{}, store, registry, 0, counter, output};
+    Session s;
+    const Decision d = service.handle(s, protocol::LoginRequest{4}, {}, kNow);
+    (void)service.welcome(s, std::get<LoginGranted>(d), kNow);
+    CHECK(std::holds_alternative<Later>(service.handle(s, protocol::Claim{1, 7}, {0, 1, 1}, kNow)));
+    CHECK(std::holds_alternative<Later>(service.handle(s, protocol::Claim{2, 8}, {0, 2, 5}, kNow)));
+    CHECK(service.pending() == 2);
+    REQUIRE(store.claims.size() == 2);
+    // The second completes first.
+    store.listener->on_claimed(store.claims[1],
+                               Completion<Claimed>{Claimed{PacketId{8}, {ClaimStatus::claimed, Cents{5}, 0}}, 0});
+    store.listener->on_claimed(store.claims[0],
+                               Completion<Claimed>{std::unexpected(Error::unavailable), 0});
+    REQUIRE(output.delivered.size() == 2);
+    CHECK(output.delivered[0].first == ReplyAddress{0, 2, 5});
+    CHECK(only<protocol::ClaimResponse>(output.delivered[0].second) ==
+          protocol::ClaimResponse{2, 8, protocol::to_wire(ClaimStatus::claimed), 0, 5});
+    CHECK(output.delivered[1].first == ReplyAddress{0, 1, 1});
+    CHECK(only<protocol::ErrorReply>(output.delivered[1].second) ==
+          protocol::ErrorReply{1, protocol::ErrorCode::unavailable});
+    CHECK(service.pending() == 0);
+    // A completion with a stale ticket is ignored.
+    store.listener->on_claimed(store.claims[0],
+                               Completion<Claimed>{std::unexpected(Error::unavailable), 0});
+    CHECK(output.delivered.size() == 2);
+    CHECK(counter.total(static_cast<std::size_t>(ServiceEvent::journal_refusals)) == 1);
+}
