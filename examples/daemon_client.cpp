@@ -1,147 +1,134 @@
-// A small client for redpacketd, written like the original 2017 client: each user logs in,
-// shakes a few times a second, and grabs every packet it is told about. It prints what it
-// got. Blocking POSIX sockets and poll(); the wire codec comes from the library.
+// A service talking to redpacketd with the client SDK (redpacket::Client on one libuv loop).
+// Like the original 2017 client, each user logs in, shakes a few times a second and grabs
+// every packet it is told about; then one user creates a packet that the others claim with the
+// extended protocol, and everyone prints what they got.
 //
-//   example_daemon_client <port> [users=20] [seconds=5]
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
+//   example_daemon_client <port> [users=20] [seconds=5] [auth secret]
+#include <uv.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "redpacket/protocol.hpp"
+#include "redpacket/client.hpp"
 
-namespace protocol = redpacket::protocol;
+using namespace redpacket;
 
 namespace {
 
-struct Client {
-    int fd{-1};
-    std::uint32_t user{0};
-    protocol::FrameAssembler assembler;
-};
-
 struct Totals {
-    std::uint64_t shakes{0}, hits{0}, misses{0}, overloaded{0}, notices{0}, grabs{0};
-    std::uint64_t cents_shaken{0}, cents_grabbed{0};
+    std::uint64_t shakes{0}, hits{0}, notices{0}, grabs{0}, claims{0}, errors{0};
+    std::uint64_t cents_shaken{0}, cents_grabbed{0}, cents_claimed{0};
 };
-
-int connect_to(std::uint16_t port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        std::perror("connect");
-        std::exit(1);
-    }
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return fd;
-}
-
-void send_message(const Client& c, const protocol::Message& m) {
-    std::vector<std::byte> bytes;
-    protocol::append(bytes, m, static_cast<std::uint64_t>(std::time(nullptr)));
-    if (::send(c.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size())) {
-        std::perror("send");
-        std::exit(1);
-    }
-}
-
-// Reads what is there and reacts: count shake answers, grab on every notice.
-void on_readable(Client& c, Totals& t) {
-    std::byte buf[4096];
-    const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
-    if (n <= 0) {
-        std::fprintf(stderr, "user %u: connection closed by the daemon\n", c.user);
-        std::exit(1);
-    }
-    const auto fed = c.assembler.feed(std::span{buf, static_cast<std::size_t>(n)},
-                                      [&](const protocol::Frame& f) {
-        if (const auto* s = std::get_if<protocol::ShakeResponse>(&f.message)) {
-            if (s->result == protocol::kShakeGotPacket) {
-                ++t.hits;
-                t.cents_shaken += s->amount;
-            } else if (s->result == protocol::kShakeOverloaded) {
-                ++t.overloaded;
-            } else {
-                ++t.misses;
-            }
-        } else if (const auto* notice = std::get_if<protocol::PacketNotice>(&f.message)) {
-            ++t.notices;
-            send_message(c, protocol::GrabRequest{0, notice->packet});
-        } else if (const auto* g = std::get_if<protocol::GrabResponse>(&f.message)) {
-            ++t.grabs;
-            t.cents_grabbed += g->amount;
-        }
-    });
-    if (!fed) {
-        std::fprintf(stderr, "user %u: bad frame from the daemon: %s\n", c.user,
-                     std::string(protocol::to_string(fed.error())).c_str());
-        std::exit(1);
-    }
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s <port> [users=20] [seconds=5]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s <port> [users=20] [seconds=5] [auth secret]\n", argv[0]);
         return 2;
     }
     const auto port = static_cast<std::uint16_t>(std::atoi(argv[1]));
     const int users = argc > 2 ? std::atoi(argv[2]) : 20;
     const int seconds = argc > 3 ? std::atoi(argv[3]) : 5;
+    const std::string secret = argc > 4 ? argv[4] : "";
 
-    std::vector<Client> clients(static_cast<std::size_t>(users));
-    std::vector<pollfd> fds;
-    Totals t;
-    for (std::size_t i = 0; i < clients.size(); ++i) {
-        clients[i].fd = connect_to(port);
-        clients[i].user = static_cast<std::uint32_t>(1000 + i);
-        send_message(clients[i], protocol::LoginRequest{clients[i].user});
-        fds.push_back(pollfd{clients[i].fd, POLLIN, 0});
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    Totals totals;
+    std::vector<std::unique_ptr<Client>> all;
+    for (int i = 0; i < users; ++i) {
+        ClientOptions o;
+        o.port = port;
+        const UserId user = 1000 + static_cast<UserId>(i);
+        // With the daemon's secret, log in with HMAC tokens; else the original compat login.
+        o.login = secret.empty() ? Credentials::compat(user)
+                                 : Credentials::with_secret(user, secret, std::chrono::hours{1});
+        auto& c = *all.emplace_back(std::make_unique<Client>(&loop, o));
+        c.on_notice([&t = totals, &c](const protocol::PacketNotice& n) {
+            ++t.notices;
+            c.grab(n.packet, [&t](std::expected<protocol::GrabResponse, ClientError> r) {
+                t.grabs += r ? 1U : 0U;
+                t.cents_grabbed += r ? r->amount : 0;
+            });
+        });
+        c.start();
     }
-    using clock = std::chrono::steady_clock;
-    const auto end = clock::now() + std::chrono::seconds(seconds);
-    auto next_shake = clock::now();
-    while (clock::now() < end) {
-        if (clock::now() >= next_shake) {  // every user shakes 5 times a second
-            for (const Client& c : clients) {
-                send_message(c, protocol::ShakeRequest{c.user});
-                ++t.shakes;
-            }
-            next_shake += std::chrono::milliseconds(200);
-        }
-        if (::poll(fds.data(), fds.size(), 20) > 0) {
-            for (std::size_t i = 0; i < fds.size(); ++i) {
-                if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
-                    on_readable(clients[i], t);
+
+    // Shake every 200 ms; after a second, user 1000 creates a packet the others claim; stop
+    // shaking after `seconds` and close once the last answers are in.
+    uv_timer_t shaker;
+    uv_timer_init(&loop, &shaker);
+    struct Context {
+        std::vector<std::unique_ptr<Client>>* clients;
+        Totals* t;
+        int ticks{0};
+        int stop_after;
+    } ctx{&all, &totals, 0, seconds * 5};
+    shaker.data = &ctx;
+    uv_timer_start(&shaker, [](uv_timer_t* timer) {
+        auto& x = *static_cast<Context*>(timer->data);
+        Totals& t = *x.t;
+        if (++x.ticks > x.stop_after) {
+            if (x.ticks == x.stop_after + 3) {
+                uv_timer_stop(timer);
+                for (auto& c : *x.clients) {
+                    c->close();
                 }
+                uv_close(reinterpret_cast<uv_handle_t*>(timer), nullptr);
             }
+            return;
         }
-    }
-    std::printf("%d users, %d s: %llu shakes -> %llu packets (%llu cents), %llu empty, %llu "
-                "overloaded; %llu notices -> %llu grabs (%llu cents)\n",
+        for (auto& c : *x.clients) {
+            c->shake([&t](std::expected<protocol::ShakeResponse, ClientError> r) {
+                ++t.shakes;
+                if (!r) {
+                    ++t.errors;
+                } else if (r->result == protocol::kShakeGotPacket) {
+                    ++t.hits;
+                    t.cents_shaken += r->amount;
+                }
+            });
+        }
+        if (x.ticks == 5) {
+            auto& clients = *x.clients;
+            clients[0]->create(
+                protocol::CreatePacket{0, 1000, static_cast<std::uint32_t>(clients.size()),
+                                       protocol::to_wire(SplitPolicy::double_mean), 60},
+                [&clients, &t](std::expected<protocol::CreateResponse, ClientError> made) {
+                    if (!made) {
+                        std::fprintf(stderr, "create: %s\n", describe(made.error()).c_str());
+                        return;
+                    }
+                    for (auto& c : clients) {
+                        // Replies to claims forwarded between workers may overtake others:
+                        // each callback gets its own.
+                        c->claim(made->packet, [&t](std::expected<protocol::ClaimResponse, ClientError> r) {
+                            ++t.claims;
+                            t.cents_claimed += r ? r->amount : 0;
+                            t.errors += r ? 0U : 1U;
+                        });
+                    }
+                });
+        }
+    }, 200, 200);
+
+    uv_run(&loop, UV_RUN_DEFAULT);
+    all.clear();
+    const Totals& t = totals;
+    uv_loop_close(&loop);
+    std::printf("%d users, %d s: %llu shakes, %llu packets (%llu cents), %llu notices, %llu grabs "
+                "(%llu cents), %llu claims (%llu cents of 1000), %llu errors\n",
                 users, seconds, static_cast<unsigned long long>(t.shakes),
                 static_cast<unsigned long long>(t.hits),
                 static_cast<unsigned long long>(t.cents_shaken),
-                static_cast<unsigned long long>(t.misses),
-                static_cast<unsigned long long>(t.overloaded),
                 static_cast<unsigned long long>(t.notices),
                 static_cast<unsigned long long>(t.grabs),
-                static_cast<unsigned long long>(t.cents_grabbed));
-    for (const Client& c : clients) {
-        ::close(c.fd);
-    }
-    return t.hits + t.misses > 0 ? 0 : 1;
+                static_cast<unsigned long long>(t.cents_grabbed),
+                static_cast<unsigned long long>(t.claims),
+                static_cast<unsigned long long>(t.cents_claimed),
+                static_cast<unsigned long long>(t.errors));
+    return t.errors == 0 ? 0 : 1;
 }

@@ -126,7 +126,9 @@ void Client::set_state(ClientState s, const ClientError* why) {
 }
 
 std::int64_t Client::now_ms() const noexcept {
-    return static_cast<std::int64_t>(uv_now(loop_));
+    // Not uv_now(): the loop's cached time lags while the caller works between iterations, and
+    // a deadline counted from it would come early.
+    return static_cast<std::int64_t>(uv_hrtime() / 1'000'000);
 }
 
 std::size_t Client::in_flight() const noexcept { return session_.pending() + waiting_.size(); }

@@ -118,10 +118,13 @@ void LoadGenerator::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
         return;
     }
     const std::uint64_t now = uv_hrtime();
-    const auto fed = c.assembler.feed(
+    const auto fed = c.session.feed(
         std::span<const std::byte>{reinterpret_cast<const std::byte*>(buf->base),
                                    static_cast<std::size_t>(nread)},
-        [&](const protocol::Frame& f) { g.handle_frame(c, f, now); });
+        [&](Pending&& p, const protocol::Message& reply, const auto&) {
+            g.on_reply(c, std::move(p), reply, now);
+        },
+        [&](const protocol::Message& m) { g.on_other(c, m, now); });
     if (!fed) {
         fmt::print(stderr, "connection {}: bad frame from the daemon: {}\n", c.index,
                    protocol::to_string(fed.error()));
@@ -131,59 +134,59 @@ void LoadGenerator::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
     g.flush_dirty();
 }
 
-void LoadGenerator::handle_frame(Conn& c, const protocol::Frame& f, std::uint64_t now) {
-    if (const auto* s = std::get_if<protocol::ShakeResponse>(&f.message)) {
-        on_shake_reply(c, s->result, s->amount, now);
-    } else if (const auto* n = std::get_if<protocol::PacketNotice>(&f.message)) {
-        ++window_.notices;
-        if (phase_ < phases_.size()) {
-            ++phases_[phase_].counts.notices;
-        }
-        queue(c, protocol::GrabRequest{0, n->packet});  // like the original client: user 0
-    } else if (const auto* gr = std::get_if<protocol::GrabResponse>(&f.message)) {
+void LoadGenerator::on_reply(Conn& c, Pending&& p, const protocol::Message& reply,
+                             std::uint64_t now) {
+    if (const auto* s = std::get_if<protocol::ShakeResponse>(&reply)) {
+        on_shake_reply(c, p, s->result, s->amount, now);
+    } else if (const auto* gr = std::get_if<protocol::GrabResponse>(&reply)) {
         ++window_.grabs;
         window_.grab_cents += gr->amount;
         if (phase_ < phases_.size()) {
             ++phases_[phase_].counts.grabs;
             phases_[phase_].counts.grab_cents += gr->amount;
         }
-    } else if (const auto* e = std::get_if<protocol::ErrorReply>(&f.message)) {
-        on_shake_reply(c, 0, 0, now);  // error frames answer the oldest request, if any
-        (void)e;
-    } else if (const auto* l = std::get_if<protocol::LoginResponse>(&f.message)) {
-        if (l->result != protocol::kResultOk) {
-            fail_connection(c, "login refused");
-        } else if (!c.logged_in) {
-            c.logged_in = true;
-            ++logged_in_;
-        }
-    } else if (options_.echo && std::holds_alternative<protocol::ShakeRequest>(f.message)) {
-        on_shake_reply(c, protocol::kShakeNoPacket, 0, now);  // an echo server's "reply"
-    } else if (options_.echo && std::holds_alternative<protocol::LoginRequest>(f.message)) {
-        if (!c.logged_in) {
-            c.logged_in = true;
-            ++logged_in_;
-        }
-    } else if (const auto* a = std::get_if<protocol::AuthLoginResponse>(&f.message)) {
-        if (a->result != protocol::kResultOk) {
-            fail_connection(c, "auth login refused");
-        } else if (!c.logged_in) {
-            c.logged_in = true;
-            ++logged_in_;
-        }
+    } else if (const auto* l = std::get_if<protocol::LoginResponse>(&reply)) {
+        logged_in(c, l->result);
+    } else if (const auto* a = std::get_if<protocol::AuthLoginResponse>(&reply)) {
+        logged_in(c, a->result);
+    } else if (std::holds_alternative<protocol::ErrorReply>(reply)) {
+        logged_in(c, 1);  // a login refused with an error frame
     }
 }
 
-void LoadGenerator::on_shake_reply(Conn& c, std::uint32_t result, std::uint32_t amount,
-                                   std::uint64_t now) {
-    if (c.pending.empty()) {
-        if (result != 0) {
-            ++window_.errors;  // a reply nobody asked for
+void LoadGenerator::on_other(Conn& c, const protocol::Message& m, std::uint64_t now) {
+    if (const auto* n = std::get_if<protocol::PacketNotice>(&m)) {
+        ++window_.notices;
+        if (phase_ < phases_.size()) {
+            ++phases_[phase_].counts.notices;
         }
-        return;
+        queue(c, protocol::GrabRequest{0, n->packet});  // like the original client: user 0
+    } else if (std::holds_alternative<protocol::ErrorReply>(m)) {
+        // An error frame answers the oldest shake, if any (and ends the connection).
+        if (auto p = c.session.take_first(RequestKind::shake)) {
+            on_shake_reply(c, *p, 0, 0, now);
+        }
+    } else if (options_.echo && std::holds_alternative<protocol::ShakeRequest>(m)) {
+        if (auto p = c.session.take_first(RequestKind::shake)) {  // an echo server's "reply"
+            on_shake_reply(c, *p, protocol::kShakeNoPacket, 0, now);
+        }
+    } else if (options_.echo && std::holds_alternative<protocol::LoginRequest>(m)) {
+        (void)c.session.take_first(RequestKind::login);
+        logged_in(c, protocol::kResultOk);
     }
-    const Pending p = c.pending.front();
-    c.pending.pop_front();
+}
+
+void LoadGenerator::logged_in(Conn& c, std::uint32_t result) {
+    if (result != protocol::kResultOk) {
+        fail_connection(c, "login refused");
+    } else if (!c.logged_in) {
+        c.logged_in = true;
+        ++logged_in_;
+    }
+}
+
+void LoadGenerator::on_shake_reply(Conn& c, const Pending& p, std::uint32_t result,
+                                   std::uint32_t amount, std::uint64_t now) {
     PhaseState& ps = phases_[p.phase];
     ps.recorder.record(p.scheduled_ns, p.sent_ns, now);
     window_latency_.record(now > p.scheduled_ns ? now - p.scheduled_ns : 0);
@@ -209,14 +212,15 @@ void LoadGenerator::on_shake_reply(Conn& c, std::uint32_t result, std::uint32_t 
 }
 
 void LoadGenerator::send_shake(Conn& c, std::uint64_t scheduled_ns, std::uint64_t now) {
-    c.pending.push_back(Pending{scheduled_ns, now, phase_});
-    queue(c, protocol::ShakeRequest{c.user});
+    queue(c, protocol::ShakeRequest{c.user}, Pending{scheduled_ns, now, phase_});
     ++window_.sent;
     ++phases_[phase_].counts.sent;
 }
 
-void LoadGenerator::queue(Conn& c, const protocol::Message& m) {
-    protocol::append(c.out, m, unix_now());
+void LoadGenerator::queue(Conn& c, const protocol::Message& m) { queue(c, m, Pending{}); }
+
+void LoadGenerator::queue(Conn& c, const protocol::Message& m, Pending tag) {
+    c.session.send(m, tag, unix_now());
     if (!c.dirty) {
         c.dirty = true;
         dirty_.push_back(&c);
@@ -232,15 +236,16 @@ void LoadGenerator::flush_dirty() {
 }
 
 void LoadGenerator::flush(Conn& c) {
-    if (c.out.empty() || c.dead) {
-        c.out.clear();
+    std::vector<std::byte>& out = c.session.output();
+    if (out.empty() || c.dead) {
+        out.clear();
         return;
     }
     auto* stream = reinterpret_cast<uv_stream_t*>(&c.tcp);
     std::size_t written = 0;
     if (uv_stream_get_write_queue_size(stream) == 0) {
-        uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(c.out.data()),
-                                 static_cast<unsigned>(c.out.size()));
+        uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(out.data()),
+                                 static_cast<unsigned>(out.size()));
         const int rc = uv_try_write(stream, &b, 1);
         if (rc > 0) {
             written = static_cast<std::size_t>(rc);
@@ -249,9 +254,9 @@ void LoadGenerator::flush(Conn& c) {
             return;
         }
     }
-    if (written < c.out.size()) {
+    if (written < out.size()) {
         auto* req = new WriteRequest{};
-        req->data.assign(c.out.begin() + static_cast<std::ptrdiff_t>(written), c.out.end());
+        req->data.assign(out.begin() + static_cast<std::ptrdiff_t>(written), out.end());
         req->req.data = req;
         uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(req->data.data()),
                                  static_cast<unsigned>(req->data.size()));
@@ -263,7 +268,7 @@ void LoadGenerator::flush(Conn& c) {
             return;
         }
     }
-    c.out.clear();
+    out.clear();
 }
 
 void LoadGenerator::fail_connection(Conn& c, const char* why) {
@@ -271,7 +276,6 @@ void LoadGenerator::fail_connection(Conn& c, const char* why) {
         return;
     }
     c.dead = true;
-    c.out.clear();
     if (c.logged_in) {
         c.logged_in = false;
         --logged_in_;
@@ -281,16 +285,18 @@ void LoadGenerator::fail_connection(Conn& c, const char* why) {
     } else if (!stopped_) {
         ++login_failures_;
     }
-    // Requests that will never be answered are errors of the phase that sent them.
-    for (const Pending& p : c.pending) {
+    // Shakes that will never be answered are errors of the phase that sent them.
+    c.session.reset([&](ClientSession<Pending>::Pending&& p) {
+        if (p.key.kind != RequestKind::shake) {
+            return;
+        }
         if (!stopped_) {
-            ++phases_[p.phase].counts.errors;
+            ++phases_[p.tag.phase].counts.errors;
             ++window_.errors;
         } else {
             ++unanswered_;
         }
-    }
-    c.pending.clear();
+    });
     if (c.open) {
         c.open = false;
         uv_close(reinterpret_cast<uv_handle_t*>(&c.tcp), nullptr);

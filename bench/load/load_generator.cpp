@@ -120,7 +120,7 @@ void LoadGenerator::tick(std::uint64_t now) {
     }
     if (draining_) {
         const bool idle = std::all_of(conns_.begin(), conns_.end(),
-                                      [](const auto& c) { return c->pending.empty(); });
+                                      [](const auto& c) { return c->session.pending() == 0; });
         if (idle || now >= drain_deadline_ns_) {
             stop(now, "plan complete");
         }

@@ -23,6 +23,7 @@
 #include "http_scrape.hpp"
 #include "options.hpp"
 #include "proc_sample.hpp"
+#include "redpacket/client_session.hpp"
 #include "redpacket/protocol.hpp"
 #include "report.hpp"
 
@@ -42,10 +43,11 @@ public:
     [[nodiscard]] nlohmann::json summary() const;
 
 private:
+    /// What a connection remembers per request (ClientSession matches the replies).
     struct Pending {
-        std::uint64_t scheduled_ns;
-        std::uint64_t sent_ns;
-        std::uint32_t phase;  ///< index into phases_
+        std::uint64_t scheduled_ns{0};
+        std::uint64_t sent_ns{0};
+        std::uint32_t phase{0};  ///< index into phases_
     };
     struct Conn {
         LoadGenerator* gen{nullptr};
@@ -53,9 +55,8 @@ private:
         uv_connect_t connect{};
         std::uint32_t index{0};
         std::uint32_t user{0};
-        protocol::FrameAssembler assembler;
-        std::deque<Pending> pending;  ///< shakes awaiting a reply, FIFO (no request ids)
-        std::vector<std::byte> out;   ///< frames queued this tick
+        /// The library's client protocol: frames out (queued this tick), replies matched.
+        ClientSession<Pending> session;
         bool open{false};             ///< tcp handle initialised and not yet closed
         bool logged_in{false};
         bool dead{false};             ///< failed or closed; never reused
@@ -80,10 +81,14 @@ private:
     static void on_connect(uv_connect_t* req, int status);
     static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
     static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-    void handle_frame(Conn& c, const protocol::Frame& f, std::uint64_t now);
-    void on_shake_reply(Conn& c, std::uint32_t result, std::uint32_t amount, std::uint64_t now);
+    void on_reply(Conn& c, Pending&& p, const protocol::Message& reply, std::uint64_t now);
+    void on_other(Conn& c, const protocol::Message& m, std::uint64_t now);
+    void logged_in(Conn& c, std::uint32_t result);
+    void on_shake_reply(Conn& c, const Pending& p, std::uint32_t result, std::uint32_t amount,
+                        std::uint64_t now);
     void send_login(Conn& c);
     void queue(Conn& c, const protocol::Message& m);
+    void queue(Conn& c, const protocol::Message& m, Pending tag);
     void send_shake(Conn& c, std::uint64_t scheduled_ns, std::uint64_t now);
     void flush_dirty();
     void flush(Conn& c);

@@ -287,3 +287,24 @@ TEST_CASE("a claim retried by the client after a kill -9 of a journaling daemon 
     }
     std::filesystem::remove_all(dir);
 }
+
+#ifdef REDPACKET_EXAMPLE_CLIENT_BINARY
+TEST_CASE("the SDK example serves 20 users: shakes, notices, grabs and a packet they all claim",
+          "[client][integration]") {
+    DaemonProcess d({"--workers", "2", "--sets", "16", "--shake-enabled", "true",
+                     "--send-enabled", "true"});
+    const std::string command = std::string(REDPACKET_EXAMPLE_CLIENT_BINARY) + " " +
+                                std::to_string(d.port()) + " 20 2 2>&1";
+    FILE* out = ::popen(command.c_str(), "r");
+    REQUIRE(out != nullptr);
+    std::string text;
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, out) != nullptr) {
+        text += buf;
+    }
+    const int status = ::pclose(out);
+    INFO(text);
+    CHECK(status == 0);
+    CHECK(text.find("20 claims (1000 cents of 1000), 0 errors") != std::string::npos);
+}
+#endif
