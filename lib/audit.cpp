@@ -266,6 +266,42 @@ void Auditor::shake(const JournalRecord& r, std::uint64_t sequence) {
     }
 }
 
+namespace {
+
+// The most coverage: the whole journal if it starts at 1, else the oldest valid snapshot that
+// the journal continues (or, with no segments left, the newest valid one). Returns the base's
+// name ("journal" or the snapshot file).
+std::string add_base_snapshot(JournalFileSystem& fs, const std::vector<SegmentInfo>& segments,
+                              const std::vector<SnapshotInfo>& snapshots, Auditor& auditor,
+                              std::vector<std::string>& warnings) {
+    const std::uint64_t journal_first = segments.empty() ? 0 : segments.front().first_sequence;
+    if (journal_first == 1) {
+        return "journal";
+    }
+    std::string base = "journal";
+    std::optional<Snapshot> chosen;
+    for (const SnapshotInfo& info : snapshots) {
+        auto s = read_snapshot(fs, info.file);
+        if (!s) {
+            warnings.push_back("skipped snapshot: " + describe(s.error()));
+            continue;
+        }
+        if (journal_first == 0 || s->sequence + 1 >= journal_first) {
+            chosen = std::move(*s);
+            base = info.file;
+            if (journal_first != 0) {
+                break;  // oldest that reaches the journal
+            }
+        }
+    }
+    if (chosen) {
+        auditor.add_snapshot(*chosen);
+    }
+    return base;
+}
+
+}  // namespace
+
 std::expected<AuditReport, JournalError> audit_journal(JournalFileSystem& fs,
                                                        const std::string& dir,
                                                        AuditOptions options) {
@@ -279,30 +315,7 @@ std::expected<AuditReport, JournalError> audit_journal(JournalFileSystem& fs,
     }
     Auditor auditor{options};
     std::vector<std::string> warnings;
-    std::string base = "journal";
-    // The most coverage: the whole journal if it starts at 1, else the oldest valid snapshot
-    // that the journal continues (or, with no segments left, the newest valid one).
-    const std::uint64_t journal_first = segments->empty() ? 0 : segments->front().first_sequence;
-    if (journal_first != 1) {
-        std::optional<Snapshot> chosen;
-        for (const SnapshotInfo& info : *snapshots) {
-            auto s = read_snapshot(fs, info.file);
-            if (!s) {
-                warnings.push_back("skipped snapshot: " + describe(s.error()));
-                continue;
-            }
-            if (journal_first == 0 || s->sequence + 1 >= journal_first) {
-                chosen = std::move(*s);
-                base = info.file;
-                if (journal_first != 0) {
-                    break;  // oldest that reaches the journal
-                }
-            }
-        }
-        if (chosen) {
-            auditor.add_snapshot(*chosen);
-        }
-    }
+    const std::string base = add_base_snapshot(fs, *segments, *snapshots, auditor, warnings);
     JournalScanOptions scan_options;
     scan_options.truncate_torn_tail = false;
     scan_options.require_continuity = false;  // the auditor reports gaps itself

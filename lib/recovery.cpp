@@ -45,14 +45,9 @@ private:
     RedPacketPool* last_{nullptr};
 };
 
-}  // namespace
-
-std::expected<RecoveryReport, JournalError> recover(JournalFileSystem& fs, const std::string& dir,
-                                                    const PoolResolver& pool_for,
-                                                    RecoveryOptions options) {
-    RecoveryReport report;
-    Pools pools{pool_for};
-
+// Stage 1: the newest valid snapshot into the fresh pools.
+std::expected<void, JournalError> restore_snapshot(JournalFileSystem& fs, const std::string& dir,
+                                                   Pools& pools, RecoveryReport& report) {
     auto choice = load_newest_snapshot(fs, dir);
     if (!choice) {
         return std::unexpected(choice.error());
@@ -60,66 +55,112 @@ std::expected<RecoveryReport, JournalError> recover(JournalFileSystem& fs, const
     for (const std::string& skipped : choice->skipped) {
         report.warnings.push_back("skipped corrupt snapshot " + skipped);
     }
-    if (choice->snapshot) {
-        const Snapshot& snap = *choice->snapshot;
-        report.snapshot_file = choice->file;
-        report.snapshot_sequence = snap.sequence;
-        for (const PoolSnapshot& ps : snap.pools) {
-            auto pool = pools.get(ps.shard, choice->file, 0);
-            if (!pool) {
-                return std::unexpected(pool.error());
-            }
-            if (auto ok = restore_pool(**pool, ps); !ok) {
-                return std::unexpected(error(ok.error() == Error::invalid_argument
-                                                 ? Error::invalid_argument
-                                                 : Error::corrupt,
-                                             choice->file, 0,
-                                             "cannot restore shard " + std::to_string(ps.shard) +
-                                                 ": " + std::string{to_string(ok.error())}));
-            }
-        }
-        report.create_requests = snap.create_requests;
+    if (!choice->snapshot) {
+        return {};
     }
+    const Snapshot& snap = *choice->snapshot;
+    report.snapshot_file = choice->file;
+    report.snapshot_sequence = snap.sequence;
+    for (const PoolSnapshot& ps : snap.pools) {
+        auto pool = pools.get(ps.shard, choice->file, 0);
+        if (!pool) {
+            return std::unexpected(pool.error());
+        }
+        if (auto ok = restore_pool(**pool, ps); !ok) {
+            return std::unexpected(error(
+                ok.error() == Error::invalid_argument ? Error::invalid_argument : Error::corrupt,
+                choice->file, 0,
+                "cannot restore shard " + std::to_string(ps.shard) + ": " +
+                    std::string{to_string(ok.error())}));
+        }
+    }
+    report.create_requests = snap.create_requests;
+    return {};
+}
 
-    const std::uint64_t base = report.snapshot_sequence;
-    std::uint64_t first_seen = 0;
-    const RecordVisitor replay = [&](const JournalRecord& r,
-                                     const RecordLocation& at) -> std::expected<void, JournalError> {
+// Stage 2, per record: applies what the snapshot does not cover.
+class Replayer {
+public:
+    Replayer(Pools& pools, RecoveryReport& report)
+        : pools_{pools}, report_{report}, base_{report.snapshot_sequence} {}
+
+    std::expected<void, JournalError> operator()(const JournalRecord& r, const RecordLocation& at) {
         // Writers number records from 1. A CRC-valid record 0 would otherwise pass for one the
         // snapshot covers (r.sequence <= base with base 0) and be skipped without a word.
         if (r.sequence == 0) {
             return std::unexpected(error(Error::corrupt, *at.file, at.offset,
                                          "record has sequence 0 (sequences start at 1)"));
         }
-        if (first_seen == 0) {
-            first_seen = r.sequence;
-            if (r.sequence > base + 1) {
+        if (first_seen_ == 0) {
+            first_seen_ = r.sequence;
+            if (r.sequence > base_ + 1) {
                 return std::unexpected(error(
                     Error::corrupt, *at.file, at.offset,
                     "journal starts at sequence " + std::to_string(r.sequence) + " but " +
-                        (base == 0 ? std::string{"no snapshot covers the records before it"}
-                                   : "the snapshot covers only up to " + std::to_string(base))));
+                        (base_ == 0 ? std::string{"no snapshot covers the records before it"}
+                                    : "the snapshot covers only up to " + std::to_string(base_))));
             }
         }
-        if (r.sequence <= base) {
+        if (r.sequence <= base_) {
             return {};  // already in the snapshot
         }
-        auto pool = pools.get(r.shard, *at.file, at.offset);
+        auto pool = pools_.get(r.shard, *at.file, at.offset);
         if (!pool) {
             return std::unexpected(pool.error());
         }
         if (auto ok = (*pool)->replay(to_event(r)); !ok) {
-            return std::unexpected(error(Error::corrupt, *at.file, at.offset,
-                                         "record " + std::to_string(r.sequence) + " (" +
-                                             std::string{to_string(r.kind)} +
-                                             ") contradicts the state: " +
-                                             std::string{to_string(ok.error())}));
+            return std::unexpected(error(
+                Error::corrupt, *at.file, at.offset,
+                "record " + std::to_string(r.sequence) + " (" + std::string{to_string(r.kind)} +
+                    ") contradicts the state: " + std::string{to_string(ok.error())}));
         }
         if (r.kind == PoolEventKind::created && r.request_id != 0) {
-            report.create_requests.push_back(CreateRequestEntry{r.user, r.request_id, r.packet});
+            report_.create_requests.push_back(CreateRequestEntry{r.user, r.request_id, r.packet});
         }
-        ++report.records_replayed;
+        ++report_.records_replayed;
         return {};
+    }
+
+private:
+    Pools& pools_;
+    RecoveryReport& report_;
+    std::uint64_t base_;
+    std::uint64_t first_seen_{0};
+};
+
+// Stage 3: what the scan truncated or repaired, for the log.
+void describe_drops(RecoveryReport& report) {
+    if (const auto& torn = report.scan.torn_tail) {
+        report.warnings.push_back("truncated a torn record at the end of " + torn->file +
+                                  " at byte " + std::to_string(torn->offset) + " (" +
+                                  std::to_string(torn->bytes) + " bytes, " +
+                                  std::string{to_string(torn->reason)} + ")");
+    }
+    if (const auto& cut = report.scan.repaired) {
+        std::string line = "repair cut " + cut->file + " at byte " + std::to_string(cut->offset) +
+                           " (" + std::to_string(cut->bytes) + " bytes, " +
+                           std::string{to_string(cut->reason)} + ")";
+        for (const std::string& removed : cut->removed_segments) {
+            line += "; removed " + removed;
+        }
+        report.warnings.push_back(std::move(line));
+    }
+}
+
+}  // namespace
+
+std::expected<RecoveryReport, JournalError> recover(JournalFileSystem& fs, const std::string& dir,
+                                                    const PoolResolver& pool_for,
+                                                    RecoveryOptions options) {
+    RecoveryReport report;
+    Pools pools{pool_for};
+    if (auto restored = restore_snapshot(fs, dir, pools, report); !restored) {
+        return std::unexpected(restored.error());
+    }
+    const std::uint64_t base = report.snapshot_sequence;
+    Replayer replayer{pools, report};
+    const RecordVisitor replay = [&replayer](const JournalRecord& r, const RecordLocation& at) {
+        return replayer(r, at);
     };
     JournalScanOptions scan_options;
     scan_options.repair = options.repair;
@@ -136,21 +177,7 @@ std::expected<RecoveryReport, JournalError> recover(JournalFileSystem& fs, const
                                          ": records the snapshot includes are missing"));
     }
     report.last_sequence = std::max(base, report.scan.last_sequence);
-    if (const auto& torn = report.scan.torn_tail) {
-        report.warnings.push_back("truncated a torn record at the end of " + torn->file +
-                                  " at byte " + std::to_string(torn->offset) + " (" +
-                                  std::to_string(torn->bytes) + " bytes, " +
-                                  std::string{to_string(torn->reason)} + ")");
-    }
-    if (const auto& cut = report.scan.repaired) {
-        std::string line = "repair cut " + cut->file + " at byte " + std::to_string(cut->offset) +
-                           " (" + std::to_string(cut->bytes) + " bytes, " +
-                           std::string{to_string(cut->reason)} + ")";
-        for (const std::string& removed : cut->removed_segments) {
-            line += "; removed " + removed;
-        }
-        report.warnings.push_back(std::move(line));
-    }
+    describe_drops(report);
     return report;
 }
 

@@ -15,32 +15,38 @@ RedPacketPool::~RedPacketPool() = default;
 RedPacketPool::RedPacketPool(RedPacketPool&&) noexcept = default;
 RedPacketPool& RedPacketPool::operator=(RedPacketPool&&) noexcept = default;
 
+std::expected<void, Error> RedPacketPool::Impl::check_create(Cents total, std::uint32_t count,
+                                                            SplitPolicy policy,
+                                                            std::span<const UserId> allowed) {
+    if (count == 0 || count > config.max_shares) {
+        return std::unexpected(Error::invalid_count);
+    }
+    if (total > config.max_total) {
+        return std::unexpected(Error::invalid_amount);
+    }
+    if (auto ok = validate_split(policy, total, count, config.min_share); !ok) {
+        return ok;
+    }
+    if (allowed.size() > kMaxAllowedClaimers) {
+        return std::unexpected(Error::invalid_argument);
+    }
+    // Sorted into scratch_users, which create() hands to the packet and the observer.
+    scratch_users.assign(allowed.begin(), allowed.end());
+    std::sort(scratch_users.begin(), scratch_users.end());
+    if (std::adjacent_find(scratch_users.begin(), scratch_users.end()) != scratch_users.end()) {
+        return std::unexpected(Error::invalid_argument);
+    }
+    return {};
+}
+
 std::expected<PacketId, Error> RedPacketPool::create(UserId sender, Cents total,
                                                      std::uint32_t count, SplitPolicy policy,
                                                      Time expires_at,
                                                      std::span<const UserId> allowed) {
     Impl& p = *impl_;
-    auto refuse = [&p](Error e) {
+    if (auto ok = p.check_create(total, count, policy, allowed); !ok) {
         ++p.stats.create_rejected;
-        return std::unexpected(e);
-    };
-    if (count == 0 || count > p.config.max_shares) {
-        return refuse(Error::invalid_count);
-    }
-    if (total > p.config.max_total) {
-        return refuse(Error::invalid_amount);
-    }
-    if (auto ok = validate_split(policy, total, count, p.config.min_share); !ok) {
-        return refuse(ok.error());
-    }
-    if (allowed.size() > kMaxAllowedClaimers) {
-        return refuse(Error::invalid_argument);
-    }
-    p.scratch_users.assign(allowed.begin(), allowed.end());
-    std::sort(p.scratch_users.begin(), p.scratch_users.end());
-    if (std::adjacent_find(p.scratch_users.begin(), p.scratch_users.end()) !=
-        p.scratch_users.end()) {
-        return refuse(Error::invalid_argument);
+        return std::unexpected(ok.error());
     }
     if (p.free_list_stale) {
         p.rebuild_free_list();
@@ -48,7 +54,8 @@ std::expected<PacketId, Error> RedPacketPool::create(UserId sender, Cents total,
     if ((p.free_head == kNoIndex && p.slots.size() >= p.config.max_packets) ||
         p.stats.shares_live + count > p.config.max_live_shares ||
         p.allowed_live + allowed.size() > p.config.max_live_allowed) {
-        return refuse(Error::pool_full);
+        ++p.stats.create_rejected;
+        return std::unexpected(Error::pool_full);
     }
     // Everything that can throw happens before the pool changes.
     p.scratch.resize(count);

@@ -325,6 +325,12 @@ struct RedPacketPool::Impl {
         free_tail = i;
     }
     // Relinks every free slot in index order (after replay placed packets in arbitrary slots).
+    /// Checks a create's arguments (count, total, split, allowed list) and leaves the allowed
+    /// list sorted in scratch_users. Errors as create's, except pool_full.
+    [[nodiscard]] std::expected<void, Error> check_create(Cents total, std::uint32_t count,
+                                                          SplitPolicy policy,
+                                                          std::span<const UserId> allowed);
+
     void rebuild_free_list() noexcept {
         free_head = kNoIndex;
         free_tail = kNoIndex;

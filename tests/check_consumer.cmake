@@ -19,7 +19,7 @@ run("${WORK_DIR}/build/consumer")
 # The pkg-config file must describe a working compile and link line too. The library is static
 # only, so its private dependencies (ISA-L) belong on the link line: --static.
 set(ENV{PKG_CONFIG_PATH} "${WORK_DIR}/prefix/${LIBDIR}/pkgconfig")
-execute_process(COMMAND pkg-config --static --cflags --libs redpacket
+execute_process(COMMAND pkg-config --static --cflags --libs redpacket-client redpacket
     OUTPUT_VARIABLE flags OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
     message(FATAL_ERROR "pkg-config does not know redpacket")
