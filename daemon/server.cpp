@@ -70,14 +70,6 @@ std::uint16_t bound_port(int fd) {
 
 }  // namespace
 
-template <class Settings>
-void Server::publish_campaign(Settings& slot, const Settings& settings,
-                              std::atomic<std::uint64_t>& generation) {
-    CampaignLock lock{shared_.campaign_lock};
-    slot = settings;
-    generation.fetch_add(1, std::memory_order_release);  // workers pick it up on their next tick
-}
-
 Server::Server(Config config) {
     shared_.config = std::move(config);
     Config& c = shared_.config;
@@ -91,10 +83,7 @@ Server::Server(Config config) {
     shared_.mailboxes =
         std::make_unique<redpacket::WorkerMailboxes<WorkerMessage>>(c.workers, c.mailbox_capacity);
     shared_.rates = std::make_unique<redpacket::RateCounter>(all_event_names(), c.workers);
-    shared_.shake = c.shake;
-    shared_.send = c.send;
-    shared_.shake_generation.store(1);
-    shared_.send_generation.store(1);
+    shared_.campaigns = std::make_unique<CampaignBoard>(c.shake, c.send);
     for (std::uint32_t w = 0; w < c.workers; ++w) {
         workers_.push_back(std::make_unique<Worker>(shared_, w));
         shared_.workers.push_back(workers_.back().get());
@@ -236,13 +225,8 @@ nlohmann::json Server::campaigns() const {
         shake_done += w->published().shake_campaign_done.load(std::memory_order_relaxed);
         send_done += w->published().send_campaign_done.load(std::memory_order_relaxed);
     }
-    ShakeCampaignConfig shake;
-    SendCampaignConfig send;
-    {
-        CampaignLock lock{const_cast<Server&>(*this).shared_.campaign_lock};
-        shake = shared_.shake;
-        send = shared_.send;
-    }
+    const ShakeCampaignConfig shake = shared_.campaigns->shake();
+    const SendCampaignConfig send = shared_.campaigns->send();
     return {{"shake",
              {{"enabled", shake.enabled},
               {"rate", shake.rate},
@@ -281,7 +265,7 @@ std::expected<nlohmann::json, std::string> Server::start_shake(const ShakeCampai
     if (auto ok = check_campaign(&Config::shake, c); !ok) {
         return std::unexpected(ok.error());
     }
-    publish_campaign(shared_.shake, c, shared_.shake_generation);
+    shared_.campaigns->post(c);  // workers pick it up on their next tick
     log(LogLevel::info, "shake campaign: {} packets/s, total {}, amounts {}..{}", c.rate, c.total,
         c.min_amount, c.max_amount);
     return campaigns()["shake"];
@@ -291,7 +275,7 @@ std::expected<nlohmann::json, std::string> Server::start_send(const SendCampaign
     if (auto ok = check_campaign(&Config::send, c); !ok) {
         return std::unexpected(ok.error());
     }
-    publish_campaign(shared_.send, c, shared_.send_generation);
+    shared_.campaigns->post(c);
     log(LogLevel::info, "send campaign: {} packets/s, total {}, totals {}..{} in {} shares", c.rate,
         c.total, c.min_total, c.max_total, c.shares);
     return campaigns()["send"];

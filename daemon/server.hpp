@@ -53,9 +53,6 @@ private:
     template <class Settings>
     [[nodiscard]] std::expected<void, std::string> check_campaign(Settings Config::*slot,
                                                                   const Settings& c) const;
-    template <class Settings>
-    void publish_campaign(Settings& slot, const Settings& settings,
-                          std::atomic<std::uint64_t>& generation);
     void shutdown();
     void journal_and_latency_metrics(std::string& out, const nlohmann::json& stats) const;
     /// Lifetime totals of every event (transport, then service), summed over workers.

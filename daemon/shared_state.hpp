@@ -4,16 +4,18 @@
 //
 // Thread-safety: set up on the main thread before the workers start; afterwards the registry
 // tables belong to their SETs' owners, mailboxes take posts from any thread, and everything
-// else is an atomic or guarded by `campaign_lock`.
+// else is an atomic or the CampaignBoard's.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "config.hpp"
 #include "redpacket/mailbox.hpp"
+#include "redpacket/packet_store.hpp"
 #include "redpacket/rate_counter.hpp"
 #include "redpacket/sharded_connection_set.hpp"
 #include "redpacket/worker_mailboxes.hpp"
@@ -23,20 +25,71 @@ namespace redpacketd {
 
 class Worker;
 
-/// Spin lock around Shared's campaign settings: held for a struct copy, on the admin thread's
-/// rare updates and when a worker sees a new generation.
-class CampaignLock {
+/// The campaign settings the admin thread posts and the workers pick up on their tick. Each
+/// campaign has a generation, bumped with its settings under a spin lock held only for a struct
+/// copy, so a worker never runs new settings under an old generation.
+/// Thread-safety: every member from any thread.
+class CampaignBoard {
 public:
-    explicit CampaignLock(std::atomic_flag& flag) noexcept : flag_{flag} {
-        while (flag_.test_and_set(std::memory_order_acquire)) {
-        }
+    CampaignBoard(const ShakeCampaignConfig& shake, const SendCampaignConfig& send)
+        : shake_{shake}, send_{send} {}
+
+    void post(const ShakeCampaignConfig& c) { post(shake_, shake_generation_, c); }
+    void post(const SendCampaignConfig& c) { post(send_, send_generation_, c); }
+    [[nodiscard]] ShakeCampaignConfig shake() const { return read(shake_); }
+    [[nodiscard]] SendCampaignConfig send() const { return read(send_); }
+    /// The settings posted since generation `seen` (then updated), if any.
+    [[nodiscard]] std::optional<ShakeCampaignConfig> shake_since(std::uint64_t& seen) const {
+        return since(shake_, shake_generation_, seen);
     }
-    ~CampaignLock() { flag_.clear(std::memory_order_release); }
-    CampaignLock(const CampaignLock&) = delete;
-    CampaignLock& operator=(const CampaignLock&) = delete;
+    [[nodiscard]] std::optional<SendCampaignConfig> send_since(std::uint64_t& seen) const {
+        return since(send_, send_generation_, seen);
+    }
 
 private:
-    std::atomic_flag& flag_;
+    struct Lock {
+        explicit Lock(std::atomic_flag& f) noexcept : flag{f} {
+            while (flag.test_and_set(std::memory_order_acquire)) {
+            }
+        }
+        ~Lock() { flag.clear(std::memory_order_release); }
+        std::atomic_flag& flag;
+    };
+    template <class T>
+    void post(T& slot, std::atomic<std::uint64_t>& generation, const T& value) {
+        Lock lock{lock_};
+        slot = value;
+        generation.fetch_add(1, std::memory_order_release);
+    }
+    template <class T>
+    [[nodiscard]] T read(const T& slot) const {
+        Lock lock{lock_};
+        return slot;
+    }
+    template <class T>
+    [[nodiscard]] std::optional<T> since(const T& slot, const std::atomic<std::uint64_t>& generation,
+                                         std::uint64_t& seen) const {
+        if (generation.load(std::memory_order_acquire) == seen) {
+            return std::nullopt;
+        }
+        Lock lock{lock_};
+        seen = generation.load(std::memory_order_relaxed);
+        return slot;
+    }
+
+    mutable std::atomic_flag lock_ = ATOMIC_FLAG_INIT;
+    std::atomic<std::uint64_t> shake_generation_{1};  // workers start at 0: they take the first
+    std::atomic<std::uint64_t> send_generation_{1};
+    ShakeCampaignConfig shake_;
+    SendCampaignConfig send_;
+};
+
+/// The queues a peer can grow in one worker, now and at their peak since start.
+struct WorkerQueues {
+    std::uint64_t output_bytes{0}, output_peak{0};    // replies waiting in uv_write queues
+    std::uint64_t forwarded{0}, forwarded_peak{0};    // forwarded requests awaiting a reply
+    std::uint64_t reply_retry{0}, reply_retry_peak{0};  // replies a full mailbox refused
+    std::uint64_t held_bytes{0}, held_peak{0};        // replies waiting for the journal
 };
 
 /// State shared by every worker, owned by the Server.
@@ -47,12 +100,7 @@ struct Shared {
     std::unique_ptr<redpacket::RateCounter> rates;
     std::atomic<std::uint64_t> connections{0};
     std::vector<Worker*> workers;
-    // Campaign settings: written by the admin thread, read by workers each tick.
-    std::atomic<std::uint64_t> shake_generation{0};
-    std::atomic<std::uint64_t> send_generation{0};
-    ShakeCampaignConfig shake;  // guarded by campaign_lock
-    SendCampaignConfig send;    // guarded by campaign_lock
-    std::atomic_flag campaign_lock = ATOMIC_FLAG_INIT;
+    std::unique_ptr<CampaignBoard> campaigns;
     // Workers whose shutdown drain is not complete yet; each worker closes its connections once
     // it reaches 0 (so it keeps answering the others' forwarded requests until then) or at its
     // drain deadline.
@@ -87,6 +135,34 @@ struct alignas(redpacket::kCacheLine) PublishedStats {
     // Publishes so far, stored last with release: a reader that sees it advance sees every
     // value above from that publish or a later one.
     std::atomic<std::uint64_t> publishes{0};
+
+    /// Called by the worker every 100 ms.
+    void publish(const redpacket::StoreStats& st, std::uint64_t logged_in, std::uint64_t shakes_offered,
+                 std::uint64_t packets_sent, const WorkerQueues& q) noexcept {
+        const auto rel = std::memory_order_relaxed;
+        amount_created.store(st.created.value, rel);
+        amount_claimed.store(st.claimed.value, rel);
+        amount_refunded.store(st.refunded.value, rel);
+        amount_outstanding.store(st.outstanding.value, rel);
+        shake_amount_offered.store(st.shake_offered.value, rel);
+        shake_amount_issued.store(st.shake_issued.value, rel);
+        shake_amount_expired.store(st.shake_expired.value, rel);
+        packets_live.store(st.packets_live, rel);
+        shake_queued.store(st.shake_queued, rel);
+        connections.store(logged_in, rel);
+        invariant_violations.store(st.invariant_violations, rel);
+        shake_campaign_done.store(shakes_offered, rel);
+        send_campaign_done.store(packets_sent, rel);
+        output_queued_bytes.store(q.output_bytes, rel);
+        output_queued_peak.store(q.output_peak, rel);
+        forwarded_in_flight.store(q.forwarded, rel);
+        forwarded_peak.store(q.forwarded_peak, rel);
+        reply_retry_queued.store(q.reply_retry, rel);
+        reply_retry_peak.store(q.reply_retry_peak, rel);
+        held_bytes.store(q.held_bytes, rel);
+        held_bytes_peak.store(q.held_peak, rel);
+        publishes.fetch_add(1, std::memory_order_release);
+    }
 };
 
 }  // namespace redpacketd

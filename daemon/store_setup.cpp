@@ -13,6 +13,17 @@
 
 namespace redpacketd {
 
+redpacket::ServiceConfig service_config(const Config& c) {
+    redpacket::ServiceConfig sc;
+    sc.compat_mode = c.compat_mode;
+    sc.auth_secret = c.auth_secret;
+    sc.rate_limit = c.rate_limit;
+    sc.max_ttl_seconds = c.max_ttl_seconds;
+    sc.max_packet_total = c.max_packet_total;
+    sc.seed = c.seed;
+    return sc;
+}
+
 void prepare_journal_dir(const Config& c) {
     if (c.journal_dir.empty()) {
         return;

@@ -1,5 +1,5 @@
-// From configuration to a worker's PacketStore: which store, which SETs, which journal
-// directory and limits. Main thread, at start-up.
+// From configuration to a worker's library objects: its PacketStore (which store, which SETs,
+// which journal directory and limits) and its RequestService's rules. Main thread, at start-up.
 #pragma once
 
 #include <functional>
@@ -8,9 +8,13 @@
 #include "config.hpp"
 #include "redpacket/memory_store.hpp"
 #include "redpacket/packet_store.hpp"
+#include "redpacket/request_service.hpp"
 #include "redpacket/sharded_connection_set.hpp"
 
 namespace redpacketd {
+
+/// The request rules' settings.
+[[nodiscard]] redpacket::ServiceConfig service_config(const Config& config);
 
 /// Creates the journal directory and checks (or writes) its LAYOUT file: the journal records
 /// packet ids that depend on workers, SETs and max_packets_per_set, so recovery with another

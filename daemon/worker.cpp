@@ -44,6 +44,7 @@ Worker::Worker(Shared& shared, std::uint32_t index)
       transport_{kEventCount, &shared.rates->writer(index), 0},
       service_events_{redpacket::kServiceEventCount, &shared.rates->writer(index),
                       static_cast<redpacket::EventId>(kServiceEventBase)},
+      snapshots_{&loop_, index, std::chrono::seconds{shared.config.snapshot_interval_s}},
       set_sizes_{std::make_unique<std::atomic<std::uint64_t>[]>(shared.config.sets)} {
     check_uv(uv_loop_init(&loop_), "uv_loop_init");
     loop_.data = this;
@@ -62,9 +63,7 @@ Worker::Worker(Shared& shared, std::uint32_t index)
 }
 
 Worker::~Worker() {
-    for (Connection* c : slots_) {
-        delete c;
-    }
+    slots_.for_each([](Connection* c) { delete c; });
 }
 
 void Worker::open_store() {
@@ -72,17 +71,10 @@ void Worker::open_store() {
                                     [this]() noexcept { uv_async_send(&async_); });
     memory_ = memory.get();
     store_ = std::move(memory);
-    redpacket::ServiceConfig sc;
-    sc.compat_mode = config_.compat_mode;
-    sc.auth_secret = config_.auth_secret;
-    sc.rate_limit = config_.rate_limit;
-    sc.max_ttl_seconds = config_.max_ttl_seconds;
-    sc.max_packet_total = config_.max_packet_total;
-    sc.seed = config_.seed;
     service_ = std::make_unique<redpacket::RequestService>(
-        std::move(sc), *store_, *shared_.registry, index_, service_events_, *this);
+        service_config(config_), *store_, *shared_.registry, index_, service_events_, *this);
     refresh_clock();
-    last_snapshot_ms_ = now_ms_;
+    snapshots_.reset(now_ms_);
 }
 
 void Worker::adopt_listener(int fd) {
@@ -178,8 +170,8 @@ void Worker::on_tick(uv_timer_t* timer) {
     w.retry_posts();
     w.pick_up_campaigns();
     w.service_->tick(w.now(), elapsed, !w.draining_);
-    if (!w.draining_) {
-        w.maybe_snapshot();
+    if (!w.draining_ && w.memory_ != nullptr) {
+        w.snapshots_.maybe_start(*w.memory_, w.now_ms_);
     }
     if (w.now_ms_ / kPublishEveryMs != (w.now_ms_ - elapsed) / kPublishEveryMs || elapsed == 0) {
         w.publish();
@@ -188,105 +180,36 @@ void Worker::on_tick(uv_timer_t* timer) {
 }
 
 void Worker::pick_up_campaigns() {
-    // Settings and generation are read together under the lock the admin thread writes them
-    // under, so a campaign never runs new settings under an old generation number.
-    if (shared_.shake_generation.load(std::memory_order_acquire) != shake_generation_) {
-        CampaignLock lock{shared_.campaign_lock};
-        shake_generation_ = shared_.shake_generation.load(std::memory_order_relaxed);
-        service_->set_shake_campaign(shared_.shake);
+    if (auto shake = shared_.campaigns->shake_since(shake_generation_)) {
+        service_->set_shake_campaign(*shake);
     }
-    if (shared_.send_generation.load(std::memory_order_acquire) != send_generation_) {
-        CampaignLock lock{shared_.campaign_lock};
-        send_generation_ = shared_.send_generation.load(std::memory_order_relaxed);
-        service_->set_send_campaign(shared_.send);
+    if (auto send = shared_.campaigns->send_since(send_generation_)) {
+        service_->set_send_campaign(*send);
     }
 }
 
 void Worker::on_sweep(uv_timer_t* timer) {
     Worker& w = *static_cast<Worker*>(timer->data);
     w.refresh_clock();
-    for (Connection* c : w.slots_) {
-        if (c != nullptr && !c->closing && !c->migrating && c->deadline_ms <= w.now_ms_) {
+    w.slots_.for_each([&w](Connection* c) {
+        if (!c->closing && !c->migrating && c->deadline_ms <= w.now_ms_) {
             w.close_connection(*c, c->session.logged_in ? Event::idle_timeouts
                                                         : Event::login_timeouts);
         }
-    }
-}
-
-void Worker::maybe_snapshot() {
-    if (memory_ == nullptr || snapshot_running_ || config_.snapshot_interval_s == 0 ||
-        now_ms_ - last_snapshot_ms_ < std::int64_t{config_.snapshot_interval_s} * 1000) {
-        return;
-    }
-    last_snapshot_ms_ = now_ms_;
-    struct Work {
-        uv_work_t req{};
-        Worker* worker{nullptr};
-        std::unique_ptr<redpacket::SnapshotJob> job;
-        std::string outcome;
-    };
-    auto work = std::make_unique<Work>();
-    work->job = memory_->snapshot();  // encoded here, on the pools' thread
-    if (!work->job) {
-        return;
-    }
-    work->worker = this;
-    work->req.data = work.get();
-    snapshot_running_ = true;
-    const int rc = uv_queue_work(
-        &loop_, &work->req,
-        [](uv_work_t* req) {  // the threadpool: wait for the journal, write, prune
-            auto& w = *static_cast<Work*>(req->data);
-            w.outcome = w.job->run(std::chrono::seconds{30});
-        },
-        [](uv_work_t* req, int status) {
-            std::unique_ptr<Work> w{static_cast<Work*>(req->data)};
-            w->worker->snapshot_running_ = false;
-            if (status != 0 || !w->outcome.empty()) {
-                log(LogLevel::warn, "worker {}: snapshot at sequence {}: {}", w->worker->index(),
-                    w->job->sequence(), status != 0 ? uv_strerror(status) : w->outcome.c_str());
-            }
-        });
-    if (rc != 0) {
-        snapshot_running_ = false;
-        log(LogLevel::warn, "worker {}: uv_queue_work: {}", index_, uv_strerror(rc));
-        return;
-    }
-    (void)work.release();  // owned by the after-work callback
+    });
 }
 
 void Worker::publish() {
-    const redpacket::StoreStats st = store_->stats();
-    std::uint64_t connections = 0;
+    std::uint64_t logged_in = 0;
     for (const redpacket::ShardId s : service_->owned_sets()) {
         const std::size_t size = shared_.registry->shard(s).size();
-        connections += size;
+        logged_in += size;
         set_sizes_[s].store(size, std::memory_order_relaxed);
     }
-    const auto rel = std::memory_order_relaxed;
-    PublishedStats& p = published_;
-    p.amount_created.store(st.created.value, rel);
-    p.amount_claimed.store(st.claimed.value, rel);
-    p.amount_refunded.store(st.refunded.value, rel);
-    p.amount_outstanding.store(st.outstanding.value, rel);
-    p.shake_amount_offered.store(st.shake_offered.value, rel);
-    p.shake_amount_issued.store(st.shake_issued.value, rel);
-    p.shake_amount_expired.store(st.shake_expired.value, rel);
-    p.packets_live.store(st.packets_live, rel);
-    p.shake_queued.store(st.shake_queued, rel);
-    p.connections.store(connections, rel);
-    p.invariant_violations.store(st.invariant_violations, rel);
-    p.shake_campaign_done.store(service_->shake_done(), rel);
-    p.send_campaign_done.store(service_->send_done(), rel);
-    p.output_queued_bytes.store(output_queued_, rel);
-    p.output_queued_peak.store(output_queued_peak_, rel);
-    p.forwarded_in_flight.store(forwarded_in_flight_, rel);
-    p.forwarded_peak.store(forwarded_peak_, rel);
-    p.reply_retry_queued.store(retry_.size(), rel);
-    p.reply_retry_peak.store(retry_peak_, rel);
-    p.held_bytes.store(held_bytes_, rel);
-    p.held_bytes_peak.store(held_bytes_peak_, rel);
-    p.publishes.fetch_add(1, std::memory_order_release);
+    published_.publish(store_->stats(), logged_in, service_->shake_done(), service_->send_done(),
+                       WorkerQueues{output_queued_, output_queued_peak_, forwarded_in_flight_,
+                                    forwarded_peak_, retry_.size(), retry_peak_, held_.bytes(),
+                                    held_.peak()});
 }
 
 // --- shutdown --------------------------------------------------------------------------------
@@ -299,11 +222,11 @@ void Worker::begin_drain() {
         uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
         listening_ = false;
     }
-    for (Connection* c : slots_) {
-        if (c != nullptr && c->attached && !c->closing) {
+    slots_.for_each([](Connection* c) {
+        if (c->attached && !c->closing) {
             (void)uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
         }
-    }
+    });
 }
 
 void Worker::check_drain() {
@@ -329,11 +252,11 @@ void Worker::check_drain() {
 
 void Worker::stop_on_loop() {
     stopping_ = true;
-    for (Connection* c : slots_) {
-        if (c != nullptr && !c->closing) {
+    slots_.for_each([this](Connection* c) {
+        if (!c->closing) {
             close_connection(*c, Event::closed);
         }
-    }
+    });
     uv_timer_stop(&tick_);
     uv_timer_stop(&sweep_);
     uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);

@@ -21,26 +21,24 @@
 
 #include <uv.h>
 
-#include <array>
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <thread>
 #include <vector>
 
+#include "connection.hpp"
 #include "events.hpp"
+#include "held_replies.hpp"
 #include "redpacket/latency_histogram.hpp"
 #include "redpacket/memory_store.hpp"
 #include "redpacket/rate_counter.hpp"
 #include "redpacket/request_service.hpp"
+#include "redpacket/slot_map.hpp"
 #include "shared_state.hpp"
+#include "snapshot_task.hpp"
 
 namespace redpacketd {
-
-namespace protocol = redpacket::protocol;
-
-struct Connection;
 
 class Worker final : public redpacket::ServiceOutput {
 public:
@@ -96,7 +94,6 @@ private:
     static void on_tick(uv_timer_t* timer);
     static void on_sweep(uv_timer_t* timer);
     void pick_up_campaigns();
-    void maybe_snapshot();
     void publish();
     void begin_drain();
     void check_drain();
@@ -112,14 +109,15 @@ private:
     static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
     static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
     static void on_close(uv_handle_t* handle);
-    Connection* new_connection();
+    /// A new connection in a slot, with its TCP handle initialised; nullptr if that failed.
+    Connection* open_connection();
     void release_connection(Connection* conn) noexcept;
     void start_reading(Connection& conn);
     void handle_frame(Connection& conn, const protocol::Frame& frame);
     void login(Connection& conn, const redpacket::LoginGranted& granted);
     void apply(Connection& conn, const redpacket::Reply& reply);
     void finish_output(Connection& conn);
-    void flush(Connection& conn);
+    void flush(Connection& conn, std::vector<std::byte>& bytes);
     void send_now(Connection& conn, std::span<const protocol::Message> frames);
     void close_connection(Connection& conn, Event reason);
     Connection* find(const redpacket::ReplyAddress& a) noexcept;
@@ -137,16 +135,6 @@ private:
     void post_or_retry(redpacket::WorkerId to, WorkerMessage&& m);
     void retry_posts();
 
-    /// Replies waiting for the store's durable sequence: bytes for a connection, or a reply
-    /// for another worker's connection.
-    struct Held {
-        std::uint64_t sequence{0};
-        redpacket::ReplyAddress conn;
-        std::vector<std::byte> bytes;
-        bool close_after{false};
-        std::optional<PeerReply> message;
-    };
-
     Shared& shared_;
     const Config& config_;
     std::uint32_t index_;
@@ -162,9 +150,7 @@ private:
     // The replies of the read being served, for one connection, and what they wait for.
     std::vector<std::byte> out_;
     std::uint64_t out_hold_{0};
-    std::vector<Connection*> slots_;
-    std::vector<std::uint32_t> generations_;
-    std::vector<std::uint32_t> free_slots_;
+    redpacket::SlotMap<Connection> slots_;
     redpacket::EventCounter transport_;
     redpacket::EventCounter service_events_;
     std::unique_ptr<redpacket::PacketStore> store_;
@@ -172,11 +158,8 @@ private:
     std::unique_ptr<redpacket::RequestService> service_;
     std::uint64_t shake_generation_{0};  // campaign settings last taken from Shared
     std::uint64_t send_generation_{0};
-    std::int64_t last_snapshot_ms_{0};
-    bool snapshot_running_{false};
-    std::deque<Held> held_;
-    std::uint64_t held_bytes_{0};
-    std::uint64_t held_bytes_peak_{0};
+    SnapshotTask snapshots_;
+    HeldReplies held_;
     std::vector<std::pair<redpacket::WorkerId, WorkerMessage>> retry_;  // refused by a full mailbox
     std::size_t retry_peak_{0};
     // Requests this worker forwarded and has not had answered: at most max_forwarded, so the
@@ -194,23 +177,6 @@ private:
     redpacket::LatencyHistogram latency_;
     PublishedStats published_;
     std::thread thread_;
-};
-
-/// One client connection. Lives in its worker's slot table until its close callback.
-struct Connection {
-    uv_tcp_t tcp{};  // tcp.data points back to the Connection
-    Worker* worker{nullptr};
-    std::uint32_t slot{0};
-    redpacket::Session session;
-    bool closing{false};
-    bool attached{false};  // has a socket
-    bool counted{false};   // holds one unit of Shared::connections
-    bool migrating{false};
-    std::int64_t deadline_ms{0};  // login deadline before login, idle deadline after
-    std::uint32_t held{0};        // reply batches waiting for the journal (kept in order)
-    std::uint32_t held_bytes{0};  // their bytes: counted against output_cap like queued ones
-    protocol::FrameAssembler assembler;
-    std::unique_ptr<Migration> migration;  // set while migrating
 };
 
 }  // namespace redpacketd

@@ -7,6 +7,8 @@
 #include <algorithm>
 
 #include "log.hpp"
+#include "redpacket/detail/overloaded.hpp"
+#include "redpacket/detail/uv_write.hpp"
 #include "worker.hpp"
 
 namespace redpacketd {
@@ -14,60 +16,37 @@ namespace {
 
 constexpr std::size_t kReadBufferSize = 64 * 1024;
 
-template <class... Ts>
-struct Overloaded : Ts... {
-    using Ts::operator()...;
-};
-
-// A uv_write_t with the bytes it writes.
-struct WriteRequest {
-    uv_write_t req{};
-    std::uint64_t* queued{nullptr};  // the worker's output_queued_, less data.size() when done
-    std::vector<std::byte> data;
-};
-
-redpacket::ConnectionRef ref_of(std::uint32_t slot, std::uint32_t generation) noexcept {
-    return (redpacket::ConnectionRef{slot} << 32) | generation;
-}
-
 }  // namespace
 
 // --- accepting and closing -------------------------------------------------------------------
 
-Connection* Worker::new_connection() {
+Connection* Worker::open_connection() {
     auto* conn = new Connection{};
     conn->worker = this;
     conn->assembler = protocol::FrameAssembler{config_.max_frame};
-    if (free_slots_.empty()) {
-        conn->slot = static_cast<std::uint32_t>(slots_.size());
-        slots_.push_back(conn);
-        generations_.push_back(1);
-    } else {
-        conn->slot = free_slots_.back();
-        free_slots_.pop_back();
-        slots_[conn->slot] = conn;
-    }
+    conn->slot = slots_.insert(conn);
     conn->tcp.data = conn;
+    if (const int rc = uv_tcp_init(&loop_, &conn->tcp); rc != 0) {
+        log(LogLevel::error, "worker {}: uv_tcp_init: {}", index_, uv_err_name(rc));
+        release_connection(conn);
+        return nullptr;
+    }
+    conn->attached = true;
     return conn;
 }
 
 void Worker::release_connection(Connection* conn) noexcept {
-    slots_[conn->slot] = nullptr;
-    ++generations_[conn->slot];  // stale addresses of this slot no longer match
-    free_slots_.push_back(conn->slot);
+    slots_.erase(conn->slot);  // stale addresses of this slot no longer match
     delete conn;
 }
 
 Connection* Worker::find(const redpacket::ReplyAddress& a) noexcept {
-    if (a.worker != index_ || a.slot >= slots_.size() || generations_[a.slot] != a.generation) {
-        return nullptr;
-    }
-    Connection* c = slots_[a.slot];
+    Connection* c = a.worker == index_ ? slots_.find(a.slot, a.generation) : nullptr;
     return (c != nullptr && !c->closing) ? c : nullptr;
 }
 
 redpacket::ReplyAddress Worker::address_of(const Connection& conn) const noexcept {
-    return redpacket::ReplyAddress{index_, conn.slot, generations_[conn.slot]};
+    return redpacket::ReplyAddress{index_, conn.slot, slots_.generation(conn.slot)};
 }
 
 void Worker::on_connection(uv_stream_t* server, int status) {
@@ -77,13 +56,10 @@ void Worker::on_connection(uv_stream_t* server, int status) {
         log(LogLevel::warn, "worker {}: accept: {}", w.index_, uv_err_name(status));
         return;
     }
-    Connection* conn = w.new_connection();
-    if (const int rc = uv_tcp_init(&w.loop_, &conn->tcp); rc != 0) {
-        log(LogLevel::error, "worker {}: uv_tcp_init: {}", w.index_, uv_err_name(rc));
-        w.release_connection(conn);
+    Connection* conn = w.open_connection();
+    if (conn == nullptr) {
         return;
     }
-    conn->attached = true;
     if (const int rc = uv_accept(server, reinterpret_cast<uv_stream_t*>(&conn->tcp)); rc != 0) {
         log(LogLevel::warn, "worker {}: uv_accept: {}", w.index_, uv_err_name(rc));
         w.close_connection(*conn, Event::closed);
@@ -122,7 +98,7 @@ void Worker::close_connection(Connection& conn, Event reason) {
     conn.closing = true;
     if (conn.session.logged_in) {
         auto& table = shared_.registry->shard(shared_.registry->shard_of(conn.session.user));
-        if (table.find(conn.session.user) == ref_of(conn.slot, generations_[conn.slot])) {
+        if (table.find(conn.session.user) == slots_.ref(conn.slot)) {
             (void)table.remove(conn.session.user);
         }
     }
@@ -202,7 +178,7 @@ void Worker::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
 void Worker::handle_frame(Connection& conn, const protocol::Frame& frame) {
     const redpacket::Decision d =
         service_->handle(conn.session, frame.message, address_of(conn), now());
-    std::visit(Overloaded{
+    std::visit(redpacket::detail::Overloaded{
                    [&](const redpacket::Reply& r) { apply(conn, r); },
                    [&](const redpacket::Forward& f) { forward(conn, frame.message, f.worker); },
                    [&](const redpacket::Later&) {},  // the reply comes through deliver()
@@ -219,13 +195,12 @@ void Worker::login(Connection& conn, const redpacket::LoginGranted& granted) {
         conn.migration->login = granted;
         return;
     }
-    const redpacket::ConnectionRef me = ref_of(conn.slot, generations_[conn.slot]);
+    const redpacket::ConnectionRef me = slots_.ref(conn.slot);
     const auto previous = shared_.registry->shard(shard).upsert(granted.user, me);
     if (previous && *previous != me) {
         // The same user logged in again: the newest connection wins.
-        Connection* old = find(redpacket::ReplyAddress{
-            index_, static_cast<std::uint32_t>(*previous >> 32), static_cast<std::uint32_t>(*previous)});
-        if (old != nullptr) {
+        Connection* old = slots_.find(*previous);
+        if (old != nullptr && !old->closing) {
             old->session.logged_in = false;  // its table entry now belongs to `conn`
             close_connection(*old, Event::closed);
         }
@@ -252,81 +227,39 @@ void Worker::apply(Connection& conn, const redpacket::Reply& reply) {
         hold(conn, true);
         return;
     }
-    flush(conn);
+    flush(conn, out_);
     close_connection(conn, Event::closed);
 }
 
 void Worker::finish_output(Connection& conn) {
     if (out_.empty() || conn.closing || !conn.attached ||
         (conn.held == 0 && out_hold_ <= store_->durable_sequence())) {
-        flush(conn);
+        flush(conn, out_);
         return;
     }
     hold(conn, false);
 }
 
-void Worker::flush(Connection& conn) {
-    if (out_.empty()) {
+void Worker::flush(Connection& conn, std::vector<std::byte>& bytes) {
+    if (bytes.empty() || conn.closing || !conn.attached) {
+        bytes.clear();
         return;
     }
-    if (conn.closing || !conn.attached) {
-        out_.clear();
-        return;
-    }
-    auto* stream = reinterpret_cast<uv_stream_t*>(&conn.tcp);
-    count(Event::bytes_out, out_.size());
-    std::size_t written = 0;
-    if (uv_stream_get_write_queue_size(stream) == 0) {
-        uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(out_.data()),
-                                 static_cast<unsigned>(out_.size()));
-        const int rc = uv_try_write(stream, &b, 1);
-        if (rc > 0) {
-            written = static_cast<std::size_t>(rc);
-        } else if (rc != UV_EAGAIN) {
-            out_.clear();
-            close_connection(conn, Event::closed);
-            return;
-        }
-    }
-    if (written == out_.size()) {
-        out_.clear();
-        return;
-    }
-    const std::size_t rest = out_.size() - written;
-    if (uv_stream_get_write_queue_size(stream) + rest > config_.output_cap) {
-        out_.clear();
-        close_connection(conn, Event::output_cap_closes);
-        return;
-    }
-    auto* req = new WriteRequest{};
-    req->data.assign(out_.begin() + static_cast<std::ptrdiff_t>(written), out_.end());
-    out_.clear();
-    uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(req->data.data()),
-                             static_cast<unsigned>(req->data.size()));
-    req->req.data = req;
-    req->queued = &output_queued_;
-    output_queued_ += rest;  // before uv_write: its callback subtracts it again
+    count(Event::bytes_out, bytes.size());
+    const int rc = redpacket::detail::write_or_queue(reinterpret_cast<uv_stream_t*>(&conn.tcp),
+                                                     bytes, config_.output_cap, &output_queued_);
     output_queued_peak_ = std::max(output_queued_peak_, output_queued_);
-    const int rc = uv_write(&req->req, stream, &b, 1, [](uv_write_t* r, int /*status*/) {
-        auto* done = static_cast<WriteRequest*>(r->data);
-        *done->queued -= done->data.size();  // also on UV_ECANCELED when the handle closes
-        delete done;
-    });
     if (rc != 0) {
-        output_queued_ -= rest;
-        delete req;  // the callback is never called when uv_write fails
-        close_connection(conn, Event::closed);
+        close_connection(conn, rc == UV_ENOBUFS ? Event::output_cap_closes : Event::closed);
     }
 }
 
 void Worker::send_now(Connection& conn, std::span<const protocol::Message> frames) {
-    std::vector<std::byte> saved;
-    saved.swap(out_);
+    std::vector<std::byte> bytes;
     for (const protocol::Message& m : frames) {
-        protocol::append(out_, m, static_cast<std::uint64_t>(now_ms_ / 1000));
+        protocol::append(bytes, m, static_cast<std::uint64_t>(now_ms_ / 1000));
     }
-    flush(conn);
-    out_.swap(saved);
+    flush(conn, bytes);
 }
 
 void Worker::deliver(const redpacket::ReplyAddress& to, const redpacket::Reply& reply) {
@@ -350,9 +283,8 @@ void Worker::deliver(const redpacket::ReplyAddress& to, const redpacket::Reply& 
 }
 
 bool Worker::notify(redpacket::ConnectionRef conn, const protocol::PacketNotice& notice) {
-    Connection* c = find(redpacket::ReplyAddress{index_, static_cast<std::uint32_t>(conn >> 32),
-                                                 static_cast<std::uint32_t>(conn)});
-    if (c == nullptr) {
+    Connection* c = slots_.find(conn);
+    if (c == nullptr || c->closing) {
         return false;
     }
     const protocol::Message m{notice};
@@ -372,45 +304,30 @@ void Worker::hold(Connection& conn, bool close_after) {
         return;
     }
     conn.held_bytes += static_cast<std::uint32_t>(out_.size());
-    held_bytes_ += out_.size();
-    held_bytes_peak_ = std::max(held_bytes_peak_, held_bytes_);
-    Held h;
-    h.sequence = out_hold_;
-    h.conn = address_of(conn);
-    h.bytes = std::move(out_);
-    h.close_after = close_after;
-    out_.clear();
     ++conn.held;
     count(Event::held_replies);
-    held_.push_back(std::move(h));
+    held_.push(HeldReplies::Entry{out_hold_, address_of(conn), std::move(out_), close_after, {}});
+    out_.clear();
     release_held();  // the records may be durable already
 }
 
 void Worker::release_held() {
-    const std::uint64_t durable = store_->durable_sequence();
-    while (!held_.empty() && held_.front().sequence <= durable) {
-        Held h = std::move(held_.front());
-        held_.pop_front();
+    held_.release(store_->durable_sequence(), [this](HeldReplies::Entry&& h) {
         if (h.message) {
             post_or_retry(h.message->to.worker, std::move(*h.message));
-            continue;
+            return;
         }
-        held_bytes_ -= h.bytes.size();
         Connection* conn = find(h.conn);
         if (conn == nullptr) {
-            continue;  // the client left; its money is journaled and a retry finds it
+            return;  // the client left; its money is journaled and a retry finds it
         }
         --conn->held;
         conn->held_bytes -= static_cast<std::uint32_t>(h.bytes.size());
-        std::vector<std::byte> saved;
-        saved.swap(out_);
-        out_ = std::move(h.bytes);
-        flush(*conn);
-        out_.swap(saved);
+        flush(*conn, h.bytes);
         if (h.close_after) {
             close_connection(*conn, Event::closed);
         }
-    }
+    });
 }
 
 }  // namespace redpacketd

@@ -8,20 +8,12 @@
 #include <cstring>
 
 #include "log.hpp"
+#include "redpacket/detail/overloaded.hpp"
 #include "worker.hpp"
 
 namespace redpacketd {
-namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-    using Ts::operator()...;
-};
-
-}  // namespace
-
 void Worker::on_message(WorkerMessage&& m) {
-    std::visit(Overloaded{
+    std::visit(redpacket::detail::Overloaded{
                    [this](Migrate& migrate) {
                        if (stopping_) {
                            ::close(migrate.migration->fd);
@@ -44,40 +36,34 @@ void Worker::on_message(WorkerMessage&& m) {
 // --- migration -------------------------------------------------------------------------------
 
 void Worker::finish_migration(Connection& conn) {
-    const redpacket::ShardId shard = shared_.registry->shard_of(conn.migration->login.user);
-    if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&conn.tcp)) > 0) {
-        // Closing this handle would cancel writes still queued on it: refuse the hand-over.
+    const auto refuse = [&](protocol::ErrorCode code) {  // the connection ends here instead
         conn.migrating = false;
-        count(Event::mailbox_full);
-        apply(conn, service_->error(conn.session, 0, protocol::ErrorCode::overloaded, true));
-        return;
-    }
+        if (code == protocol::ErrorCode::overloaded) {
+            count(Event::mailbox_full);
+        }
+        apply(conn, service_->error(conn.session, 0, code, true));
+    };
+    // Closing this handle would cancel writes still queued on it: refuse the hand-over.
     uv_os_fd_t fd = -1;
     int dup_fd = -1;
-    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&conn.tcp), &fd) == 0) {
-        dup_fd = ::dup(fd);
+    if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&conn.tcp)) > 0) {
+        return refuse(protocol::ErrorCode::overloaded);
     }
-    if (dup_fd < 0) {
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&conn.tcp), &fd) != 0 || (dup_fd = ::dup(fd)) < 0) {
         log(LogLevel::warn, "worker {}: cannot dup a socket for migration: {}", index_,
             std::strerror(errno));
-        conn.migrating = false;
-        apply(conn, service_->error(conn.session, 0, protocol::ErrorCode::internal, true));
-        return;
+        return refuse(protocol::ErrorCode::internal);
     }
-    std::unique_ptr<Migration> migration = std::move(conn.migration);
-    migration->fd = dup_fd;
-    migration->assembler = conn.assembler;
-    migration->output = std::move(out_);
-    out_.clear();
-    WorkerMessage m{Migrate{std::move(migration)}};
-    if (!shared_.mailboxes->post_to(shared_.registry->worker_of(shard), std::move(m))) {
-        auto& back = std::get<Migrate>(m).migration;
+    const redpacket::WorkerId owner =
+        shared_.registry->worker_of(shared_.registry->shard_of(conn.migration->login.user));
+    conn.migration->fd = dup_fd;
+    conn.migration->assembler = conn.assembler;
+    conn.migration->output = std::exchange(out_, {});
+    WorkerMessage m{Migrate{std::move(conn.migration)}};
+    if (!shared_.mailboxes->post_to(owner, std::move(m))) {
         ::close(dup_fd);
-        count(Event::mailbox_full);
-        conn.migrating = false;
-        out_ = std::move(back->output);
-        apply(conn, service_->error(conn.session, 0, protocol::ErrorCode::overloaded, true));
-        return;
+        out_ = std::move(std::get<Migrate>(m).migration->output);
+        return refuse(protocol::ErrorCode::overloaded);
     }
     count(Event::migrations);
     // The socket lives on in the new owner; close only this handle (and its fd).
@@ -86,15 +72,12 @@ void Worker::finish_migration(Connection& conn) {
 }
 
 void Worker::adopt(std::unique_ptr<Migration> m) {
-    Connection* conn = new_connection();
-    if (const int rc = uv_tcp_init(&loop_, &conn->tcp); rc != 0) {
-        log(LogLevel::error, "worker {}: uv_tcp_init: {}", index_, uv_err_name(rc));
+    Connection* conn = open_connection();
+    if (conn == nullptr) {
         ::close(m->fd);
         shared_.connections.fetch_sub(1);
-        release_connection(conn);
         return;
     }
-    conn->attached = true;
     conn->counted = true;  // counted once, by the worker that accepted it
     if (const int rc = uv_tcp_open(&conn->tcp, m->fd); rc != 0) {
         log(LogLevel::warn, "worker {}: uv_tcp_open: {}", index_, uv_err_name(rc));
@@ -156,11 +139,8 @@ void Worker::post_reply(const redpacket::ReplyAddress& to, const redpacket::Repl
         post_or_retry(to.worker, WorkerMessage{std::move(message)});
         return;
     }
-    Held h;
-    h.sequence = reply.hold_until;
-    h.message = std::move(message);
     count(Event::held_replies);
-    held_.push_back(std::move(h));
+    held_.push(HeldReplies::Entry{reply.hold_until, {}, {}, false, std::move(message)});
     release_held();
 }
 

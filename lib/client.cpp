@@ -13,6 +13,7 @@
 #include <random>
 
 #include "redpacket/address.hpp"
+#include "redpacket/detail/uv_write.hpp"
 
 namespace redpacket {
 namespace {
@@ -434,11 +435,6 @@ void Client::complete(std::uint64_t id, std::expected<protocol::Message, ClientE
 
 // --- bytes in and out ------------------------------------------------------------------------
 
-struct Client::WriteRequest {
-    uv_write_t req{};
-    std::vector<std::byte> data;
-};
-
 void Client::uncork() {
     corked_ = false;
     flush();
@@ -449,40 +445,14 @@ void Client::flush() {
     if (out.empty() || corked_ || !connected_) {
         return;
     }
-    auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-    std::size_t written = 0;
-    if (uv_stream_get_write_queue_size(stream) == 0) {
-        uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(out.data()),
-                                 static_cast<unsigned>(out.size()));
-        const int rc = uv_try_write(stream, &b, 1);
-        if (rc > 0) {
-            written = static_cast<std::size_t>(rc);
-        } else if (rc != UV_EAGAIN) {
-            lose_connection(error(ClientErrc::closed, uv_strerror(rc)));
-            return;
-        }
-    }
-    if (written < out.size()) {
-        auto* w = new WriteRequest{};
-        w->data.assign(out.begin() + static_cast<std::ptrdiff_t>(written), out.end());
-        w->req.data = this;
-        uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(w->data.data()),
-                                 static_cast<unsigned>(w->data.size()));
-        const int rc = uv_write(&w->req, stream, &b, 1, [](uv_write_t* r, int status) {
-            std::unique_ptr<WriteRequest> done{reinterpret_cast<WriteRequest*>(r)};
-            if (status != 0 && status != UV_ECANCELED) {
-                static_cast<Client*>(r->data)->lose_connection(
-                    error(ClientErrc::closed, uv_strerror(status)));
-            }
+    const int rc = detail::write_or_queue(
+        reinterpret_cast<uv_stream_t*>(&tcp_), out, SIZE_MAX, nullptr,
+        [](uv_stream_t* s, int status) {
+            static_cast<Client*>(s->data)->lose_connection(error(ClientErrc::closed, uv_strerror(status)));
         });
-        if (rc != 0) {
-            delete w;  // the callback is never called when uv_write fails
-            out.clear();
-            lose_connection(error(ClientErrc::closed, uv_strerror(rc)));
-            return;
-        }
+    if (rc != 0) {
+        lose_connection(error(ClientErrc::closed, uv_strerror(rc)));
     }
-    out.clear();
 }
 
 std::size_t Client::write_queue_size() const noexcept {

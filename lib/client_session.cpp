@@ -1,12 +1,8 @@
 #include "redpacket/client_session.hpp"
+#include "redpacket/detail/overloaded.hpp"
 
 namespace redpacket {
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-    using Ts::operator()...;
-};
 
 bool has_request_id(RequestKind k) noexcept {
     return k == RequestKind::create || k == RequestKind::claim || k == RequestKind::query;
@@ -32,7 +28,7 @@ std::string_view to_string(RequestKind k) noexcept {
 RequestKey request_key(const protocol::Message& request) noexcept {
     using K = RequestKind;
     return std::visit(
-        Overloaded{
+        detail::Overloaded{
             [](const protocol::LoginRequest&) { return RequestKey{K::login, 0}; },
             [](const protocol::AuthLogin&) { return RequestKey{K::auth_login, 0}; },
             [](const protocol::ShakeRequest&) { return RequestKey{K::shake, 0}; },
@@ -53,7 +49,7 @@ bool is_retryable(RequestKind kind) noexcept {
 bool answers(const protocol::Message& reply, const RequestKey& r) noexcept {
     using K = RequestKind;
     return std::visit(
-        Overloaded{
+        detail::Overloaded{
             [&](const protocol::LoginResponse&) { return r.kind == K::login; },
             [&](const protocol::AuthLoginResponse&) { return r.kind == K::auth_login; },
             [&](const protocol::ShakeResponse&) { return r.kind == K::shake; },

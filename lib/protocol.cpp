@@ -1,4 +1,5 @@
 #include "redpacket/protocol.hpp"
+#include "redpacket/detail/overloaded.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -428,11 +429,6 @@ std::expected<std::size_t, DecodeError> FrameAssembler::finish(const DecodeResul
 
 namespace {
 
-template <class... Ts>
-struct Describe : Ts... {
-    using Ts::operator()...;
-};
-
 std::string fields(std::string_view name,
                    std::initializer_list<std::pair<std::string_view, std::uint64_t>> values) {
     std::string out(name);
@@ -453,7 +449,7 @@ std::string fields(std::string_view name,
 
 std::string describe(const Message& m) {
     return std::visit(
-        Describe{
+        detail::Overloaded{
             [](const ErrorReply& e) {
                 return fields("error", {{"request_id", e.request_id},
                                         {"code", static_cast<std::uint32_t>(e.code)}}) +

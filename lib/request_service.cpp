@@ -1,6 +1,7 @@
 // RequestService: requests in, decisions out. Campaigns and later completions are in
 // request_service_campaigns.cpp.
 #include "redpacket/request_service.hpp"
+#include "redpacket/detail/overloaded.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -9,11 +10,6 @@
 
 namespace redpacket {
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-    using Ts::operator()...;
-};
 
 constexpr std::array<std::string_view, kServiceEventCount> kServiceEventNames = {
     "logins",         "login_failures",   "protocol_errors",  "shake_requests",
@@ -62,7 +58,7 @@ Decision RequestService::handle(Session& session, const protocol::Message& reque
                                 const ReplyAddress& asker, Time now) {
     second_ = now.count() / 1000;
     return std::visit(
-        Overloaded{
+        detail::Overloaded{
             [&](const protocol::LoginRequest&) { return login(session, request, now); },
             [&](const protocol::AuthLogin&) { return login(session, request, now); },
             [&](const protocol::Heartbeat& m) -> Decision {
@@ -272,7 +268,7 @@ Decision RequestService::create(Session& session, const protocol::CreatePacket& 
 Decision RequestService::route(const Session& session, const protocol::Message& request,
                                const ReplyAddress& asker, Time now) {
     const std::uint64_t packet = std::visit(
-        Overloaded{[](const protocol::GrabRequest& m) -> std::uint64_t { return m.packet; },
+        detail::Overloaded{[](const protocol::GrabRequest& m) -> std::uint64_t { return m.packet; },
                    [](const protocol::Claim& m) -> std::uint64_t { return m.packet; },
                    [](const protocol::Query& m) -> std::uint64_t { return m.packet; },
                    [](const auto&) -> std::uint64_t { return 0; }},

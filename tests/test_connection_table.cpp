@@ -4,6 +4,7 @@
 
 #include "redpacket/connection_table.hpp"
 #include "redpacket/random.hpp"
+#include "redpacket/slot_map.hpp"
 
 using namespace redpacket;
 
@@ -115,4 +116,24 @@ TEST_CASE("slots expose exactly the registered entries", "[table]") {
     }
     CHECK(found == 20);
     CHECK_FALSE(t.at_slot(t.capacity()).has_value());
+}
+
+TEST_CASE("a slot map's references never reach an object that reused the slot", "[slots]") {
+    redpacket::SlotMap<int> slots;
+    int a = 1, b = 2, c = 3;
+    const std::uint32_t sa = slots.insert(&a);
+    const std::uint32_t sb = slots.insert(&b);
+    const redpacket::ConnectionRef ref_a = slots.ref(sa);
+    CHECK(slots.find(ref_a) == &a);
+    slots.erase(sa);
+    CHECK(slots.find(ref_a) == nullptr);
+    const std::uint32_t sc = slots.insert(&c);
+    CHECK(sc == sa);  // reused
+    CHECK(slots.find(ref_a) == nullptr);
+    CHECK(slots.find(slots.ref(sc)) == &c);
+    CHECK(slots.find(sb, slots.generation(sb)) == &b);
+    CHECK(slots.find(99, 1) == nullptr);
+    int seen = 0;
+    slots.for_each([&](int* p) { seen += *p; });
+    CHECK(seen == 5);
 }

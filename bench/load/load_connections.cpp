@@ -9,16 +9,12 @@
 
 #include "redpacket/auth.hpp"
 #include "load_generator.hpp"
+#include "redpacket/detail/uv_write.hpp"
 
 namespace redpacket::load {
 namespace {
 
 constexpr std::size_t kReadBufferSize = 64 * 1024;
-
-struct WriteRequest {
-    uv_write_t req{};
-    std::vector<std::byte> data;
-};
 
 std::uint64_t unix_now() { return static_cast<std::uint64_t>(std::time(nullptr)); }
 
@@ -237,38 +233,13 @@ void LoadGenerator::flush_dirty() {
 
 void LoadGenerator::flush(Conn& c) {
     std::vector<std::byte>& out = c.session.output();
-    if (out.empty() || c.dead) {
+    if (c.dead) {
         out.clear();
         return;
     }
-    auto* stream = reinterpret_cast<uv_stream_t*>(&c.tcp);
-    std::size_t written = 0;
-    if (uv_stream_get_write_queue_size(stream) == 0) {
-        uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(out.data()),
-                                 static_cast<unsigned>(out.size()));
-        const int rc = uv_try_write(stream, &b, 1);
-        if (rc > 0) {
-            written = static_cast<std::size_t>(rc);
-        } else if (rc != UV_EAGAIN) {
-            fail_connection(c, "write");
-            return;
-        }
+    if (redpacket::detail::write_or_queue(reinterpret_cast<uv_stream_t*>(&c.tcp), out) != 0) {
+        fail_connection(c, "write");
     }
-    if (written < out.size()) {
-        auto* req = new WriteRequest{};
-        req->data.assign(out.begin() + static_cast<std::ptrdiff_t>(written), out.end());
-        req->req.data = req;
-        uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(req->data.data()),
-                                 static_cast<unsigned>(req->data.size()));
-        if (uv_write(&req->req, stream, &b, 1, [](uv_write_t* r, int) {
-                delete static_cast<WriteRequest*>(r->data);
-            }) != 0) {
-            delete req;  // the callback is never called when uv_write fails
-            fail_connection(c, "write");
-            return;
-        }
-    }
-    out.clear();
 }
 
 void LoadGenerator::fail_connection(Conn& c, const char* why) {

@@ -190,7 +190,6 @@ private:
         Tag tag;
     };
     using Done = std::function<void(std::expected<protocol::Message, ClientError>)>;
-    struct WriteRequest;
 
     template <class T>
     [[nodiscard]] Done typed(Callback<T> done);

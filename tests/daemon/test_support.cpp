@@ -23,11 +23,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-template <class... Ts>
-struct Overloaded : Ts... {
-    using Ts::operator()...;
-};
-
 [[noreturn]] void fail_errno(const std::string& what) {
     throw std::runtime_error(what + ": " + std::strerror(errno));
 }
