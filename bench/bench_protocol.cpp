@@ -149,9 +149,8 @@ struct Harness final : redpacket::ServiceOutput {
 
     void handle(const protocol::Frame& f) {
         const redpacket::Decision d = service->handle(session, f.message, {}, kNow);
-        for (const protocol::Message& m : std::get<redpacket::Reply>(d).messages()) {
-            protocol::append(out, m, 1'700'000'000);
-        }
+        std::get<redpacket::Reply>(d).for_each(
+            [this](const protocol::Message& m) { protocol::append(out, m, 1'700'000'000); });
     }
 };
 

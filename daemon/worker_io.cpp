@@ -212,9 +212,9 @@ void Worker::login(Connection& conn, const redpacket::LoginGranted& granted) {
 // --- replies out -----------------------------------------------------------------------------
 
 void Worker::apply(Connection& conn, const redpacket::Reply& reply) {
-    for (const protocol::Message& m : reply.messages()) {
+    reply.for_each([this](const protocol::Message& m) {
         protocol::append(out_, m, static_cast<std::uint64_t>(now_ms_ / 1000));
-    }
+    });
     out_hold_ = std::max(out_hold_, reply.hold_until);
     if (!reply.close) {
         return;

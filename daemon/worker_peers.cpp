@@ -134,7 +134,7 @@ void Worker::serve_peer(const redpacket::PeerRequest& request) {
 
 void Worker::post_reply(const redpacket::ReplyAddress& to, const redpacket::Reply& reply) {
     // A forwarded request's answer is one frame; a claim's waits for its record to be durable.
-    PeerReply message{reply.frames[0], to};
+    PeerReply message{reply.frame, to};
     if (reply.hold_until <= store_->durable_sequence()) {
         post_or_retry(to.worker, WorkerMessage{std::move(message)});
         return;

@@ -215,27 +215,37 @@ void MemoryStore::remember_create(const RequestKey& key, PacketId packet) {
 }
 
 StoreResult<Claimed> MemoryStore::claim(StoreTicket, const ClaimOp& op) {
+    // One result object returned from every path (see take).
+    StoreResult<Claimed> out{std::in_place};
+    Completion<Claimed>& done = out.get();
     // A compact id is the low 32 bits of the full one: the SET bits are the same.
     const ShardId set = packet_shard(op.packet);
-    if (!serves(set)) {
-        return refused<Claimed>(Error::not_found);
+    std::optional<PacketId> id = op.packet;
+    if (serves(set) && op.compact) {
+        id = pools_[set]->resolve_compact(static_cast<std::uint32_t>(op.packet.value));
     }
-    PacketId id = op.packet;
-    if (op.compact) {
-        const auto full = pools_[set]->resolve_compact(static_cast<std::uint32_t>(op.packet.value));
-        if (!full) {
-            return refused<Claimed>(Error::not_found);
-        }
-        id = *full;
+    if (!serves(set) || !id) {
+        done.result = std::unexpected(Error::not_found);
+        return out;
     }
     if (!journal_ready()) {
-        return refused<Claimed>(Error::unavailable);
+        done.result = std::unexpected(Error::unavailable);
+        return out;
     }
-    auto [r, before] = journaled(set, op.request_id,
-                                 [&](RedPacketPool& p) { return p.claim(id, op.user, op.now); });
-    const bool money =
-        r.status == ClaimStatus::claimed || r.status == ClaimStatus::already_claimed;
-    return Completion<Claimed>{Claimed{id, r}, hold_for(before, money)};
+    const std::uint64_t before = journal_ ? journal_->last_sequence() : 0;
+    PoolJournal* pj = journal_ ? pool_journals_[set].get() : nullptr;
+    if (pj != nullptr) {
+        pj->set_request(op.request_id);
+    }
+    done.result->packet = *id;
+    done.result->result = pools_[set]->claim(*id, op.user, op.now);
+    if (pj != nullptr) {
+        pj->set_request(0);
+    }
+    const ClaimStatus status = done.result->result.status;
+    done.durable_at = hold_for(
+        before, status == ClaimStatus::claimed || status == ClaimStatus::already_claimed);
+    return out;
 }
 
 StoreResult<PacketInfo> MemoryStore::query(StoreTicket, PacketId packet) {
@@ -247,16 +257,25 @@ StoreResult<PacketInfo> MemoryStore::query(StoreTicket, PacketId packet) {
 }
 
 StoreResult<std::optional<ShakeHit>> MemoryStore::take(StoreTicket, const TakeOp& op) {
+    // The hot path of every shake. One result object, returned from every path, so it is built
+    // where the caller receives it: copying a freshly built nested optional costs
+    // store-forwarding stalls (perf showed them as most of this function).
+    StoreResult<std::optional<ShakeHit>> out{std::in_place};
     if (!serves(op.set)) {
-        return Completion<std::optional<ShakeHit>>{std::optional<ShakeHit>{}, 0};
+        return out;
     }
     if (!journal_ready()) {
-        return refused<std::optional<ShakeHit>>(Error::unavailable);
+        out.get().result = std::unexpected(Error::unavailable);
+        return out;
     }
-    auto [hit, before] =
-        journaled(op.set, 0, [&](RedPacketPool& p) { return p.take(op.user, op.now); });
-    const bool money = hit.has_value();
-    return Completion<std::optional<ShakeHit>>{hit, hold_for(before, money)};
+    const std::uint64_t before = journal_ ? journal_->last_sequence() : 0;
+    if (const std::optional<ShakeHit> hit = pools_[op.set]->take(op.user, op.now)) {
+        out.get().result->emplace(hit->packet, hit->amount);
+    }
+    if (journal_) {
+        out.get().durable_at = hold_for(before, out.get().result->has_value());
+    }
+    return out;
 }
 
 StoreResult<PacketId> MemoryStore::offer(StoreTicket, const OfferOp& op) {

@@ -25,6 +25,12 @@ ServiceEvent claim_event(ClaimStatus s) noexcept {
                                      static_cast<unsigned>(s));
 }
 
+/// A Decision holding a one-frame Reply, built in place (no copy of the Reply on the hot path).
+template <class M>
+Decision reply(const M& message, std::uint64_t hold_until = 0) {
+    return Decision{std::in_place_type<Reply>, message, hold_until};
+}
+
 std::uint32_t to_u32_amount(Cents c) noexcept {
     return static_cast<std::uint32_t>(
         std::clamp<std::int64_t>(c.value, 0, std::numeric_limits<std::uint32_t>::max()));
@@ -64,9 +70,9 @@ Decision RequestService::handle(Session& session, const protocol::Message& reque
             [&](const protocol::Heartbeat& m) -> Decision {
                 count(ServiceEvent::heartbeats);
                 if (rate_limited(session)) {
-                    return Reply{protocol::ErrorReply{0, protocol::ErrorCode::overloaded}};
+                    return reply(protocol::ErrorReply{0, protocol::ErrorCode::overloaded});
                 }
-                return Reply{protocol::HeartbeatResponse{m.nonce}};
+                return reply(protocol::HeartbeatResponse{m.nonce});
             },
             [&](const auto& m) -> Decision {
                 using M = std::decay_t<decltype(m)>;
@@ -189,30 +195,30 @@ Decision RequestService::dispatch(Session& session, const protocol::Message& req
     if (const auto* g = std::get_if<protocol::GrabRequest>(&request)) {
         count(ServiceEvent::grabs);
         if (rate_limited(session)) {
-            return Reply{protocol::GrabResponse{g->packet, 0}};
+            return reply(protocol::GrabResponse{g->packet, 0});
         }
         if (beyond_sets(g->packet)) {
             count(ServiceEvent::grab_misses);
             count(ServiceEvent::claim_not_found);
-            return Reply{protocol::GrabResponse{g->packet, 0}};
+            return reply(protocol::GrabResponse{g->packet, 0});
         }
     } else if (const auto* c = std::get_if<protocol::Claim>(&request)) {
         count(ServiceEvent::claims);
         if (rate_limited(session)) {
-            return Reply{protocol::ErrorReply{c->request_id, protocol::ErrorCode::overloaded}};
+            return reply(protocol::ErrorReply{c->request_id, protocol::ErrorCode::overloaded});
         }
         if (beyond_sets(c->packet)) {
             count(ServiceEvent::claim_not_found);
-            return Reply{protocol::ClaimResponse{
-                c->request_id, c->packet, protocol::to_wire(ClaimStatus::not_found), 0, 0}};
+            return reply(protocol::ClaimResponse{
+                c->request_id, c->packet, protocol::to_wire(ClaimStatus::not_found), 0, 0});
         }
     } else if (const auto* q = std::get_if<protocol::Query>(&request)) {
         count(ServiceEvent::queries);
         if (rate_limited(session)) {
-            return Reply{protocol::ErrorReply{q->request_id, protocol::ErrorCode::overloaded}};
+            return reply(protocol::ErrorReply{q->request_id, protocol::ErrorCode::overloaded});
         }
         if (beyond_sets(q->packet)) {
-            return Reply{protocol::ErrorReply{q->request_id, protocol::ErrorCode::not_found}};
+            return reply(protocol::ErrorReply{q->request_id, protocol::ErrorCode::not_found});
         }
     }
     return route(session, request, asker, now);
@@ -223,11 +229,11 @@ Decision RequestService::shake(Session& session, const ReplyAddress& asker, Time
     const auto user = static_cast<std::uint32_t>(session.user);
     if (rate_limited(session)) {
         count(ServiceEvent::shake_overloaded);
-        return Reply{protocol::ShakeResponse{user, protocol::kShakeOverloaded, 0, 0}};
+        return reply(protocol::ShakeResponse{user, protocol::kShakeOverloaded, 0, 0});
     }
     const StoreTicket ticket = next_ticket();
     return answer(store_.take(ticket, TakeOp{registry_.shard_of(session.user), session.user, now}),
-                  pending_op(OpKind::shake, asker, session.user),
+                  [&] { return pending_op(OpKind::shake, asker, session.user); },
                   [&](auto& done) { return shake_reply(session.user, done); });
 }
 
@@ -235,11 +241,11 @@ Decision RequestService::create(Session& session, const protocol::CreatePacket& 
                                 const ReplyAddress& asker, Time now) {
     count(ServiceEvent::creates);
     if (rate_limited(session)) {
-        return Reply{protocol::ErrorReply{req.request_id, protocol::ErrorCode::overloaded}};
+        return reply(protocol::ErrorReply{req.request_id, protocol::ErrorCode::overloaded});
     }
     const auto fail = [&](protocol::ErrorCode code) {
         count(ServiceEvent::create_failures);
-        return Reply{protocol::ErrorReply{req.request_id, code}};
+        return reply(protocol::ErrorReply{req.request_id, code});
     };
     const auto policy = protocol::split_policy_from_wire(req.policy);
     if (!policy) {
@@ -261,7 +267,7 @@ Decision RequestService::create(Session& session, const protocol::CreatePacket& 
     create.expires_at = now + std::chrono::seconds{req.ttl_seconds};
     const StoreTicket ticket = next_ticket();
     return answer(store_.create(ticket, create),
-                  pending_op(OpKind::create, asker, session.user, req.request_id),
+                  [&] { return pending_op(OpKind::create, asker, session.user, req.request_id); },
                   [&](auto& done) { return create_reply(req.request_id, done); });
 }
 
@@ -285,54 +291,54 @@ Decision RequestService::serve(const protocol::Message& request, UserId user,
     const StoreTicket ticket = next_ticket();
     if (const auto* m = std::get_if<protocol::GrabRequest>(&request)) {
         return answer(store_.claim(ticket, ClaimOp{PacketId{m->packet}, true, user, 0, now}),
-                      pending_op(OpKind::grab, asker, user, 0, m->packet),
+                      [&] { return pending_op(OpKind::grab, asker, user, 0, m->packet); },
                       [&](auto& done) { return claim_reply(OpKind::grab, 0, m->packet, done); });
     }
     if (const auto* m = std::get_if<protocol::Claim>(&request)) {
         return answer(
             store_.claim(ticket, ClaimOp{PacketId{m->packet}, false, user, m->request_id, now}),
-            pending_op(OpKind::claim, asker, user, m->request_id, m->packet), [&](auto& done) {
+            [&] { return pending_op(OpKind::claim, asker, user, m->request_id, m->packet); }, [&](auto& done) {
                 return claim_reply(OpKind::claim, m->request_id, m->packet, done);
             });
     }
     const auto& q = std::get<protocol::Query>(request);
     return answer(store_.query(ticket, PacketId{q.packet}),
-                  pending_op(OpKind::query, asker, 0, q.request_id, q.packet),
+                  [&] { return pending_op(OpKind::query, asker, 0, q.request_id, q.packet); },
                   [&](auto& done) { return query_reply(q.request_id, q.packet, done); });
 }
 
-template <class T, class Answer>
-Decision RequestService::answer(StoreResult<T> result, const PendingOp& op, Answer&& reply) {
+template <class T, class MakeOp, class Answer>
+Decision RequestService::answer(StoreResult<T>&& result, MakeOp&& op, Answer&& reply) {
     if (result.ready()) {
         return reply(result.get());
     }
-    park(current_ticket_, op);
+    park(current_ticket_, op());  // built only when the store will answer later
     return Later{};
 }
 
 // --- replies ---------------------------------------------------------------------------------
 
-Reply RequestService::shake_reply(UserId user, Completion<std::optional<ShakeHit>>& done) {
+Decision RequestService::shake_reply(UserId user, Completion<std::optional<ShakeHit>>& done) {
     const auto u32 = static_cast<std::uint32_t>(user);
     if (!done.result) {
         count(ServiceEvent::shake_overloaded);
         count(ServiceEvent::journal_refusals);
-        return Reply{protocol::ShakeResponse{u32, protocol::kShakeOverloaded, 0, 0}};
+        return reply(protocol::ShakeResponse{u32, protocol::kShakeOverloaded, 0, 0});
     }
     const std::optional<ShakeHit>& hit = *done.result;
     if (!hit) {
         count(ServiceEvent::shake_misses);
-        return Reply{protocol::ShakeResponse{u32, protocol::kShakeNoPacket, 0, 0},
-                     done.durable_at};
+        return reply(protocol::ShakeResponse{u32, protocol::kShakeNoPacket, 0, 0},
+                     done.durable_at);
     }
     count(ServiceEvent::shake_hits);
-    return Reply{protocol::ShakeResponse{u32, protocol::kShakeGotPacket,
+    return reply(protocol::ShakeResponse{u32, protocol::kShakeGotPacket,
                                          static_cast<std::uint32_t>(hit->packet.value),
                                          to_u32_amount(hit->amount)},
-                 done.durable_at};
+                 done.durable_at);
 }
 
-Reply RequestService::create_reply(std::uint64_t request_id, Completion<Created>& done) {
+Decision RequestService::create_reply(std::uint64_t request_id, Completion<Created>& done) {
     if (!done.result) {
         count(ServiceEvent::create_failures);
         const Error e = done.result.error();
@@ -342,12 +348,12 @@ Reply RequestService::create_reply(std::uint64_t request_id, Completion<Created>
         // A SET this thread does not hold: the sender's connection is on the wrong worker.
         const auto code =
             e == Error::not_found ? protocol::ErrorCode::unavailable : protocol::to_error_code(e);
-        return Reply{protocol::ErrorReply{request_id, code}, done.durable_at};
+        return reply(protocol::ErrorReply{request_id, code}, done.durable_at);
     }
-    return Reply{protocol::CreateResponse{request_id, done.result->packet.value}, done.durable_at};
+    return reply(protocol::CreateResponse{request_id, done.result->packet.value}, done.durable_at);
 }
 
-Reply RequestService::claim_reply(OpKind kind, std::uint64_t request_id, std::uint64_t packet,
+Decision RequestService::claim_reply(OpKind kind, std::uint64_t request_id, std::uint64_t packet,
                                   Completion<Claimed>& done) {
     const bool grab = kind == OpKind::grab;
     const auto compact = static_cast<std::uint32_t>(packet);
@@ -355,31 +361,31 @@ Reply RequestService::claim_reply(OpKind kind, std::uint64_t request_id, std::ui
         count(ServiceEvent::journal_refusals);
         if (grab) {
             count(ServiceEvent::grab_misses);
-            return Reply{protocol::GrabResponse{compact, 0}};
+            return reply(protocol::GrabResponse{compact, 0});
         }
-        return Reply{protocol::ErrorReply{request_id, protocol::ErrorCode::unavailable}};
+        return reply(protocol::ErrorReply{request_id, protocol::ErrorCode::unavailable});
     }
     const ClaimResult r = done.result ? done.result->result : ClaimResult{};  // not_found
     count(claim_event(r.status));
     const bool got = r.status == ClaimStatus::claimed || r.status == ClaimStatus::already_claimed;
     if (grab) {
         count(got ? ServiceEvent::grab_hits : ServiceEvent::grab_misses);
-        return Reply{protocol::GrabResponse{compact, got ? to_u32_amount(r.amount) : 0U},
-                     done.durable_at};
+        return reply(protocol::GrabResponse{compact, got ? to_u32_amount(r.amount) : 0U},
+                     done.durable_at);
     }
-    return Reply{protocol::ClaimResponse{request_id, packet, protocol::to_wire(r.status),
+    return reply(protocol::ClaimResponse{request_id, packet, protocol::to_wire(r.status),
                                          r.share_index,
                                          static_cast<std::uint64_t>(got ? r.amount.value : 0)},
-                 done.durable_at};
+                 done.durable_at);
 }
 
-Reply RequestService::query_reply(std::uint64_t request_id, std::uint64_t packet,
+Decision RequestService::query_reply(std::uint64_t request_id, std::uint64_t packet,
                                   Completion<PacketInfo>& done) {
     if (!done.result) {
         const auto code = done.result.error() == Error::unavailable
                               ? protocol::ErrorCode::unavailable
                               : protocol::ErrorCode::not_found;
-        return Reply{protocol::ErrorReply{request_id, code}};
+        return reply(protocol::ErrorReply{request_id, code});
     }
     const PacketInfo& info = *done.result;
     protocol::QueryResponse q;
@@ -395,7 +401,7 @@ Reply RequestService::query_reply(std::uint64_t request_id, std::uint64_t packet
         q.best_amount = static_cast<std::uint64_t>(best.amount.value);
     }
     q.state = protocol::to_wire(info.state);
-    return Reply{q};
+    return reply(q);
 }
 
 }  // namespace redpacket

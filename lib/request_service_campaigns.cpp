@@ -162,43 +162,22 @@ void RequestService::send_notices(const PendingOp& op, PacketId packet) {
 // --- pending operations ----------------------------------------------------------------------
 
 StoreTicket RequestService::next_ticket() {
-    // Peeks the slot park() would take, without taking it: an operation that completes at once
-    // never touches the slab.
-    const std::uint32_t index = free_ops_.empty() ? static_cast<std::uint32_t>(pending_ops_.size())
-                                                  : free_ops_.back();
-    const std::uint32_t generation =
-        index < pending_ops_.size() ? pending_ops_[index].generation : 0;
-    current_ticket_ = (StoreTicket{generation} << 32) | index;
-    return current_ticket_;
+    // A number, nothing else: an operation that completes at once never touches the table of
+    // pending ones.
+    return current_ticket_ = ++last_ticket_;
 }
 
 void RequestService::park(StoreTicket ticket, const PendingOp& op) {
-    const auto index = static_cast<std::uint32_t>(ticket);
-    if (index == pending_ops_.size()) {
-        pending_ops_.emplace_back();
-    } else {
-        free_ops_.pop_back();  // next_ticket() took the last free slot
-    }
-    PendingOp& slot = pending_ops_[index];
-    const std::uint32_t generation = slot.generation;
-    slot = op;
-    slot.live = true;
-    slot.generation = generation;
-    ++pending_count_;
+    pending_ops_.emplace(ticket, op);
 }
 
 std::optional<RequestService::PendingOp> RequestService::unpark(StoreTicket ticket) {
-    const auto index = static_cast<std::uint32_t>(ticket);
-    const auto generation = static_cast<std::uint32_t>(ticket >> 32);
-    if (index >= pending_ops_.size() || !pending_ops_[index].live ||
-        pending_ops_[index].generation != generation) {
+    const auto it = pending_ops_.find(ticket);
+    if (it == pending_ops_.end()) {
         return std::nullopt;  // not ours, or completed twice: a store bug, ignored
     }
-    PendingOp op = pending_ops_[index];
-    pending_ops_[index].live = false;
-    ++pending_ops_[index].generation;
-    free_ops_.push_back(index);
-    --pending_count_;
+    PendingOp op = it->second;
+    pending_ops_.erase(it);
     return op;
 }
 
@@ -208,7 +187,7 @@ void RequestService::on_created(StoreTicket ticket, Completion<Created> done) {
         return;
     }
     if (op->kind == OpKind::create) {
-        output_.deliver(op->asker, create_reply(op->request_id, done));
+        output_.deliver(op->asker, std::get<Reply>(create_reply(op->request_id, done)));
         return;
     }
     if (!done.result) {  // a send campaign's packet
@@ -223,19 +202,20 @@ void RequestService::on_created(StoreTicket ticket, Completion<Created> done) {
 
 void RequestService::on_claimed(StoreTicket ticket, Completion<Claimed> done) {
     if (const auto op = unpark(ticket)) {
-        output_.deliver(op->asker, claim_reply(op->kind, op->request_id, op->packet, done));
+        output_.deliver(op->asker,
+                        std::get<Reply>(claim_reply(op->kind, op->request_id, op->packet, done)));
     }
 }
 
 void RequestService::on_queried(StoreTicket ticket, Completion<PacketInfo> done) {
     if (const auto op = unpark(ticket)) {
-        output_.deliver(op->asker, query_reply(op->request_id, op->packet, done));
+        output_.deliver(op->asker, std::get<Reply>(query_reply(op->request_id, op->packet, done)));
     }
 }
 
 void RequestService::on_taken(StoreTicket ticket, Completion<std::optional<ShakeHit>> done) {
     if (const auto op = unpark(ticket)) {
-        output_.deliver(op->asker, shake_reply(op->user, done));
+        output_.deliver(op->asker, std::get<Reply>(shake_reply(op->user, done)));
     }
 }
 

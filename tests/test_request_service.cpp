@@ -72,8 +72,8 @@ struct Fixture {
 template <class T>
 T only(const Reply& r) {
     REQUIRE(r.count == 1);
-    REQUIRE(std::holds_alternative<T>(r.frames[0]));
-    return std::get<T>(r.frames[0]);
+    REQUIRE(std::holds_alternative<T>(r.frame));
+    return std::get<T>(r.frame);
 }
 
 }  // namespace
@@ -110,9 +110,10 @@ TEST_CASE("auth logins need a valid, unexpired token; compat mode off refuses co
     Session wrong;
     const Reply r = f.reply(wrong, protocol::AuthLogin{5, now_s + 60, make_login_token("x", 5, now_s + 60)});
     REQUIRE(r.count == 2);
-    CHECK(std::get<protocol::AuthLoginResponse>(r.frames[0]).result ==
+    CHECK(std::get<protocol::AuthLoginResponse>(r.at(0)).result ==
           static_cast<std::uint32_t>(protocol::ErrorCode::auth_failed));
-    CHECK(std::get<protocol::ErrorReply>(r.frames[1]).code == protocol::ErrorCode::auth_failed);
+    CHECK(std::get<protocol::ErrorReply>(r.at(1)) ==
+          protocol::ErrorReply{0, protocol::ErrorCode::auth_failed});
     CHECK(r.close);
 
     Session expired;

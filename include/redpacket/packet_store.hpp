@@ -55,6 +55,12 @@ class StoreResult {
 public:
     /// Completed at once.
     StoreResult(Completion<T> done) : done_{std::move(done)} {}  // NOLINT: implicit by design
+    /// Completed at once with `value`, built in place; `durable_at` may be set afterwards.
+    template <class... Args>
+    explicit StoreResult(std::in_place_t, Args&&... value)
+        : done_{std::in_place, Completion<T>{std::expected<T, Error>{std::in_place,
+                                                                     std::forward<Args>(value)...},
+                                             0}} {}
     /// Completes later, through the listener.
     [[nodiscard]] static StoreResult pending() noexcept { return StoreResult{}; }
 

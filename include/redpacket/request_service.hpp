@@ -31,6 +31,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -98,20 +99,42 @@ struct Session {
     std::uint32_t window_requests{0};
 };
 
-/// Frames to send (at most two: a refused auth login gets its response and an error frame).
+/// Frames to send: none, one, or one followed by an error frame for request 0 (a refused auth
+/// login gets its response and then the error). Built in place on the hot path: no frame is
+/// default-constructed.
 struct Reply {
-    std::array<protocol::Message, 2> frames{};
+    protocol::Message frame;  ///< the first frame, when count ≥ 1
     std::uint8_t count{0};
+    protocol::ErrorCode then_error{protocol::ErrorCode::internal};  ///< count == 2: its code
     bool close{false};            ///< close the connection once the frames have gone out
     std::uint64_t hold_until{0};  ///< send once the store's durable sequence reaches this
 
     Reply() = default;
-    Reply(const protocol::Message& m, std::uint64_t hold = 0) : count{1}, hold_until{hold} {
-        frames[0] = m;
+    template <class M>
+    explicit Reply(const M& m, std::uint64_t hold = 0) : frame{m}, count{1}, hold_until{hold} {}
+    /// Appends a frame: the first, or an error frame for request 0 after it.
+    void add(const protocol::Message& m) noexcept {
+        if (count == 0) {
+            frame = m;
+            count = 1;
+        } else if (const auto* e = std::get_if<protocol::ErrorReply>(&m); e && e->request_id == 0) {
+            then_error = e->code;
+            count = 2;
+        }
     }
-    void add(const protocol::Message& m) noexcept { frames[count++] = m; }
-    [[nodiscard]] std::span<const protocol::Message> messages() const noexcept {
-        return {frames.data(), count};
+    /// Frame `i` (< count).
+    [[nodiscard]] protocol::Message at(std::size_t i) const noexcept {
+        return i == 0 ? frame : protocol::Message{protocol::ErrorReply{0, then_error}};
+    }
+    /// Calls `fn(const protocol::Message&)` for each frame in order.
+    template <class Fn>
+    void for_each(Fn&& fn) const {
+        if (count >= 1) {
+            fn(frame);
+        }
+        if (count == 2) {
+            fn(protocol::Message{protocol::ErrorReply{0, then_error}});
+        }
     }
 };
 /// Send the request to `worker`, whose store serves the packet's SET.
@@ -193,7 +216,7 @@ public:
     /// The SETs this service owns.
     [[nodiscard]] const std::vector<ShardId>& owned_sets() const noexcept { return owned_; }
     /// Operations waiting for the store.
-    [[nodiscard]] std::size_t pending() const noexcept { return pending_count_; }
+    [[nodiscard]] std::size_t pending() const noexcept { return pending_ops_.size(); }
 
     // StoreListener: completions of operations that returned pending.
     void on_created(StoreTicket ticket, Completion<Created> done) override;
@@ -208,8 +231,6 @@ private:
     /// What a pending operation needs to answer when it completes.
     struct PendingOp {
         OpKind kind{OpKind::claim};
-        bool live{false};
-        std::uint32_t generation{0};
         ReplyAddress asker;
         UserId user{0};
         std::uint64_t request_id{0};
@@ -251,14 +272,15 @@ private:
                                  const ReplyAddress& asker, Time now);
 
     // Replies from completions, for both the immediate and the later path.
-    [[nodiscard]] Reply shake_reply(UserId user, Completion<std::optional<ShakeHit>>& done);
-    [[nodiscard]] Reply create_reply(std::uint64_t request_id, Completion<Created>& done);
-    [[nodiscard]] Reply claim_reply(OpKind kind, std::uint64_t request_id, std::uint64_t packet,
+    [[nodiscard]] Decision shake_reply(UserId user, Completion<std::optional<ShakeHit>>& done);
+    [[nodiscard]] Decision create_reply(std::uint64_t request_id, Completion<Created>& done);
+    [[nodiscard]] Decision claim_reply(OpKind kind, std::uint64_t request_id, std::uint64_t packet,
                                     Completion<Claimed>& done);
-    [[nodiscard]] Reply query_reply(std::uint64_t request_id, std::uint64_t packet,
+    [[nodiscard]] Decision query_reply(std::uint64_t request_id, std::uint64_t packet,
                                     Completion<PacketInfo>& done);
-    template <class T, class Answer>
-    [[nodiscard]] Decision answer(StoreResult<T> result, const PendingOp& op, Answer&& reply);
+    /// The reply to a completion now, or Later after parking the operation `op()` describes.
+    template <class T, class MakeOp, class Answer>
+    [[nodiscard]] Decision answer(StoreResult<T>&& result, MakeOp&& op, Answer&& reply);
 
     // Campaigns.
     void run_shake_campaign(Time now, std::int64_t elapsed_ms);
@@ -269,7 +291,7 @@ private:
     void count_offer(const Completion<PacketId>& done);
     [[nodiscard]] CampaignShare share() const noexcept;
 
-    // Pending operations: a slab addressed by ticket (index | generation << 32).
+    // Operations the store completes later, by ticket (a counter: never reused).
     [[nodiscard]] StoreTicket next_ticket();
     void park(StoreTicket ticket, const PendingOp& op);
     [[nodiscard]] std::optional<PendingOp> unpark(StoreTicket ticket);
@@ -291,10 +313,9 @@ private:
     std::size_t next_send_set_{0};
     std::uint32_t shake_epoch_{0};  // bumped by set_shake_campaign
     std::uint32_t send_epoch_{0};
+    StoreTicket last_ticket_{0};
     StoreTicket current_ticket_{0};  // the ticket of the operation being started
-    std::vector<PendingOp> pending_ops_;
-    std::vector<std::uint32_t> free_ops_;
-    std::size_t pending_count_{0};
+    std::unordered_map<StoreTicket, PendingOp> pending_ops_;
 };
 
 }  // namespace redpacket
