@@ -26,13 +26,15 @@ function(redpacket_setup_target target)
     endif()
 endfunction()
 
-# Compiles each header alone in its own translation unit.
+# Compiles each header alone in its own translation unit (an optional third argument names a
+# subfolder of include/redpacket/, e.g. redis/).
 function(redpacket_add_header_check target headers)
+    set(subdir "${ARGV2}")
     set(sources "")
     foreach(header IN LISTS headers)
         get_filename_component(name "${header}" NAME_WE)
-        set(source "${CMAKE_CURRENT_BINARY_DIR}/header_check/${name}.cpp")
-        file(CONFIGURE OUTPUT "${source}" CONTENT "#include \"redpacket/${name}.hpp\"\n")
+        set(source "${CMAKE_CURRENT_BINARY_DIR}/header_check/${subdir}${name}.cpp")
+        file(CONFIGURE OUTPUT "${source}" CONTENT "#include \"redpacket/${subdir}${name}.hpp\"\n")
         list(APPEND sources "${source}")
     endforeach()
     add_library(${target} OBJECT ${sources})

@@ -132,6 +132,21 @@ constexpr auto kFields = std::to_array<Field>({
      "never"},
     {"journal_repair", at<&Config::journal_repair>, "cut a corrupt journal at the first bad "
      "record instead of refusing to start (what is cut is logged)"},
+    {"store", at<&Config::store>, "memory or redis-cluster"},
+    {"redis_nodes", at<&Config::redis_nodes>, "Redis Cluster seed nodes: host:port,host:port"},
+    {"redis_prefix", at<&Config::redis_prefix>, "prefix of every Redis key"},
+    {"redis_timeout_ms", at<&Config::redis_timeout_ms>,
+     "deadline of one store operation, retries included", 10, 60'000},
+    {"redis_wait_replicas", at<&Config::redis_wait_replicas>,
+     "replicas a write must reach (WAIT) before a reply reports money", 0, 16},
+    {"redis_wait_timeout_ms", at<&Config::redis_wait_timeout_ms>, "how long WAIT waits", 1,
+     60'000},
+    {"redis_sweep_interval_ms", at<&Config::redis_sweep_interval_ms>,
+     "how often each SET's due packets are refunded", 10, 60'000},
+    {"redis_shake_empty_ms", at<&Config::redis_shake_empty_ms>,
+     "how long a SET's shake supply found empty is trusted to stay so", 0, 60'000},
+    {"redis_lease_ttl_ms", at<&Config::redis_lease_ttl_ms>,
+     "campaign lease lifetime; one daemon of a cluster runs the campaigns", 300, 600'000},
     {"shake.enabled", at<kShake, &Shake::enabled>, "run the shake campaign"},
     {"shake.rate", at<kShake, &Shake::rate>, "packets per second over all SETs"},
     {"shake.total", at<kShake, &Shake::total>, "packets to offer in all; 0 = no limit"},
@@ -373,6 +388,19 @@ Stored check_modes(const Config& c) {
     }
     if (!c.compat_mode && c.auth_secret.empty()) {
         return std::unexpected("\"auth_secret\" must be set when \"compat_mode\" is false");
+    }
+    if (c.store != "memory" && c.store != "redis-cluster") {
+        return std::unexpected(fmt::format(
+            "\"store\" must be memory or redis-cluster, got \"{}\"", c.store));
+    }
+    if (c.store == "redis-cluster") {
+        if (auto nodes = redpacket::parse_host_port_list(c.redis_nodes); !nodes) {
+            return std::unexpected("\"redis_nodes\": " + nodes.error());
+        }
+        if (!c.journal_dir.empty()) {
+            return std::unexpected("\"journal_dir\" must be empty with store redis-cluster: "
+                                   "the daemon then keeps no packet state of its own");
+        }
     }
     if (c.admin_token.empty() && !redpacket::is_loopback_host(c.admin_host)) {
         return std::unexpected(fmt::format(

@@ -69,6 +69,18 @@ struct Config {
     std::uint32_t snapshot_interval_s{60};    ///< 0 = never
     bool journal_repair{false};               ///< cut a corrupt journal instead of failing
 
+    // Where packets live: "memory" (this process's pools, journaled with journal_dir) or
+    // "redis-cluster" (any number of daemons share one Redis Cluster).
+    std::string store{"memory"};
+    std::string redis_nodes;                  ///< seed nodes, "host:port,host:port"
+    std::string redis_prefix{"rp"};           ///< key prefix (several services can share a cluster)
+    std::uint32_t redis_timeout_ms{2000};     ///< deadline of one store operation, retries included
+    std::uint32_t redis_wait_replicas{1};     ///< replicas a write must reach before money replies
+    std::uint32_t redis_wait_timeout_ms{200}; ///< how long WAIT waits for them
+    std::uint32_t redis_sweep_interval_ms{250};  ///< how often each SET's expiry is swept
+    std::uint32_t redis_shake_empty_ms{1000};    ///< how long an empty shake supply is trusted
+    std::uint32_t redis_lease_ttl_ms{3000};      ///< campaign lease lifetime (renewed at a third)
+
     ShakeCampaignConfig shake;
     SendCampaignConfig send;
 

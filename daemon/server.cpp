@@ -117,6 +117,7 @@ void Server::start() {
     const Config& c = shared_.config;
     // Recover every SET from the journal before anything can connect.
     prepare_journal_dir(c);
+    prepare_cluster(c);
     for (auto& w : workers_) {
         w->open_store();
     }

@@ -7,6 +7,7 @@
 // else is an atomic or the CampaignBoard's.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -19,6 +20,7 @@
 #include "redpacket/rate_counter.hpp"
 #include "redpacket/sharded_connection_set.hpp"
 #include "redpacket/worker_mailboxes.hpp"
+#include "store_setup.hpp"
 #include "worker_messages.hpp"
 
 namespace redpacketd {
@@ -101,6 +103,9 @@ struct Shared {
     std::atomic<std::uint64_t> connections{0};
     std::vector<Worker*> workers;
     std::unique_ptr<CampaignBoard> campaigns;
+    // With a store shared by several daemons: whether this daemon holds the campaign lease
+    // (renewed by worker 0's store, read by every worker's).
+    std::shared_ptr<std::atomic<bool>> lease_held = std::make_shared<std::atomic<bool>>(false);
     // Workers whose shutdown drain is not complete yet; each worker closes its connections once
     // it reaches 0 (so it keeps answering the others' forwarded requests until then) or at its
     // drain deadline.
@@ -132,9 +137,32 @@ struct alignas(redpacket::kCacheLine) PublishedStats {
     std::atomic<std::uint64_t> reply_retry_peak{0};
     std::atomic<std::uint64_t> held_bytes{0};  // replies waiting for their journal records
     std::atomic<std::uint64_t> held_bytes_peak{0};
+    // A remote store's counters (StoreCounters, in that order; zero for the memory store).
+    static constexpr std::size_t kStoreCounters = 16;
+    std::array<std::atomic<std::uint64_t>, kStoreCounters> store{};
     // Publishes so far, stored last with release: a reader that sees it advance sees every
     // value above from that publish or a later one.
     std::atomic<std::uint64_t> publishes{0};
+
+    /// The store counters, as published.
+    [[nodiscard]] StoreCounters store_counters() const noexcept {
+        const auto at = [&](std::size_t i) { return store[i].load(std::memory_order_relaxed); };
+        StoreCounters c{at(0), at(1), at(2), at(3), at(4), at(5), at(6), at(7), at(8), at(9),
+                        at(10), at(11), at(12) != 0, {}};
+        c.latency.count = at(13);
+        c.latency.p50 = at(14);
+        c.latency.p99 = at(15);
+        return c;
+    }
+    void publish_store(const StoreCounters& c) noexcept {
+        const std::array<std::uint64_t, kStoreCounters> v{
+            c.round_trips, c.commands, c.moved, c.ask, c.retries, c.failures, c.timeouts,
+            c.refusals, c.short_waits, c.shakes_known_empty, c.notices_received, c.connects,
+            c.lease_held ? 1U : 0U, c.latency.count, c.latency.p50, c.latency.p99};
+        for (std::size_t i = 0; i < kStoreCounters; ++i) {
+            store[i].store(v[i], std::memory_order_relaxed);
+        }
+    }
 
     /// Called by the worker every 100 ms.
     void publish(const redpacket::StoreStats& st, std::uint64_t logged_in, std::uint64_t shakes_offered,

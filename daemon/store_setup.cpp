@@ -1,6 +1,7 @@
 #include "store_setup.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -9,7 +10,9 @@
 #include <string>
 
 #include "log.hpp"
+#include "redpacket/address.hpp"
 #include "redpacket/journal.hpp"
+#include "redpacket/redis/redis_store.hpp"
 
 namespace redpacketd {
 
@@ -90,6 +93,8 @@ std::int64_t unix_ms() {
 
 }  // namespace
 
+namespace {
+
 std::unique_ptr<redpacket::MemoryStore> open_memory_store(
     const Config& config, const redpacket::ConnectionRegistry& registry, redpacket::WorkerId worker,
     std::function<void()> wake) {
@@ -113,6 +118,152 @@ std::unique_ptr<redpacket::MemoryStore> open_memory_store(
             report.create_requests, report.refunds_at_open);
     }
     return std::move(*store);
+}
+
+class MemoryHandle final : public StoreHandle {
+public:
+    explicit MemoryHandle(std::unique_ptr<redpacket::MemoryStore> store) : store_{std::move(store)} {}
+    redpacket::PacketStore& store() noexcept override { return *store_; }
+    redpacket::MemoryStore* memory() noexcept override { return store_.get(); }
+    void close(std::function<void()> done) override {
+        // Everything appended is written and synced before the loop goes away.
+        if (auto closed = store_->close(); !closed) {
+            log(LogLevel::error, "journal close: {}", redpacket::describe(closed.error()));
+        }
+        done();
+    }
+
+private:
+    std::unique_ptr<redpacket::MemoryStore> store_;
+};
+
+redpacket::redis::ClusterOptions cluster_options(const Config& c) {
+    redpacket::redis::ClusterOptions o;
+    o.seeds = *redpacket::parse_host_port_list(c.redis_nodes);
+    o.timeout = std::chrono::milliseconds{c.redis_timeout_ms};
+    return o;
+}
+
+class ClusterHandle final : public StoreHandle {
+public:
+    ClusterHandle(const Config& c, const redpacket::ConnectionRegistry& registry,
+                  redpacket::WorkerId worker, uv_loop_t* loop,
+                  std::shared_ptr<std::atomic<bool>> lease_held)
+        : client_{loop, cluster_options(c)},
+          subscriber_{loop, client_, [this](std::string_view channel, std::string_view message) {
+                          ++notices_received_;
+                          store_->on_channel_message(channel, message);
+                      }} {
+        redpacket::redis::RedisStoreOptions o;
+        o.prefix = c.redis_prefix;
+        o.sets = c.sets;
+        o.swept = registry.shards_of(worker);
+        o.max_shares = c.max_shares;
+        o.max_total = redpacket::Cents{c.max_packet_total};
+        o.shake_capacity = c.shake_capacity_per_set;
+        o.retention = std::chrono::seconds{c.retention_seconds};
+        o.wait_replicas = c.redis_wait_replicas;
+        o.wait_timeout = std::chrono::milliseconds{c.redis_wait_timeout_ms};
+        o.sweep_interval = std::chrono::milliseconds{c.redis_sweep_interval_ms};
+        o.shake_empty_ttl = std::chrono::milliseconds{c.redis_shake_empty_ms};
+        o.seed = c.seed * 7919 + worker;
+        o.lease_ttl = std::chrono::milliseconds{c.redis_lease_ttl_ms};
+        o.lease_held = std::move(lease_held);
+        if (worker == 0) {
+            o.lease_owner = fmt::format("{}:{}:{}", c.host, c.port, ::getpid());
+        }
+        store_ = std::make_unique<redpacket::redis::RedisStore>(loop, client_, &subscriber_,
+                                                                std::move(o));
+    }
+    redpacket::PacketStore& store() noexcept override { return *store_; }
+    void start() override {
+        client_.start([](std::expected<void, std::string> ok) {
+            if (!ok) {
+                log(LogLevel::warn, "redis cluster: {}", ok.error());
+            }
+        });
+    }
+    void close(std::function<void()> done) override {
+        auto left = std::make_shared<int>(3);
+        auto finish = std::make_shared<std::function<void()>>(std::move(done));
+        const auto one = [left, finish] {
+            if (--*left == 0) {
+                (*finish)();
+            }
+        };
+        store_->close(one);
+        subscriber_.close(one);
+        client_.close(one);
+    }
+    StoreCounters counters() const override {
+        const redpacket::redis::ClusterStats& s = client_.stats();
+        StoreCounters out{s.round_trips, s.commands, s.moved, s.ask, s.retries, s.failures,
+                          s.timeouts, store_->refusals(), store_->short_waits(),
+                          store_->shakes_known_empty(), notices_received_, s.connects,
+                          store_->runs_campaigns(), s.latency.summary()};
+        return out;
+    }
+
+private:
+    redpacket::redis::ClusterClient client_;
+    redpacket::redis::ShardedSubscriber subscriber_;
+    std::unique_ptr<redpacket::redis::RedisStore> store_;
+    std::uint64_t notices_received_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<StoreHandle> open_store(const Config& config,
+                                        const redpacket::ConnectionRegistry& registry,
+                                        redpacket::WorkerId worker, uv_loop_t* loop,
+                                        std::function<void()> wake,
+                                        std::shared_ptr<std::atomic<bool>> lease_held) {
+    if (config.store == "redis-cluster") {
+        return std::make_unique<ClusterHandle>(config, registry, worker, loop,
+                                               std::move(lease_held));
+    }
+    return std::make_unique<MemoryHandle>(
+        open_memory_store(config, registry, worker, std::move(wake)));
+}
+
+void prepare_cluster(const Config& config) {
+    if (config.store != "redis-cluster") {
+        return;
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    std::optional<std::expected<void, std::string>> outcome;
+    {
+        redpacket::redis::ClusterClient client{&loop, cluster_options(config)};
+        client.start([&](std::expected<void, std::string> started) {
+            if (!started) {
+                outcome = std::move(started);
+                return;
+            }
+            redpacket::redis::prepare_functions(
+                client, [&](std::expected<void, std::string> ready) { outcome = std::move(ready); });
+        });
+        const auto deadline = std::chrono::steady_clock::now() +
+                              std::chrono::milliseconds{config.redis_timeout_ms} * 3;
+        while (!outcome && std::chrono::steady_clock::now() < deadline) {
+            uv_run(&loop, UV_RUN_ONCE);
+        }
+        bool closed = false;
+        client.close([&] { closed = true; });
+        while (!closed && uv_run(&loop, UV_RUN_ONCE) != 0) {
+        }
+    }
+    uv_run(&loop, UV_RUN_NOWAIT);
+    (void)uv_loop_close(&loop);
+    if (!outcome) {
+        throw std::runtime_error("redis cluster " + config.redis_nodes +
+                                 ": no answer within the timeout");
+    }
+    if (!*outcome) {
+        throw std::runtime_error("redis cluster " + config.redis_nodes + ": " + outcome->error());
+    }
+    log(LogLevel::info, "redis cluster {}: slot map and functions version {} ready",
+        config.redis_nodes, redpacket::redis::functions_version());
 }
 
 }  // namespace redpacketd

@@ -67,10 +67,12 @@ Worker::~Worker() {
 }
 
 void Worker::open_store() {
-    auto memory = open_memory_store(config_, *shared_.registry, index_,
-                                    [this]() noexcept { uv_async_send(&async_); });
-    memory_ = memory.get();
-    store_ = std::move(memory);
+    handle_ = redpacketd::open_store(config_, *shared_.registry, index_, &loop_,
+                                     [this]() noexcept { uv_async_send(&async_); },
+                                     shared_.lease_held);
+    store_ = &handle_->store();
+    memory_ = handle_->memory();
+    handle_->start();
     service_ = std::make_unique<redpacket::RequestService>(
         service_config(config_), *store_, *shared_.registry, index_, service_events_, *this);
     refresh_clock();
@@ -109,14 +111,6 @@ void Worker::close_loop() {
             shared_.connections.fetch_sub(1);
         }
     });
-    if (memory_ != nullptr) {
-        // Everything appended is written and synced (its batch callbacks still find the async
-        // handle open) before the loop goes away.
-        if (auto closed = memory_->close(); !closed) {
-            log(LogLevel::error, "worker {}: journal close: {}", index_,
-                redpacket::describe(closed.error()));
-        }
-    }
     uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);
     if (const int rc = uv_loop_close(&loop_); rc != 0) {
@@ -169,7 +163,9 @@ void Worker::on_tick(uv_timer_t* timer) {
     w.shared_.rates->writer(w.index_).advance(w.now_ms_ / 1000);
     w.retry_posts();
     w.pick_up_campaigns();
-    w.service_->tick(w.now(), elapsed, !w.draining_);
+    if (!w.draining_) {  // no new store operations while draining
+        w.service_->tick(w.now(), elapsed, true);
+    }
     if (!w.draining_ && w.memory_ != nullptr) {
         w.snapshots_.maybe_start(*w.memory_, w.now_ms_);
     }
@@ -206,6 +202,7 @@ void Worker::publish() {
         logged_in += size;
         set_sizes_[s].store(size, std::memory_order_relaxed);
     }
+    published_.publish_store(handle_->counters());
     published_.publish(store_->stats(), logged_in, service_->shake_done(), service_->send_done(),
                        WorkerQueues{output_queued_, output_queued_peak_, forwarded_in_flight_,
                                     forwarded_peak_, retry_.size(), retry_peak_, held_.bytes(),
@@ -261,6 +258,9 @@ void Worker::stop_on_loop() {
     uv_timer_stop(&sweep_);
     uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
+    // The store's own handles (a remote store's connections and timers) go too, and the
+    // journal is written and synced (its batch callbacks still find the async handle open).
+    handle_->close([] {});
     uv_unref(reinterpret_cast<uv_handle_t*>(&async_));  // lets uv_run return; closed later
 }
 

@@ -153,8 +153,9 @@ private:
     redpacket::SlotMap<Connection> slots_;
     redpacket::EventCounter transport_;
     redpacket::EventCounter service_events_;
-    std::unique_ptr<redpacket::PacketStore> store_;
-    redpacket::MemoryStore* memory_{nullptr};  // store_ when it is the memory store
+    std::unique_ptr<StoreHandle> handle_;          // the store and its loop handles
+    redpacket::PacketStore* store_{nullptr};       // handle_'s store
+    redpacket::MemoryStore* memory_{nullptr};      // the same, when it is the memory store
     std::unique_ptr<redpacket::RequestService> service_;
     std::uint64_t shake_generation_{0};  // campaign settings last taken from Shared
     std::uint64_t send_generation_{0};

@@ -100,6 +100,7 @@ void Worker::close_connection(Connection& conn, Event reason) {
         auto& table = shared_.registry->shard(shared_.registry->shard_of(conn.session.user));
         if (table.find(conn.session.user) == slots_.ref(conn.slot)) {
             (void)table.remove(conn.session.user);
+            service_->presence(conn.session.user, false);
         }
     }
     count(reason);
@@ -206,6 +207,7 @@ void Worker::login(Connection& conn, const redpacket::LoginGranted& granted) {
         }
     }
     conn.deadline_ms = now_ms_ + config_.idle_timeout_ms;
+    service_->presence(granted.user, true);
     apply(conn, service_->welcome(conn.session, granted, now()));
 }
 

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <array>
+#include <charconv>
 #include <string>
 
 namespace redpacket {
@@ -30,6 +31,38 @@ std::optional<std::uint32_t> parse_ipv4_host(std::string_view host) noexcept {
         return std::nullopt;
     }
     return a.s_addr;
+}
+
+std::optional<HostPort> parse_host_port(std::string_view s) {
+    const auto colon = s.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == s.size()) {
+        return std::nullopt;
+    }
+    unsigned port = 0;
+    const std::string_view digits = s.substr(colon + 1);
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (ec != std::errc{} || end != digits.data() + digits.size() || port == 0 || port > 65535) {
+        return std::nullopt;
+    }
+    return HostPort{std::string(s.substr(0, colon)), static_cast<std::uint16_t>(port)};
+}
+
+std::expected<std::vector<HostPort>, std::string> parse_host_port_list(std::string_view list) {
+    std::vector<HostPort> out;
+    while (!list.empty()) {
+        const auto comma = list.find(',');
+        const std::string_view item = list.substr(0, comma);
+        const auto node = parse_host_port(item);
+        if (!node) {
+            return std::unexpected("\"" + std::string(item) + "\" is not host:port");
+        }
+        out.push_back(*node);
+        list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    }
+    if (out.empty()) {
+        return std::unexpected(std::string("no node given"));
+    }
+    return out;
 }
 
 }  // namespace redpacket

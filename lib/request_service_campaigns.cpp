@@ -24,9 +24,16 @@ CampaignShare RequestService::share() const noexcept {
     return CampaignShare{owned_.size(), registry_.shard_count(), registry_.worker_count(), self_};
 }
 
+void RequestService::presence(UserId user, bool online) {
+    if (store_.tracks_presence()) {
+        store_.presence(registry_.shard_of(user), user, online);
+    }
+}
+
 void RequestService::tick(Time now, std::int64_t elapsed_ms, bool campaigns) {
     second_ = now.count() / 1000;
-    if (campaigns) {
+    now_ = now;
+    if (campaigns && store_.runs_campaigns()) {
         run_shake_campaign(now, elapsed_ms);
         run_send_campaign(now, elapsed_ms);
     }
@@ -91,6 +98,22 @@ void RequestService::run_send_campaign(Time now, std::int64_t elapsed_ms) {
 }
 
 RequestService::SendOutcome RequestService::send_one_packet(Time now) {
+    if (store_.tracks_presence()) {
+        // Recipients may be online in any process: ask the store, which answers later.
+        const ShardId s = owned_[next_send_set_++ % owned_.size()];
+        const StoreTicket ticket = next_ticket();
+        auto result = store_.recipients(ticket, s, send_campaign_.shares);
+        send_pacer_.made();  // counted now so the quota holds while the store answers
+        PendingOp op = pending_op(OpKind::recipients);
+        op.packet = s;
+        op.epoch = send_epoch_;
+        if (result.ready()) {
+            on_recipients_now(op, result.get());
+        } else {
+            park(ticket, op);
+        }
+        return SendOutcome::sent;
+    }
     for (std::size_t tries = 0; tries < owned_.size(); ++tries) {
         const ShardId s = owned_[next_send_set_++ % owned_.size()];
         const ConnectionTable& table = registry_.shard(s);
@@ -147,8 +170,91 @@ RequestService::SendOutcome RequestService::send_one_packet(Time now) {
     return SendOutcome::nobody;
 }
 
+void RequestService::on_recipients(StoreTicket ticket, Completion<std::vector<UserId>> done) {
+    if (const auto op = unpark(ticket)) {
+        on_recipients_now(*op, done);
+    }
+}
+
+void RequestService::on_recipients_now(const PendingOp& op, Completion<std::vector<UserId>>& done) {
+    if (!done.result || done.result->empty()) {
+        if (op.epoch == send_epoch_) {
+            send_pacer_.unmade();  // nobody online there (or the store failed): no packet
+        }
+        return;
+    }
+    send_to(static_cast<ShardId>(op.packet), *done.result, op.epoch, now_);
+}
+
+void RequestService::send_to(ShardId set, const std::vector<UserId>& recipients,
+                             std::uint32_t epoch, Time now) {
+    PendingOp sent = pending_op(OpKind::send);
+    sent.epoch = epoch;
+    sent.packet = set;
+    for (const UserId u : recipients) {
+        if (sent.recipients < sent.users.size()) {
+            sent.users[sent.recipients++] = static_cast<std::uint32_t>(u);
+        }
+    }
+    const auto have = static_cast<std::int64_t>(sent.recipients);
+    sent.total = Cents{rng_.between(std::max<std::int64_t>(send_campaign_.min_total, have),
+                                    std::max<std::int64_t>(send_campaign_.max_total, have))};
+    std::array<UserId, protocol::kNoticeUserSlots> allowed{};
+    std::copy(sent.users.begin(), sent.users.end(), allowed.begin());
+    CreateOp create;
+    create.set = set;
+    create.total = sent.total;
+    create.count = sent.recipients;
+    create.policy = send_campaign_.policy;
+    create.expires_at = now + std::chrono::seconds{send_campaign_.ttl_seconds};
+    create.allowed = std::span<const UserId>{allowed.data(), sent.recipients};
+    const StoreTicket ticket = next_ticket();
+    auto result = store_.create(ticket, create);
+    if (!result.ready()) {
+        park(ticket, sent);
+    } else if (!result.get().result) {
+        if (epoch == send_epoch_) {
+            send_pacer_.unmade();
+        }
+        count(ServiceEvent::create_failures);
+    } else {
+        send_notices(sent, result.get().result->packet);
+    }
+}
+
+void RequestService::on_announcement(ShardId set, const Announcement& a) {
+    // Another process's (or this one's) send campaign: tell the recipients connected here.
+    if (set >= registry_.shard_count() || registry_.worker_of(set) != self_) {
+        return;
+    }
+    std::array<std::uint32_t, protocol::kNoticeUserSlots> users{};
+    for (std::size_t i = 0; i < users.size(); ++i) {
+        users[i] = static_cast<std::uint32_t>(a.users[i]);
+    }
+    const protocol::PacketNotice notice{static_cast<std::uint32_t>(a.packet.value),
+                                        static_cast<std::uint32_t>(a.total.value), a.shares, users};
+    for (std::size_t i = 0; i < a.shares && i < users.size(); ++i) {
+        const auto conn = registry_.shard(set).find(a.users[i]);
+        if (conn && output_.notify(*conn, notice)) {
+            count(ServiceEvent::notices);
+        }
+    }
+}
+
 void RequestService::send_notices(const PendingOp& op, PacketId packet) {
     count(ServiceEvent::packets_sent);
+    if (store_.tracks_presence()) {
+        // Recipients may be connected to any process: announce it on the SET's channel.
+        Announcement a;
+        a.packet = packet;
+        a.total = op.total;
+        a.shares = op.recipients;
+        for (std::size_t i = 0; i < a.users.size(); ++i) {
+            a.users[i] = op.users[i];
+        }
+        store_.announce(packet_shard(packet), a);
+        return;
+    }
     const protocol::PacketNotice notice{static_cast<std::uint32_t>(packet.value),
                                         static_cast<std::uint32_t>(op.total.value),
                                         op.recipients, op.users};

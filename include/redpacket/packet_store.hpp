@@ -24,11 +24,13 @@
 // the listener's calls included, runs on that thread. `durable_sequence` and `stats` too.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <expected>
 #include <optional>
 #include <span>
 #include <utility>
+#include <vector>
 
 #include "redpacket/error.hpp"
 #include "redpacket/money.hpp"
@@ -144,10 +146,22 @@ struct StoreStats {
     std::uint64_t invariant_violations{0};
 };
 
+/// A send campaign's packet, announced to its recipients wherever they are connected.
+struct Announcement {
+    PacketId packet;
+    Cents total{};
+    std::uint32_t shares{0};
+    std::array<UserId, 3> users{};  ///< the recipients; unused slots 0
+};
+
 /// Receives the completions of operations that returned pending.
 class StoreListener {
 public:
     virtual ~StoreListener() = default;
+    /// A packet announced by `PacketStore::announce` (this process's or another's) for
+    /// recipients in SET `set`.
+    virtual void on_announcement(ShardId /*set*/, const Announcement& /*a*/) {}
+    virtual void on_recipients(StoreTicket /*ticket*/, Completion<std::vector<UserId>> /*done*/) {}
     virtual void on_created(StoreTicket ticket, Completion<Created> done) = 0;
     virtual void on_claimed(StoreTicket ticket, Completion<Claimed> done) = 0;
     virtual void on_queried(StoreTicket ticket, Completion<PacketInfo> done) = 0;
@@ -182,6 +196,22 @@ public:
 
     /// Totals for /stats, as of now.
     [[nodiscard]] virtual StoreStats stats() const = 0;
+
+    // --- a store shared by several processes (the defaults: a store of this process only) ---
+    /// True if the store knows who is online in every process: the send campaign then picks
+    /// recipients with `recipients` and tells them with `announce`.
+    [[nodiscard]] virtual bool tracks_presence() const noexcept { return false; }
+    /// `user` of SET `set` logged in here (or left).
+    virtual void presence(ShardId /*set*/, UserId /*user*/, bool /*online*/) {}
+    /// Up to `want` distinct users online in SET `set`.
+    virtual StoreResult<std::vector<UserId>> recipients(StoreTicket /*ticket*/, ShardId /*set*/,
+                                                        std::uint32_t /*want*/) {
+        return Completion<std::vector<UserId>>{std::vector<UserId>{}, 0};
+    }
+    /// Tells every process's listener about `a` (its own included).
+    virtual void announce(ShardId /*set*/, const Announcement& /*a*/) {}
+    /// False while another process runs the campaigns (one runs them for all).
+    [[nodiscard]] virtual bool runs_campaigns() const noexcept { return true; }
 };
 
 }  // namespace redpacket

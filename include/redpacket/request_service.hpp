@@ -204,6 +204,10 @@ public:
     [[nodiscard]] Reply error(const Session& session, std::uint64_t request_id,
                               protocol::ErrorCode code, bool close) const;
 
+    /// A connection of `user` was registered here (`online`), or went: tells a store that
+    /// tracks presence across processes.
+    void presence(UserId user, bool online);
+
     /// Runs or stops the campaigns (takes effect on the next tick; restarts the quota).
     void set_shake_campaign(const ShakeCampaign& campaign);
     void set_send_campaign(const SendCampaign& campaign);
@@ -225,9 +229,13 @@ public:
     void on_taken(StoreTicket ticket, Completion<std::optional<ShakeHit>> done) override;
     void on_offered(StoreTicket ticket, Completion<PacketId> done) override;
     void on_expired(StoreTicket ticket, Completion<Expired> done) override;
+    void on_recipients(StoreTicket ticket, Completion<std::vector<UserId>> done) override;
+    void on_announcement(ShardId set, const Announcement& a) override;
 
 private:
-    enum class OpKind : std::uint8_t { create, claim, grab, query, shake, offer, send, expire };
+    enum class OpKind : std::uint8_t {
+        create, claim, grab, query, shake, offer, send, expire, recipients
+    };
     /// What a pending operation needs to answer when it completes.
     struct PendingOp {
         OpKind kind{OpKind::claim};
@@ -288,6 +296,9 @@ private:
     enum class SendOutcome : std::uint8_t { sent, refused, nobody };
     [[nodiscard]] SendOutcome send_one_packet(Time now);
     void send_notices(const PendingOp& op, PacketId packet);
+    /// The send campaign's packet for `recipients` of SET `set` (a store tracking presence).
+    void send_to(ShardId set, const std::vector<UserId>& recipients, std::uint32_t epoch, Time now);
+    void on_recipients_now(const PendingOp& op, Completion<std::vector<UserId>>& done);
     void count_offer(const Completion<PacketId>& done);
     [[nodiscard]] CampaignShare share() const noexcept;
 
@@ -304,6 +315,7 @@ private:
     ServiceOutput& output_;
     std::vector<ShardId> owned_;
     std::int64_t second_{0};  // of the current call's `now`, for the per-second counts
+    Time now_{};              // of the current call
     Rng rng_;
     ShakeCampaign shake_campaign_;
     SendCampaign send_campaign_;

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# A local Redis Cluster for tests, the demo and experiments: 3 masters and 3 replicas of
+# Debian's redis-server on 127.0.0.1, each in its own directory under DIR.
+#
+#   cmake/redis-cluster.sh start DIR [BASE_PORT]   # ports BASE..BASE+5 (default 7100); prints
+#                                                  # the seed list "127.0.0.1:BASE,..." when healthy
+#   cmake/redis-cluster.sh stop DIR                # stops exactly the processes it started
+#   cmake/redis-cluster.sh restart-node DIR PORT   # starts a stopped node again (it rejoins)
+#
+# Nodes run with AOF on (appendfsync everysec) and a 2 s node timeout, so a killed master's
+# replica is promoted within a few seconds. Everything stays on loopback.
+set -euo pipefail
+
+cmd=${1:?usage: redis-cluster.sh start|stop|restart-node DIR [PORT]}
+dir=${2:?usage: redis-cluster.sh start|stop|restart-node DIR [PORT]}
+base=${3:-7100}
+
+node_args() {  # port
+    local port=$1 d="$dir/$1"
+    echo --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
+        --cluster-config-file "$d/nodes.conf" --cluster-node-timeout 2000 \
+        --appendonly yes --appendfsync everysec --save "" --dir "$d" \
+        --daemonize no --logfile "$d/redis.log" --protected-mode no
+}
+
+start_node() {  # port
+    local port=$1
+    mkdir -p "$dir/$port"
+    # shellcheck disable=SC2046
+    redis-server $(node_args "$port") > /dev/null 2>&1 &
+    echo $! > "$dir/$port/pid"
+}
+
+wait_ping() {  # port
+    for _ in $(seq 1 100); do
+        if redis-cli -p "$1" ping 2>/dev/null | grep -q PONG; then return 0; fi
+        sleep 0.1
+    done
+    echo "redis-cluster: node $1 does not answer" >&2
+    return 1
+}
+
+healthy() {  # port: all slots served and every node (replicas included) online
+    local info
+    info=$(redis-cli -p "$1" cluster info 2>/dev/null) || return 1
+    grep -q "cluster_state:ok" <<<"$info" && grep -q "cluster_slots_ok:16384" <<<"$info" \
+        && grep -q "cluster_known_nodes:6" <<<"$info" || return 1
+    ! redis-cli -p "$1" cluster shards 2>/dev/null | grep -qE "^(loading|fail)$"
+}
+
+case "$cmd" in
+    start)
+        command -v redis-server > /dev/null || { echo "redis-cluster: no redis-server" >&2; exit 1; }
+        mkdir -p "$dir"
+        ports=()
+        for i in 0 1 2 3 4 5; do
+            ports+=($((base + i)))
+            rm -rf "${dir:?}/$((base + i))"
+            start_node $((base + i))
+        done
+        for p in "${ports[@]}"; do wait_ping "$p"; done
+        nodes=()
+        for p in "${ports[@]}"; do nodes+=("127.0.0.1:$p"); done
+        redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes > "$dir/create.log" 2>&1
+        for _ in $(seq 1 200); do
+            if healthy "$base"; then
+                (IFS=,; echo "${nodes[*]}")
+                exit 0
+            fi
+            sleep 0.1
+        done
+        echo "redis-cluster: not healthy after 20 s (see $dir/create.log)" >&2
+        exit 1
+        ;;
+    stop)
+        for pidfile in "$dir"/*/pid; do
+            [ -f "$pidfile" ] || continue
+            pid=$(cat "$pidfile")
+            # Only our own redis-server: the pid must still be that process.
+            if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q redis-server; then
+                kill "$pid" 2>/dev/null || true
+                for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+                kill -9 "$pid" 2>/dev/null || true
+            fi
+            rm -f "$pidfile"
+        done
+        ;;
+    restart-node)
+        start_node "$base"
+        wait_ping "$base"
+        ;;
+    *)
+        echo "redis-cluster: unknown command $cmd" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,525 @@
+// ClusterClient: requests, their routing and retries, the slot map, and hiredis connections.
+#include "redpacket/redis/cluster_client.hpp"
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+// The libuv adapter is a header of static functions: included here only.
+#include <hiredis/adapters/libuv.h>
+
+#include <algorithm>
+#include <charconv>
+#include <utility>
+
+#include "reply.hpp"
+
+namespace redpacket::redis {
+
+// --- replies ---------------------------------------------------------------------------------
+
+namespace {
+
+/// What a hiredis callback needs to find its request again.
+struct Tag {
+    ClusterClient* client;
+    std::uint64_t id;
+    std::uint64_t attempt;
+    bool is_wait;
+};
+
+}  // namespace
+
+std::optional<std::int64_t> Value::as_int() const noexcept {
+    if (type == Type::integer) {
+        return integer;
+    }
+    if (type != Type::string) {
+        return std::nullopt;
+    }
+    std::int64_t n = 0;
+    const auto [end, ec] = std::from_chars(str.data(), str.data() + str.size(), n);
+    if (ec != std::errc{} || end != str.data() + str.size()) {
+        return std::nullopt;
+    }
+    return n;
+}
+
+std::string describe(const ClusterError& e) {
+    switch (e.kind) {
+        case ClusterError::Kind::timed_out: return "timed out" + (e.message.empty() ? "" : ": " + e.message);
+        case ClusterError::Kind::unavailable: return "cluster unavailable: " + e.message;
+        case ClusterError::Kind::redis: return "redis error: " + e.message;
+        case ClusterError::Kind::closed: return "closed";
+    }
+    return e.message;
+}
+
+// --- state -----------------------------------------------------------------------------------
+
+struct ClusterClient::Node {
+    ClusterClient* client{nullptr};
+    NodeAddress at;
+    redisAsyncContext* ctx{nullptr};
+    std::deque<std::int64_t> sent_at;  // send time of each command awaiting its reply, in order
+};
+
+struct ClusterClient::Request {
+    std::uint64_t id{0};
+    std::uint16_t slot{0};
+    std::vector<std::string> argv;
+    Callback done;
+    std::uint32_t wait_replicas{0};
+    std::chrono::milliseconds wait_timeout{0};
+    std::int64_t deadline_ms{0};
+    std::int64_t not_before_ms{0};
+    std::uint64_t started_ns{0};
+    std::uint64_t attempt{0};   // replies to earlier attempts are ignored
+    std::uint32_t redirects{0};
+    std::uint32_t failures{0};
+    std::string last_error;
+    std::optional<NodeAddress> ask;     // one-shot ASK target
+    std::optional<NodeAddress> target;  // a request for one node (no slot routing)
+    std::optional<Value> reply;         // the command's reply while its WAIT is pending
+};
+
+ClusterClient::ClusterClient(uv_loop_t* loop, ClusterOptions options)
+    : loop_{loop}, options_{std::move(options)}, slot_owner_(kSlots, -1) {
+    uv_timer_init(loop_, &timer_);
+    timer_.data = this;
+    timer_open_ = true;
+    uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<ClusterClient*>(t->data)->tick(); },
+                   5, 5);
+}
+
+ClusterClient::~ClusterClient() {
+    for (auto& [at, n] : nodes_) {
+        if (n->ctx != nullptr) {
+            redisAsyncFree(n->ctx);
+        }
+    }
+}
+
+std::int64_t ClusterClient::now_ms() const noexcept {
+    return static_cast<std::int64_t>(uv_hrtime() / 1'000'000);
+}
+
+std::vector<NodeAddress> ClusterClient::masters() const { return owners_; }
+
+std::optional<NodeAddress> ClusterClient::master_of(std::uint16_t slot) const {
+    const std::int32_t i = slot_owner_[slot % kSlots];
+    return i >= 0 ? std::optional{owners_[static_cast<std::size_t>(i)]} : std::nullopt;
+}
+
+void ClusterClient::start(std::function<void(std::expected<void, std::string>)> done) {
+    on_started_ = std::move(done);
+    refresh_map();
+}
+
+void ClusterClient::close(std::function<void()> done) {
+    on_closed_ = std::move(done);
+    if (closing_) {
+        return;
+    }
+    closing_ = true;
+    std::vector<std::uint64_t> ids;
+    for (const auto& [id, r] : requests_) {
+        ids.push_back(id);
+    }
+    for (const std::uint64_t id : ids) {
+        finish(id, std::unexpected(ClusterError{ClusterError::Kind::closed, {}}));
+    }
+    for (auto& [at, n] : nodes_) {
+        if (n->ctx != nullptr) {
+            redisAsyncContext* ctx = std::exchange(n->ctx, nullptr);
+            redisAsyncFree(ctx);  // callbacks run with no reply; their requests are gone
+        }
+    }
+    if (timer_open_) {
+        timer_open_ = false;
+        uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) {
+            auto& c = *static_cast<ClusterClient*>(h->data);
+            if (c.on_closed_) {
+                std::exchange(c.on_closed_, nullptr)();
+            }
+        });
+    }
+}
+
+// --- commands --------------------------------------------------------------------------------
+
+void ClusterClient::command(std::uint16_t slot, std::vector<std::string> argv, Callback done,
+                            std::uint32_t wait_replicas, std::chrono::milliseconds wait_timeout) {
+    if (closing_) {
+        done(std::unexpected(ClusterError{ClusterError::Kind::closed, {}}));
+        return;
+    }
+    auto r = std::make_unique<Request>();
+    r->id = next_id_++;
+    r->slot = slot;
+    r->argv = std::move(argv);
+    r->done = std::move(done);
+    r->wait_replicas = wait_replicas;
+    r->wait_timeout = wait_timeout;
+    r->deadline_ms = now_ms() + options_.timeout.count();
+    r->started_ns = uv_hrtime();
+    const std::uint64_t id = r->id;
+    requests_.emplace(id, std::move(r));
+    dispatch(id);
+}
+
+void ClusterClient::on_every_master(
+    std::vector<std::string> argv,
+    std::function<void(std::vector<std::pair<NodeAddress, std::expected<CommandResult, ClusterError>>>)>
+        done) {
+    using Results = std::vector<std::pair<NodeAddress, std::expected<CommandResult, ClusterError>>>;
+    auto results = std::make_shared<Results>();
+    auto left = std::make_shared<std::size_t>(owners_.size());
+    auto finished = std::make_shared<decltype(done)>(std::move(done));
+    if (owners_.empty()) {
+        (*finished)({});
+        return;
+    }
+    for (const NodeAddress& at : owners_) {
+        auto r = std::make_unique<Request>();
+        r->id = next_id_++;
+        r->argv = argv;
+        r->target = at;
+        r->deadline_ms = now_ms() + options_.timeout.count();
+        r->started_ns = uv_hrtime();
+        r->done = [results, left, finished, at](std::expected<CommandResult, ClusterError> res) {
+            results->emplace_back(at, std::move(res));
+            if (--*left == 0) {
+                (*finished)(std::move(*results));
+            }
+        };
+        const std::uint64_t id = r->id;
+        requests_.emplace(id, std::move(r));
+        dispatch(id);
+    }
+}
+
+void ClusterClient::dispatch(std::uint64_t id) {
+    const auto it = requests_.find(id);
+    if (it == requests_.end()) {
+        return;
+    }
+    Request& r = *it->second;
+    if (now_ms() >= r.deadline_ms) {
+        finish(id, std::unexpected(ClusterError{
+                       r.failures > 0 ? ClusterError::Kind::unavailable : ClusterError::Kind::timed_out,
+                       r.last_error}));
+        return;
+    }
+    std::optional<NodeAddress> at = r.ask ? r.ask : r.target;
+    if (!at && slot_owner_[r.slot] >= 0) {
+        at = owners_[static_cast<std::size_t>(slot_owner_[r.slot])];
+    }
+    if (!at) {
+        r.last_error = "no node serves slot " + std::to_string(r.slot);
+        retry_later(r, true);
+        return;
+    }
+    Node& n = node(*at);
+    if (n.ctx == nullptr) {
+        r.last_error = "cannot connect to " + at->to_string();
+        retry_later(r, true);
+        return;
+    }
+    send(r, n);
+}
+
+void ClusterClient::send(Request& r, Node& n) {
+    ++r.attempt;
+    ++stats_.round_trips;
+    r.reply.reset();
+    std::vector<const char*> args;
+    std::vector<std::size_t> lengths;
+    for (const std::string& a : r.argv) {
+        args.push_back(a.data());
+        lengths.push_back(a.size());
+    }
+    const auto callback = [](redisAsyncContext* ctx, void* reply, void* privdata) {
+        std::unique_ptr<Tag> tag{static_cast<Tag*>(privdata)};
+        if (!tag->is_wait && ctx != nullptr && ctx->data != nullptr) {
+            auto& sent = static_cast<Node*>(ctx->data)->sent_at;
+            if (!sent.empty()) {
+                sent.pop_front();
+            }
+        }
+        tag->client->on_reply(tag->id, tag->attempt, reply, tag->is_wait);
+    };
+    if (r.ask) {
+        (void)redisAsyncCommand(n.ctx, nullptr, nullptr, "ASKING");
+        r.ask.reset();
+    }
+    auto* tag = new Tag{this, r.id, r.attempt, false};
+    if (redisAsyncCommandArgv(n.ctx, callback, tag, static_cast<int>(args.size()), args.data(),
+                              lengths.data()) != REDIS_OK) {
+        delete tag;
+        r.last_error = "connection to " + n.at.to_string() + " is closing";
+        retry_later(r, true);
+        return;
+    }
+    n.sent_at.push_back(now_ms());
+    if (r.wait_replicas > 0) {
+        auto* wait_tag = new Tag{this, r.id, r.attempt, true};
+        if (redisAsyncCommand(n.ctx, callback, wait_tag, "WAIT %u %lld", r.wait_replicas,
+                              static_cast<long long>(r.wait_timeout.count())) != REDIS_OK) {
+            delete wait_tag;
+        }
+    }
+}
+
+void ClusterClient::on_reply(std::uint64_t id, std::uint64_t attempt, const void* raw, bool is_wait) {
+    const auto it = requests_.find(id);
+    if (it == requests_.end() || it->second->attempt != attempt || closing_) {
+        return;  // finished, or answered by a later attempt
+    }
+    Request& r = *it->second;
+    if (raw == nullptr) {  // the connection went (or was closed for a stuck command)
+        r.last_error = "connection lost";
+        ++stats_.retries;
+        retry_later(r, true);
+        return;
+    }
+    Value v = to_value(static_cast<const redisReply*>(raw));
+    if (is_wait) {
+        if (r.reply) {
+            finish(id, CommandResult{std::move(*r.reply), v.as_int().value_or(0)});
+        }
+        return;
+    }
+    if (!v.is_error()) {
+        if (r.wait_replicas > 0) {
+            r.reply = std::move(v);  // the WAIT behind it completes the request
+            return;
+        }
+        finish(id, CommandResult{std::move(v), -1});
+        return;
+    }
+    if (const auto redirect = parse_redirect(v.str); redirect && !r.target) {
+        if (++r.redirects > options_.max_redirects) {
+            finish(id, std::unexpected(ClusterError{ClusterError::Kind::unavailable,
+                                                    "too many redirects: " + v.str}));
+            return;
+        }
+        if (redirect->kind == Redirect::Kind::moved) {
+            ++stats_.moved;
+            auto owner = std::find(owners_.begin(), owners_.end(), redirect->node);
+            if (owner == owners_.end()) {
+                owners_.push_back(redirect->node);
+                owner = owners_.end() - 1;
+            }
+            slot_owner_[redirect->slot] = static_cast<std::int32_t>(owner - owners_.begin());
+            refresh_map();  // more slots have probably moved with it
+        } else {
+            ++stats_.ask;
+            r.ask = redirect->node;
+        }
+        dispatch(id);
+        return;
+    }
+    if (is_transient_error(v.str)) {
+        r.last_error = v.str;
+        ++stats_.retries;
+        retry_later(r, v.str.rfind("CLUSTERDOWN", 0) == 0 || v.str.rfind("READONLY", 0) == 0);
+        return;
+    }
+    finish(id, std::unexpected(ClusterError{ClusterError::Kind::redis, v.str}));
+}
+
+void ClusterClient::retry_later(Request& r, bool refresh) {
+    ++r.failures;
+    const auto shift = std::min<std::uint32_t>(r.failures, 10);
+    const std::int64_t delay =
+        std::min<std::int64_t>(options_.retry_max.count(), options_.retry_min.count() << shift);
+    r.not_before_ms = now_ms() + delay;
+    waiting_.push_back(r.id);
+    if (refresh) {
+        refresh_map();
+    }
+}
+
+void ClusterClient::finish(std::uint64_t id, std::expected<CommandResult, ClusterError> result) {
+    const auto it = requests_.find(id);
+    if (it == requests_.end()) {
+        return;
+    }
+    std::unique_ptr<Request> r = std::move(it->second);
+    requests_.erase(it);
+    ++stats_.commands;
+    if (!result) {
+        ++stats_.failures;
+        stats_.timeouts += result.error().kind == ClusterError::Kind::timed_out ? 1U : 0U;
+    }
+    stats_.latency.record(uv_hrtime() - r->started_ns);
+    if (r->done) {
+        r->done(std::move(result));
+    }
+}
+
+// --- connections and the slot map ------------------------------------------------------------
+
+ClusterClient::Node& ClusterClient::node(const NodeAddress& at) {
+    std::unique_ptr<Node>& n = nodes_[at];
+    if (n && n->ctx != nullptr) {
+        return *n;
+    }
+    if (!n) {
+        n = std::make_unique<Node>();
+        n->client = this;
+        n->at = at;
+    }
+    n->sent_at.clear();
+    ++stats_.connects;
+    redisAsyncContext* ctx = redisAsyncConnect(at.host.c_str(), at.port);
+    if (ctx == nullptr || ctx->err != 0 || redisLibuvAttach(ctx, loop_) != REDIS_OK) {
+        if (ctx != nullptr) {
+            redisAsyncFree(ctx);
+        }
+        return *n;
+    }
+    ctx->data = n.get();
+    redisAsyncSetConnectCallback(ctx, [](const redisAsyncContext* c, int status) {
+        if (status != REDIS_OK && c->data != nullptr) {
+            // hiredis frees the context after this callback; its commands get no reply.
+            static_cast<Node*>(c->data)->ctx = nullptr;
+        }
+    });
+    redisAsyncSetDisconnectCallback(ctx, [](const redisAsyncContext* c, int /*status*/) {
+        if (c->data != nullptr) {
+            static_cast<Node*>(c->data)->ctx = nullptr;
+        }
+    });
+    n->ctx = ctx;
+    return *n;
+}
+
+void ClusterClient::drop_node(const NodeAddress& at) {
+    const auto it = nodes_.find(at);
+    if (it != nodes_.end() && it->second->ctx != nullptr) {
+        redisAsyncContext* ctx = std::exchange(it->second->ctx, nullptr);
+        ctx->data = nullptr;
+        redisAsyncFree(ctx);  // its commands come back without a reply and are retried
+    }
+}
+
+void ClusterClient::refresh_map() {
+    const std::int64_t now = now_ms();
+    if (refreshing_ || closing_ || (now - last_refresh_ms_ < 50 && on_started_ == nullptr)) {
+        return;
+    }
+    refreshing_ = true;
+    last_refresh_ms_ = now;
+    ++stats_.map_refreshes;
+    // Ask the masters we know, then the seeds, one after another until one answers.
+    auto candidates = std::make_shared<std::vector<NodeAddress>>(owners_);
+    for (const NodeAddress& s : options_.seeds) {
+        if (std::find(candidates->begin(), candidates->end(), s) == candidates->end()) {
+            candidates->push_back(s);
+        }
+    }
+    auto ask = std::make_shared<std::function<void(std::size_t)>>();
+    *ask = [this, candidates, ask](std::size_t i) {
+        if (i >= candidates->size()) {
+            refreshing_ = false;
+            if (on_started_ && now_ms() - last_refresh_ms_ >= options_.timeout.count()) {
+                std::exchange(on_started_, nullptr)(std::unexpected(std::string(
+                    "no seed node answered CLUSTER SLOTS within the timeout")));
+            } else if (on_started_) {
+                refreshing_ = true;  // keep trying the seeds until the start-up timeout
+                uv_update_time(loop_);
+                (*ask)(0);
+            }
+            return;
+        }
+        auto r = std::make_unique<Request>();
+        r->id = next_id_++;
+        r->argv = {"CLUSTER", "SLOTS"};
+        r->target = (*candidates)[i];
+        r->deadline_ms = now_ms() + std::max<std::int64_t>(200, options_.timeout.count() / 4);
+        r->started_ns = uv_hrtime();
+        r->done = [this, ask, i](std::expected<CommandResult, ClusterError> res) {
+            if (!res || res->reply.type != Value::Type::array || res->reply.elements.empty()) {
+                (*ask)(i + 1);
+                return;
+            }
+            std::vector<std::int32_t> owner(kSlots, -1);
+            std::vector<NodeAddress> masters;
+            for (const Value& range : res->reply.elements) {
+                if (range.elements.size() < 3 || range.elements[2].elements.size() < 2) {
+                    continue;
+                }
+                const auto lo = range.elements[0].as_int();
+                const auto hi = range.elements[1].as_int();
+                const auto port = range.elements[2].elements[1].as_int();
+                if (!lo || !hi || !port || *lo < 0 || *hi >= kSlots) {
+                    continue;
+                }
+                NodeAddress m{range.elements[2].elements[0].str, static_cast<std::uint16_t>(*port)};
+                auto pos = std::find(masters.begin(), masters.end(), m);
+                if (pos == masters.end()) {
+                    masters.push_back(m);
+                    pos = masters.end() - 1;
+                }
+                for (auto s = *lo; s <= *hi; ++s) {
+                    owner[static_cast<std::size_t>(s)] = static_cast<std::int32_t>(pos - masters.begin());
+                }
+            }
+            owners_ = std::move(masters);
+            slot_owner_ = std::move(owner);
+            refreshing_ = false;
+            if (on_started_) {
+                std::exchange(on_started_, nullptr)({});
+            }
+        };
+        const std::uint64_t id = r->id;
+        requests_.emplace(id, std::move(r));
+        dispatch(id);
+    };
+    (*ask)(0);
+}
+
+void ClusterClient::tick() {
+    if (closing_) {
+        return;
+    }
+    const std::int64_t now = now_ms();
+    // A connection whose oldest command outlived the deadline is stuck: drop it, so that its
+    // commands come back and go elsewhere (hiredis 0.14 cannot time one command out).
+    for (auto& [at, n] : nodes_) {
+        if (n->ctx != nullptr && !n->sent_at.empty() &&
+            now - n->sent_at.front() > options_.timeout.count()) {
+            drop_node(at);
+        }
+    }
+    std::vector<std::uint64_t> expired;
+    for (const auto& [id, r] : requests_) {
+        if (now >= r->deadline_ms) {
+            expired.push_back(id);
+        }
+    }
+    for (const std::uint64_t id : expired) {
+        const auto it = requests_.find(id);
+        const bool failing = it != requests_.end() && it->second->failures > 0;
+        finish(id, std::unexpected(ClusterError{
+                       failing ? ClusterError::Kind::unavailable : ClusterError::Kind::timed_out,
+                       it != requests_.end() ? it->second->last_error : std::string{}}));
+    }
+    std::deque<std::uint64_t> later;
+    while (!waiting_.empty()) {
+        const std::uint64_t id = waiting_.front();
+        waiting_.pop_front();
+        const auto it = requests_.find(id);
+        if (it == requests_.end()) {
+            continue;
+        }
+        if (it->second->not_before_ms > now) {
+            later.push_back(id);
+            continue;
+        }
+        dispatch(id);
+    }
+    waiting_.insert(waiting_.end(), later.begin(), later.end());
+}
+
+}  // namespace redpacket::redis

@@ -1,0 +1,550 @@
+#include "redpacket/redis/redis_store.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <utility>
+
+#include "redis_functions.hpp"  // kFunctionsSource: lib/redis/redpacket.lua, generated
+#include "redpacket/split.hpp"
+
+namespace redpacket::redis {
+namespace {
+
+constexpr std::string_view kVersion = "1";  // keep in step with VERSION in redpacket.lua
+constexpr std::size_t kExpireBatch = 256;
+
+std::optional<std::int64_t> to_int(std::string_view s) {
+    std::int64_t n = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec != std::errc{} || end != s.data() + s.size()) {
+        return std::nullopt;
+    }
+    return n;
+}
+
+std::vector<std::string_view> split_on(std::string_view s, char sep) {
+    std::vector<std::string_view> out;
+    while (true) {
+        const auto i = s.find(sep);
+        out.push_back(s.substr(0, i));
+        if (i == std::string_view::npos) {
+            return out;
+        }
+        s.remove_prefix(i + 1);
+    }
+}
+
+std::int64_t int_at(const Value& v, std::size_t i) {
+    return i < v.elements.size() ? v.elements[i].as_int().value_or(0) : 0;
+}
+
+/// A PacketInfo from rp_query's reply: meta, claimed count, refund, then (user, amount) pairs.
+std::expected<PacketInfo, Error> packet_info(PacketId id, const Value& v, std::int64_t now) {
+    if (v.type != Value::Type::array || v.elements.size() < 3) {
+        return std::unexpected(Error::not_found);
+    }
+    const auto m = split_on(v.elements[0].str, ',');
+    if (m.size() < 7) {
+        return std::unexpected(Error::corrupt);
+    }
+    PacketInfo info;
+    info.id = id;
+    info.sender = static_cast<UserId>(to_int(m[0]).value_or(0));
+    info.total = Cents{to_int(m[1]).value_or(0)};
+    info.count = static_cast<std::uint32_t>(to_int(m[2]).value_or(0));
+    info.policy = static_cast<SplitPolicy>(to_int(m[3]).value_or(0));
+    info.expires_at = Time{to_int(m[4]).value_or(0)};
+    info.claimed_count = static_cast<std::uint32_t>(v.elements[1].as_int().value_or(0));
+    for (std::size_t i = 3; i + 1 < v.elements.size(); i += 2) {
+        const ClaimRecord c{static_cast<UserId>(v.elements[i].as_int().value_or(0)),
+                            Cents{v.elements[i + 1].as_int().value_or(0)}};
+        info.claimed_amount += c.amount;
+        if (!info.best_luck || c.amount > info.claims[*info.best_luck].amount) {
+            info.best_luck = static_cast<std::uint32_t>(info.claims.size());
+        }
+        info.claims.push_back(c);
+    }
+    const std::string& refund = v.elements[2].str;
+    if (!refund.empty()) {
+        info.refunded = Cents{to_int(split_on(refund, ',')[0]).value_or(0)};
+        info.state = PacketState::expired;
+    } else if (info.claimed_count == info.count) {
+        info.state = PacketState::sold_out;
+    } else if (now >= info.expires_at.count()) {
+        info.state = PacketState::expired;  // due, not swept yet
+    }
+    info.remaining = info.state == PacketState::expired && !refund.empty()
+                         ? Cents{0}
+                         : info.total - info.claimed_amount;
+    return info;
+}
+
+}  // namespace
+
+std::string_view functions_version() noexcept { return kVersion; }
+std::string_view functions_source() noexcept { return kFunctionsSource; }
+
+void prepare_functions(ClusterClient& client,
+                       std::function<void(std::expected<void, std::string>)> done) {
+    auto finish = std::make_shared<decltype(done)>(std::move(done));
+    client.on_every_master({"FCALL", "rp_version", "0"}, [&client, finish](auto results) {
+        std::vector<NodeAddress> missing;
+        for (const auto& [node, r] : results) {
+            if (r && r->reply.str == kVersion) {
+                continue;
+            }
+            if (!r && r.error().kind == ClusterError::Kind::redis &&
+                r.error().message.find("Function not found") != std::string::npos) {
+                missing.push_back(node);
+                continue;
+            }
+            (*finish)(std::unexpected(
+                r ? node.to_string() + " has redpacket functions version \"" + r->reply.str +
+                        "\", this build needs \"" + std::string(kVersion) +
+                        "\" (FUNCTION DELETE redpacket on every master to replace it)"
+                  : node.to_string() + ": " + describe(r.error())));
+            return;
+        }
+        if (missing.empty()) {
+            (*finish)({});
+            return;
+        }
+        // Load on every master that lacks it (FUNCTION LOAD is not propagated between masters).
+        client.on_every_master(
+            {"FUNCTION", "LOAD", std::string(kFunctionsSource)}, [finish](auto loaded) {
+                for (const auto& [node, r] : loaded) {
+                    if (!r && r.error().message.find("already exists") == std::string::npos) {
+                        (*finish)(std::unexpected("FUNCTION LOAD on " + node.to_string() + ": " +
+                                                  describe(r.error())));
+                        return;
+                    }
+                }
+                (*finish)({});
+            });
+    });
+}
+
+// --- construction ----------------------------------------------------------------------------
+
+RedisStore::RedisStore(uv_loop_t* loop, ClusterClient& client, ShardedSubscriber* subscriber,
+                       RedisStoreOptions options)
+    : loop_{loop},
+      client_{client},
+      subscriber_{subscriber},
+      options_{std::move(options)},
+      rng_{options_.seed},
+      alive_{std::make_shared<bool>(true)} {
+    static constexpr std::array<std::string_view, 12> kNames = {
+        "p", "n", "sh", "cl", "al", "dl", "rt", "rf", "rq", "cp", "sq", "tot"};
+    for (ShardId s = 0; s < options_.sets; ++s) {
+        const std::string tag = "{" + options_.prefix + ":s:" + std::to_string(s) + "}:";
+        std::array<std::string, 12> k;
+        for (std::size_t i = 0; i < kNames.size(); ++i) {
+            k[i] = tag + std::string(kNames[i]);
+        }
+        keys_.push_back(std::move(k));
+        online_keys_.push_back(tag + "on");
+        channels_.push_back(tag + "ev");
+        slots_.push_back(key_slot(channels_.back()));
+    }
+    empty_until_ms_.assign(options_.sets, 0);
+    swept_at_ms_.assign(options_.sets, 0);
+    if (subscriber_ != nullptr) {
+        for (const ShardId s : options_.swept) {
+            subscriber_->subscribe(channels_[s]);
+        }
+    }
+    uv_timer_init(loop_, &timer_);
+    timer_.data = this;
+    uv_timer_start(&timer_, [](uv_timer_t* t) {
+        auto& st = *static_cast<RedisStore*>(t->data);
+        const std::int64_t now = st.now_ms();
+        if (now >= st.next_stats_ms_) {
+            st.next_stats_ms_ = now + st.options_.stats_interval.count();
+            st.refresh_stats();
+        }
+        if (!st.options_.lease_owner.empty() && now >= st.next_lease_ms_) {
+            st.next_lease_ms_ = now + st.options_.lease_ttl.count() / 3;
+            st.renew_lease();
+        }
+    }, 50, 50);
+}
+
+RedisStore::~RedisStore() { *alive_ = false; }
+
+void RedisStore::close(std::function<void()> done) {
+    *alive_ = false;
+    on_closed_ = std::move(done);
+    uv_timer_stop(&timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) {
+        auto& st = *static_cast<RedisStore*>(h->data);
+        if (st.on_closed_) {
+            std::exchange(st.on_closed_, nullptr)();
+        }
+    });
+}
+
+std::int64_t RedisStore::now_ms() const noexcept {
+    return static_cast<std::int64_t>(uv_hrtime() / 1'000'000);
+}
+
+std::vector<std::string> RedisStore::fcall(std::string_view function, ShardId set) const {
+    std::vector<std::string> argv{"FCALL", std::string(function), "12"};
+    argv.insert(argv.end(), keys_[set].begin(), keys_[set].end());
+    return argv;
+}
+
+bool RedisStore::has_room(std::size_t /*operations*/) const noexcept {
+    return client_.in_flight() < 65536;
+}
+
+Error RedisStore::refuse(const std::expected<CommandResult, ClusterError>& r, bool money) {
+    if (r && money && r->replicas >= 0 && r->replicas < options_.wait_replicas) {
+        ++short_waits_;
+        ++refusals_;
+        return Error::unavailable;
+    }
+    if (!r && r.error().kind == ClusterError::Kind::redis &&
+        r.error().message.rfind("QUEUEFULL", 0) == 0) {
+        return Error::queue_full;
+    }
+    ++refusals_;
+    return Error::unavailable;
+}
+
+// --- operations ------------------------------------------------------------------------------
+
+StoreResult<Created> RedisStore::create(StoreTicket ticket, const CreateOp& op) {
+    const auto refused = [](Error e) { return Completion<Created>{std::unexpected(e), 0}; };
+    if (op.count == 0 || op.count > options_.max_shares) {
+        return refused(Error::invalid_count);
+    }
+    if (op.total > options_.max_total) {
+        return refused(Error::invalid_amount);
+    }
+    std::vector<UserId> allowed(op.allowed.begin(), op.allowed.end());
+    std::ranges::sort(allowed);
+    if (allowed.size() > kMaxAllowedClaimers ||
+        std::adjacent_find(allowed.begin(), allowed.end()) != allowed.end()) {
+        return refused(Error::invalid_argument);
+    }
+    std::vector<Cents> shares(op.count);
+    if (auto ok = split_into(op.policy, op.total, shares, options_.min_share, rng_); !ok) {
+        return refused(ok.error());
+    }
+    auto argv = fcall("rp_create", op.set);
+    for (const auto v : {std::int64_t{op.set}, static_cast<std::int64_t>(op.sender),
+                         static_cast<std::int64_t>(op.request_id), op.total.value,
+                         std::int64_t{op.count}, static_cast<std::int64_t>(op.policy),
+                         op.expires_at.count(), std::int64_t{0},
+                         static_cast<std::int64_t>(allowed.size())}) {
+        argv.push_back(std::to_string(v));
+    }
+    for (const UserId u : allowed) {
+        argv.push_back(std::to_string(u));
+    }
+    for (const Cents c : shares) {
+        argv.push_back(std::to_string(c.value));
+    }
+    client_.command(
+        slot(op.set), std::move(argv),
+        [this, alive = alive_, ticket](std::expected<CommandResult, ClusterError> r) {
+            if (!*alive || listener_ == nullptr) {
+                return;
+            }
+            const bool ok = r && r->reply.type == Value::Type::array &&
+                            r->reply.elements.size() == 2 && r->replicas >= options_.wait_replicas;
+            if (!ok) {
+                listener_->on_created(ticket, {std::unexpected(refuse(r, true)), 0});
+                return;
+            }
+            const Created c{PacketId{static_cast<std::uint64_t>(int_at(r->reply, 0))},
+                            int_at(r->reply, 1) != 0};
+            listener_->on_created(ticket, {c, 0});
+        },
+        options_.wait_replicas, options_.wait_timeout);
+    return StoreResult<Created>::pending();
+}
+
+StoreResult<Claimed> RedisStore::claim(StoreTicket ticket, const ClaimOp& op) {
+    const ShardId set = packet_shard(op.packet);
+    if (!serves(set)) {
+        return Completion<Claimed>{std::unexpected(Error::not_found), 0};
+    }
+    auto argv = fcall("rp_claim", set);
+    argv.push_back(std::to_string(op.packet.value));
+    argv.push_back(op.compact ? "1" : "0");
+    argv.push_back(std::to_string(op.user));
+    argv.push_back(std::to_string(op.now.count()));
+    client_.command(
+        slot(set), std::move(argv),
+        [this, alive = alive_, ticket](std::expected<CommandResult, ClusterError> r) {
+            if (!*alive || listener_ == nullptr) {
+                return;
+            }
+            if (!r || r->reply.type != Value::Type::array || r->reply.elements.size() < 4) {
+                listener_->on_claimed(ticket, {std::unexpected(refuse(r, false)), 0});
+                return;
+            }
+            const auto status = static_cast<ClaimStatus>(int_at(r->reply, 0));
+            const bool money = status == ClaimStatus::claimed || status == ClaimStatus::already_claimed;
+            if (money && r->replicas < options_.wait_replicas) {
+                listener_->on_claimed(ticket, {std::unexpected(refuse(r, true)), 0});
+                return;
+            }
+            const Claimed c{PacketId{static_cast<std::uint64_t>(int_at(r->reply, 3))},
+                            ClaimResult{status, Cents{int_at(r->reply, 2)},
+                                        static_cast<std::uint32_t>(int_at(r->reply, 1))}};
+            listener_->on_claimed(ticket, {c, 0});
+        },
+        options_.wait_replicas, options_.wait_timeout);
+    return StoreResult<Claimed>::pending();
+}
+
+StoreResult<PacketInfo> RedisStore::query(StoreTicket ticket, PacketId packet) {
+    const ShardId set = packet_shard(packet);
+    if (!serves(set)) {
+        return Completion<PacketInfo>{std::unexpected(Error::not_found), 0};
+    }
+    auto argv = fcall("rp_query", set);
+    argv.push_back(std::to_string(packet.value));
+    client_.command(slot(set), std::move(argv),
+                    [this, alive = alive_, ticket, packet](auto r) {
+                        if (!*alive || listener_ == nullptr) {
+                            return;
+                        }
+                        if (!r) {
+                            listener_->on_queried(ticket, {std::unexpected(refuse(r, false)), 0});
+                            return;
+                        }
+                        listener_->on_queried(ticket, {packet_info(packet, r->reply, now_ms()), 0});
+                    });
+    return StoreResult<PacketInfo>::pending();
+}
+
+StoreResult<std::optional<ShakeHit>> RedisStore::take(StoreTicket ticket, const TakeOp& op) {
+    const std::int64_t now = now_ms();
+    if (!serves(op.set) || now < empty_until_ms_[op.set]) {
+        ++known_empty_;
+        return StoreResult<std::optional<ShakeHit>>{std::in_place};
+    }
+    auto argv = fcall("rp_take", op.set);
+    argv.push_back(std::to_string(op.user));
+    argv.push_back(std::to_string(op.now.count()));
+    const ShardId set = op.set;
+    client_.command(
+        slot(set), std::move(argv),
+        [this, alive = alive_, ticket, set](std::expected<CommandResult, ClusterError> r) {
+            if (!*alive || listener_ == nullptr) {
+                return;
+            }
+            if (!r || r->reply.type != Value::Type::array) {
+                listener_->on_taken(ticket, {std::unexpected(refuse(r, false)), 0});
+                return;
+            }
+            if (r->reply.elements.size() < 2) {
+                empty_until_ms_[set] = now_ms() + options_.shake_empty_ttl.count();
+                listener_->on_taken(ticket, {std::optional<ShakeHit>{}, 0});
+                return;
+            }
+            if (r->replicas < options_.wait_replicas) {
+                listener_->on_taken(ticket, {std::unexpected(refuse(r, true)), 0});
+                return;
+            }
+            const ShakeHit hit{PacketId{static_cast<std::uint64_t>(int_at(r->reply, 0))},
+                               Cents{int_at(r->reply, 1)}};
+            listener_->on_taken(ticket, {std::optional<ShakeHit>{hit}, 0});
+        },
+        options_.wait_replicas, options_.wait_timeout);
+    return StoreResult<std::optional<ShakeHit>>::pending();
+}
+
+StoreResult<PacketId> RedisStore::offer(StoreTicket ticket, const OfferOp& op) {
+    auto argv = fcall("rp_offer", op.set);
+    for (const auto v : {std::int64_t{op.set}, op.amount.value, op.expires_at.count(),
+                         std::int64_t{options_.shake_capacity}}) {
+        argv.push_back(std::to_string(v));
+    }
+    const ShardId set = op.set;
+    client_.command(slot(set), std::move(argv),
+                    [this, alive = alive_, ticket, set](std::expected<CommandResult, ClusterError> r) {
+                        if (!*alive || listener_ == nullptr) {
+                            return;
+                        }
+                        if (!r || r->reply.elements.empty()) {
+                            listener_->on_offered(ticket, {std::unexpected(refuse(r, false)), 0});
+                            return;
+                        }
+                        empty_until_ms_[set] = 0;
+                        // Everyone else learns it from the SET's shard channel.
+                        client_.command(slot(set), {"SPUBLISH", channels_[set], "offer"},
+                                        [](auto) {});
+                        listener_->on_offered(
+                            ticket, {PacketId{static_cast<std::uint64_t>(int_at(r->reply, 0))}, 0});
+                    });
+    return StoreResult<PacketId>::pending();
+}
+
+StoreResult<Expired> RedisStore::expire(StoreTicket ticket, const ExpireOp& op) {
+    const std::int64_t now = now_ms();
+    if (!serves(op.set) || now - swept_at_ms_[op.set] < options_.sweep_interval.count()) {
+        return Completion<Expired>{Expired{}, 0};  // swept recently enough
+    }
+    swept_at_ms_[op.set] = now;
+    auto argv = fcall("rp_expire", op.set);
+    argv.push_back(std::to_string(op.now.count()));
+    argv.push_back(std::to_string(options_.retention.count()));
+    argv.push_back(std::to_string(kExpireBatch));
+    client_.command(slot(op.set), std::move(argv),
+                    [this, alive = alive_, ticket](std::expected<CommandResult, ClusterError> r) {
+                        if (!*alive || listener_ == nullptr) {
+                            return;
+                        }
+                        if (!r || r->reply.elements.size() < 2) {
+                            listener_->on_expired(ticket, {std::unexpected(refuse(r, false)), 0});
+                            return;
+                        }
+                        listener_->on_expired(
+                            ticket, {Expired{static_cast<std::uint64_t>(int_at(r->reply, 0)),
+                                             Cents{int_at(r->reply, 1)}},
+                                     0});
+                    });
+    return StoreResult<Expired>::pending();
+}
+
+// --- presence, announcements, campaigns ------------------------------------------------------
+
+void RedisStore::presence(ShardId set, UserId user, bool online) {
+    if (!serves(set)) {
+        return;
+    }
+    client_.command(slot(set), {online ? "SADD" : "SREM", online_keys_[set], std::to_string(user)},
+                    [this, alive = alive_](auto r) {
+                        if (*alive && !r) {
+                            ++refusals_;
+                        }
+                    });
+}
+
+StoreResult<std::vector<UserId>> RedisStore::recipients(StoreTicket ticket, ShardId set,
+                                                        std::uint32_t want) {
+    client_.command(slot(set), {"SRANDMEMBER", online_keys_[set], std::to_string(want)},
+                    [this, alive = alive_, ticket](std::expected<CommandResult, ClusterError> r) {
+                        if (!*alive || listener_ == nullptr) {
+                            return;
+                        }
+                        if (!r) {
+                            listener_->on_recipients(ticket, {std::unexpected(refuse(r, false)), 0});
+                            return;
+                        }
+                        std::vector<UserId> users;
+                        for (const Value& e : r->reply.elements) {
+                            users.push_back(static_cast<UserId>(e.as_int().value_or(0)));
+                        }
+                        listener_->on_recipients(ticket, {std::move(users), 0});
+                    });
+    return StoreResult<std::vector<UserId>>::pending();
+}
+
+void RedisStore::announce(ShardId set, const Announcement& a) {
+    std::string message = "notice," + std::to_string(a.packet.value) + "," +
+                          std::to_string(a.total.value) + "," + std::to_string(a.shares);
+    for (const UserId u : a.users) {
+        message += "," + std::to_string(u);
+    }
+    client_.command(slot(set), {"SPUBLISH", channels_[set], std::move(message)},
+                    [this, alive = alive_](auto r) {
+                        if (*alive && !r) {
+                            ++refusals_;
+                        }
+                    });
+}
+
+void RedisStore::on_channel_message(std::string_view channel, std::string_view message) {
+    // "{<prefix>:s:<set>}:ev"
+    const auto colon = channel.find(":s:");
+    const auto close = channel.find('}');
+    if (colon == std::string_view::npos || close == std::string_view::npos || close < colon) {
+        return;
+    }
+    const auto set = to_int(channel.substr(colon + 3, close - colon - 3));
+    if (!set || *set < 0 || *set >= static_cast<std::int64_t>(options_.sets)) {
+        return;
+    }
+    if (message == "offer") {
+        empty_until_ms_[static_cast<std::size_t>(*set)] = 0;
+        return;
+    }
+    const auto f = split_on(message, ',');
+    if (f.size() != 7 || f[0] != "notice" || listener_ == nullptr) {
+        return;
+    }
+    Announcement a;
+    a.packet = PacketId{static_cast<std::uint64_t>(to_int(f[1]).value_or(0))};
+    a.total = Cents{to_int(f[2]).value_or(0)};
+    a.shares = static_cast<std::uint32_t>(to_int(f[3]).value_or(0));
+    for (std::size_t i = 0; i < 3; ++i) {
+        a.users[i] = static_cast<UserId>(to_int(f[4 + i]).value_or(0));
+    }
+    listener_->on_announcement(static_cast<ShardId>(*set), a);
+}
+
+bool RedisStore::runs_campaigns() const noexcept {
+    return !options_.lease_held || options_.lease_held->load(std::memory_order_relaxed);
+}
+
+void RedisStore::renew_lease() {
+    const std::string key = "{" + options_.prefix + "}:lease";
+    client_.command(key_slot(key),
+                    {"FCALL", "rp_lease", "1", key, options_.lease_owner,
+                     std::to_string(options_.lease_ttl.count())},
+                    [this, alive = alive_](std::expected<CommandResult, ClusterError> r) {
+                        if (*alive && options_.lease_held) {
+                            options_.lease_held->store(r && r->reply.as_int().value_or(0) == 1,
+                                                       std::memory_order_relaxed);
+                        }
+                    });
+}
+
+void RedisStore::refresh_stats() {
+    struct Sum {
+        StoreStats stats;
+        std::size_t left;
+    };
+    if (options_.swept.empty()) {
+        return;
+    }
+    auto sum = std::make_shared<Sum>(Sum{{}, options_.swept.size()});
+    for (const ShardId s : options_.swept) {
+        client_.command(
+            slot(s),
+            {"HMGET", keys_[s][11], "created", "claimed", "refunded", "outstanding",
+             "shake_offered", "shake_issued", "shake_expired", "shake_queued", "live"},
+            [this, alive = alive_, sum](std::expected<CommandResult, ClusterError> r) {
+                if (!*alive) {
+                    return;
+                }
+                if (r && r->reply.elements.size() == 9) {
+                    StoreStats& t = sum->stats;
+                    const auto at = [&](std::size_t i) { return Cents{int_at(r->reply, i)}; };
+                    t.created += at(0);
+                    t.claimed += at(1);
+                    t.refunded += at(2);
+                    t.outstanding += at(3);
+                    t.shake_offered += at(4);
+                    t.shake_issued += at(5);
+                    t.shake_expired += at(6);
+                    const Cents queued = at(7);
+                    t.packets_live += static_cast<std::uint64_t>(std::max<std::int64_t>(0, at(8).value));
+                    if (at(0) != at(1) + at(2) + at(3) || at(4) != at(5) + at(6) + queued) {
+                        ++t.invariant_violations;
+                    }
+                }
+                if (--sum->left == 0) {
+                    cached_ = sum->stats;
+                }
+            });
+    }
+}
+
+}  // namespace redpacket::redis
