@@ -51,6 +51,7 @@ healthy() {  # port: all slots served and every node (replicas included) online
 case "$cmd" in
     start)
         command -v redis-server > /dev/null || { echo "redis-cluster: no redis-server" >&2; exit 1; }
+        "$0" stop "$dir"  # a cluster an earlier run left behind
         mkdir -p "$dir"
         ports=()
         for i in 0 1 2 3 4 5; do

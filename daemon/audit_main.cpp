@@ -1,6 +1,8 @@
-// redpacket-audit: checks the money invariants of a redpacketd journal directory.
+// redpacket-audit: checks the money invariants of a redpacketd journal directory, or of a
+// Redis Cluster store.
 //
 //   redpacket-audit <journal-dir> [--json] [--min-share CENTS]
+//   redpacket-audit --redis host:port[,host:port] [--redis-prefix rp] [--sets 256] [--json]
 //
 // Replays snapshot + journal through redpacket::audit_journal (read only: a torn tail is
 // reported, not truncated, so it may run beside a live daemon) and prints a summary — packets,
@@ -10,6 +12,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <uv.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +22,7 @@
 
 #include "redpacket/audit.hpp"
 #include "redpacket/journal_file.hpp"
+#include "redpacket/redis/audit.hpp"
 
 namespace {
 
@@ -96,15 +101,85 @@ void print_text(const std::string& dir, const AuditReport& r) {
     }
 }
 
+/// The Redis Cluster audit (redpacket/redis/audit.hpp), on a private loop.
+int audit_redis(const std::string& nodes, const std::string& prefix, std::uint32_t sets,
+                bool json) {
+    auto seeds = redpacket::parse_host_port_list(nodes);
+    if (!seeds) {
+        fmt::print(stderr, "redpacket-audit: --redis: {}\n", seeds.error());
+        return kUnreadable;
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    std::optional<std::expected<redpacket::redis::ClusterAuditReport, std::string>> outcome;
+    {
+        redpacket::redis::ClusterClient client{&loop, redpacket::redis::ClusterOptions{*seeds}};
+        client.start([&](std::expected<void, std::string> started) {
+            if (!started) {
+                outcome = std::unexpected(started.error());
+                return;
+            }
+            redpacket::redis::audit_cluster(client, prefix, sets,
+                                            [&](auto report) { outcome = std::move(report); });
+        });
+        while (!outcome && uv_run(&loop, UV_RUN_ONCE) != 0) {
+        }
+        bool closed = false;
+        client.close([&] { closed = true; });
+        while (!closed && uv_run(&loop, UV_RUN_ONCE) != 0) {
+        }
+    }
+    uv_run(&loop, UV_RUN_NOWAIT);
+    (void)uv_loop_close(&loop);
+    if (!outcome || !*outcome) {
+        fmt::print(stderr, "redpacket-audit: cannot read the cluster: {}\n",
+                   outcome ? outcome->error() : std::string("no answer"));
+        return kUnreadable;
+    }
+    const redpacket::redis::ClusterAuditReport& r = **outcome;
+    if (json) {
+        nlohmann::json violations = nlohmann::json::array();
+        for (const auto& v : r.violations) {
+            violations.push_back({{"set", v.set}, {"packet", v.packet}, {"detail", v.what}});
+        }
+        fmt::print("{}\n", nlohmann::json{{"redis", nodes}, {"prefix", prefix},
+                                          {"ok", r.violations.empty()}, {"sets", r.sets},
+                                          {"packets", r.packets}, {"claims", r.claims},
+                                          {"money_cents", {{"created", r.created},
+                                                           {"claimed", r.claimed},
+                                                           {"refunded", r.refunded},
+                                                           {"outstanding", r.outstanding}}},
+                                          {"violations", violations}}
+                                .dump(2));
+    } else {
+        fmt::print("redpacket-audit --redis {} (prefix {}, {} SETs)\n", nodes, prefix, r.sets);
+        fmt::print("  packets    {} live, {} claims\n", r.packets, r.claims);
+        fmt::print("  money      created {} = claimed {} + refunded {} + outstanding {} (cents)\n",
+                   r.created, r.claimed, r.refunded, r.outstanding);
+        fmt::print("  violations {}\n", r.violations.size());
+        for (const auto& v : r.violations) {
+            fmt::print("    SET {} packet {}: {}\n", v.set, v.packet.empty() ? "-" : v.packet, v.what);
+        }
+    }
+    return r.violations.empty() ? kClean : kViolations;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"Checks the money invariants of a redpacketd journal directory"};
+    CLI::App app{"Checks the money invariants of a redpacketd journal directory, or of a Redis "
+                 "Cluster store (--redis)"};
     std::string dir;
     bool json = false;
     std::int64_t min_share = 1;
-    app.add_option("journal-dir", dir, "the journal directory (segments and snapshots)")
-        ->required();
+    std::string redis;
+    std::string prefix = "rp";
+    std::uint32_t sets = 256;
+    app.add_option("journal-dir", dir, "the journal directory (segments and snapshots)");
+    app.add_option("--redis", redis, "audit a Redis Cluster store instead: seed nodes host:port,...");
+    app.add_option("--redis-prefix", prefix, "the store's key prefix")->capture_default_str();
+    app.add_option("--sets", sets, "the daemons' SET count")->check(CLI::Range(1, 4096))
+        ->capture_default_str();
     app.add_flag("--json", json, "print the report as JSON");
     app.add_option("--min-share", min_share, "the smallest valid share, in cents")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000'000'000}))
@@ -114,8 +189,11 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? kClean : kUnreadable;
     }
+    if (!redis.empty()) {
+        return audit_redis(redis, prefix, sets, json);
+    }
     std::error_code ec;
-    if (!std::filesystem::is_directory(dir, ec)) {
+    if (dir.empty() || !std::filesystem::is_directory(dir, ec)) {
         fmt::print(stderr, "redpacket-audit: {} is not a directory\n", dir);
         return kUnreadable;
     }

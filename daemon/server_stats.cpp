@@ -112,6 +112,48 @@ nlohmann::json journal_stats(const Config& c, const std::vector<Worker*>& worker
     return journal;
 }
 
+/// A remote store's counters, summed over the workers (latency: the largest worker's).
+nlohmann::json store_stats(const Config& c, const std::vector<Worker*>& workers) {
+    nlohmann::json store = {{"kind", c.store}};
+    if (c.store == "memory") {
+        return store;
+    }
+    StoreCounters sum;
+    for (const Worker* w : workers) {
+        const StoreCounters one = w->published().store_counters();
+        for (auto [to, from] : {std::pair{&sum.round_trips, one.round_trips},
+                                {&sum.commands, one.commands}, {&sum.moved, one.moved},
+                                {&sum.ask, one.ask}, {&sum.retries, one.retries},
+                                {&sum.failures, one.failures}, {&sum.timeouts, one.timeouts},
+                                {&sum.refusals, one.refusals}, {&sum.short_waits, one.short_waits},
+                                {&sum.shakes_known_empty, one.shakes_known_empty},
+                                {&sum.notices_received, one.notices_received},
+                                {&sum.connects, one.connects}}) {
+            *to += from;
+        }
+        sum.lease_held = sum.lease_held || one.lease_held;
+        sum.latency.count += one.latency.count;
+        sum.latency.p50 = std::max(sum.latency.p50, one.latency.p50);
+        sum.latency.p99 = std::max(sum.latency.p99, one.latency.p99);
+    }
+    store["round_trips"] = sum.round_trips;  // network round trips (a pipelined batch: one)
+    store["commands"] = sum.commands;
+    store["moved"] = sum.moved;
+    store["ask"] = sum.ask;
+    store["retries"] = sum.retries;
+    store["failures"] = sum.failures;    // commands that ended in an error reply or a lost node
+    store["timeouts"] = sum.timeouts;    // commands that ran out of redis_timeout_ms
+    store["refusals"] = sum.refusals;    // requests answered "unavailable"
+    store["short_waits"] = sum.short_waits;  // money writes WAIT did not confirm in time
+    store["shakes_known_empty"] = sum.shakes_known_empty;  // shakes answered without a call
+    store["notices_received"] = sum.notices_received;
+    store["connects"] = sum.connects;
+    store["lease_held"] = sum.lease_held;
+    store["latency_ns"] = {{"count", sum.latency.count}, {"p50", sum.latency.p50},
+                           {"p99", sum.latency.p99}};
+    return store;
+}
+
 /// Per-second counts of the last complete seconds, oldest first.
 nlohmann::json rates_json(const redpacket::RateCounter& rates) {
     nlohmann::json out = nlohmann::json::object();
@@ -151,6 +193,7 @@ nlohmann::json Server::stats() const {
     }
     add_published(j, published, !workers_.empty());
     j["journal"] = journal_stats(c, shared_.workers);
+    j["store"] = store_stats(c, shared_.workers);
     const redpacket::LatencySummary l = latency.summary();
     j["latency_ns"] = {{"count", l.count}, {"p50", l.p50}, {"p90", l.p90},
                        {"p99", l.p99},     {"p999", l.p999}, {"max", l.max}};
@@ -225,6 +268,17 @@ void Server::journal_and_latency_metrics(std::string& out, const nlohmann::json&
         metric(out, fmt::format("journal_{}_total", key), "counter",
                fmt::format("Journal {} since start (all workers).", key),
                jn[key].get<std::uint64_t>());
+    }
+    if (s["store"]["kind"] != "memory") {
+        for (const auto& [key, value] : s["store"].items()) {
+            if (value.is_number_unsigned()) {
+                metric(out, fmt::format("store_{}_total", key), "counter",
+                       fmt::format("Remote store {} since start (all workers).", key),
+                       value.get<std::uint64_t>());
+            }
+        }
+        gauge(out, "store_lease_held", "1 while this daemon holds the campaign lease.",
+              s["store"]["lease_held"].get<bool>() ? 1 : 0);
     }
     gauge(out, "journal_failing_workers", "Workers whose journal is failing to write (must be 0).",
           jn["failing_workers"].get<std::int64_t>());

@@ -95,7 +95,7 @@ TEST_CASE("a compat login is granted, answered by welcome, and a second one refu
     CHECK(f.count(ServiceEvent::protocol_errors) == 1);
 }
 
-TEST_CASE("auth logins need a valid, unexpired token; compat mode off refuses compat logins",
+TEST_CASE("auth logins need a valid, unexpired token, and compat mode off refuses compat logins",
           "[service]") {
     ServiceConfig config;
     config.compat_mode = false;

@@ -1,0 +1,184 @@
+#include "redpacket/redis/audit.hpp"
+
+#include <charconv>
+#include <memory>
+#include <set>
+#include <string_view>
+
+namespace redpacket::redis {
+namespace {
+
+std::int64_t num(std::string_view s) {
+    std::int64_t n = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    return ec == std::errc{} && end == s.data() + s.size() ? n : -1;
+}
+
+std::vector<std::string_view> fields(std::string_view s) {
+    std::vector<std::string_view> out;
+    while (true) {
+        const auto i = s.find(',');
+        out.push_back(s.substr(0, i));
+        if (i == std::string_view::npos) {
+            return out;
+        }
+        s.remove_prefix(i + 1);
+    }
+}
+
+std::int64_t get(const std::map<std::string, std::string>& h, const std::string& key) {
+    const auto it = h.find(key);
+    return it == h.end() ? 0 : num(it->second);
+}
+
+void audit_packet(const SetDump& d, const std::string& id, const std::string& meta,
+                  ClusterAuditReport& report) {
+    const auto bad = [&](std::string what) {
+        report.violations.push_back({d.set, id, std::move(what)});
+    };
+    const auto m = fields(meta);
+    if (m.size() < 7) {
+        bad("unreadable record \"" + meta + "\"");
+        return;
+    }
+    const std::int64_t total = num(m[1]);
+    const std::int64_t count = num(m[2]);
+    const bool restricted = num(m[5]) > 0;
+    const std::int64_t n = get(d.n, id);
+    std::int64_t sum = 0;
+    std::vector<std::int64_t> shares;
+    for (std::int64_t i = 0; i < count; ++i) {
+        const std::int64_t s = get(d.sh, id + ":" + std::to_string(i));
+        if (s < 1) {
+            bad("share " + std::to_string(i) + " is " + std::to_string(s) + " cents");
+        }
+        shares.push_back(s);
+        sum += s;
+    }
+    if (sum != total) {
+        bad("shares add up to " + std::to_string(sum) + ", the total is " + std::to_string(total));
+    }
+    if (n < 0 || n > count) {
+        bad(std::to_string(n) + " shares claimed of " + std::to_string(count));
+        return;
+    }
+    std::set<std::string> users;
+    for (std::int64_t i = 0; i < n; ++i) {
+        const auto it = d.cl.find(id + ":" + std::to_string(i));
+        if (it == d.cl.end()) {
+            bad("share " + std::to_string(i) + " is counted claimed but has no claimer");
+            continue;
+        }
+        const std::string& user = it->second;
+        if (!users.insert(user).second) {
+            bad("user " + user + " holds two shares");
+        }
+        if (get(d.cl, id + ":u:" + user) != i) {
+            bad("user " + user + "'s share index does not match share " + std::to_string(i));
+        }
+        if (restricted && !d.al.contains(id + ":u:" + user)) {
+            bad("user " + user + " claimed a packet restricted to others");
+        }
+        ++report.claims;
+    }
+    if (const auto rf = d.rf.find(id); rf != d.rf.end()) {
+        std::int64_t unclaimed = 0;
+        for (std::int64_t i = n; i < count; ++i) {
+            unclaimed += shares[static_cast<std::size_t>(i)];
+        }
+        const std::int64_t refund = num(fields(rf->second)[0]);
+        if (refund != unclaimed) {
+            bad("refunded " + std::to_string(refund) + " but " + std::to_string(unclaimed) +
+                " was unclaimed (a claim after the refund, or money lost)");
+        }
+    }
+}
+
+}  // namespace
+
+void audit_set(const SetDump& d, ClusterAuditReport& report) {
+    ++report.sets;
+    for (const auto& [id, meta] : d.p) {
+        ++report.packets;
+        audit_packet(d, id, meta, report);
+    }
+    const std::int64_t created = get(d.tot, "created");
+    const std::int64_t claimed = get(d.tot, "claimed");
+    const std::int64_t refunded = get(d.tot, "refunded");
+    const std::int64_t outstanding = get(d.tot, "outstanding");
+    report.created += created;
+    report.claimed += claimed;
+    report.refunded += refunded;
+    report.outstanding += outstanding;
+    if (created != claimed + refunded + outstanding) {
+        report.violations.push_back(
+            {d.set, {}, "created " + std::to_string(created) + " != claimed " +
+                            std::to_string(claimed) + " + refunded " + std::to_string(refunded) +
+                            " + outstanding " + std::to_string(outstanding)});
+    }
+    const std::int64_t offered = get(d.tot, "shake_offered");
+    const std::int64_t moved = get(d.tot, "shake_issued") + get(d.tot, "shake_expired") +
+                               get(d.tot, "shake_queued");
+    if (offered != moved) {
+        report.violations.push_back({d.set, {}, "shake packets offered " + std::to_string(offered) +
+                                                    " != issued + expired + queued " +
+                                                    std::to_string(moved)});
+    }
+    for (const auto& [field, user] : d.cl) {
+        const std::string id = field.substr(0, field.find(':'));
+        if (!d.p.contains(id)) {
+            report.violations.push_back({d.set, id, "a claim of a packet that does not exist"});
+        }
+    }
+}
+
+void audit_cluster(ClusterClient& client, const std::string& prefix, std::uint32_t sets,
+                   std::function<void(std::expected<ClusterAuditReport, std::string>)> done) {
+    static constexpr std::array<std::string_view, 7> kHashes = {"p", "n", "sh", "cl", "al", "rf", "tot"};
+    struct State {
+        std::vector<SetDump> dumps;
+        std::size_t left{0};
+        std::string error;
+        std::function<void(std::expected<ClusterAuditReport, std::string>)> done;
+    };
+    auto st = std::make_shared<State>();
+    st->dumps.resize(sets);
+    st->left = std::size_t{sets} * kHashes.size();
+    st->done = std::move(done);
+    if (st->left == 0) {
+        st->done(ClusterAuditReport{});
+        return;
+    }
+    for (std::uint32_t s = 0; s < sets; ++s) {
+        st->dumps[s].set = s;
+        const std::string tag = "{" + prefix + ":s:" + std::to_string(s) + "}:";
+        for (std::size_t h = 0; h < kHashes.size(); ++h) {
+            const std::string key = tag + std::string(kHashes[h]);
+            client.command(key_slot(key), {"HGETALL", key}, [st, s, h](auto r) {
+                if (!r) {
+                    st->error = describe(r.error());
+                } else {
+                    SetDump& d = st->dumps[s];
+                    std::map<std::string, std::string>* maps[] = {&d.p, &d.n,  &d.sh, &d.cl,
+                                                                   &d.al, &d.rf, &d.tot};
+                    for (std::size_t i = 0; i + 1 < r->reply.elements.size(); i += 2) {
+                        (*maps[h])[r->reply.elements[i].str] = r->reply.elements[i + 1].str;
+                    }
+                }
+                if (--st->left == 0) {
+                    if (!st->error.empty()) {
+                        st->done(std::unexpected(st->error));
+                        return;
+                    }
+                    ClusterAuditReport report;
+                    for (const SetDump& d : st->dumps) {
+                        audit_set(d, report);
+                    }
+                    st->done(std::move(report));
+                }
+            });
+        }
+    }
+}
+
+}  // namespace redpacket::redis

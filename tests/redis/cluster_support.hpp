@@ -1,0 +1,87 @@
+// What the Redis Cluster tests share: where the test cluster is (ctest starts it as a fixture:
+// cmake/redis-cluster.sh, REDPACKET_REDIS_CLUSTER="<dir>@<base port>"), redis-cli, a libuv loop
+// to run a ClusterClient on, and a key prefix of its own for each test.
+#pragma once
+
+#include <uv.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <unistd.h>
+
+namespace redpacket::testing {
+
+struct TestCluster {
+    std::string dir;
+    int base_port{0};
+
+    /// The cluster ctest started; throws if the environment does not name one.
+    static TestCluster from_env() {
+        const char* env = std::getenv("REDPACKET_REDIS_CLUSTER");
+        if (env == nullptr) {
+            throw std::runtime_error("REDPACKET_REDIS_CLUSTER is not set: run through ctest");
+        }
+        const std::string s = env;
+        const auto at = s.rfind('@');
+        return TestCluster{s.substr(0, at), std::stoi(s.substr(at + 1))};
+    }
+    /// "127.0.0.1:P,...", every node.
+    [[nodiscard]] std::string seeds() const {
+        std::string out;
+        for (int i = 0; i < 6; ++i) {
+            out += (i ? "," : "") + std::string("127.0.0.1:") + std::to_string(base_port + i);
+        }
+        return out;
+    }
+};
+
+/// Runs a shell command; its stdout (stderr joined) and exit status.
+inline std::pair<int, std::string> shell(const std::string& command) {
+    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+    if (p == nullptr) {
+        return {-1, {}};
+    }
+    std::string out;
+    char buf[4096];
+    while (std::fgets(buf, sizeof buf, p) != nullptr) {
+        out += buf;
+    }
+    const int status = ::pclose(p);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+/// redis-cli against one node of the cluster.
+inline std::string redis_cli(int port, const std::string& args) {
+    return shell("redis-cli -p " + std::to_string(port) + " " + args).second;
+}
+
+/// A unique key prefix for one test run.
+inline std::string test_prefix(const std::string& name) {
+    return "t-" + name + "-" + std::to_string(::getpid());
+}
+
+/// A libuv loop run until a condition holds.
+struct UvLoop {
+    uv_loop_t loop{};
+    UvLoop() { uv_loop_init(&loop); }
+    ~UvLoop() {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        (void)uv_loop_close(&loop);
+    }
+    template <class Pred>
+    bool run_until(Pred&& done, std::chrono::milliseconds timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (!done() && std::chrono::steady_clock::now() < deadline) {
+            if (uv_run(&loop, UV_RUN_ONCE) == 0) {
+                break;
+            }
+        }
+        return done();
+    }
+};
+
+}  // namespace redpacket::testing

@@ -1,0 +1,327 @@
+// redpacketd --store redis-cluster against the local test cluster: several daemons sharing
+// packets, expiry swept by all of them, a master killed under load, and bad input.
+#include <sys/wait.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "cluster_support.hpp"
+#include "daemon_process.hpp"
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+using redpacket::ClaimStatus;
+using redpacket::testing::redis_cli;
+using redpacket::testing::shell;
+using redpacket::testing::TestCluster;
+using redpacketd::testing::as;
+using redpacketd::testing::BlockingClient;
+using redpacketd::testing::DaemonProcess;
+using redpacketd::testing::eventually;
+using redpacketd::testing::get_json;
+using redpacketd::testing::must;
+namespace protocol = redpacket::protocol;
+
+namespace {
+
+std::vector<std::string> cluster_args(const TestCluster& c, const std::string& prefix,
+                                      std::vector<std::string> more = {}) {
+    std::vector<std::string> args = {"--workers", "2", "--sets", "16", "--store", "redis-cluster",
+                                     "--redis-nodes", c.seeds(), "--redis-prefix", prefix,
+                                     "--rate-limit", "1000000"};
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+}
+
+std::uint32_t wire(ClaimStatus s) { return protocol::to_wire(s); }
+
+BlockingClient logged_in(std::uint16_t port, std::uint32_t user) {
+    BlockingClient c(port);
+    REQUIRE(must(c.login(user)).result == protocol::kResultOk);
+    return c;
+}
+
+/// redpacket-audit --redis: its exit status and output.
+std::pair<int, std::string> audit(const TestCluster& c, const std::string& prefix) {
+    return shell(std::string(REDPACKET_AUDIT_BINARY) + " --redis " + c.seeds() +
+                 " --redis-prefix " + prefix + " --sets 16");
+}
+
+std::uint64_t total(const DaemonProcess& d, const std::string& event) {
+    return get_json(d.admin_port(), "/stats")["totals"][event].get<std::uint64_t>();
+}
+
+}  // namespace
+
+TEST_CASE("two daemons share one store: claims from both, retries on the other, one share each",
+          "[redis][integration]") {
+    const TestCluster cluster = TestCluster::from_env();
+    const std::string prefix = redpacket::testing::test_prefix("share");
+    DaemonProcess a(cluster_args(cluster, prefix), 15s);
+    DaemonProcess b(cluster_args(cluster, prefix), 15s);
+    BlockingClient creator = logged_in(a.port(), 3);
+    const auto made = must(creator.create(protocol::CreatePacket{77, 1000, 4, 0, 600}));
+    // A retried create finds the same packet, through either daemon.
+    BlockingClient creator_b = logged_in(b.port(), 3);
+    CHECK(must(creator_b.create(protocol::CreatePacket{77, 1000, 4, 0, 600})).packet == made.packet);
+    std::map<std::uint32_t, protocol::ClaimResponse> got;
+    for (const std::uint32_t user : {20U, 21U, 22U, 23U}) {
+        BlockingClient c = logged_in(user % 2 == 0 ? a.port() : b.port(), user);
+        got[user] = must(c.claim(made.packet, 1000 + user));
+        CHECK(got[user].status == wire(ClaimStatus::claimed));
+    }
+    std::set<std::uint32_t> shares;
+    std::uint64_t sum = 0;
+    for (const auto& [user, r] : got) {
+        shares.insert(r.share_index);
+        sum += r.amount;
+    }
+    CHECK(shares == std::set<std::uint32_t>{0, 1, 2, 3});
+    CHECK(sum == 1000);  // the shares add up to the total, to the cent
+    // The same request id through the other daemon: the same share; a new one: still only one.
+    BlockingClient again = logged_in(b.port(), 20);
+    const auto retried = must(again.claim(made.packet, 1020));
+    CHECK(retried.status == wire(ClaimStatus::already_claimed));
+    CHECK(retried.share_index == got[20].share_index);
+    CHECK(retried.amount == got[20].amount);
+    CHECK(must(again.claim(made.packet, 5555)).amount == got[20].amount);
+    BlockingClient late = logged_in(a.port(), 24);
+    CHECK(must(late.claim(made.packet, 1)).status == wire(ClaimStatus::sold_out));
+    const auto q = must(late.query(made.packet, 2));
+    CHECK(q.claimed_count == 4);
+    CHECK(q.remaining == 0);
+    const auto [rc, out] = audit(cluster, prefix);
+    INFO(out);
+    CHECK(rc == 0);
+}
+
+TEST_CASE("packets expiring while two daemons sweep are refunded once and racing claims balance",
+          "[redis][integration]") {
+    const TestCluster cluster = TestCluster::from_env();
+    const std::string prefix = redpacket::testing::test_prefix("expiry");
+    DaemonProcess a(cluster_args(cluster, prefix, {"--redis-sweep-interval-ms", "50"}), 15s);
+    DaemonProcess b(cluster_args(cluster, prefix, {"--redis-sweep-interval-ms", "50"}), 15s);
+    BlockingClient creator = logged_in(a.port(), 1);
+    std::vector<std::uint64_t> packets;
+    for (int i = 0; i < 20; ++i) {
+        packets.push_back(must(creator.create(protocol::CreatePacket{0, 300, 3, 2, 1})).packet);
+    }
+    // Claimers on both daemons keep claiming across the deadline.
+    std::atomic<std::uint64_t> claimed_cents{0};
+    std::atomic<int> bad{0};
+    const auto claimer = [&](std::uint16_t port, std::uint32_t user) {
+        BlockingClient c = logged_in(port, user);
+        const auto until = std::chrono::steady_clock::now() + 2s;
+        for (std::size_t i = 0; std::chrono::steady_clock::now() < until; ++i) {
+            const auto r = c.claim(packets[i % packets.size()], (std::uint64_t{user} << 32) | i);
+            if (!r) {
+                continue;
+            }
+            if (r->status == wire(ClaimStatus::claimed)) {
+                claimed_cents += r->amount;
+            } else if (r->status != wire(ClaimStatus::already_claimed) &&
+                       r->status != wire(ClaimStatus::expired) &&
+                       r->status != wire(ClaimStatus::sold_out)) {
+                ++bad;
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+    };
+    std::thread t1(claimer, a.port(), 101), t2(claimer, b.port(), 102);
+    claimer(a.port(), 103);
+    t1.join();
+    t2.join();
+    CHECK(bad == 0);
+    // Every packet refunded exactly once, by whichever daemon swept it first.
+    REQUIRE(eventually([&] { return total(a, "refunds") + total(b, "refunds") >= 20; }, 10s));
+    std::this_thread::sleep_for(300ms);
+    CHECK(total(a, "refunds") + total(b, "refunds") == 20);
+    for (const std::uint64_t p : packets) {
+        const auto q = must(creator.query(p, 9));
+        CHECK(q.state == protocol::to_wire(redpacket::PacketState::expired));
+        CHECK(q.remaining == 0);
+    }
+    // The books balance: what the claimers were told they got, plus the refunds, is what was
+    // created; the audit checks each refund is exactly its packet's unclaimed shares.
+    const auto [rc, out] = audit(cluster, prefix);
+    INFO(out);
+    CHECK(rc == 0);
+    CHECK(out.find("created 6000 = claimed " + std::to_string(claimed_cents.load()) +
+                   " + refunded " + std::to_string(6000 - claimed_cents.load()) +
+                   " + outstanding 0") != std::string::npos);
+}
+
+TEST_CASE("a master killed under claim load: nothing acknowledged is lost, nothing answered "
+          "wrongly",
+          "[redis][integration][failover]") {
+    const TestCluster cluster = TestCluster::from_env();
+    const std::string prefix = redpacket::testing::test_prefix("failover");
+    DaemonProcess d(cluster_args(cluster, prefix, {"--redis-timeout-ms", "1000",
+                                                   "--redis-wait-timeout-ms", "300"}),
+                    15s);
+    // Packets in every SET (creators 0..15 own SETs 0..15), more shares than the load claims.
+    std::vector<std::uint64_t> packets;
+    for (std::uint32_t s = 0; s < 16; ++s) {
+        BlockingClient c = logged_in(d.port(), s);
+        for (int i = 0; i < 2; ++i) {
+            packets.push_back(must(c.create(protocol::CreatePacket{0, 100000, 1000, 0, 600})).packet);
+        }
+    }
+    struct Ack {
+        std::uint64_t packet;
+        std::uint32_t user;
+        std::uint64_t request;
+        protocol::ClaimResponse reply;
+    };
+    std::vector<Ack> acked;
+    std::size_t refused = 0;  // answered "unavailable": the store could not confirm
+    std::size_t wrong = 0;    // any other answer: none is right for a fresh user
+    std::atomic<bool> stop{false};
+    std::thread load([&] {
+        for (std::uint32_t round = 0; !stop; ++round) {
+            const std::uint32_t user = 1000 + round;
+            BlockingClient c = logged_in(d.port(), user);
+            for (std::size_t i = 0; i < packets.size() && !stop; ++i) {
+                const std::uint64_t request = (std::uint64_t{user} << 16) | i;
+                const auto r = c.claim(packets[i], request);
+                if (r && r->status == wire(ClaimStatus::claimed)) {
+                    acked.push_back({packets[i], user, request, *r});
+                } else if (!r && r.error().kind == redpacket::ClientErrc::refused &&
+                           r.error().code == protocol::ErrorCode::unavailable) {
+                    ++refused;
+                } else {
+                    ++wrong;
+                }
+            }
+        }
+    });
+    std::this_thread::sleep_for(1500ms);
+    // Kill the master that owns SET 0's slot; its replica takes over.
+    const int victim = [&] {
+        const std::string slot = redis_cli(cluster.base_port, "cluster keyslot '{" + prefix + ":s:0}:p'");
+        std::istringstream lines(redis_cli(cluster.base_port, "cluster nodes"));
+        std::string line;
+        while (std::getline(lines, line)) {
+            std::istringstream f(line);
+            std::string id, addr, flags, master, ping, pong, epoch, link, range;
+            f >> id >> addr >> flags >> master >> ping >> pong >> epoch >> link;
+            if (flags.find("master") == std::string::npos) {
+                continue;
+            }
+            const int s = std::stoi(slot);
+            while (f >> range) {
+                const auto dash = range.find('-');
+                const int lo = std::stoi(range.substr(0, dash));
+                const int hi = dash == std::string::npos ? lo : std::stoi(range.substr(dash + 1));
+                if (s >= lo && s <= hi) {
+                    return std::stoi(addr.substr(addr.find(':') + 1, addr.find('@') - addr.find(':') - 1));
+                }
+            }
+        }
+        return 0;
+    }();
+    REQUIRE(victim != 0);
+    const std::string pidfile = cluster.dir + "/" + std::to_string(victim) + "/pid";
+    REQUIRE(shell("kill -9 $(cat " + pidfile + ")").first == 0);
+    // Promotion takes the node timeout (2 s) and an election; then the new master has no
+    // replica, so WAIT falls short and money replies say unavailable until the old master
+    // rejoins as its replica and has caught up (master_link_status:up).
+    std::this_thread::sleep_for(6s);
+    REQUIRE(shell("bash " REDPACKET_SOURCE_DIR "/cmake/redis-cluster.sh restart-node " + cluster.dir +
+                  " " + std::to_string(victim)).first == 0);
+    REQUIRE(eventually([&] {
+        return redis_cli(cluster.base_port, "cluster info").find("cluster_state:ok") !=
+                   std::string::npos &&
+               redis_cli(victim, "info replication").find("master_link_status:up") !=
+                   std::string::npos;
+    }, 30s));
+    std::this_thread::sleep_for(2s);
+    stop = true;
+    load.join();
+    INFO(acked.size() << " claims acknowledged, " << refused << " refused, " << wrong << " wrong");
+    INFO("store: " << get_json(d.admin_port(), "/stats")["store"].dump());
+    CHECK(acked.size() > 100);
+    CHECK(refused > 0);  // the failover was felt
+    CHECK(wrong == 0);
+    // Every acknowledged claim is still there: a retry under its request id gets the same share.
+    std::map<std::uint32_t, BlockingClient> clients;
+    std::size_t lost = 0;
+    for (const Ack& a : acked) {
+        auto it = clients.find(a.user);
+        if (it == clients.end()) {
+            it = clients.emplace(a.user, logged_in(d.port(), a.user)).first;
+        }
+        const auto got = it->second.claim(a.packet, a.request);
+        if (!got) {
+            UNSCOPED_INFO("retry of packet " << a.packet << " user " << a.user << ": "
+                                             << redpacket::describe(got.error()));
+            ++lost;
+            continue;
+        }
+        const auto r = *got;
+        if (r.status != wire(ClaimStatus::already_claimed) || r.amount != a.reply.amount ||
+            r.share_index != a.reply.share_index) {
+            ++lost;
+        }
+    }
+    INFO("store after the retries: " << get_json(d.admin_port(), "/stats")["store"].dump());
+    CHECK(lost == 0);
+    const auto [rc, out] = audit(cluster, prefix);
+    INFO(out);
+    CHECK(rc == 0);
+}
+
+TEST_CASE("an unreachable cluster or a wrong functions version stops the start with a clear error",
+          "[redis][integration]") {
+    const TestCluster cluster = TestCluster::from_env();
+    // Exit status 1: the start-up failed; 2: the configuration was refused before it.
+    const auto start_fails = [](std::vector<std::string> args, const std::string& needle,
+                                int expected_rc = 1) {
+        std::string command = REDPACKETD_BINARY;
+        for (const std::string& a : args) {
+            command += " '" + a + "'";
+        }
+        const auto [rc, out] = shell(command + " --port 0 --admin-port 0");
+        INFO(out);
+        CHECK(rc == expected_rc);
+        CHECK(out.find(needle) != std::string::npos);
+    };
+    start_fails({"--store", "redis-cluster", "--redis-nodes", "127.0.0.1:1",
+                 "--redis-timeout-ms", "300"},
+                "start-up failed: redis cluster 127.0.0.1:1");
+    start_fails({"--store", "redis-cluster", "--redis-nodes", "nonsense"},
+                "\"redis_nodes\"", 2);
+    // Another version of the functions library on every master: refused, named.
+    const std::string fake =
+        "#!lua name=redpacket\\nredis.register_function{function_name=\"rp_version\", "
+        "flags={\"no-writes\"}, callback=function() return \"0\" end}";
+    shell("redis-cli --cluster call 127.0.0.1:" + std::to_string(cluster.base_port) +
+          " FUNCTION LOAD REPLACE \"$(printf '" + fake + "')\" --cluster-only-masters");
+    start_fails(cluster_args(cluster, "badversion"), "version \"0\"");
+    shell("redis-cli --cluster call 127.0.0.1:" + std::to_string(cluster.base_port) +
+          " FUNCTION DELETE redpacket --cluster-only-masters");
+    // Deleted: the next daemon loads the right one again.
+    DaemonProcess d(cluster_args(cluster, redpacket::testing::test_prefix("reload")), 15s);
+    BlockingClient c = logged_in(d.port(), 5);
+    CHECK(must(c.create(protocol::CreatePacket{0, 100, 1, 0, 60})).packet != 0);
+}
+
+TEST_CASE("the audit finds a share changed behind the store's back", "[redis][integration]") {
+    const TestCluster cluster = TestCluster::from_env();
+    const std::string prefix = redpacket::testing::test_prefix("audit");
+    DaemonProcess d(cluster_args(cluster, prefix), 15s);
+    BlockingClient c = logged_in(d.port(), 2);  // SET 2
+    const auto made = must(c.create(protocol::CreatePacket{0, 90, 3, 2, 600}));
+    REQUIRE(must(c.claim(made.packet, 1)).amount == 30);
+    CHECK(audit(cluster, prefix).first == 0);
+    const std::string key = "{" + prefix + ":s:2}:sh";
+    redis_cli(cluster.base_port, "-c hset '" + key + "' " + std::to_string(made.packet) + ":2 31");
+    const auto [rc, out] = audit(cluster, prefix);
+    INFO(out);
+    CHECK(rc == 1);
+    CHECK(out.find(std::to_string(made.packet) + ": shares add up to 91, the total is 90") !=
+          std::string::npos);
+}
