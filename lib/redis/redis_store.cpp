@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <ctime>
 #include <utility>
 
 #include "redis_functions.hpp"  // kFunctionsSource: lib/redis/redpacket.lua, generated
@@ -36,6 +37,13 @@ std::vector<std::string_view> split_on(std::string_view s, char sep) {
 
 std::int64_t int_at(const Value& v, std::size_t i) {
     return i < v.elements.size() ? v.elements[i].as_int().value_or(0) : 0;
+}
+
+/// Wall-clock milliseconds: what packets' deadlines are written in (the same in every process).
+std::int64_t wall_ms() noexcept {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
 /// A PacketInfo from rp_query's reply: meta, claimed count, refund, then (user, amount) pairs.
@@ -84,9 +92,12 @@ std::expected<PacketInfo, Error> packet_info(PacketId id, const Value& v, std::i
 std::string_view functions_version() noexcept { return kVersion; }
 std::string_view functions_source() noexcept { return kFunctionsSource; }
 
-void prepare_functions(ClusterClient& client,
-                       std::function<void(std::expected<void, std::string>)> done) {
-    auto finish = std::make_shared<decltype(done)>(std::move(done));
+namespace {
+
+using Finish = std::shared_ptr<std::function<void(std::expected<void, std::string>)>>;
+
+/// Loads the library where rp_version is missing; refuses another version.
+void check_version(ClusterClient& client, const Finish& finish) {
     client.on_every_master({"FCALL", "rp_version", "0"}, [&client, finish](auto results) {
         std::vector<NodeAddress> missing;
         for (const auto& [node, r] : results) {
@@ -121,6 +132,31 @@ void prepare_functions(ClusterClient& client,
                 }
                 (*finish)({});
             });
+    });
+}
+
+}  // namespace
+
+void prepare_functions(ClusterClient& client,
+                       std::function<void(std::expected<void, std::string>)> done) {
+    auto finish = std::make_shared<decltype(done)>(std::move(done));
+    // A master that may evict keys under memory pressure could drop a packet's shares or its
+    // claims: refused. (Where CONFIG is disabled, as on some managed services, it cannot be
+    // checked and is not refused.)
+    client.on_every_master({"CONFIG", "GET", "maxmemory-policy"}, [&client, finish](auto results) {
+        for (const auto& [node, r] : results) {
+            if (r && r->reply.elements.size() == 2 && r->reply.elements[1].str != "noeviction") {
+                (*finish)(std::unexpected(
+                    node.to_string() + " has maxmemory-policy " + r->reply.elements[1].str +
+                    ": it may evict packets and claims; set maxmemory-policy noeviction"));
+                return;
+            }
+            if (!r && r.error().kind != ClusterError::Kind::redis) {
+                (*finish)(std::unexpected(node.to_string() + ": " + describe(r.error())));
+                return;
+            }
+        }
+        check_version(client, finish);
     });
 }
 
@@ -317,7 +353,7 @@ StoreResult<PacketInfo> RedisStore::query(StoreTicket ticket, PacketId packet) {
                             listener_->on_queried(ticket, {std::unexpected(refuse(r, false)), 0});
                             return;
                         }
-                        listener_->on_queried(ticket, {packet_info(packet, r->reply, now_ms()), 0});
+                        listener_->on_queried(ticket, {packet_info(packet, r->reply, wall_ms()), 0});
                     });
     return StoreResult<PacketInfo>::pending();
 }

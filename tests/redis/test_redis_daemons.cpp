@@ -154,6 +154,76 @@ TEST_CASE("packets expiring while two daemons sweep are refunded once and racing
                    " + outstanding 0") != std::string::npos);
 }
 
+TEST_CASE("a packet past its deadline reads and claims as expired before any sweep",
+          "[redis][integration]") {
+    const TestCluster cluster = TestCluster::from_env();
+    const std::string prefix = redpacket::testing::test_prefix("due");
+    DaemonProcess d(cluster_args(cluster, prefix, {"--redis-sweep-interval-ms", "60000"}), 15s);
+    BlockingClient c = logged_in(d.port(), 1);
+    const auto made = must(c.create(protocol::CreatePacket{0, 500, 5, 0, 1}));
+    CHECK(must(c.query(made.packet, 1)).state == protocol::to_wire(redpacket::PacketState::open));
+    std::this_thread::sleep_for(1200ms);
+    const auto q = must(c.query(made.packet, 2));
+    CHECK(q.state == protocol::to_wire(redpacket::PacketState::expired));
+    CHECK(q.remaining == 500);  // due, not refunded yet: the sweep has not run
+    CHECK(must(c.claim(made.packet, 3)).status == wire(ClaimStatus::expired));
+    CHECK(total(d, "refunds") == 0);
+}
+
+TEST_CASE("one daemon runs the campaigns for the cluster, another takes over when it stops; "
+          "notices reach recipients on the other daemon",
+          "[redis][integration]") {
+    const TestCluster cluster = TestCluster::from_env();
+    const std::string prefix = redpacket::testing::test_prefix("lease");
+    const std::vector<std::string> campaigns = {
+        "--redis-lease-ttl-ms", "600", "--shake-enabled", "true", "--shake-rate", "50",
+        "--send-enabled", "true", "--send-rate", "20", "--send-total", "0"};
+    DaemonProcess a(cluster_args(cluster, prefix, campaigns), 15s);
+    DaemonProcess b(cluster_args(cluster, prefix, campaigns), 15s);
+    const auto holds = [](const DaemonProcess& d) {
+        return get_json(d.admin_port(), "/stats")["store"]["lease_held"].get<bool>();
+    };
+    const auto campaign = [](const DaemonProcess& d, const char* which, const char* what) {
+        return get_json(d.admin_port(), "/campaigns")[which][what].get<std::uint64_t>();
+    };
+    REQUIRE(eventually([&] { return holds(a) != holds(b); }, 5s));
+    const bool a_holds = holds(a);
+    DaemonProcess& holder = a_holds ? a : b;
+    DaemonProcess& other = a_holds ? b : a;
+    // Recipients online only on the other daemon: the holder's campaign notices them there.
+    std::vector<BlockingClient> users;
+    for (std::uint32_t u = 0; u < 16; ++u) {
+        users.push_back(logged_in(other.port(), 500 + u));
+    }
+    std::optional<protocol::PacketNotice> notice;
+    REQUIRE(eventually([&] {
+        for (BlockingClient& c : users) {
+            (void)c.drain(20ms);
+            if (!c.notices().empty()) {
+                notice = c.notices().front();
+                return true;
+            }
+        }
+        return false;
+    }, 10s));
+    CHECK(campaign(holder, "send", "sent") > 0);
+    CHECK(campaign(holder, "shake", "offered") > 0);
+    CHECK(campaign(other, "send", "sent") == 0);  // one campaign for the cluster, not two
+    CHECK(campaign(other, "shake", "offered") == 0);
+    CHECK(eventually([&] {  // published every 100 ms
+        return get_json(other.admin_port(), "/stats")["store"]["notices_received"].get<std::uint64_t>() > 0;
+    }, 2s));
+    // A recipient grabs it through the daemon that did not create it.
+    const std::uint32_t recipient = notice->users[0];
+    REQUIRE(recipient >= 500);
+    REQUIRE(recipient < 516);
+    CHECK(must(users[recipient - 500].grab(notice->packet)).amount > 0);
+    // The holder dies without releasing the lease: the other takes over within a few TTLs.
+    REQUIRE(holder.kill_hard() != 0);
+    REQUIRE(eventually([&] { return holds(other); }, 5s));
+    REQUIRE(eventually([&] { return campaign(other, "shake", "offered") > 0; }, 5s));
+}
+
 TEST_CASE("a master killed under claim load: nothing acknowledged is lost, nothing answered "
           "wrongly",
           "[redis][integration][failover]") {
@@ -294,6 +364,15 @@ TEST_CASE("an unreachable cluster or a wrong functions version stops the start w
                 "start-up failed: redis cluster 127.0.0.1:1");
     start_fails({"--store", "redis-cluster", "--redis-nodes", "nonsense"},
                 "\"redis_nodes\"", 2);
+    // A master that may evict keys: refused, named (money must not vanish under memory
+    // pressure).
+    const auto policy = [&](const std::string& p) {
+        shell("redis-cli --cluster call 127.0.0.1:" + std::to_string(cluster.base_port) +
+              " CONFIG SET maxmemory-policy " + p);
+    };
+    policy("allkeys-lru");
+    start_fails(cluster_args(cluster, "evicting"), "maxmemory-policy allkeys-lru");
+    policy("noeviction");
     // Another version of the functions library on every master: refused, named.
     const std::string fake =
         "#!lua name=redpacket\\nredis.register_function{function_name=\"rp_version\", "
