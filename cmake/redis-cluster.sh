@@ -40,12 +40,18 @@ wait_ping() {  # port
     return 1
 }
 
-healthy() {  # port: all slots served and every node (replicas included) online
-    local info
+healthy() {  # port: all slots served, every node online, every replica in sync with its master
+    local info p
     info=$(redis-cli -p "$1" cluster info 2>/dev/null) || return 1
     grep -q "cluster_state:ok" <<<"$info" && grep -q "cluster_slots_ok:16384" <<<"$info" \
         && grep -q "cluster_known_nodes:6" <<<"$info" || return 1
-    ! redis-cli -p "$1" cluster shards 2>/dev/null | grep -qE "^(loading|fail)$"
+    redis-cli -p "$1" cluster shards 2>/dev/null | grep -qE "^(loading|fail)$" && return 1
+    for p in $(seq "$1" $(($1 + 5))); do
+        info=$(redis-cli -p "$p" info replication 2>/dev/null) || return 1
+        if grep -q "role:slave" <<<"$info"; then
+            grep -q "master_link_status:up" <<<"$info" || return 1
+        fi
+    done
 }
 
 case "$cmd" in

@@ -5,6 +5,8 @@
 #include <set>
 #include <string_view>
 
+#include "keys.hpp"
+
 namespace redpacket::redis {
 namespace {
 
@@ -31,20 +33,21 @@ std::int64_t get(const std::map<std::string, std::string>& h, const std::string&
     return it == h.end() ? 0 : num(it->second);
 }
 
-void audit_packet(const SetDump& d, const std::string& id, const std::string& meta,
-                  ClusterAuditReport& report) {
+/// Audits one packet; returns its outstanding cents (unclaimed and not refunded).
+std::int64_t audit_packet(const SetDump& d, const std::string& id, const std::string& meta,
+                          ClusterAuditReport& report) {
     const auto bad = [&](std::string what) {
         report.violations.push_back({d.set, id, std::move(what)});
     };
     const auto m = fields(meta);
     if (m.size() < 7) {
         bad("unreadable record \"" + meta + "\"");
-        return;
+        return 0;
     }
     const std::int64_t total = num(m[1]);
     const std::int64_t count = num(m[2]);
     const bool restricted = num(m[5]) > 0;
-    const std::int64_t n = get(d.n, id);
+    const std::int64_t n = get(d.cl, id + ":n");
     std::int64_t sum = 0;
     std::vector<std::int64_t> shares;
     for (std::int64_t i = 0; i < count; ++i) {
@@ -60,7 +63,7 @@ void audit_packet(const SetDump& d, const std::string& id, const std::string& me
     }
     if (n < 0 || n > count) {
         bad(std::to_string(n) + " shares claimed of " + std::to_string(count));
-        return;
+        return 0;
     }
     std::set<std::string> users;
     for (std::int64_t i = 0; i < n; ++i) {
@@ -81,48 +84,72 @@ void audit_packet(const SetDump& d, const std::string& id, const std::string& me
         }
         ++report.claims;
     }
-    if (const auto rf = d.rf.find(id); rf != d.rf.end()) {
-        std::int64_t unclaimed = 0;
-        for (std::int64_t i = n; i < count; ++i) {
-            unclaimed += shares[static_cast<std::size_t>(i)];
-        }
-        const std::int64_t refund = num(fields(rf->second)[0]);
-        if (refund != unclaimed) {
-            bad("refunded " + std::to_string(refund) + " but " + std::to_string(unclaimed) +
-                " was unclaimed (a claim after the refund, or money lost)");
-        }
+    std::int64_t unclaimed = 0;
+    for (std::int64_t i = n; i < count; ++i) {
+        unclaimed += shares[static_cast<std::size_t>(i)];
     }
+    const auto rf = d.rf.find(id);
+    if ((rf != d.rf.end()) != d.cl.contains(id + ":r")) {
+        bad("refund record and refund mark disagree (claims could pass a refund)");
+    }
+    if (rf == d.rf.end()) {
+        return unclaimed;
+    }
+    const std::int64_t refund = num(fields(rf->second)[0]);
+    if (refund != unclaimed) {
+        bad("refunded " + std::to_string(refund) + " but " + std::to_string(unclaimed) +
+            " was unclaimed (a claim after the refund, or money lost)");
+    }
+    return 0;
+}
+
+/// The amounts in the shake supply's entries "id:amount:expires".
+std::int64_t queued_amount(const SetDump& d, ClusterAuditReport& report) {
+    std::int64_t queued = 0;
+    for (const std::string& e : d.sq) {
+        const auto first = e.find(':');
+        const auto second = e.find(':', first + 1);
+        const std::int64_t amount = first == std::string::npos || second == std::string::npos
+                                        ? -1
+                                        : num(std::string_view(e).substr(first + 1, second - first - 1));
+        if (amount < 1) {
+            report.violations.push_back({d.set, {}, "unreadable shake supply entry \"" + e + "\""});
+            continue;
+        }
+        queued += amount;
+    }
+    return queued;
 }
 
 }  // namespace
 
 void audit_set(const SetDump& d, ClusterAuditReport& report) {
     ++report.sets;
+    std::int64_t outstanding = 0;
     for (const auto& [id, meta] : d.p) {
         ++report.packets;
-        audit_packet(d, id, meta, report);
+        outstanding += audit_packet(d, id, meta, report);
     }
     const std::int64_t created = get(d.tot, "created");
     const std::int64_t claimed = get(d.tot, "claimed");
     const std::int64_t refunded = get(d.tot, "refunded");
-    const std::int64_t outstanding = get(d.tot, "outstanding");
     report.created += created;
     report.claimed += claimed;
     report.refunded += refunded;
     report.outstanding += outstanding;
-    if (created != claimed + refunded + outstanding) {
+    if (created - claimed - refunded != outstanding) {
         report.violations.push_back(
-            {d.set, {}, "created " + std::to_string(created) + " != claimed " +
-                            std::to_string(claimed) + " + refunded " + std::to_string(refunded) +
-                            " + outstanding " + std::to_string(outstanding)});
+            {d.set, {}, "created " + std::to_string(created) + " - claimed " +
+                            std::to_string(claimed) + " - refunded " + std::to_string(refunded) +
+                            " != " + std::to_string(outstanding) +
+                            " unclaimed in the packets not refunded"});
     }
     const std::int64_t offered = get(d.tot, "shake_offered");
-    const std::int64_t moved = get(d.tot, "shake_issued") + get(d.tot, "shake_expired") +
-                               get(d.tot, "shake_queued");
-    if (offered != moved) {
-        report.violations.push_back({d.set, {}, "shake packets offered " + std::to_string(offered) +
-                                                    " != issued + expired + queued " +
-                                                    std::to_string(moved)});
+    const std::int64_t gone = get(d.tot, "shake_issued") + get(d.tot, "shake_expired");
+    if (const std::int64_t queued = queued_amount(d, report); offered - gone != queued) {
+        report.violations.push_back({d.set, {}, "shake cents offered " + std::to_string(offered) +
+                                                    " - issued - expired " + std::to_string(gone) +
+                                                    " != " + std::to_string(queued) + " queued"});
     }
     for (const auto& [field, user] : d.cl) {
         const std::string id = field.substr(0, field.find(':'));
@@ -134,7 +161,6 @@ void audit_set(const SetDump& d, ClusterAuditReport& report) {
 
 void audit_cluster(ClusterClient& client, const std::string& prefix, std::uint32_t sets,
                    std::function<void(std::expected<ClusterAuditReport, std::string>)> done) {
-    static constexpr std::array<std::string_view, 7> kHashes = {"p", "n", "sh", "cl", "al", "rf", "tot"};
     struct State {
         std::vector<SetDump> dumps;
         std::size_t left{0};
@@ -143,7 +169,7 @@ void audit_cluster(ClusterClient& client, const std::string& prefix, std::uint32
     };
     auto st = std::make_shared<State>();
     st->dumps.resize(sets);
-    st->left = std::size_t{sets} * kHashes.size();
+    st->left = sets;
     st->done = std::move(done);
     if (st->left == 0) {
         st->done(ClusterAuditReport{});
@@ -151,33 +177,43 @@ void audit_cluster(ClusterClient& client, const std::string& prefix, std::uint32
     }
     for (std::uint32_t s = 0; s < sets; ++s) {
         st->dumps[s].set = s;
-        const std::string tag = "{" + prefix + ":s:" + std::to_string(s) + "}:";
-        for (std::size_t h = 0; h < kHashes.size(); ++h) {
-            const std::string key = tag + std::string(kHashes[h]);
-            client.command(key_slot(key), {"HGETALL", key}, [st, s, h](auto r) {
-                if (!r) {
-                    st->error = describe(r.error());
-                } else {
-                    SetDump& d = st->dumps[s];
-                    std::map<std::string, std::string>* maps[] = {&d.p, &d.n,  &d.sh, &d.cl,
-                                                                   &d.al, &d.rf, &d.tot};
-                    for (std::size_t i = 0; i + 1 < r->reply.elements.size(); i += 2) {
-                        (*maps[h])[r->reply.elements[i].str] = r->reply.elements[i + 1].str;
-                    }
-                }
-                if (--st->left == 0) {
-                    if (!st->error.empty()) {
-                        st->done(std::unexpected(st->error));
-                        return;
-                    }
-                    ClusterAuditReport report;
-                    for (const SetDump& d : st->dumps) {
-                        audit_set(d, report);
-                    }
-                    st->done(std::move(report));
-                }
-            });
+        const std::string tag = set_tag(prefix, s);
+        std::vector<std::string> argv{"FCALL", "rp_dump", std::to_string(kSetKeyCount)};
+        for (const std::string_view k : kSetKeyNames) {
+            argv.push_back(tag + std::string(k));
         }
+        // One atomic read per SET: consistent even while daemons keep serving.
+        const std::uint16_t slot = key_slot(argv[3]);
+        client.command(slot, std::move(argv), [st, s](auto r) {
+            if (!r) {
+                st->error = describe(r.error());
+            } else if (r->reply.elements.size() != 7) {
+                st->error = "rp_dump of SET " + std::to_string(s) + ": unexpected reply";
+            } else {
+                SetDump& d = st->dumps[s];
+                std::map<std::string, std::string>* maps[] = {&d.p, &d.sh, &d.cl, &d.al, &d.rf, &d.tot};
+                for (std::size_t h = 0; h < 6; ++h) {
+                    const auto& e = r->reply.elements[h].elements;
+                    for (std::size_t i = 0; i + 1 < e.size(); i += 2) {
+                        (*maps[h])[e[i].str] = e[i + 1].str;
+                    }
+                }
+                for (const Value& v : r->reply.elements[6].elements) {
+                    d.sq.push_back(v.str);
+                }
+            }
+            if (--st->left == 0) {
+                if (!st->error.empty()) {
+                    st->done(std::unexpected(st->error));
+                    return;
+                }
+                ClusterAuditReport report;
+                for (const SetDump& d : st->dumps) {
+                    audit_set(d, report);
+                }
+                st->done(std::move(report));
+            }
+        });
     }
 }
 

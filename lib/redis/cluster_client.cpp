@@ -23,7 +23,12 @@ struct Tag {
     ClusterClient* client;
     std::uint64_t id;
     std::uint64_t attempt;
-    bool is_wait;
+};
+
+/// A WAIT's callback data: the commands (id, attempt) it covers.
+struct WaitTag {
+    ClusterClient* client;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> covered;
 };
 
 }  // namespace
@@ -60,15 +65,18 @@ struct ClusterClient::Node {
     NodeAddress at;
     redisAsyncContext* ctx{nullptr};
     std::deque<std::int64_t> sent_at;  // send time of each command awaiting its reply, in order
+    // Commands (id, attempt) sent since the last WAIT, and what that WAIT must ask for.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> unwaited;
+    std::uint32_t wait_replicas{0};
+    std::int64_t wait_timeout_ms{0};
 };
 
 struct ClusterClient::Request {
     std::uint64_t id{0};
     std::uint16_t slot{0};
-    std::vector<std::string> argv;
+    std::string resp;  // the command, encoded once
     Callback done;
-    std::uint32_t wait_replicas{0};
-    std::chrono::milliseconds wait_timeout{0};
+    CommandOptions how;
     std::int64_t deadline_ms{0};
     std::int64_t not_before_ms{0};
     std::uint64_t started_ns{0};
@@ -88,6 +96,17 @@ ClusterClient::ClusterClient(uv_loop_t* loop, ClusterOptions options)
     timer_open_ = true;
     uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<ClusterClient*>(t->data)->tick(); },
                    5, 5);
+    uv_check_init(loop_, &check_);
+    check_.data = this;
+    uv_check_start(&check_, [](uv_check_t* h) {
+        auto& c = *static_cast<ClusterClient*>(h->data);
+        for (const NodeAddress& at : std::exchange(c.wait_due_, {})) {
+            if (const auto it = c.nodes_.find(at); it != c.nodes_.end()) {
+                c.send_wait(*it->second);
+            }
+        }
+    });
+    uv_unref(reinterpret_cast<uv_handle_t*>(&check_));  // keeps no loop alive by itself
 }
 
 ClusterClient::~ClusterClient() {
@@ -135,33 +154,59 @@ void ClusterClient::close(std::function<void()> done) {
     }
     if (timer_open_) {
         timer_open_ = false;
-        uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) {
+        closing_handles_ = 2;
+        const auto closed = [](uv_handle_t* h) {
             auto& c = *static_cast<ClusterClient*>(h->data);
-            if (c.on_closed_) {
+            if (--c.closing_handles_ == 0 && c.on_closed_) {
                 std::exchange(c.on_closed_, nullptr)();
             }
-        });
+        };
+        uv_close(reinterpret_cast<uv_handle_t*>(&timer_), closed);
+        uv_close(reinterpret_cast<uv_handle_t*>(&check_), closed);
     }
 }
 
 // --- commands --------------------------------------------------------------------------------
 
-void ClusterClient::command(std::uint16_t slot, std::vector<std::string> argv, Callback done,
-                            std::uint32_t wait_replicas, std::chrono::milliseconds wait_timeout) {
+namespace {
+
+std::string encode(const std::vector<std::string>& argv) {
+    Resp r{argv.size()};
+    for (const std::string& a : argv) {
+        r.arg(a);
+    }
+    return std::move(r).take();
+}
+
+}  // namespace
+
+void ClusterClient::command(std::uint16_t slot, const std::vector<std::string>& argv,
+                            Callback done, CommandOptions how) {
+    command_resp(slot, encode(argv), std::move(done), how);
+}
+
+void ClusterClient::command_resp(std::uint16_t slot, std::string resp, Callback done,
+                                 CommandOptions how) {
     if (closing_) {
         done(std::unexpected(ClusterError{ClusterError::Kind::closed, {}}));
         return;
     }
     auto r = std::make_unique<Request>();
-    r->id = next_id_++;
     r->slot = slot;
-    r->argv = std::move(argv);
+    r->resp = std::move(resp);
     r->done = std::move(done);
-    r->wait_replicas = wait_replicas;
-    r->wait_timeout = wait_timeout;
-    r->deadline_ms = now_ms() + options_.timeout.count();
+    r->how = how;
+    submit(std::move(r));
+}
+
+void ClusterClient::submit(std::unique_ptr<Request> r) {
+    r->id = next_id_++;
+    if (r->deadline_ms == 0) {
+        r->deadline_ms = now_ms() + options_.timeout.count();
+    }
     r->started_ns = uv_hrtime();
     const std::uint64_t id = r->id;
+    deadlines_.emplace(r->deadline_ms, id);
     requests_.emplace(id, std::move(r));
     dispatch(id);
 }
@@ -178,22 +223,18 @@ void ClusterClient::on_every_master(
         (*finished)({});
         return;
     }
+    const std::string resp = encode(argv);
     for (const NodeAddress& at : owners_) {
         auto r = std::make_unique<Request>();
-        r->id = next_id_++;
-        r->argv = argv;
+        r->resp = resp;
         r->target = at;
-        r->deadline_ms = now_ms() + options_.timeout.count();
-        r->started_ns = uv_hrtime();
         r->done = [results, left, finished, at](std::expected<CommandResult, ClusterError> res) {
             results->emplace_back(at, std::move(res));
             if (--*left == 0) {
                 (*finished)(std::move(*results));
             }
         };
-        const std::uint64_t id = r->id;
-        requests_.emplace(id, std::move(r));
-        dispatch(id);
+        submit(std::move(r));
     }
 }
 
@@ -231,45 +272,92 @@ void ClusterClient::send(Request& r, Node& n) {
     ++r.attempt;
     ++stats_.round_trips;
     r.reply.reset();
-    std::vector<const char*> args;
-    std::vector<std::size_t> lengths;
-    for (const std::string& a : r.argv) {
-        args.push_back(a.data());
-        lengths.push_back(a.size());
-    }
     const auto callback = [](redisAsyncContext* ctx, void* reply, void* privdata) {
         std::unique_ptr<Tag> tag{static_cast<Tag*>(privdata)};
-        if (!tag->is_wait && ctx != nullptr && ctx->data != nullptr) {
+        if (ctx != nullptr && ctx->data != nullptr) {
             auto& sent = static_cast<Node*>(ctx->data)->sent_at;
             if (!sent.empty()) {
                 sent.pop_front();
             }
         }
-        tag->client->on_reply(tag->id, tag->attempt, reply, tag->is_wait);
+        tag->client->on_reply(tag->id, tag->attempt, reply);
     };
     if (r.ask) {
         (void)redisAsyncCommand(n.ctx, nullptr, nullptr, "ASKING");
         r.ask.reset();
     }
-    auto* tag = new Tag{this, r.id, r.attempt, false};
-    if (redisAsyncCommandArgv(n.ctx, callback, tag, static_cast<int>(args.size()), args.data(),
-                              lengths.data()) != REDIS_OK) {
+    auto* tag = new Tag{this, r.id, r.attempt};
+    if (redisAsyncFormattedCommand(n.ctx, callback, tag, r.resp.data(), r.resp.size()) !=
+        REDIS_OK) {
         delete tag;
         r.last_error = "connection to " + n.at.to_string() + " is closing";
         retry_later(r, true);
         return;
     }
     n.sent_at.push_back(now_ms());
-    if (r.wait_replicas > 0) {
-        auto* wait_tag = new Tag{this, r.id, r.attempt, true};
-        if (redisAsyncCommand(n.ctx, callback, wait_tag, "WAIT %u %lld", r.wait_replicas,
-                              static_cast<long long>(r.wait_timeout.count())) != REDIS_OK) {
-            delete wait_tag;
+    if (r.how.wait_replicas > 0) {
+        if (n.unwaited.empty()) {
+            wait_due_.push_back(n.at);
+            n.wait_replicas = 0;
+            n.wait_timeout_ms = 0;
         }
+        n.unwaited.emplace_back(r.id, r.attempt);
+        n.wait_replicas = std::max(n.wait_replicas, r.how.wait_replicas);
+        n.wait_timeout_ms = std::max<std::int64_t>(n.wait_timeout_ms, r.how.wait_timeout.count());
     }
 }
 
-void ClusterClient::on_reply(std::uint64_t id, std::uint64_t attempt, const void* raw, bool is_wait) {
+void ClusterClient::send_wait(Node& n) {
+    if (n.unwaited.empty()) {
+        return;
+    }
+    auto* tag = new WaitTag{this, std::exchange(n.unwaited, {})};
+    ++stats_.waits;
+    const auto callback = [](redisAsyncContext*, void* reply, void* privdata) {
+        std::unique_ptr<WaitTag> t{static_cast<WaitTag*>(privdata)};
+        t->client->on_wait(std::move(t->covered), reply);
+    };
+    if (n.ctx == nullptr ||
+        redisAsyncCommand(n.ctx, callback, tag, "WAIT %u %lld", n.wait_replicas,
+                          static_cast<long long>(n.wait_timeout_ms)) != REDIS_OK) {
+        std::unique_ptr<WaitTag> t{tag};
+        on_wait(std::move(t->covered), nullptr);  // as if the connection went
+    }
+}
+
+void ClusterClient::on_wait(std::vector<std::pair<std::uint64_t, std::uint64_t>> covered,
+                            const void* raw) {
+    if (closing_) {
+        return;
+    }
+    const std::optional<std::int64_t> replicas =
+        raw != nullptr ? to_value(static_cast<const redisReply*>(raw)).as_int() : std::nullopt;
+    for (const auto& [id, attempt] : covered) {
+        const auto it = requests_.find(id);
+        if (it == requests_.end() || it->second->attempt != attempt || !it->second->reply) {
+            continue;  // finished, resent, or its own reply failed (handled there)
+        }
+        Request& r = *it->second;
+        if (!replicas) {  // the connection went after the command's reply: its WAIT is lost
+            r.last_error = "connection lost before WAIT answered";
+            lost(r);
+            continue;
+        }
+        finish(id, CommandResult{std::move(*r.reply), *replicas});
+    }
+}
+
+void ClusterClient::lost(Request& r) {
+    if (!r.how.retry_after_send) {
+        // It may have run: sending it again could run it twice.
+        finish(r.id, std::unexpected(ClusterError{ClusterError::Kind::unavailable, r.last_error}));
+        return;
+    }
+    ++stats_.retries;
+    retry_later(r, true);
+}
+
+void ClusterClient::on_reply(std::uint64_t id, std::uint64_t attempt, const void* raw) {
     const auto it = requests_.find(id);
     if (it == requests_.end() || it->second->attempt != attempt || closing_) {
         return;  // finished, or answered by a later attempt
@@ -277,19 +365,12 @@ void ClusterClient::on_reply(std::uint64_t id, std::uint64_t attempt, const void
     Request& r = *it->second;
     if (raw == nullptr) {  // the connection went (or was closed for a stuck command)
         r.last_error = "connection lost";
-        ++stats_.retries;
-        retry_later(r, true);
+        lost(r);
         return;
     }
     Value v = to_value(static_cast<const redisReply*>(raw));
-    if (is_wait) {
-        if (r.reply) {
-            finish(id, CommandResult{std::move(*r.reply), v.as_int().value_or(0)});
-        }
-        return;
-    }
     if (!v.is_error()) {
-        if (r.wait_replicas > 0) {
+        if (r.how.wait_replicas > 0) {
             r.reply = std::move(v);  // the WAIT behind it completes the request
             return;
         }
@@ -433,11 +514,9 @@ void ClusterClient::refresh_map() {
             return;
         }
         auto r = std::make_unique<Request>();
-        r->id = next_id_++;
-        r->argv = {"CLUSTER", "SLOTS"};
+        r->resp = encode({"CLUSTER", "SLOTS"});
         r->target = (*candidates)[i];
         r->deadline_ms = now_ms() + std::max<std::int64_t>(200, options_.timeout.count() / 4);
-        r->started_ns = uv_hrtime();
         r->done = [this, ask, i](std::expected<CommandResult, ClusterError> res) {
             if (!res || res->reply.type != Value::Type::array || res->reply.elements.empty()) {
                 (*ask)(i + 1);
@@ -472,9 +551,7 @@ void ClusterClient::refresh_map() {
                 std::exchange(on_started_, nullptr)({});
             }
         };
-        const std::uint64_t id = r->id;
-        requests_.emplace(id, std::move(r));
-        dispatch(id);
+        submit(std::move(r));
     };
     (*ask)(0);
 }
@@ -492,18 +569,17 @@ void ClusterClient::tick() {
             drop_node(at);
         }
     }
-    std::vector<std::uint64_t> expired;
-    for (const auto& [id, r] : requests_) {
-        if (now >= r->deadline_ms) {
-            expired.push_back(id);
-        }
-    }
-    for (const std::uint64_t id : expired) {
+    while (!deadlines_.empty() && deadlines_.top().first <= now) {
+        const std::uint64_t id = deadlines_.top().second;
+        deadlines_.pop();
         const auto it = requests_.find(id);
-        const bool failing = it != requests_.end() && it->second->failures > 0;
+        if (it == requests_.end()) {
+            continue;  // finished in time
+        }
+        const bool failing = it->second->failures > 0;
         finish(id, std::unexpected(ClusterError{
                        failing ? ClusterError::Kind::unavailable : ClusterError::Kind::timed_out,
-                       it != requests_.end() ? it->second->last_error : std::string{}}));
+                       it->second->last_error}));
     }
     std::deque<std::uint64_t> later;
     while (!waiting_.empty()) {

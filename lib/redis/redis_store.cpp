@@ -5,13 +5,15 @@
 #include <ctime>
 #include <utility>
 
+#include "keys.hpp"
 #include "redis_functions.hpp"  // kFunctionsSource: lib/redis/redpacket.lua, generated
 #include "redpacket/split.hpp"
 
 namespace redpacket::redis {
 namespace {
 
-constexpr std::string_view kVersion = "1";  // keep in step with VERSION in redpacket.lua
+static_assert(kSetKeyCount == 11, "RedisStore::keys_ holds every key of a SET");
+constexpr std::string_view kVersion = kFunctionsVersion;  // the Lua file's hash
 constexpr std::size_t kExpireBatch = 256;
 
 std::optional<std::int64_t> to_int(std::string_view s) {
@@ -170,14 +172,18 @@ RedisStore::RedisStore(uv_loop_t* loop, ClusterClient& client, ShardedSubscriber
       options_{std::move(options)},
       rng_{options_.seed},
       alive_{std::make_shared<bool>(true)} {
-    static constexpr std::array<std::string_view, 12> kNames = {
-        "p", "n", "sh", "cl", "al", "dl", "rt", "rf", "rq", "cp", "sq", "tot"};
     for (ShardId s = 0; s < options_.sets; ++s) {
-        const std::string tag = "{" + options_.prefix + ":s:" + std::to_string(s) + "}:";
-        std::array<std::string, 12> k;
-        for (std::size_t i = 0; i < kNames.size(); ++i) {
-            k[i] = tag + std::string(kNames[i]);
+        const std::string tag = set_tag(options_.prefix, s);
+        std::array<std::string, kSetKeyCount> k;
+        for (std::size_t i = 0; i < kSetKeyNames.size(); ++i) {
+            k[i] = tag + std::string(kSetKeyNames[i]);
         }
+        Resp encoded{kSetKeyCount};
+        for (const std::string& key : k) {
+            encoded.arg(key);
+        }
+        std::string bytes = std::move(encoded).take();
+        encoded_keys_.push_back(bytes.substr(bytes.find('\n') + 1));  // without the "*N" header
         keys_.push_back(std::move(k));
         online_keys_.push_back(tag + "on");
         channels_.push_back(tag + "ev");
@@ -224,10 +230,11 @@ std::int64_t RedisStore::now_ms() const noexcept {
     return static_cast<std::int64_t>(uv_hrtime() / 1'000'000);
 }
 
-std::vector<std::string> RedisStore::fcall(std::string_view function, ShardId set) const {
-    std::vector<std::string> argv{"FCALL", std::string(function), "12"};
-    argv.insert(argv.end(), keys_[set].begin(), keys_[set].end());
-    return argv;
+Resp RedisStore::fcall(std::string_view function, ShardId set, std::size_t args) const {
+    Resp r{3 + kSetKeyCount + args};
+    r.arg("FCALL").arg(function).arg(static_cast<std::int64_t>(kSetKeyCount));
+    r.encoded(encoded_keys_[set]);
+    return r;
 }
 
 bool RedisStore::has_room(std::size_t /*operations*/) const noexcept {
@@ -268,22 +275,21 @@ StoreResult<Created> RedisStore::create(StoreTicket ticket, const CreateOp& op) 
     if (auto ok = split_into(op.policy, op.total, shares, options_.min_share, rng_); !ok) {
         return refused(ok.error());
     }
-    auto argv = fcall("rp_create", op.set);
+    Resp argv = fcall("rp_create", op.set, 9 + allowed.size() + shares.size());
     for (const auto v : {std::int64_t{op.set}, static_cast<std::int64_t>(op.sender),
                          static_cast<std::int64_t>(op.request_id), op.total.value,
                          std::int64_t{op.count}, static_cast<std::int64_t>(op.policy),
                          op.expires_at.count(), std::int64_t{0},
                          static_cast<std::int64_t>(allowed.size())}) {
-        argv.push_back(std::to_string(v));
+        argv.arg(v);
     }
     for (const UserId u : allowed) {
-        argv.push_back(std::to_string(u));
+        argv.arg(static_cast<std::int64_t>(u));
     }
     for (const Cents c : shares) {
-        argv.push_back(std::to_string(c.value));
+        argv.arg(c.value);
     }
-    client_.command(
-        slot(op.set), std::move(argv),
+    client_.command_resp(slot(op.set), std::move(argv).take(),
         [this, alive = alive_, ticket](std::expected<CommandResult, ClusterError> r) {
             if (!*alive || listener_ == nullptr) {
                 return;
@@ -298,7 +304,7 @@ StoreResult<Created> RedisStore::create(StoreTicket ticket, const CreateOp& op) 
                             int_at(r->reply, 1) != 0};
             listener_->on_created(ticket, {c, 0});
         },
-        options_.wait_replicas, options_.wait_timeout);
+        CommandOptions{options_.wait_replicas, options_.wait_timeout, true});
     return StoreResult<Created>::pending();
 }
 
@@ -307,13 +313,12 @@ StoreResult<Claimed> RedisStore::claim(StoreTicket ticket, const ClaimOp& op) {
     if (!serves(set)) {
         return Completion<Claimed>{std::unexpected(Error::not_found), 0};
     }
-    auto argv = fcall("rp_claim", set);
-    argv.push_back(std::to_string(op.packet.value));
-    argv.push_back(op.compact ? "1" : "0");
-    argv.push_back(std::to_string(op.user));
-    argv.push_back(std::to_string(op.now.count()));
-    client_.command(
-        slot(set), std::move(argv),
+    Resp argv = fcall("rp_claim", set, 4);
+    argv.arg(static_cast<std::int64_t>(op.packet.value))
+        .arg(op.compact ? "1" : "0")
+        .arg(static_cast<std::int64_t>(op.user))
+        .arg(op.now.count());
+    client_.command_resp(slot(set), std::move(argv).take(),
         [this, alive = alive_, ticket](std::expected<CommandResult, ClusterError> r) {
             if (!*alive || listener_ == nullptr) {
                 return;
@@ -333,7 +338,7 @@ StoreResult<Claimed> RedisStore::claim(StoreTicket ticket, const ClaimOp& op) {
                                         static_cast<std::uint32_t>(int_at(r->reply, 1))}};
             listener_->on_claimed(ticket, {c, 0});
         },
-        options_.wait_replicas, options_.wait_timeout);
+        CommandOptions{options_.wait_replicas, options_.wait_timeout, true});
     return StoreResult<Claimed>::pending();
 }
 
@@ -342,9 +347,9 @@ StoreResult<PacketInfo> RedisStore::query(StoreTicket ticket, PacketId packet) {
     if (!serves(set)) {
         return Completion<PacketInfo>{std::unexpected(Error::not_found), 0};
     }
-    auto argv = fcall("rp_query", set);
-    argv.push_back(std::to_string(packet.value));
-    client_.command(slot(set), std::move(argv),
+    Resp argv = fcall("rp_query", set, 1);
+    argv.arg(static_cast<std::int64_t>(packet.value));
+    client_.command_resp(slot(set), std::move(argv).take(),
                     [this, alive = alive_, ticket, packet](auto r) {
                         if (!*alive || listener_ == nullptr) {
                             return;
@@ -364,12 +369,10 @@ StoreResult<std::optional<ShakeHit>> RedisStore::take(StoreTicket ticket, const 
         ++known_empty_;
         return StoreResult<std::optional<ShakeHit>>{std::in_place};
     }
-    auto argv = fcall("rp_take", op.set);
-    argv.push_back(std::to_string(op.user));
-    argv.push_back(std::to_string(op.now.count()));
+    Resp argv = fcall("rp_take", op.set, 2);
+    argv.arg(static_cast<std::int64_t>(op.user)).arg(op.now.count());
     const ShardId set = op.set;
-    client_.command(
-        slot(set), std::move(argv),
+    client_.command_resp(slot(set), std::move(argv).take(),
         [this, alive = alive_, ticket, set](std::expected<CommandResult, ClusterError> r) {
             if (!*alive || listener_ == nullptr) {
                 return;
@@ -391,18 +394,19 @@ StoreResult<std::optional<ShakeHit>> RedisStore::take(StoreTicket ticket, const 
                                Cents{int_at(r->reply, 1)}};
             listener_->on_taken(ticket, {std::optional<ShakeHit>{hit}, 0});
         },
-        options_.wait_replicas, options_.wait_timeout);
+        // A take is not idempotent: lost with its connection, it is refused, not resent.
+        CommandOptions{options_.wait_replicas, options_.wait_timeout, false});
     return StoreResult<std::optional<ShakeHit>>::pending();
 }
 
 StoreResult<PacketId> RedisStore::offer(StoreTicket ticket, const OfferOp& op) {
-    auto argv = fcall("rp_offer", op.set);
+    Resp argv = fcall("rp_offer", op.set, 4);
     for (const auto v : {std::int64_t{op.set}, op.amount.value, op.expires_at.count(),
                          std::int64_t{options_.shake_capacity}}) {
-        argv.push_back(std::to_string(v));
+        argv.arg(v);
     }
     const ShardId set = op.set;
-    client_.command(slot(set), std::move(argv),
+    client_.command_resp(slot(set), std::move(argv).take(),
                     [this, alive = alive_, ticket, set](std::expected<CommandResult, ClusterError> r) {
                         if (!*alive || listener_ == nullptr) {
                             return;
@@ -427,11 +431,11 @@ StoreResult<Expired> RedisStore::expire(StoreTicket ticket, const ExpireOp& op) 
         return Completion<Expired>{Expired{}, 0};  // swept recently enough
     }
     swept_at_ms_[op.set] = now;
-    auto argv = fcall("rp_expire", op.set);
-    argv.push_back(std::to_string(op.now.count()));
-    argv.push_back(std::to_string(options_.retention.count()));
-    argv.push_back(std::to_string(kExpireBatch));
-    client_.command(slot(op.set), std::move(argv),
+    Resp argv = fcall("rp_expire", op.set, 3);
+    argv.arg(op.now.count())
+        .arg(static_cast<std::int64_t>(options_.retention.count()))
+        .arg(static_cast<std::int64_t>(kExpireBatch));
+    client_.command_resp(slot(op.set), std::move(argv).take(),
                     [this, alive = alive_, ticket](std::expected<CommandResult, ClusterError> r) {
                         if (!*alive || listener_ == nullptr) {
                             return;
@@ -554,25 +558,27 @@ void RedisStore::refresh_stats() {
     for (const ShardId s : options_.swept) {
         client_.command(
             slot(s),
-            {"HMGET", keys_[s][11], "created", "claimed", "refunded", "outstanding",
-             "shake_offered", "shake_issued", "shake_expired", "shake_queued", "live"},
+            {"HMGET", keys_[s][kTot], "created", "claimed", "refunded", "shake_offered",
+             "shake_issued", "shake_expired", "live"},
             [this, alive = alive_, sum](std::expected<CommandResult, ClusterError> r) {
                 if (!*alive) {
                     return;
                 }
-                if (r && r->reply.elements.size() == 9) {
+                if (r && r->reply.elements.size() == 7) {
                     StoreStats& t = sum->stats;
                     const auto at = [&](std::size_t i) { return Cents{int_at(r->reply, i)}; };
+                    // Outstanding and queued are what the counters leave: never negative.
+                    const Cents outstanding = at(0) - at(1) - at(2);
+                    const Cents queued = at(3) - at(4) - at(5);
                     t.created += at(0);
                     t.claimed += at(1);
                     t.refunded += at(2);
-                    t.outstanding += at(3);
-                    t.shake_offered += at(4);
-                    t.shake_issued += at(5);
-                    t.shake_expired += at(6);
-                    const Cents queued = at(7);
-                    t.packets_live += static_cast<std::uint64_t>(std::max<std::int64_t>(0, at(8).value));
-                    if (at(0) != at(1) + at(2) + at(3) || at(4) != at(5) + at(6) + queued) {
+                    t.outstanding += outstanding;
+                    t.shake_offered += at(3);
+                    t.shake_issued += at(4);
+                    t.shake_expired += at(5);
+                    t.packets_live += static_cast<std::uint64_t>(std::max<std::int64_t>(0, at(6).value));
+                    if (outstanding < Cents{0} || queued < Cents{0}) {
                         ++t.invariant_violations;
                     }
                 }

@@ -10,29 +10,26 @@
 --
 -- KEYS (every function but rp_version and rp_lease):
 --   1 p   HASH id -> "sender,total,count,policy,expires,allowed,rid"
---   2 n   HASH id -> shares claimed
---   3 sh  HASH "id:i" -> amount of share i
---   4 cl  HASH "id:i" -> user of share i; "id:u:user" -> i
---   5 al  HASH "id:u:user" -> 1 for the users a packet is restricted to; "id:list" -> them
---   6 dl  ZSET id by refund deadline (ms)
---   7 rt  ZSET id by retirement time (ms): refunded packets stay queryable until then
---   8 rf  HASH id -> "amount,time" once refunded
---   9 rq  HASH "sender:rid" -> id (idempotent creates)
---  10 cp  HASH compact id (low 32 bits) -> id
---  11 sq  LIST shake supply "id:amount:expires"
---  12 tot HASH serials and money counters
-local VERSION = '1'
+--   2 sh  HASH "id:i" -> amount of share i
+--   3 cl  HASH "id:n" -> shares claimed; "id:i" -> user of share i; "id:u:user" -> i;
+--              "id:r" -> 1 once refunded (one HMGET tells a claim all it needs)
+--   4 al  HASH "id:u:user" -> 1 for the users a packet is restricted to; "id:list" -> them
+--   5 dl  ZSET id by refund deadline (ms)
+--   6 rt  ZSET id by retirement time (ms): refunded packets stay queryable until then
+--   7 rf  HASH id -> "amount,time" once refunded
+--   8 rq  HASH "sender:rid" -> id (idempotent creates)
+--   9 cp  HASH compact id (low 32 bits) -> id
+--  10 sq  LIST shake supply "id:amount:expires"
+--  11 tot HASH serials and counters: created, claimed, refunded (cents), live (packets),
+--             shake_offered, shake_issued, shake_expired (cents). What is outstanding (created
+--             - claimed - refunded) and queued (offered - issued - expired) is derived, so a
+--             claim makes two writes, not five.
+local VERSION = '@FUNCTIONS_VERSION@'  -- the SHA-256 of this file (12 hex digits), by CMake
 
-local function fields(s)
-    local out = {}
-    for part in string.gmatch(s, '([^,]+)') do
-        out[#out + 1] = part
-    end
-    return out
-end
+local P, SH, CL, AL, DL, RT, RF, RQ, CP, SQ, TOT = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
 
 local function add(keys, field, amount)
-    redis.call('HINCRBY', keys[12], field, amount)
+    redis.call('HINCRBY', keys[TOT], field, amount)
 end
 
 local function create(keys, args)
@@ -40,22 +37,26 @@ local function create(keys, args)
     local total, count, policy, expires = args[4], tonumber(args[5]), args[6], args[7]
     local nallowed = tonumber(args[9])
     if rid ~= '0' then
-        local prior = redis.call('HGET', keys[9], sender .. ':' .. rid)
+        local prior = redis.call('HGET', keys[RQ], sender .. ':' .. rid)
         if prior then
             return {prior, 1}
         end
     end
-    local serial = redis.call('HINCRBY', keys[12], 'serial', 1)
+    local serial = redis.call('HINCRBY', keys[TOT], 'serial', 1)
     local id = string.format('%d', serial * 8192 + set)
     local compact = string.format('%d', (serial % 524288) * 8192 + set)
-    redis.call('HSET', keys[1], id,
+    redis.call('HSET', keys[P], id,
                table.concat({sender, total, count, policy, expires, nallowed, rid}, ','))
+    -- In chunks: unpack() of more than a few thousand values overflows Lua's C stack.
     local shares = {}
     for i = 1, count do
         shares[#shares + 1] = id .. ':' .. (i - 1)
         shares[#shares + 1] = args[9 + nallowed + i]
+        if #shares == 2000 or i == count then
+            redis.call('HSET', keys[SH], unpack(shares))
+            shares = {}
+        end
     end
-    redis.call('HSET', keys[3], unpack(shares))
     if nallowed > 0 then
         local allowed, list = {}, {}
         for i = 1, nallowed do
@@ -65,69 +66,66 @@ local function create(keys, args)
         end
         allowed[#allowed + 1] = id .. ':list'
         allowed[#allowed + 1] = table.concat(list, ',')
-        redis.call('HSET', keys[5], unpack(allowed))
+        redis.call('HSET', keys[AL], unpack(allowed))
     end
-    redis.call('ZADD', keys[6], expires, id)
-    redis.call('HSET', keys[10], compact, id)
+    redis.call('ZADD', keys[DL], expires, id)
+    redis.call('HSET', keys[CP], compact, id)
     if rid ~= '0' then
-        redis.call('HSET', keys[9], sender .. ':' .. rid, id)
+        redis.call('HSET', keys[RQ], sender .. ':' .. rid, id)
     end
     add(keys, 'created', total)
-    add(keys, 'outstanding', total)
     add(keys, 'live', 1)
     return {id, 0}
 end
 
 -- Returns {status, share index, amount, id}; statuses as ClaimStatus: 0 claimed, 1 already
--- claimed, 2 sold out, 3 expired, 4 not found, 5 not allowed.
+-- claimed, 2 sold out, 3 expired, 4 not found, 5 not allowed. Five calls: the packet, the
+-- claim state (this user's share, the count, the refund mark), the share, then the two writes.
 local function claim(keys, args)
     local id, user, now = args[1], args[3], tonumber(args[4])
     if args[2] == '1' then
-        id = redis.call('HGET', keys[10], args[1])
+        id = redis.call('HGET', keys[CP], args[1])
         if not id then
             return {4, 0, '0', args[1]}
         end
     end
-    local meta = redis.call('HGET', keys[1], id)
+    local meta = redis.call('HGET', keys[P], id)
     if not meta then
         return {4, 0, '0', id}
     end
-    local m = fields(meta)
-    if tonumber(m[6]) > 0 and redis.call('HEXISTS', keys[5], id .. ':u:' .. user) == 0 then
+    local count, expires, nallowed = string.match(meta, '^[^,]*,[^,]*,([^,]*),[^,]*,([^,]*),([^,]*)')
+    if nallowed ~= '0' and redis.call('HEXISTS', keys[AL], id .. ':u:' .. user) == 0 then
         return {5, 0, '0', id}
     end
-    local held = redis.call('HGET', keys[4], id .. ':u:' .. user)
-    if held then
-        return {1, tonumber(held), redis.call('HGET', keys[3], id .. ':' .. held), id}
+    local st = redis.call('HMGET', keys[CL], id .. ':u:' .. user, id .. ':n', id .. ':r')
+    if st[1] then
+        return {1, tonumber(st[1]), redis.call('HGET', keys[SH], id .. ':' .. st[1]), id}
     end
-    if redis.call('HEXISTS', keys[8], id) == 1 or now >= tonumber(m[5]) then
+    if st[3] or now >= tonumber(expires) then
         return {3, 0, '0', id}
     end
-    local n = tonumber(redis.call('HGET', keys[2], id) or '0')
-    if n >= tonumber(m[3]) then
+    local n = tonumber(st[2] or '0')
+    if n >= tonumber(count) then
         return {2, 0, '0', id}
     end
-    local amount = redis.call('HGET', keys[3], id .. ':' .. n)
-    redis.call('HSET', keys[4], id .. ':' .. n, user, id .. ':u:' .. user, n)
-    redis.call('HINCRBY', keys[2], id, 1)
+    local amount = redis.call('HGET', keys[SH], id .. ':' .. n)
+    redis.call('HSET', keys[CL], id .. ':' .. n, user, id .. ':u:' .. user, n, id .. ':n', n + 1)
     add(keys, 'claimed', amount)
-    add(keys, 'outstanding', '-' .. amount)
-    add(keys, 'claims', 1)
     return {0, n, amount, id}
 end
 
 -- {meta, claimed count, "amount,time" or "", user0, amount0, user1, amount1, ...} or {}.
 local function query(keys, args)
     local id = args[1]
-    local meta = redis.call('HGET', keys[1], id)
+    local meta = redis.call('HGET', keys[P], id)
     if not meta then
         return {}
     end
-    local n = tonumber(redis.call('HGET', keys[2], id) or '0')
-    local out = {meta, n, redis.call('HGET', keys[8], id) or ''}
+    local n = tonumber(redis.call('HGET', keys[CL], id .. ':n') or '0')
+    local out = {meta, n, redis.call('HGET', keys[RF], id) or ''}
     for i = 0, n - 1 do
-        out[#out + 1] = redis.call('HGET', keys[4], id .. ':' .. i)
-        out[#out + 1] = redis.call('HGET', keys[3], id .. ':' .. i)
+        out[#out + 1] = redis.call('HGET', keys[CL], id .. ':' .. i)
+        out[#out + 1] = redis.call('HGET', keys[SH], id .. ':' .. i)
     end
     return out
 end
@@ -135,14 +133,13 @@ end
 -- {id} or an error reply when the supply holds `capacity` packets.
 local function offer(keys, args)
     local set, amount, expires, capacity = tonumber(args[1]), args[2], args[3], tonumber(args[4])
-    if redis.call('LLEN', keys[11]) >= capacity then
+    if redis.call('LLEN', keys[SQ]) >= capacity then
         return redis.error_reply('QUEUEFULL the shake supply is full')
     end
-    local serial = redis.call('HINCRBY', keys[12], 'shake_serial', 1)
+    local serial = redis.call('HINCRBY', keys[TOT], 'shake_serial', 1)
     local id = string.format('%d', serial * 8192 + 4096 + set)
-    redis.call('RPUSH', keys[11], id .. ':' .. amount .. ':' .. expires)
+    redis.call('RPUSH', keys[SQ], id .. ':' .. amount .. ':' .. expires)
     add(keys, 'shake_offered', amount)
-    add(keys, 'shake_queued', amount)
     return {id}
 end
 
@@ -155,12 +152,11 @@ end
 local function take(keys, args)
     local now = tonumber(args[2])
     for _ = 1, 64 do
-        local e = redis.call('LPOP', keys[11])
+        local e = redis.call('LPOP', keys[SQ])
         if not e then
             return {}
         end
         local id, amount, expires = supply_entry(e)
-        add(keys, 'shake_queued', '-' .. amount)
         if expires <= now then
             add(keys, 'shake_expired', amount)
         else
@@ -171,41 +167,59 @@ local function take(keys, args)
     return {}
 end
 
+local function fields(s)
+    local out = {}
+    for part in string.gmatch(s, '([^,]+)') do
+        out[#out + 1] = part
+    end
+    return out
+end
+
+-- HDEL of many fields, in chunks (see create).
+local function hdel_all(key, names)
+    for i = 1, #names, 2000 do
+        redis.call('HDEL', key, unpack(names, i, math.min(i + 1999, #names)))
+    end
+end
+
 local function retire(keys, id)
-    local meta = redis.call('HGET', keys[1], id)
+    local meta = redis.call('HGET', keys[P], id)
     if meta then
         local m = fields(meta)
-        local n = tonumber(redis.call('HGET', keys[2], id) or '0')
+        local n = tonumber(redis.call('HGET', keys[CL], id .. ':n') or '0')
         local gone = {}
         for i = 0, tonumber(m[3]) - 1 do
             gone[#gone + 1] = id .. ':' .. i
         end
-        redis.call('HDEL', keys[3], unpack(gone))
+        hdel_all(keys[SH], gone)
+        local claims = {id .. ':n', id .. ':r'}
         for i = 0, n - 1 do
-            local user = redis.call('HGET', keys[4], id .. ':' .. i)
-            redis.call('HDEL', keys[4], id .. ':' .. i, id .. ':u:' .. user)
+            local user = redis.call('HGET', keys[CL], id .. ':' .. i)
+            claims[#claims + 1] = id .. ':' .. i
+            claims[#claims + 1] = id .. ':u:' .. user
         end
-        local list = redis.call('HGET', keys[5], id .. ':list')
+        hdel_all(keys[CL], claims)
+        local list = redis.call('HGET', keys[AL], id .. ':list')
         if list then
+            local allowed = {id .. ':list'}
             for _, user in ipairs(fields(list)) do
-                redis.call('HDEL', keys[5], id .. ':u:' .. user)
+                allowed[#allowed + 1] = id .. ':u:' .. user
             end
-            redis.call('HDEL', keys[5], id .. ':list')
+            hdel_all(keys[AL], allowed)
         end
         if m[7] ~= '0' then
-            redis.call('HDEL', keys[9], m[1] .. ':' .. m[7])
+            redis.call('HDEL', keys[RQ], m[1] .. ':' .. m[7])
         end
         local serial = math.floor(tonumber(id) / 8192)
         local compact = string.format('%d', (serial % 524288) * 8192 + tonumber(id) % 4096)
-        if redis.call('HGET', keys[10], compact) == id then
-            redis.call('HDEL', keys[10], compact)
+        if redis.call('HGET', keys[CP], compact) == id then
+            redis.call('HDEL', keys[CP], compact)
         end
-        redis.call('HDEL', keys[1], id)
-        redis.call('HDEL', keys[2], id)
-        redis.call('HDEL', keys[8], id)
+        redis.call('HDEL', keys[P], id)
+        redis.call('HDEL', keys[RF], id)
         add(keys, 'live', -1)
     end
-    redis.call('ZREM', keys[7], id)
+    redis.call('ZREM', keys[RT], id)
 end
 
 -- Refunds what is due at `now` (at most `limit` packets), retires what served its retention,
@@ -213,26 +227,26 @@ end
 local function expire(keys, args)
     local now, retention, limit = args[1], tonumber(args[2]), tonumber(args[3])
     local refunds, refunded = 0, 0
-    for _, id in ipairs(redis.call('ZRANGEBYSCORE', keys[6], '-inf', now, 'LIMIT', 0, limit)) do
-        local m = fields(redis.call('HGET', keys[1], id))
-        local n = tonumber(redis.call('HGET', keys[2], id) or '0')
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', keys[DL], '-inf', now, 'LIMIT', 0, limit)) do
+        local m = fields(redis.call('HGET', keys[P], id))
+        local n = tonumber(redis.call('HGET', keys[CL], id .. ':n') or '0')
         local amount = 0
         for i = n, tonumber(m[3]) - 1 do
-            amount = amount + tonumber(redis.call('HGET', keys[3], id .. ':' .. i))
+            amount = amount + tonumber(redis.call('HGET', keys[SH], id .. ':' .. i))
         end
-        redis.call('HSET', keys[8], id, string.format('%d', amount) .. ',' .. now)
-        redis.call('ZREM', keys[6], id)
-        redis.call('ZADD', keys[7], tonumber(now) + retention, id)
+        redis.call('HSET', keys[RF], id, string.format('%d', amount) .. ',' .. now)
+        redis.call('HSET', keys[CL], id .. ':r', 1)
+        redis.call('ZREM', keys[DL], id)
+        redis.call('ZADD', keys[RT], tonumber(now) + retention, id)
         add(keys, 'refunded', string.format('%d', amount))
-        add(keys, 'outstanding', string.format('%d', -amount))
         refunds = refunds + 1
         refunded = refunded + amount
     end
-    for _, id in ipairs(redis.call('ZRANGEBYSCORE', keys[7], '-inf', now, 'LIMIT', 0, limit)) do
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', keys[RT], '-inf', now, 'LIMIT', 0, limit)) do
         retire(keys, id)
     end
     for _ = 1, limit do
-        local e = redis.call('LINDEX', keys[11], 0)
+        local e = redis.call('LINDEX', keys[SQ], 0)
         if not e then
             break
         end
@@ -240,11 +254,21 @@ local function expire(keys, args)
         if expires > tonumber(now) then
             break
         end
-        redis.call('LPOP', keys[11])
-        add(keys, 'shake_queued', '-' .. amount)
+        redis.call('LPOP', keys[SQ])
         add(keys, 'shake_expired', amount)
     end
     return {refunds, string.format('%d', refunded)}
+end
+
+-- Everything the audit reads, from one SET at one moment: the hashes p, sh, cl, al, rf, tot
+-- (as HGETALL returns them) and the shake supply list.
+local function dump(keys)
+    local out = {}
+    for _, k in ipairs({P, SH, CL, AL, RF, TOT}) do
+        out[#out + 1] = redis.call('HGETALL', keys[k])
+    end
+    out[#out + 1] = redis.call('LRANGE', keys[SQ], 0, -1)
+    return out
 end
 
 -- Campaign lease: KEYS[1] the lease key, ARGV owner and ttl (ms). 1 if `owner` holds it now.
@@ -270,3 +294,4 @@ redis.register_function('rp_offer', offer)
 redis.register_function('rp_take', take)
 redis.register_function('rp_expire', expire)
 redis.register_function('rp_lease', lease)
+redis.register_function{function_name = 'rp_dump', flags = {'no-writes'}, callback = dump}

@@ -88,6 +88,21 @@ TEST_CASE("the cluster client learns the slot map and reaches every master", "[r
     REQUIRE(loop.run_until([&] { return got.has_value(); }, 5s));
     REQUIRE_FALSE(got->has_value());
     CHECK(got->error().kind == ClusterError::Kind::redis);
+    // Writes with a WAIT: those sent in one loop iteration share one WAIT per master, and each
+    // reports the replica that has it.
+    const std::uint64_t waits_before = client.stats().waits;
+    std::size_t waited = 0, replicated = 0;
+    for (int i = 0; i < 300; ++i) {
+        const std::string k = prefix + ":w" + std::to_string(i);
+        client.command(key_slot(k), {"SET", k, "1"}, [&](auto r) {
+                           ++waited;
+                           replicated += r && r->reply.str == "OK" && r->replicas == 1 ? 1U : 0U;
+                       },
+                       {.wait_replicas = 1, .wait_timeout = 2000ms});
+    }
+    REQUIRE(loop.run_until([&] { return waited == 300; }, 10s));
+    CHECK(replicated == 300);
+    CHECK(client.stats().waits - waits_before == 3);
     close(loop, client);
 }
 

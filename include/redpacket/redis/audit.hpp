@@ -2,10 +2,13 @@
 //
 // Per packet: its shares add up to its total, each at least one cent; claims fill shares 0..n-1
 // in order, one share per user, each claimer one the packet is restricted to (if it is); a
-// refunded packet's refund is exactly its unclaimed shares (a claim after the refund would show
-// as money counted twice); per SET: created = claimed + refunded + outstanding, and the shake
-// supply's offered = issued + expired + queued. `audit_cluster` reads every SET through a
-// ClusterClient (HGETALL of each hash, on the loop you run) and reports all violations.
+// refunded packet's refund is exactly its unclaimed shares and it is marked refunded where
+// claims look (a claim after the refund would show as money counted twice). Per SET: the
+// counters' created - claimed - refunded equals the unclaimed shares of the packets not refunded
+// (the counters are checked against the packets, not against each other), and the shake
+// counters' offered - issued - expired equals what the supply list holds. `audit_cluster` reads
+// every SET through a ClusterClient (HGETALL of each hash and the supply, on the loop you run)
+// and reports all violations.
 //
 // Pure functions over the dumped hashes, plus one driver; thread-safety: the client's loop.
 #pragma once
@@ -20,10 +23,12 @@
 
 namespace redpacket::redis {
 
-/// One SET's hashes as HGETALL returns them (field → value).
+/// One SET's hashes as the audit reads them (field -> value; keys as in lib/redis/keys.hpp)
+/// and its shake supply (entries "id:amount:expires").
 struct SetDump {
     std::uint32_t set{0};
-    std::map<std::string, std::string> p, n, sh, cl, al, rf, tot;
+    std::map<std::string, std::string> p, sh, cl, al, rf, tot;
+    std::vector<std::string> sq;
 };
 
 struct AuditViolation {

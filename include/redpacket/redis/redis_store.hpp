@@ -118,7 +118,8 @@ public:
     [[nodiscard]] std::uint64_t short_waits() const noexcept { return short_waits_; }
 
 private:
-    [[nodiscard]] std::vector<std::string> fcall(std::string_view function, ShardId set) const;
+    /// FCALL `function` with the SET's keys, ready for `args` more arguments.
+    [[nodiscard]] Resp fcall(std::string_view function, ShardId set, std::size_t args) const;
     [[nodiscard]] std::uint16_t slot(ShardId set) const noexcept { return slots_[set]; }
     [[nodiscard]] Error refuse(const std::expected<CommandResult, ClusterError>& r, bool money);
     [[nodiscard]] std::int64_t now_ms() const noexcept;
@@ -131,7 +132,8 @@ private:
     RedisStoreOptions options_;
     StoreListener* listener_{nullptr};
     Rng rng_;
-    std::vector<std::array<std::string, 12>> keys_;  // by SET
+    std::vector<std::array<std::string, 11>> keys_;  // by SET (lib/redis/keys.hpp)
+    std::vector<std::string> encoded_keys_;           // by SET: its keys as RESP arguments
     std::vector<std::string> online_keys_;            // by SET
     std::vector<std::string> channels_;               // by SET
     std::vector<std::uint16_t> slots_;                // by SET
