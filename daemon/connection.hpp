@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "redpacket/protocol.hpp"
 #include "redpacket/request_service.hpp"
@@ -30,6 +31,9 @@ struct Connection {
     std::int64_t deadline_ms{0};  // login deadline before login, idle deadline after
     std::uint32_t held{0};        // reply batches waiting for the journal (kept in order)
     std::uint32_t held_bytes{0};  // their bytes: counted against output_cap like queued ones
+    // Replies a store completed during this loop iteration: written together at its end (one
+    // write for many completions), and before anything else written to the connection.
+    std::vector<std::byte> deferred;
     protocol::FrameAssembler assembler;
     std::unique_ptr<Migration> migration;  // set while migrating
 };

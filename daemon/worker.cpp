@@ -54,6 +54,11 @@ Worker::Worker(Shared& shared, std::uint32_t index)
     tick_.data = this;
     check_uv(uv_timer_init(&loop_, &sweep_), "uv_timer_init");
     sweep_.data = this;
+    check_uv(uv_check_init(&loop_, &flush_check_), "uv_check_init");
+    flush_check_.data = this;
+    check_uv(uv_check_start(&flush_check_,
+                            [](uv_check_t* h) { static_cast<Worker*>(h->data)->flush_deferred(); }),
+             "uv_check_start");
     for (redpacket::ShardId s = 0; s < config_.sets; ++s) {
         set_sizes_[s].store(0, std::memory_order_relaxed);
     }
@@ -258,6 +263,7 @@ void Worker::stop_on_loop() {
     uv_timer_stop(&sweep_);
     uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), nullptr);
     // The store's own handles (a remote store's connections and timers) go too, and the
     // journal is written and synced (its batch callbacks still find the async handle open).
     handle_->close([] {});

@@ -117,6 +117,7 @@ private:
     void login(Connection& conn, const redpacket::LoginGranted& granted);
     void apply(Connection& conn, const redpacket::Reply& reply);
     void finish_output(Connection& conn);
+    void flush_deferred();
     void flush(Connection& conn, std::vector<std::byte>& bytes);
     void send_now(Connection& conn, std::span<const protocol::Message> frames);
     void close_connection(Connection& conn, Event reason);
@@ -144,6 +145,8 @@ private:
     uv_async_t async_{};
     uv_timer_t tick_{};
     uv_timer_t sweep_{};
+    uv_check_t flush_check_{};  // writes the replies deferred during the loop iteration
+    std::vector<redpacket::ConnectionRef> deferred_;  // connections with deferred replies
     std::int64_t now_ms_{0};
     std::int64_t last_tick_ms_{0};
     std::unique_ptr<std::uint8_t[]> read_buffer_;

@@ -243,8 +243,17 @@ void Worker::finish_output(Connection& conn) {
 }
 
 void Worker::flush(Connection& conn, std::vector<std::byte>& bytes) {
-    if (bytes.empty() || conn.closing || !conn.attached) {
+    if (conn.closing || !conn.attached) {
         bytes.clear();
+        conn.deferred.clear();
+        return;
+    }
+    if (!conn.deferred.empty()) {  // earlier replies first
+        conn.deferred.insert(conn.deferred.end(), bytes.begin(), bytes.end());
+        bytes.swap(conn.deferred);
+        conn.deferred.clear();
+    }
+    if (bytes.empty()) {
         return;
     }
     count(Event::bytes_out, bytes.size());
@@ -277,11 +286,28 @@ void Worker::deliver(const redpacket::ReplyAddress& to, const redpacket::Reply& 
     saved.swap(out_);
     const std::uint64_t saved_hold = std::exchange(out_hold_, 0);
     apply(*conn, reply);
-    if (!reply.close) {
+    if (!reply.close && !out_.empty() && !conn->closing && conn->attached && conn->held == 0 &&
+        out_hold_ <= store_->durable_sequence()) {
+        // Nothing to wait for: written with the iteration's other completions (flush_deferred).
+        if (conn->deferred.empty()) {
+            deferred_.push_back(slots_.ref(conn->slot));
+        }
+        conn->deferred.insert(conn->deferred.end(), out_.begin(), out_.end());
+        out_.clear();
+    } else if (!reply.close) {
         finish_output(*conn);
     }
     out_.swap(saved);
     out_hold_ = saved_hold;
+}
+
+void Worker::flush_deferred() {
+    std::vector<std::byte> none;
+    for (const redpacket::ConnectionRef ref : std::exchange(deferred_, {})) {
+        if (Connection* conn = slots_.find(ref); conn != nullptr && !conn->deferred.empty()) {
+            flush(*conn, none);  // writes what was deferred
+        }
+    }
 }
 
 bool Worker::notify(redpacket::ConnectionRef conn, const protocol::PacketNotice& notice) {

@@ -117,8 +117,8 @@ void LoadGenerator::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
     const auto fed = c.session.feed(
         std::span<const std::byte>{reinterpret_cast<const std::byte*>(buf->base),
                                    static_cast<std::size_t>(nread)},
-        [&](Pending&& p, const protocol::Message& reply, const auto&) {
-            g.on_reply(c, std::move(p), reply, now);
+        [&](Pending&& p, const protocol::Message& reply, const auto& pending) {
+            g.on_reply(c, std::move(p), pending.key.kind, reply, now);
         },
         [&](const protocol::Message& m) { g.on_other(c, m, now); });
     if (!fed) {
@@ -130,10 +130,19 @@ void LoadGenerator::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
     g.flush_dirty();
 }
 
-void LoadGenerator::on_reply(Conn& c, Pending&& p, const protocol::Message& reply,
-                             std::uint64_t now) {
+void LoadGenerator::on_reply(Conn& c, Pending&& p, RequestKind kind,
+                             const protocol::Message& reply, std::uint64_t now) {
     if (const auto* s = std::get_if<protocol::ShakeResponse>(&reply)) {
-        on_shake_reply(c, p, s->result, s->amount, now);
+        on_answer(c, p,
+                  s->result == protocol::kShakeGotPacket    ? Outcome::got
+                  : s->result == protocol::kShakeNoPacket   ? Outcome::none
+                  : s->result == protocol::kShakeOverloaded ? Outcome::overloaded
+                                                            : Outcome::error,
+                  s->amount, now);
+    } else if (const auto* cl = std::get_if<protocol::ClaimResponse>(&reply)) {
+        const bool won = cl->status == protocol::to_wire(ClaimStatus::claimed);
+        on_answer(c, p, won ? Outcome::got : Outcome::none, static_cast<std::uint32_t>(cl->amount),
+                  now);
     } else if (const auto* gr = std::get_if<protocol::GrabResponse>(&reply)) {
         ++window_.grabs;
         window_.grab_cents += gr->amount;
@@ -141,10 +150,15 @@ void LoadGenerator::on_reply(Conn& c, Pending&& p, const protocol::Message& repl
             ++phases_[phase_].counts.grabs;
             phases_[phase_].counts.grab_cents += gr->amount;
         }
+    } else if (kind == RequestKind::create) {
+        on_create_reply(c, reply);
     } else if (const auto* l = std::get_if<protocol::LoginResponse>(&reply)) {
         logged_in(c, l->result);
     } else if (const auto* a = std::get_if<protocol::AuthLoginResponse>(&reply)) {
         logged_in(c, a->result);
+    } else if (const auto* e = std::get_if<protocol::ErrorReply>(&reply); e && kind == RequestKind::claim) {
+        on_answer(c, p, e->code == protocol::ErrorCode::overloaded ? Outcome::overloaded : Outcome::error,
+                  0, now);
     } else if (std::holds_alternative<protocol::ErrorReply>(reply)) {
         logged_in(c, 1);  // a login refused with an error frame
     }
@@ -160,11 +174,11 @@ void LoadGenerator::on_other(Conn& c, const protocol::Message& m, std::uint64_t 
     } else if (std::holds_alternative<protocol::ErrorReply>(m)) {
         // An error frame answers the oldest shake, if any (and ends the connection).
         if (auto p = c.session.take_first(RequestKind::shake)) {
-            on_shake_reply(c, *p, 0, 0, now);
+            on_answer(c, *p, Outcome::error, 0, now);
         }
     } else if (options_.echo && std::holds_alternative<protocol::ShakeRequest>(m)) {
         if (auto p = c.session.take_first(RequestKind::shake)) {  // an echo server's "reply"
-            on_shake_reply(c, *p, protocol::kShakeNoPacket, 0, now);
+            on_answer(c, *p, Outcome::none, 0, now);
         }
     } else if (options_.echo && std::holds_alternative<protocol::LoginRequest>(m)) {
         (void)c.session.take_first(RequestKind::login);
@@ -175,40 +189,71 @@ void LoadGenerator::on_other(Conn& c, const protocol::Message& m, std::uint64_t 
 void LoadGenerator::logged_in(Conn& c, std::uint32_t result) {
     if (result != protocol::kResultOk) {
         fail_connection(c, "login refused");
-    } else if (!c.logged_in) {
+        return;
+    }
+    if (options_.workload == Workload::claim && c.packet == 0) {
+        // A packet with a share for every other connection of the plan; logged in once made.
+        const std::uint32_t n = options_.plan.connections();
+        queue(c, protocol::CreatePacket{1, std::uint64_t{n} * 100, std::max<std::uint32_t>(n, 1),
+                                        0, 3600});
+        return;
+    }
+    if (!c.logged_in) {
         c.logged_in = true;
         ++logged_in_;
     }
 }
 
-void LoadGenerator::on_shake_reply(Conn& c, const Pending& p, std::uint32_t result,
-                                   std::uint32_t amount, std::uint64_t now) {
+void LoadGenerator::on_create_reply(Conn& c, const protocol::Message& reply) {
+    const auto* made = std::get_if<protocol::CreateResponse>(&reply);
+    if (made == nullptr) {
+        if (login_failures_ < 5) {
+            fmt::print(stderr, "connection {}: create refused: {}\n", c.index,
+                       protocol::describe(reply));
+        }
+        fail_connection(c, "create refused");
+        return;
+    }
+    c.packet = made->packet;
+    logged_in(c, protocol::kResultOk);
+}
+
+void LoadGenerator::on_answer(Conn& c, const Pending& p, Outcome outcome, std::uint32_t amount,
+                              std::uint64_t now) {
     PhaseState& ps = phases_[p.phase];
     ps.recorder.record(p.scheduled_ns, p.sent_ns, now);
     window_latency_.record(now > p.scheduled_ns ? now - p.scheduled_ns : 0);
     Counters delta;
     delta.responses = 1;
-    if (result == protocol::kShakeGotPacket) {
-        delta.got = 1;
-        delta.shake_cents = amount;
-    } else if (result == protocol::kShakeNoPacket) {
-        delta.none = 1;
-    } else if (result == protocol::kShakeOverloaded) {
-        delta.overloaded = 1;
-    } else {
-        delta.errors = 1;
+    switch (outcome) {
+        case Outcome::got:
+            delta.got = 1;
+            delta.shake_cents = amount;
+            break;
+        case Outcome::none: delta.none = 1; break;
+        case Outcome::overloaded: delta.overloaded = 1; break;
+        case Outcome::error: delta.errors = 1; break;
     }
     ps.counts += delta;
     window_ += delta;
     // Closed loop: a reply frees a slot; refill it while the phase runs.
     if (options_.mode == Mode::closed && !draining_ && phase_ < options_.plan.phases.size() &&
         options_.plan.phases[phase_].kind == PhaseKind::qps && c.logged_in && !c.dead) {
-        send_shake(c, now, now);
+        send_request(c, now, now);
     }
 }
 
-void LoadGenerator::send_shake(Conn& c, std::uint64_t scheduled_ns, std::uint64_t now) {
-    queue(c, protocol::ShakeRequest{c.user}, Pending{scheduled_ns, now, phase_});
+void LoadGenerator::send_request(Conn& c, std::uint64_t scheduled_ns, std::uint64_t now) {
+    if (options_.workload == Workload::claim) {
+        // The next connection's packet; after every other one, the same ones again (answered
+        // already_claimed: counted as "none").
+        const std::size_t n = conns_.size();
+        const Conn* owner = conns_[(c.index + c.next_claim) % n].get();
+        c.next_claim = c.next_claim + 1 < n ? c.next_claim + 1 : 1;
+        queue(c, protocol::Claim{++c.claims_sent, owner->packet}, Pending{scheduled_ns, now, phase_});
+    } else {
+        queue(c, protocol::ShakeRequest{c.user}, Pending{scheduled_ns, now, phase_});
+    }
     ++window_.sent;
     ++phases_[phase_].counts.sent;
 }
@@ -258,7 +303,7 @@ void LoadGenerator::fail_connection(Conn& c, const char* why) {
     }
     // Shakes that will never be answered are errors of the phase that sent them.
     c.session.reset([&](ClientSession<Pending>::Pending&& p) {
-        if (p.key.kind != RequestKind::shake) {
+        if (p.key.kind != RequestKind::shake && p.key.kind != RequestKind::claim) {
             return;
         }
         if (!stopped_) {

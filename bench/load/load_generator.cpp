@@ -193,7 +193,7 @@ void LoadGenerator::generate_until(std::uint64_t until) {
             ++cursor_i_;
             Conn& c = *conns_[s.user];
             if (c.logged_in && !c.dead) {
-                send_shake(c, at, uv_hrtime());
+                send_request(c, at, uv_hrtime());
             } else {
                 ++unsendable_;  // its connection is gone: counted as an error of the phase
                 ++window_.errors;
@@ -226,7 +226,7 @@ void LoadGenerator::start_phase(std::uint32_t index, std::uint64_t now) {
     if (p.kind == PhaseKind::qps && options_.mode == Mode::closed) {
         for (auto& c : conns_) {
             for (std::uint32_t k = 0; k < options_.inflight && c->logged_in && !c->dead; ++k) {
-                send_shake(*c, now, now);
+                send_request(*c, now, now);
             }
         }
     }

@@ -1,6 +1,6 @@
 // LoadGenerator: runs a Plan against one redpacketd over loopback on ONE libuv loop (single
 // thread). It opens the plan's connections at the connect rate over source addresses
-// 127.0.0.2.., logs each in, paces shake requests (seed / smooth / closed), grabs every
+// 127.0.0.2.., logs each in, paces shake (or claim) requests (seed / smooth / closed), grabs every
 // packet it is told about, and measures each reply from its request's scheduled send time.
 //
 // Lifetime: construct, run() once, then summary(). Every handle lives on the private loop and
@@ -57,6 +57,9 @@ private:
         std::uint32_t user{0};
         /// The library's client protocol: frames out (queued this tick), replies matched.
         ClientSession<Pending> session;
+        std::uint64_t packet{0};      ///< --request claim: the packet this connection created
+        std::uint32_t next_claim{1};  ///< --request claim: claims connection index + this next
+        std::uint64_t claims_sent{0};
         bool open{false};             ///< tcp handle initialised and not yet closed
         bool logged_in{false};
         bool dead{false};             ///< failed or closed; never reused
@@ -81,15 +84,21 @@ private:
     static void on_connect(uv_connect_t* req, int status);
     static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
     static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-    void on_reply(Conn& c, Pending&& p, const protocol::Message& reply, std::uint64_t now);
+    void on_reply(Conn& c, Pending&& p, RequestKind kind, const protocol::Message& reply,
+                  std::uint64_t now);
     void on_other(Conn& c, const protocol::Message& m, std::uint64_t now);
     void logged_in(Conn& c, std::uint32_t result);
-    void on_shake_reply(Conn& c, const Pending& p, std::uint32_t result, std::uint32_t amount,
-                        std::uint64_t now);
+    /// How a paced request ended: a packet won (shake hit, share claimed), nothing (no shake
+    /// packet; already claimed, sold out), overloaded, or an error.
+    enum class Outcome : std::uint8_t { got, none, overloaded, error };
+    void on_answer(Conn& c, const Pending& p, Outcome outcome, std::uint32_t amount,
+                   std::uint64_t now);
+    void on_create_reply(Conn& c, const protocol::Message& reply);
     void send_login(Conn& c);
     void queue(Conn& c, const protocol::Message& m);
     void queue(Conn& c, const protocol::Message& m, Pending tag);
-    void send_shake(Conn& c, std::uint64_t scheduled_ns, std::uint64_t now);
+    /// Sends the workload's next request (a shake, or a claim of the next connection's packet).
+    void send_request(Conn& c, std::uint64_t scheduled_ns, std::uint64_t now);
     void flush_dirty();
     void flush(Conn& c);
     void fail_connection(Conn& c, const char* why);

@@ -43,6 +43,7 @@ bool is_ipv4_loopback(std::string_view host) noexcept {
 std::expected<Options, OptionsExit> parse_options(int argc, const char* const* argv) {
     Options o;
     std::string mode = "seed";
+    std::string workload = "shake";
     std::string plan_text;
     std::string plan_file;
     CLI::App app{"redpacket-load: paced, coordinated-omission-free load for redpacketd "
@@ -52,6 +53,11 @@ std::expected<Options, OptionsExit> parse_options(int argc, const char* const* a
     app.add_option("--sources", o.sources, "source addresses 127.0.0.2..")
         ->check(CLI::Range(1, 250))->capture_default_str();
     app.add_option("--mode", mode, "seed | smooth | closed")->capture_default_str();
+    app.add_option("--request", workload,
+                   "shake | claim (each connection creates a packet with a share for every "
+                   "other connection, then claims the others' packets; the daemon's "
+                   "max_shares must be at least the connection count)")
+        ->capture_default_str();
     app.add_option("--inflight", o.inflight, "closed mode: requests in flight per connection")
         ->check(CLI::Range(1, 1024))->capture_default_str();
     app.add_option("--plan", plan_text, "e.g. \"connect 2000 @ 1000/s; hold 2s; qps 3000 for 10s\"");
@@ -93,6 +99,14 @@ std::expected<Options, OptionsExit> parse_options(int argc, const char* const* a
                                                           "closed", mode)});
     }
     o.mode = *m;
+    if (workload != "shake" && workload != "claim") {
+        return std::unexpected(
+            OptionsExit{2, fmt::format("--request {}: expected shake or claim", workload)});
+    }
+    o.workload = workload == "claim" ? Workload::claim : Workload::shake;
+    if (o.workload == Workload::claim && o.echo) {
+        return std::unexpected(OptionsExit{2, "--request claim cannot run against --echo"});
+    }
     auto plan = load_plan(plan_text, plan_file);
     if (!plan) {
         return std::unexpected(OptionsExit{2, "plan: " + plan.error()});

@@ -12,6 +12,13 @@
 
 namespace redpacket::load {
 
+/// What each paced (or closed-loop) request is.
+enum class Workload : std::uint8_t {
+    shake,  ///< a shake (the seed experiment)
+    claim,  ///< a claim: each connection creates one packet with a share for every other
+            ///< connection at login, then claims the others' packets in turn
+};
+
 /// Everything a run needs.
 struct Options {
     std::string target{"127.0.0.1"};  ///< IPv4 loopback address of redpacketd
@@ -19,6 +26,7 @@ struct Options {
     std::uint32_t sources{4};          ///< source addresses 127.0.0.2 .. 127.0.0.(1+sources)
     Mode mode{Mode::seed};
     std::uint32_t inflight{1};         ///< closed mode: requests in flight per connection
+    Workload workload{Workload::shake};
     Plan plan;
     std::string csv_path;              ///< empty: no CSV
     std::string json_path;             ///< empty: summary on stdout only
