@@ -154,6 +154,49 @@ TEST_CASE("a short loopback run logs every user in and accounts for every reply"
     ::rmdir(dir.c_str());
 }
 
+TEST_CASE("the claim workload creates a packet per connection and claims the others' shares",
+          "[load]") {
+    int daemon_out = -1;
+    const pid_t daemon = spawn({REDPACKETD_BINARY, "--port", "0", "--admin-port", "0",
+                                "--workers", "2", "--rate-limit", "100000"},
+                               &daemon_out);
+    const std::string ready = read_line(daemon_out, 5000);
+    std::smatch m;
+    const bool matched = std::regex_search(ready, m, std::regex{R"(ready port=(\d+))"});
+    if (!matched) {
+        ::kill(daemon, SIGKILL);
+        ::waitpid(daemon, nullptr, 0);
+    }
+    REQUIRE(matched);
+    char dir_template[] = "/tmp/redpacket-load-claims-XXXXXX";
+    REQUIRE(::mkdtemp(dir_template) != nullptr);
+    const std::string json = std::string(dir_template) + "/run.json";
+    // 40 connections: 40 packets of 40 shares; 600 claims, each a new (user, packet) pair
+    // until every connection has claimed the 39 others (1,560 pairs).
+    const pid_t load = spawn({REDPACKET_LOAD_BINARY, "--port", m[1].str(), "--request", "claim",
+                              "--mode", "smooth", "--quiet", "--max-seconds", "20", "--plan",
+                              "connect 40 @ 400/s; qps 300 for 2s", "--json", json},
+                             nullptr);
+    const int load_rc = wait_for(load, 15'000);
+    ::kill(daemon, SIGTERM);
+    CHECK(wait_for(daemon, 5'000) == 0);
+    ::close(daemon_out);
+    CHECK(load_rc == 0);
+    const auto j = nlohmann::json::parse(slurp(json), nullptr, false);
+    REQUIRE_FALSE(j.is_discarded());
+    CHECK(j["logged_in"] == 40);
+    const auto& qps = j["phases"][1];
+    CHECK(qps["requests"] == 600);
+    CHECK(qps["responses"] == 600);
+    CHECK(qps["got"] == 600);  // every claim a share: claimed, none already_claimed
+    CHECK(qps["errors"] == 0);
+    // Each share is at least a cent; 40 packets of 4,000 cents hold all that was won.
+    CHECK(qps["shake_cents"].get<std::uint64_t>() >= 600);
+    CHECK(qps["shake_cents"].get<std::uint64_t>() <= 40 * 4000);
+    std::remove(json.c_str());
+    ::rmdir(dir_template);
+}
+
 TEST_CASE("closed loop against the echo server keeps every connection's requests in flight",
           "[load]") {
     int echo_out = -1;
