@@ -427,8 +427,12 @@ StoreResult<PacketId> RedisStore::offer(StoreTicket ticket, const OfferOp& op) {
 
 StoreResult<Expired> RedisStore::expire(StoreTicket ticket, const ExpireOp& op) {
     const std::int64_t now = now_ms();
-    if (!serves(op.set) || now - swept_at_ms_[op.set] < options_.sweep_interval.count()) {
-        return Completion<Expired>{Expired{}, 0};  // swept recently enough
+    // One sweeper for the cluster: the daemon holding the campaign lease (a sweep on every
+    // daemon would multiply the calls by the daemons; two at a lease change are still safe —
+    // a refund is one atomic call).
+    if (!serves(op.set) || !runs_campaigns() ||
+        now - swept_at_ms_[op.set] < options_.sweep_interval.count()) {
+        return Completion<Expired>{Expired{}, 0};  // not ours, or swept recently enough
     }
     swept_at_ms_[op.set] = now;
     Resp argv = fcall("rp_expire", op.set, 3);

@@ -98,7 +98,7 @@ TEST_CASE("two daemons share one store: claims from both, retries on the other, 
     CHECK(rc == 0);
 }
 
-TEST_CASE("packets expiring while two daemons sweep are refunded once and racing claims balance",
+TEST_CASE("packets expiring under claims through two daemons are refunded once and the books balance",
           "[redis][integration]") {
     const TestCluster cluster = TestCluster::from_env();
     const std::string prefix = redpacket::testing::test_prefix("expiry");

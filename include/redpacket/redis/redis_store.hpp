@@ -17,7 +17,8 @@
 //
 // Shakes: a SET's supply that was found empty is known empty for `shake_empty_ttl`, or until an
 // "offer" message on the SET's shard channel says otherwise: a shake then costs no round trip.
-// Campaigns: processes share them through a lease (`lease_owner`): only its holder runs them.
+// Campaigns and expiry sweeps: processes share them through a lease (`lease_owner`): only its
+// holder runs them.
 // Presence (who is online, per SET) is kept in Redis for the send campaign, and its notices are
 // announced on the SET's shard channel to whichever process holds the recipient.
 //
