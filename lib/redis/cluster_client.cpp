@@ -499,61 +499,68 @@ void ClusterClient::refresh_map() {
             candidates->push_back(s);
         }
     }
-    auto ask = std::make_shared<std::function<void(std::size_t)>>();
-    *ask = [this, candidates, ask](std::size_t i) {
-        if (i >= candidates->size()) {
-            refreshing_ = false;
-            if (on_started_ && now_ms() - last_refresh_ms_ >= options_.timeout.count()) {
-                std::exchange(on_started_, nullptr)(std::unexpected(std::string(
-                    "no seed node answered CLUSTER SLOTS within the timeout")));
-            } else if (on_started_) {
-                refreshing_ = true;  // keep trying the seeds until the start-up timeout
-                uv_update_time(loop_);
-                (*ask)(0);
-            }
+    ask_slots(std::move(candidates), 0);
+}
+
+// One CLUSTER SLOTS question to candidate i; on no answer the next one. The chain holds the
+// candidate list by value in each request's callback: nothing refers to itself, nothing leaks.
+void ClusterClient::ask_slots(std::shared_ptr<const std::vector<NodeAddress>> candidates,
+                              std::size_t i) {
+    if (i >= candidates->size()) {
+        refreshing_ = false;
+        if (on_started_ && now_ms() - last_refresh_ms_ >= options_.timeout.count()) {
+            std::exchange(on_started_, nullptr)(std::unexpected(
+                std::string("no seed node answered CLUSTER SLOTS within the timeout")));
+        } else if (on_started_) {
+            refreshing_ = true;  // keep trying the seeds until the start-up timeout
+            uv_update_time(loop_);
+            ask_slots(std::move(candidates), 0);
+        }
+        return;
+    }
+    auto r = std::make_unique<Request>();
+    r->resp = encode({"CLUSTER", "SLOTS"});
+    r->target = (*candidates)[i];
+    r->deadline_ms = now_ms() + std::max<std::int64_t>(200, options_.timeout.count() / 4);
+    r->done = [this, candidates, i](std::expected<CommandResult, ClusterError> res) {
+        if (!res || res->reply.type != Value::Type::array || res->reply.elements.empty()) {
+            ask_slots(candidates, i + 1);
             return;
         }
-        auto r = std::make_unique<Request>();
-        r->resp = encode({"CLUSTER", "SLOTS"});
-        r->target = (*candidates)[i];
-        r->deadline_ms = now_ms() + std::max<std::int64_t>(200, options_.timeout.count() / 4);
-        r->done = [this, ask, i](std::expected<CommandResult, ClusterError> res) {
-            if (!res || res->reply.type != Value::Type::array || res->reply.elements.empty()) {
-                (*ask)(i + 1);
-                return;
-            }
-            std::vector<std::int32_t> owner(kSlots, -1);
-            std::vector<NodeAddress> masters;
-            for (const Value& range : res->reply.elements) {
-                if (range.elements.size() < 3 || range.elements[2].elements.size() < 2) {
-                    continue;
-                }
-                const auto lo = range.elements[0].as_int();
-                const auto hi = range.elements[1].as_int();
-                const auto port = range.elements[2].elements[1].as_int();
-                if (!lo || !hi || !port || *lo < 0 || *hi >= kSlots) {
-                    continue;
-                }
-                NodeAddress m{range.elements[2].elements[0].str, static_cast<std::uint16_t>(*port)};
-                auto pos = std::find(masters.begin(), masters.end(), m);
-                if (pos == masters.end()) {
-                    masters.push_back(m);
-                    pos = masters.end() - 1;
-                }
-                for (auto s = *lo; s <= *hi; ++s) {
-                    owner[static_cast<std::size_t>(s)] = static_cast<std::int32_t>(pos - masters.begin());
-                }
-            }
-            owners_ = std::move(masters);
-            slot_owner_ = std::move(owner);
-            refreshing_ = false;
-            if (on_started_) {
-                std::exchange(on_started_, nullptr)({});
-            }
-        };
-        submit(std::move(r));
+        adopt_slot_map(res->reply);
     };
-    (*ask)(0);
+    submit(std::move(r));
+}
+
+void ClusterClient::adopt_slot_map(const Value& slots) {
+    std::vector<std::int32_t> owner(kSlots, -1);
+    std::vector<NodeAddress> masters;
+    for (const Value& range : slots.elements) {
+        if (range.elements.size() < 3 || range.elements[2].elements.size() < 2) {
+            continue;
+        }
+        const auto lo = range.elements[0].as_int();
+        const auto hi = range.elements[1].as_int();
+        const auto port = range.elements[2].elements[1].as_int();
+        if (!lo || !hi || !port || *lo < 0 || *hi >= kSlots) {
+            continue;
+        }
+        NodeAddress m{range.elements[2].elements[0].str, static_cast<std::uint16_t>(*port)};
+        auto pos = std::find(masters.begin(), masters.end(), m);
+        if (pos == masters.end()) {
+            masters.push_back(m);
+            pos = masters.end() - 1;
+        }
+        for (auto s = *lo; s <= *hi; ++s) {
+            owner[static_cast<std::size_t>(s)] = static_cast<std::int32_t>(pos - masters.begin());
+        }
+    }
+    owners_ = std::move(masters);
+    slot_owner_ = std::move(owner);
+    refreshing_ = false;
+    if (on_started_) {
+        std::exchange(on_started_, nullptr)({});
+    }
 }
 
 void ClusterClient::tick() {

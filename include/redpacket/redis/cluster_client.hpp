@@ -163,6 +163,8 @@ private:
     Node& node(const NodeAddress& at);
     void drop_node(const NodeAddress& at);
     void refresh_map();
+    void ask_slots(std::shared_ptr<const std::vector<NodeAddress>> candidates, std::size_t i);
+    void adopt_slot_map(const Value& slots);
     void tick();
     [[nodiscard]] std::int64_t now_ms() const noexcept;
 
