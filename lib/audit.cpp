@@ -1,4 +1,5 @@
 #include "redpacket/audit.hpp"
+#include "redpacket/proof.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -36,6 +37,7 @@ std::string_view to_string(ViolationKind k) noexcept {
         case ViolationKind::shake_amount_mismatch: return "shake_amount_mismatch";
         case ViolationKind::claimer_not_allowed: return "claimer_not_allowed";
         case ViolationKind::bad_allowed_list: return "bad_allowed_list";
+        case ViolationKind::split_not_from_seed: return "split_not_from_seed";
     }
     return "unknown_violation";
 }
@@ -89,6 +91,15 @@ void Auditor::apply(const JournalRecord& r, std::uint64_t sequence) {
     }
 }
 
+// A verifiable packet's shares must be exactly what its seed gives, in order.
+void Auditor::check_seed(const JournalRecord& r, std::uint64_t sequence) {
+    const SplitTerms terms{r.packet, r.amount, r.index, r.policy, r.min_share};
+    const Verdict v = verify_packet(terms, commitment(terms, *r.seed), *r.seed, r.shares);
+    if (!v.ok) {
+        violation(ViolationKind::split_not_from_seed, sequence, r.packet, v.what);
+    }
+}
+
 void Auditor::created(const JournalRecord& r, std::uint64_t sequence) {
     const auto [it, inserted] = packets_.try_emplace(r.packet.value);
     if (!inserted) {
@@ -108,6 +119,9 @@ void Auditor::created(const JournalRecord& r, std::uint64_t sequence) {
         violation(ViolationKind::bad_split, sequence, r.packet,
                   std::to_string(r.shares.size()) + " shares (count " + std::to_string(r.index) +
                       ") sum to " + cents(sum) + " of total " + cents(r.amount));
+    }
+    if (r.seed) {
+        check_seed(r, sequence);
     }
     Packet& p = it->second;
     p.sender = r.user;

@@ -167,6 +167,12 @@ std::expected<protocol::QueryResponse, ClientError> BlockingClient::query(std::u
     return ask<protocol::QueryResponse>(protocol::Query{request_id, packet});
 }
 
+std::expected<protocol::ProofResponse, ClientError> BlockingClient::proof(std::uint64_t packet,
+                                                                          std::uint32_t part,
+                                                                          std::uint64_t request_id) {
+    return ask<protocol::ProofResponse>(protocol::Proof{request_id, packet, part});
+}
+
 // --- frames ----------------------------------------------------------------------------------
 
 void BlockingClient::send(const protocol::Message& m) { send_all(std::span{&m, 1}); }

@@ -375,6 +375,15 @@ std::uint64_t Client::query(std::uint64_t packet, Callback<protocol::QueryRespon
     return request_id;
 }
 
+std::uint64_t Client::proof(std::uint64_t packet, std::uint32_t part,
+                            Callback<protocol::ProofResponse> done, std::uint64_t request_id) {
+    if (request_id == 0) {
+        request_id = next_request_id_++;
+    }
+    submit(protocol::Proof{request_id, packet, part}, typed(std::move(done)));
+    return request_id;
+}
+
 void Client::heartbeat(Callback<protocol::HeartbeatResponse> done) {
     submit(protocol::Heartbeat{next_nonce_++}, typed(std::move(done)));
 }

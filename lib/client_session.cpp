@@ -5,7 +5,8 @@ namespace redpacket {
 namespace {
 
 bool has_request_id(RequestKind k) noexcept {
-    return k == RequestKind::create || k == RequestKind::claim || k == RequestKind::query;
+    return k == RequestKind::create || k == RequestKind::claim || k == RequestKind::query ||
+           k == RequestKind::proof;
 }
 
 }  // namespace
@@ -20,6 +21,7 @@ std::string_view to_string(RequestKind k) noexcept {
         case RequestKind::claim: return "claim";
         case RequestKind::query: return "query";
         case RequestKind::heartbeat: return "heartbeat";
+        case RequestKind::proof: return "proof";
         case RequestKind::other: return "other";
     }
     return "other";
@@ -37,6 +39,7 @@ RequestKey request_key(const protocol::Message& request) noexcept {
             [](const protocol::Claim& m) { return RequestKey{K::claim, m.request_id}; },
             [](const protocol::Query& m) { return RequestKey{K::query, m.request_id}; },
             [](const protocol::Heartbeat& m) { return RequestKey{K::heartbeat, m.nonce}; },
+            [](const protocol::Proof& m) { return RequestKey{K::proof, m.request_id}; },
             [](const auto&) { return RequestKey{K::other, 0}; },
         },
         request);
@@ -65,6 +68,9 @@ bool answers(const protocol::Message& reply, const RequestKey& r) noexcept {
             },
             [&](const protocol::HeartbeatResponse& m) {
                 return r.kind == K::heartbeat && r.key == m.nonce;
+            },
+            [&](const protocol::ProofResponse& m) {
+                return r.kind == K::proof && r.key == m.request_id;
             },
             [&](const protocol::ErrorReply& m) {
                 if (has_request_id(r.kind)) {

@@ -1,5 +1,7 @@
 #include "redpacket/journal_record.hpp"
 
+#include <cstring>
+
 #include "byte_io.hpp"
 #include "redpacket/crc32c.hpp"
 
@@ -41,7 +43,11 @@ struct Fields {
     std::uint64_t request_id;
     std::span<const Cents> shares;
     std::span<const UserId> allowed;
+    const std::array<std::uint8_t, 32>* seed;
+    Cents min_share;
 };
+
+constexpr std::uint8_t kPolicyProofFlag = 0x80;  // policy byte: a seed follows the lists
 
 std::uint32_t header_crc(const std::byte* p) noexcept {
     return crc32c(std::span<const std::byte>{p, 4});
@@ -51,7 +57,7 @@ std::size_t encode_fields(const Fields& f, std::span<std::byte> out) noexcept {
     if (f.shares.size() > kMaxShares || f.allowed.size() > kMaxAllowedClaimers) {
         return 0;
     }
-    const std::size_t size = record_size(f.shares.size(), f.allowed.size());
+    const std::size_t size = record_size(f.shares.size(), f.allowed.size(), f.seed != nullptr);
     if (out.size() < size) {
         return 0;
     }
@@ -60,7 +66,8 @@ std::size_t encode_fields(const Fields& f, std::span<std::byte> out) noexcept {
     store_le(p + kOffHeaderCrc, header_crc(p));
     store_le(p + kOffSequence, f.sequence);
     p[kOffKind] = static_cast<std::byte>(f.kind);
-    p[kOffPolicy] = static_cast<std::byte>(f.policy);
+    p[kOffPolicy] = static_cast<std::byte>(static_cast<std::uint8_t>(f.policy) |
+                                           (f.seed != nullptr ? kPolicyProofFlag : 0));
     store_le(p + kOffAllowedCount, static_cast<std::uint16_t>(f.allowed.size()));
     store_le(p + kOffShard, f.shard);
     store_le(p + kOffPacket, f.packet.value);
@@ -78,6 +85,11 @@ std::size_t encode_fields(const Fields& f, std::span<std::byte> out) noexcept {
     for (const UserId u : f.allowed) {
         store_le(s, std::uint64_t{u});
         s += 8;
+    }
+    if (f.seed != nullptr) {
+        std::memcpy(s, f.seed->data(), 32);
+        store_le(s + 32, static_cast<std::uint64_t>(f.min_share.value));
+        s += kRecordProofSize;
     }
     store_le(s, crc32c(std::span<const std::byte>{p, size - 4}));
     return size;
@@ -100,26 +112,37 @@ JournalRecord to_record(const PoolEvent& event, ShardId shard, std::uint64_t req
     r.request_id = request_id;
     r.shares.assign(event.shares.begin(), event.shares.end());
     r.allowed.assign(event.allowed.begin(), event.allowed.end());
+    if (event.seed != nullptr) {
+        r.seed = *event.seed;
+        r.min_share = event.min_share;
+    }
     return r;
 }
 
 PoolEvent to_event(const JournalRecord& r) noexcept {
-    return PoolEvent{r.kind,   r.packet, r.user,
-                     r.amount, r.index,  r.at,
-                     r.policy, std::span<const Cents>{r.shares}, std::span<const UserId>{r.allowed}};
+    PoolEvent e{r.kind,   r.packet, r.user,
+                r.amount, r.index,  r.at,
+                r.policy, std::span<const Cents>{r.shares}, std::span<const UserId>{r.allowed}};
+    if (r.seed) {
+        e.seed = &*r.seed;
+        e.min_share = r.min_share;
+    }
+    return e;
 }
 
 std::size_t encode_record(const JournalRecord& r, std::span<std::byte> out) noexcept {
     return encode_fields(Fields{r.sequence, r.kind, r.policy, r.shard, r.packet, r.user, r.amount,
                                 r.index, r.at, r.request_id, std::span<const Cents>{r.shares},
-                                std::span<const UserId>{r.allowed}},
+                                std::span<const UserId>{r.allowed}, r.seed ? &*r.seed : nullptr,
+                                r.min_share},
                          out);
 }
 
 std::size_t encode_event(std::uint64_t sequence, ShardId shard, std::uint64_t request_id,
                          const PoolEvent& e, std::span<std::byte> out) noexcept {
     return encode_fields(Fields{sequence, e.kind, e.policy, shard, e.packet, e.user, e.amount,
-                                e.index, e.at, request_id, e.shares, e.allowed},
+                                e.index, e.at, request_id, e.shares, e.allowed, e.seed,
+                                e.min_share},
                          out);
 }
 
@@ -165,14 +188,16 @@ std::expected<std::size_t, RecordError> decode_record(std::span<const std::byte>
         return std::unexpected(RecordError::bad_crc);
     }
     const auto kind = static_cast<std::uint8_t>(p[kOffKind]);
-    const auto policy = static_cast<std::uint8_t>(p[kOffPolicy]);
+    const auto policy_byte = static_cast<std::uint8_t>(p[kOffPolicy]);
+    const bool proof = (policy_byte & kPolicyProofFlag) != 0;
+    const auto policy = static_cast<std::uint8_t>(policy_byte & ~kPolicyProofFlag);
     const auto share_count = load_le<std::uint32_t>(p + kOffShareCount);
     const auto allowed_count = load_le<std::uint16_t>(p + kOffAllowedCount);
     if (kind > static_cast<std::uint8_t>(kLastPoolEventKind) ||
         policy > static_cast<std::uint8_t>(SplitPolicy::fixed) ||
         share_count > kMaxShares || allowed_count > kMaxAllowedClaimers ||
-        record_size(share_count, allowed_count) != size ||
-        ((share_count != 0 || allowed_count != 0) &&
+        record_size(share_count, allowed_count, proof) != size ||
+        ((share_count != 0 || allowed_count != 0 || proof) &&
          static_cast<PoolEventKind>(kind) != PoolEventKind::created)) {
         return std::unexpected(RecordError::bad_field);
     }
@@ -196,6 +221,14 @@ std::expected<std::size_t, RecordError> decode_record(std::span<const std::byte>
     for (UserId& u : out.allowed) {
         u = load_le<std::uint64_t>(s);
         s += 8;
+    }
+    out.seed.reset();
+    out.min_share = Cents{0};
+    if (proof) {
+        std::array<std::uint8_t, 32> seed{};
+        std::memcpy(seed.data(), s, 32);
+        out.seed = seed;
+        out.min_share = Cents{static_cast<std::int64_t>(load_le<std::uint64_t>(s + 32))};
     }
     return size;
 }

@@ -181,7 +181,7 @@ std::expected<std::uint64_t, Error> JournalWriter::append(const PoolEvent& event
     if (event.allowed.size() > kMaxAllowedClaimers) {
         return std::unexpected(Error::invalid_argument);
     }
-    return enqueue(record_size(event.shares.size(), event.allowed.size()), admission,
+    return enqueue(record_size(event.shares.size(), event.allowed.size(), event.seed != nullptr), admission,
                    [&](std::uint64_t sequence, std::span<std::byte> out) {
                        return encode_event(sequence, shard, request_id, event, out);
                    });

@@ -123,6 +123,13 @@ constexpr auto fields(std::type_identity<Heartbeat>) noexcept {
 constexpr auto fields(std::type_identity<HeartbeatResponse>) noexcept {
     return std::tuple{&HeartbeatResponse::nonce};
 }
+constexpr auto fields(std::type_identity<Proof>) noexcept {
+    return std::tuple{&Proof::request_id, &Proof::packet, &Proof::part};
+}
+constexpr auto fields(std::type_identity<ProofResponse>) noexcept {
+    return std::tuple{&ProofResponse::request_id, &ProofResponse::part, &ProofResponse::status,
+                      &ProofResponse::policy, &ProofResponse::min_share, &ProofResponse::value};
+}
 constexpr auto fields(std::type_identity<ErrorReply>) noexcept {
     return std::tuple{&ErrorReply::request_id, &ErrorReply::code};
 }
@@ -255,6 +262,8 @@ std::string_view to_string(Command c) noexcept {
         case Command::query_response: return "query_response";
         case Command::heartbeat: return "heartbeat";
         case Command::heartbeat_response: return "heartbeat_response";
+        case Command::proof: return "proof";
+        case Command::proof_response: return "proof_response";
         case Command::error: return "error";
     }
     return "unknown_command";
@@ -493,6 +502,11 @@ std::string describe(const Message& m) {
             },
             [](const HeartbeatResponse& r) {
                 return fields("heartbeat_response", {{"nonce", r.nonce}});
+            },
+            [](const ProofResponse& r) {
+                return fields("proof_response", {{"request_id", r.request_id}, {"part", r.part},
+                                                 {"status", r.status}, {"policy", r.policy},
+                                                 {"min_share", r.min_share}});
             },
             [](const auto& other) { return std::string(to_string(other.command)); },
         },

@@ -57,24 +57,43 @@ std::expected<PacketId, Error> RedPacketPool::create(UserId sender, Cents total,
         ++p.stats.create_rejected;
         return std::unexpected(Error::pool_full);
     }
+    std::optional<Seed> seed;
+    if (p.config.verifiable) {
+        auto drawn = p.seeds.next();
+        if (!drawn) {
+            ++p.stats.create_rejected;
+            return std::unexpected(drawn.error());
+        }
+        seed = *drawn;
+    }
     // Everything that can throw happens before the pool changes.
     p.scratch.resize(count);
     Impl::Shares storage = Impl::allocate_shares(count);
     std::unique_ptr<UserId[]> claimers = Impl::prepare_allowed(p.scratch_users);
     p.reserve_deadline();
+    p.provenance.reserve(p.slots.size() + 1);
     const std::uint32_t slot_index = p.acquire_slot();
 
-    auto ok = split_into(policy, total, std::span<Cents>{p.scratch}, p.config.min_share, p.rng);
+    Rng packet_rng = seed ? rng_from_seed(*seed) : Rng{};
+    auto ok = split_into(policy, total, std::span<Cents>{p.scratch}, p.config.min_share,
+                         seed ? packet_rng : p.rng);
     assert(ok.has_value());
     (void)ok;
+    if (p.config.fault_swap_shares && count >= 2) {
+        std::swap(p.scratch[0], p.scratch[1]);
+    }
     p.open_slot(slot_index, std::move(storage), std::span<const Cents>{p.scratch.data(), count},
                 sender, total, expires_at, policy, std::move(claimers));
+    p.set_provenance(slot_index, seed ? &*seed : nullptr, p.config.min_share);
     const PacketId id = p.group_id(slot_index, p.slots[slot_index].generation);
     if (p.observer) {
         // The split is still in scratch, contiguous: the journal sees every share as it is.
-        p.observer(PoolEvent{PoolEventKind::created, id, sender, total, count, expires_at, policy,
-                             std::span<const Cents>{p.scratch.data(), count},
-                             std::span<const UserId>{p.scratch_users}});
+        PoolEvent e{PoolEventKind::created, id, sender, total, count, expires_at, policy,
+                    std::span<const Cents>{p.scratch.data(), count},
+                    std::span<const UserId>{p.scratch_users}};
+        e.seed = seed ? &*seed : nullptr;
+        e.min_share = p.config.min_share;
+        p.observer(e);
     }
     return id;
 }
@@ -178,6 +197,11 @@ std::expected<PacketInfo, Error> RedPacketPool::query(PacketId packet) const {
     }
     const auto allowed = Impl::allowed_of(*s);
     info.allowed.assign(allowed.begin(), allowed.end());
+    const std::uint32_t slot = impl_->slot_of(packet);
+    if (slot < impl_->provenance.size() && impl_->provenance[slot].has_seed) {
+        info.seed = impl_->provenance[slot].seed;
+        info.min_share = impl_->provenance[slot].min_share;
+    }
     return info;
 }
 

@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "redpacket/proof.hpp"
 #include "redpacket/random.hpp"
 #include "redpacket/red_packet_pool.hpp"
 
@@ -215,6 +216,19 @@ struct RedPacketPool::Impl {
     PacketId shake_id(std::uint64_t serial) const noexcept {
         return PacketId{(serial << kSerialShift) | kShakeBit | config.shard};
     }
+    // The slot an id names (not checked: use find()).
+    std::uint32_t slot_of(PacketId id) const noexcept {
+        return static_cast<std::uint32_t>((id.value >> kSerialShift) &
+                                          ((std::uint64_t{1} << slot_bits) - 1));
+    }
+    // Records a packet's seed (null: made without one). provenance has room: reserved before
+    // the slot was taken.
+    void set_provenance(std::uint32_t slot, const Seed* seed, Cents min_share) noexcept {
+        if (provenance.size() <= slot) {
+            provenance.resize(std::size_t{slot} + 1);
+        }
+        provenance[slot] = Provenance{seed ? *seed : Seed{}, min_share, seed != nullptr};
+    }
     Slot* find(PacketId id) noexcept {
         if (packet_shard(id) != config.shard || is_shake_packet(id)) {
             return nullptr;
@@ -386,6 +400,14 @@ struct RedPacketPool::Impl {
 
     PoolConfig config;
     Rng rng;
+    SeedSource seeds;
+    // By slot, beside the hot slot data: the seed a verifiable packet's shares came from.
+    struct Provenance {
+        Seed seed{};
+        Cents min_share{};
+        bool has_seed{false};
+    };
+    std::vector<Provenance> provenance;
     int slot_bits{0};
     std::uint64_t generation_mask{0};  // generations that fit in an id beside the slot
     std::vector<Slot> slots;

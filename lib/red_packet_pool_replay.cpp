@@ -110,6 +110,7 @@ struct detail::PoolReplay {
         if (ref->slot >= p.slots.size()) {
             p.slots.resize(std::size_t{ref->slot} + 1);
         }
+        p.provenance.reserve(std::max(p.provenance.size(), std::size_t{ref->slot} + 1));
         p.free_list_stale = true;
 
         if (retire_first) {
@@ -118,6 +119,7 @@ struct detail::PoolReplay {
         p.slots[ref->slot].generation = static_cast<std::uint32_t>(ref->generation);
         p.open_slot(ref->slot, std::move(storage), e.shares.first(count), e.user, e.amount, e.at,
                     e.policy, std::move(claimers));
+        p.set_provenance(ref->slot, e.seed, e.min_share);
         return {};
     }
 
@@ -252,8 +254,13 @@ void RedPacketPool::for_each_live(const std::function<void(const PoolEvent&)>& v
         for (std::uint32_t k = 0; k < s.count; ++k) {
             shares[k] = s.cells[k].amount;
         }
-        visit(PoolEvent{PoolEventKind::created, id, s.sender, s.total, s.count, s.expires_at,
-                        s.policy, std::span<const Cents>{shares}, Impl::allowed_of(s)});
+        PoolEvent created{PoolEventKind::created, id, s.sender, s.total, s.count, s.expires_at,
+                          s.policy, std::span<const Cents>{shares}, Impl::allowed_of(s)};
+        if (i < p.provenance.size() && p.provenance[i].has_seed) {
+            created.seed = &p.provenance[i].seed;
+            created.min_share = p.provenance[i].min_share;
+        }
+        visit(created);
         for (std::uint32_t k = 0; k < s.claimed; ++k) {
             visit(PoolEvent{PoolEventKind::claimed, id, s.cells[k].user, s.cells[k].amount, k,
                             Time::min(), SplitPolicy::double_mean, {}});

@@ -1,6 +1,8 @@
 // RequestService: requests in, decisions out. Campaigns and later completions are in
 // request_service_campaigns.cpp.
 #include "redpacket/request_service.hpp"
+
+#include "redpacket/proof.hpp"
 #include "redpacket/detail/overloaded.hpp"
 
 #include <algorithm>
@@ -15,7 +17,7 @@ constexpr std::array<std::string_view, kServiceEventCount> kServiceEventNames = 
     "logins",         "login_failures",   "protocol_errors",  "shake_requests",
     "shake_hits",     "shake_misses",     "shake_overloaded", "grabs",
     "grab_hits",      "grab_misses",      "claims",           "creates",
-    "create_failures", "queries",         "heartbeats",       "notices",
+    "create_failures", "queries",         "proofs",           "heartbeats",       "notices",
     "rate_limited",   "shake_offered",    "shake_offer_refused", "packets_sent",
     "refunds",        "journal_refusals", "claim_claimed",    "claim_already_claimed",
     "claim_sold_out", "claim_expired",    "claim_not_found",  "claim_not_allowed"};
@@ -80,7 +82,8 @@ Decision RequestService::handle(Session& session, const protocol::Message& reque
                     std::is_same_v<M, protocol::ShakeRequest> ||
                     std::is_same_v<M, protocol::GrabRequest> ||
                     std::is_same_v<M, protocol::CreatePacket> ||
-                    std::is_same_v<M, protocol::Claim> || std::is_same_v<M, protocol::Query>;
+                    std::is_same_v<M, protocol::Claim> || std::is_same_v<M, protocol::Query> ||
+                    std::is_same_v<M, protocol::Proof>;
                 if (!is_request) {  // a server-to-client frame sent by a client
                     count(ServiceEvent::protocol_errors);
                     return error(session, 0, protocol::ErrorCode::unknown_command, true);
@@ -152,6 +155,8 @@ Reply RequestService::overloaded(const protocol::Message& request) const {
         request_id = c->request_id;
     } else if (const auto* q = std::get_if<protocol::Query>(&request)) {
         request_id = q->request_id;
+    } else if (const auto* p = std::get_if<protocol::Proof>(&request)) {
+        request_id = p->request_id;
     }
     return Reply{protocol::ErrorReply{request_id, protocol::ErrorCode::overloaded}};
 }
@@ -220,6 +225,17 @@ Decision RequestService::dispatch(Session& session, const protocol::Message& req
         if (beyond_sets(q->packet)) {
             return reply(protocol::ErrorReply{q->request_id, protocol::ErrorCode::not_found});
         }
+    } else if (const auto* p = std::get_if<protocol::Proof>(&request)) {
+        count(ServiceEvent::proofs);
+        if (rate_limited(session)) {
+            return reply(protocol::ErrorReply{p->request_id, protocol::ErrorCode::overloaded});
+        }
+        if (p->part != protocol::kProofCommitment && p->part != protocol::kProofSeed) {
+            return reply(protocol::ErrorReply{p->request_id, protocol::ErrorCode::malformed_frame});
+        }
+        if (beyond_sets(p->packet)) {
+            return reply(protocol::ErrorReply{p->request_id, protocol::ErrorCode::not_found});
+        }
     }
     return route(session, request, asker, now);
 }
@@ -277,6 +293,7 @@ Decision RequestService::route(const Session& session, const protocol::Message& 
         detail::Overloaded{[](const protocol::GrabRequest& m) -> std::uint64_t { return m.packet; },
                    [](const protocol::Claim& m) -> std::uint64_t { return m.packet; },
                    [](const protocol::Query& m) -> std::uint64_t { return m.packet; },
+                   [](const protocol::Proof& m) -> std::uint64_t { return m.packet; },
                    [](const auto&) -> std::uint64_t { return 0; }},
         request);
     const ShardId set = packet_shard(PacketId{packet});
@@ -300,6 +317,12 @@ Decision RequestService::serve(const protocol::Message& request, UserId user,
             [&] { return pending_op(OpKind::claim, asker, user, m->request_id, m->packet); }, [&](auto& done) {
                 return claim_reply(OpKind::claim, m->request_id, m->packet, done);
             });
+    }
+    if (const auto* m = std::get_if<protocol::Proof>(&request)) {
+        PendingOp op = pending_op(OpKind::proof, asker, user, m->request_id, m->packet);
+        op.recipients = static_cast<std::uint8_t>(m->part);  // which part was asked for
+        return answer(store_.query(ticket, PacketId{m->packet}), [&] { return op; },
+                      [&](auto& done) { return proof_reply(m->request_id, m->part, done); });
     }
     const auto& q = std::get<protocol::Query>(request);
     return answer(store_.query(ticket, PacketId{q.packet}),
@@ -377,6 +400,39 @@ Decision RequestService::claim_reply(OpKind kind, std::uint64_t request_id, std:
                                          r.share_index,
                                          static_cast<std::uint64_t>(got ? r.amount.value : 0)},
                  done.durable_at);
+}
+
+Decision RequestService::proof_reply(std::uint64_t request_id, std::uint32_t part,
+                                     Completion<PacketInfo>& done) {
+    if (!done.result) {
+        const auto code = done.result.error() == Error::unavailable
+                              ? protocol::ErrorCode::unavailable
+                              : protocol::ErrorCode::not_found;
+        return reply(protocol::ErrorReply{request_id, code});
+    }
+    const PacketInfo& info = *done.result;
+    protocol::ProofResponse r;
+    r.request_id = request_id;
+    r.part = part;
+    r.policy = protocol::to_wire(info.policy);
+    if (!info.seed) {
+        r.status = protocol::kProofUnavailable;
+        return reply(r);
+    }
+    r.min_share = static_cast<std::uint32_t>(
+        std::clamp<std::int64_t>(info.min_share.value, 0, UINT32_MAX));
+    const SplitTerms terms{info.id, info.total, info.count, info.policy, info.min_share};
+    // The seed only once nothing is left to hand out: every share claimed, or refunded.
+    const bool finished = info.claimed_count == info.count || info.refunded > Cents{0} ||
+                          (info.state == PacketState::expired && info.remaining == Cents{0});
+    if (part == protocol::kProofCommitment) {
+        r.value = commitment(terms, *info.seed);
+    } else if (finished) {
+        r.value = *info.seed;
+    } else {
+        r.status = protocol::kProofWithheld;
+    }
+    return reply(r);
 }
 
 Decision RequestService::query_reply(std::uint64_t request_id, std::uint64_t packet,

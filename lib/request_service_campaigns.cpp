@@ -315,7 +315,10 @@ void RequestService::on_claimed(StoreTicket ticket, Completion<Claimed> done) {
 
 void RequestService::on_queried(StoreTicket ticket, Completion<PacketInfo> done) {
     if (const auto op = unpark(ticket)) {
-        output_.deliver(op->asker, std::get<Reply>(query_reply(op->request_id, op->packet, done)));
+        output_.deliver(op->asker,
+                        std::get<Reply>(op->kind == OpKind::proof
+                                            ? proof_reply(op->request_id, op->recipients, done)
+                                            : query_reply(op->request_id, op->packet, done)));
     }
 }
 

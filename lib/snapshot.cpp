@@ -240,7 +240,7 @@ std::vector<std::byte> encode_snapshot(std::uint64_t sequence,
         size += pool_header_size(checkpoints.back().slot_generations.size());
         pools[i]->for_each_live([&](const PoolEvent& e) {
             ++events[i];
-            size += record_size(e.shares.size(), e.allowed.size());
+            size += record_size(e.shares.size(), e.allowed.size(), e.seed != nullptr);
         });
     }
     std::vector<std::byte> out;
@@ -252,7 +252,7 @@ std::vector<std::byte> encode_snapshot(std::uint64_t sequence,
         const ShardId shard = pool.config().shard;
         put_pool_header(w, shard, pool.config().max_packets, checkpoints[i], events[i]);
         pool.for_each_live([&](const PoolEvent& e) {
-            put_record(out, record_size(e.shares.size(), e.allowed.size()),
+            put_record(out, record_size(e.shares.size(), e.allowed.size(), e.seed != nullptr),
                        [&](std::span<std::byte> to) { return encode_event(0, shard, 0, e, to); });
         });
     }

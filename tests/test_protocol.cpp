@@ -50,6 +50,14 @@ Bytes encoded(const Message& m, std::uint64_t time = kTime) {
 }
 
 /// One message of every type, every field non-zero and distinct from its neighbours.
+std::array<std::uint8_t, 32> proof_value() {
+    std::array<std::uint8_t, 32> v{};
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        v[i] = static_cast<std::uint8_t>(0xC0 + i);
+    }
+    return v;
+}
+
 std::vector<Message> samples() {
     AuthLogin auth{.user = 0xA1A2A3A4, .expiry = 1'700'000'000, .token = {}};
     for (std::size_t i = 0; i < auth.token.size(); ++i) {
@@ -78,6 +86,9 @@ std::vector<Message> samples() {
         Heartbeat{.nonce = 0xDEADBEEFDEADBEEF},
         HeartbeatResponse{.nonce = 0xDEADBEEFDEADBEEF},
         ErrorReply{.request_id = 13, .code = ErrorCode::pool_full},
+        Proof{.request_id = 14, .packet = 0xFEDCBA9876543210, .part = kProofSeed},
+        ProofResponse{.request_id = 14, .part = kProofSeed, .status = kProofOk, .policy = 2,
+                      .min_share = 1, .value = proof_value()},
     };
 }
 
@@ -182,6 +193,20 @@ TEST_CASE("extended frames put u64 fields big-endian after the same header", "[p
                         0x77, 0x88, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
                         0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x00, 0x00,
                         0x00, 0x0A, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x3C}));
+    check_golden(Proof{.request_id = 2, .packet = 0x0102030405060708, .part = kProofSeed},
+                 bytes({0x00, 0x20, 0x00, 0x1A, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+                        0x88, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x01, 0x02,
+                        0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x00, 0x00, 0x00, 0x01}));
+    Bytes proof_reply = bytes({0x00, 0x44, 0x00, 0x1B, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66,
+                               0x77, 0x88, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02,
+                               0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,
+                               0x00, 0x03, 0x00, 0x00, 0x00, 0x05});
+    for (std::uint8_t b : proof_value()) {
+        proof_reply.push_back(std::byte{b});
+    }
+    check_golden(ProofResponse{.request_id = 2, .part = kProofCommitment, .status = kProofWithheld,
+                               .policy = 3, .min_share = 5, .value = proof_value()},
+                 proof_reply);
 }
 
 // --- sizes, names, round trips -----------------------------------------------------------
@@ -197,7 +222,7 @@ TEST_CASE("every message encodes to its command's frame size", "[protocol]") {
     }
     CHECK(kinds.size() == std::variant_size_v<Message>);
     CHECK(frame_size(Command::query_response) == kMaxKnownFrame);
-    for (int id : {7, 8, 15, 26, 30, 32, 100, 0xFFFF}) {
+    for (int id : {7, 8, 15, 28, 30, 32, 100, 0xFFFF}) {
         CHECK_FALSE(frame_size(static_cast<Command>(id)).has_value());
         CHECK(to_string(static_cast<Command>(id)) == "unknown_command");
     }

@@ -57,6 +57,7 @@ enum class ViolationKind : std::uint8_t {
     shake_amount_mismatch,      ///< issued or expired with another amount than offered
     claimer_not_allowed,        ///< a claim by a user the packet is not restricted to
     bad_allowed_list,           ///< created: allowed claimers not strictly ascending
+    split_not_from_seed,        ///< created, verifiable: shares are not what the seed gives
 };
 /// A stable snake_case name, e.g. "duplicate_claimer".
 [[nodiscard]] std::string_view to_string(ViolationKind k) noexcept;
@@ -153,6 +154,7 @@ private:
 
     void apply(const JournalRecord& r, std::uint64_t sequence);
     void created(const JournalRecord& r, std::uint64_t sequence);
+    void check_seed(const JournalRecord& r, std::uint64_t sequence);
     void claimed(const JournalRecord& r, std::uint64_t sequence);
     void refunded(const JournalRecord& r, std::uint64_t sequence);
     void shake(const JournalRecord& r, std::uint64_t sequence);

@@ -3,7 +3,7 @@
 // It owns a private libuv loop and runs it only inside its calls, each bounded by a timeout:
 // between calls nothing is read from the socket (a test can play a client that never reads).
 // Two layers:
-//   - requests — login, shake, grab, create, claim, query, heartbeat — each waits for the
+//   - requests — login, shake, grab, create, claim, query, proof, heartbeat — each waits for the
 //     frame that answers it (matched like the Client does) and returns it or a ClientError;
 //   - frames — send any frame or raw bytes, and `read` whatever arrives, in arrival order:
 //     notices, error frames, replies to frames sent with `send`.
@@ -66,6 +66,9 @@ public:
     std::expected<protocol::ClaimResponse, ClientError> claim(std::uint64_t packet,
                                                               std::uint64_t request_id);
     std::expected<protocol::QueryResponse, ClientError> query(std::uint64_t packet,
+                                                              std::uint64_t request_id);
+    std::expected<protocol::ProofResponse, ClientError> proof(std::uint64_t packet,
+                                                              std::uint32_t part,
                                                               std::uint64_t request_id);
     /// Any request frame; its answer as it came (an error frame too).
     std::expected<protocol::Message, ClientError> request(

@@ -159,6 +159,10 @@ public:
     /// Asks for a packet's state. Returns the request id.
     std::uint64_t query(std::uint64_t packet, Callback<protocol::QueryResponse> done,
                         std::uint64_t request_id = 0);
+    /// Asks for one part of a packet's proof (protocol::kProofCommitment or kProofSeed; the
+    /// seed only once the packet is finished). Returns the request id.
+    std::uint64_t proof(std::uint64_t packet, std::uint32_t part,
+                        Callback<protocol::ProofResponse> done, std::uint64_t request_id = 0);
     void heartbeat(Callback<protocol::HeartbeatResponse> done);
     // --- requests (the original protocol) ---------------------------------------------------
     void shake(Callback<protocol::ShakeResponse> done);

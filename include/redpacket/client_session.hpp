@@ -34,7 +34,7 @@ namespace redpacket {
 
 /// What a request asks for, as far as matching goes.
 enum class RequestKind : std::uint8_t {
-    login, auth_login, shake, grab, create, claim, query, heartbeat,
+    login, auth_login, shake, grab, create, claim, query, heartbeat, proof,
     other  ///< a frame that gets no reply (a server-to-client frame sent by a client)
 };
 /// "claim", "shake", ...
@@ -48,7 +48,8 @@ struct RequestKey {
 };
 [[nodiscard]] RequestKey request_key(const protocol::Message& request) noexcept;
 /// True if a request of this kind may be sent again after a reconnect with the same result:
-/// creates, claims and queries (by request id), grabs (one share per user) and heartbeats.
+/// creates, claims, queries and proofs (by request id), grabs (one share per user) and
+/// heartbeats.
 /// Not shakes (each takes a new packet) nor logins.
 [[nodiscard]] bool is_retryable(RequestKind kind) noexcept;
 /// True if `reply` answers `request` (see the file comment).

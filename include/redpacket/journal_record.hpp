@@ -8,7 +8,9 @@
 //
 // Encoding (little-endian, docs/journal.md has the table): u32 length, u32 CRC-32C of the
 // length field, the fixed fields, n × i64 shares, m × u64 allowed claimers (m in the u16 that
-// older journals kept 0 as reserved), and a u32 CRC-32C of everything before it.
+// older journals kept 0 as reserved), for a verifiable packet its 32-byte seed and i64 minimum
+// share (flagged by the policy byte's top bit; older journals have neither), and a u32 CRC-32C
+// of everything before it.
 // The length has its own CRC so that a flipped length bit is recognised as corruption instead of
 // being trusted to skip or to run past the end of the file; the trailing CRC catches any other
 // flipped bit and any record cut short.
@@ -18,7 +20,9 @@
 #pragma once
 
 #include <cstddef>
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <expected>
 #include <span>
 #include <string_view>
@@ -35,10 +39,12 @@ namespace redpacket {
 inline constexpr std::size_t kRecordHeaderSize = 8;
 /// Bytes of a record without shares (every kind but created).
 inline constexpr std::size_t kRecordFixedSize = 76;
-/// Bytes of the largest record: a created record of kMaxShares shares restricted to
+/// Bytes a verifiable created record adds: the seed and the minimum share.
+inline constexpr std::size_t kRecordProofSize = 32 + 8;
+/// Bytes of the largest record: a verifiable created record of kMaxShares shares restricted to
 /// kMaxAllowedClaimers users.
 inline constexpr std::size_t kMaxRecordSize =
-    kRecordFixedSize + 8 * (std::size_t{kMaxShares} + kMaxAllowedClaimers);
+    kRecordFixedSize + 8 * (std::size_t{kMaxShares} + kMaxAllowedClaimers) + kRecordProofSize;
 
 /// One journaled state change.
 struct JournalRecord {
@@ -54,6 +60,9 @@ struct JournalRecord {
     std::uint64_t request_id{0};  ///< the client's request (created, claimed); 0 = none
     std::vector<Cents> shares;     ///< created only: every share, in hand-out order
     std::vector<UserId> allowed;   ///< created only: the only users who may claim, ascending
+    /// created, verifiable packets: the seed and the smallest share of the split.
+    std::optional<std::array<std::uint8_t, 32>> seed;
+    Cents min_share;
 
     friend bool operator==(const JournalRecord&, const JournalRecord&) = default;
 };
@@ -65,14 +74,16 @@ struct JournalRecord {
 /// point into `record`).
 [[nodiscard]] PoolEvent to_event(const JournalRecord& record) noexcept;
 
-/// Encoded bytes of a record with `share_count` shares and `allowed_count` allowed claimers.
+/// Encoded bytes of a record with `share_count` shares, `allowed_count` allowed claimers and,
+/// if `proof`, a seed.
 [[nodiscard]] constexpr std::size_t record_size(std::size_t share_count,
-                                                std::size_t allowed_count = 0) noexcept {
-    return kRecordFixedSize + 8 * (share_count + allowed_count);
+                                                std::size_t allowed_count = 0,
+                                                bool proof = false) noexcept {
+    return kRecordFixedSize + 8 * (share_count + allowed_count) + (proof ? kRecordProofSize : 0);
 }
 /// Encoded bytes of `record`.
 [[nodiscard]] inline std::size_t record_size(const JournalRecord& record) noexcept {
-    return record_size(record.shares.size(), record.allowed.size());
+    return record_size(record.shares.size(), record.allowed.size(), record.seed.has_value());
 }
 
 /// Writes `record` at the start of `out`. Returns the bytes written, or 0 (out untouched) if

@@ -62,6 +62,8 @@ enum class Command : std::uint16_t {
     query_response = 23,
     heartbeat = 24,
     heartbeat_response = 25,
+    proof = 26,
+    proof_response = 27,
     error = 31,
 };
 
@@ -88,6 +90,8 @@ enum class Command : std::uint16_t {
         case Command::query_response: return 72;
         case Command::heartbeat: return 20;
         case Command::heartbeat_response: return 20;
+        case Command::proof: return 32;
+        case Command::proof_response: return 68;
         case Command::error: return 24;
     }
     return std::nullopt;
@@ -284,6 +288,40 @@ struct HeartbeatResponse {
     friend bool operator==(const HeartbeatResponse&, const HeartbeatResponse&) = default;
 };
 
+/// Parts of a packet's proof (docs/fairness.md).
+inline constexpr std::uint32_t kProofCommitment = 0;
+inline constexpr std::uint32_t kProofSeed = 1;
+/// Proof response status: `value` holds the part asked for.
+inline constexpr std::uint32_t kProofOk = 0;
+/// Proof response status: the seed is withheld until the packet is finished (every share
+/// claimed, or expired and refunded); `value` is zero.
+inline constexpr std::uint32_t kProofWithheld = 1;
+/// Proof response status: the packet was made without a seed (verifiable splits off, or
+/// before they existed); `value` is zero.
+inline constexpr std::uint32_t kProofUnavailable = 2;
+
+/// cmd 26, client → server: ask for one part of a packet's proof.
+struct Proof {
+    static constexpr Command command = Command::proof;
+    std::uint64_t request_id{0};
+    std::uint64_t packet{0};
+    std::uint32_t part{kProofCommitment};  ///< kProofCommitment or kProofSeed
+    friend bool operator==(const Proof&, const Proof&) = default;
+};
+
+/// cmd 27, server → client: a part of a packet's proof, with the split's terms that the query
+/// response does not carry (total and count are there).
+struct ProofResponse {
+    static constexpr Command command = Command::proof_response;
+    std::uint64_t request_id{0};
+    std::uint32_t part{kProofCommitment};
+    std::uint32_t status{kProofOk};
+    std::uint32_t policy{0};     ///< SplitPolicy value
+    std::uint32_t min_share{0};  ///< cents
+    std::array<std::uint8_t, 32> value{};  ///< the commitment or the seed
+    friend bool operator==(const ProofResponse&, const ProofResponse&) = default;
+};
+
 /// cmd 31, server → client: a request failed (request_id 0 when the frame had none).
 struct ErrorReply {
     static constexpr Command command = Command::error;
@@ -297,7 +335,7 @@ using Message =
     std::variant<LoginRequest, LoginResponse, ShakeRequest, ShakeResponse, PacketNotice,
                  GrabRequest, GrabResponse, AuthLogin, AuthLoginResponse, CreatePacket,
                  CreateResponse, Claim, ClaimResponse, Query, QueryResponse, Heartbeat,
-                 HeartbeatResponse, ErrorReply>;
+                 HeartbeatResponse, Proof, ProofResponse, ErrorReply>;
 
 /// A readable one-line description of a message, e.g. "error{request_id=0, code=7 (overloaded)}"
 /// (for logs, test failures and tools). Allocates.

@@ -34,6 +34,18 @@ public:
         }
     }
 
+    /// An engine with exactly this state (it must not be all zero: xoshiro would then return
+    /// zeros forever). Used by verifiable splits (proof.hpp), whose state comes from a seed.
+    [[nodiscard]] static constexpr Rng from_state(std::uint64_t s0, std::uint64_t s1,
+                                                  std::uint64_t s2, std::uint64_t s3) noexcept {
+        Rng r;
+        r.s_[0] = s0;
+        r.s_[1] = s1;
+        r.s_[2] = s2;
+        r.s_[3] = s3;
+        return r;
+    }
+
     static constexpr result_type min() noexcept { return 0; }
     static constexpr result_type max() noexcept { return std::numeric_limits<result_type>::max(); }
 

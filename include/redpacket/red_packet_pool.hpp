@@ -22,6 +22,7 @@
 
 #include <compare>
 #include <cstddef>
+#include <array>
 #include <cstdint>
 #include <expected>
 #include <functional>
@@ -125,6 +126,9 @@ struct PacketInfo {
     std::vector<UserId> allowed;
     /// Index into `claims` of the largest share (ties: the earliest), if any was claimed.
     std::optional<std::uint32_t> best_luck;
+    /// A verifiable packet's seed and the smallest share its split allowed (proof.hpp).
+    std::optional<std::array<std::uint8_t, 32>> seed;
+    Cents min_share{};
 };
 
 /// What a pool may hold. Every limit is a refusal with an error, never a silent drop.
@@ -139,7 +143,13 @@ struct PoolConfig {
     Cents max_total{1'000'000'000'000};
     std::uint32_t shake_capacity{1U << 12}; ///< shake supply bound
     Time retention{std::chrono::seconds{60}};  ///< how long an expired packet stays queryable
-    std::uint64_t seed{1};                  ///< seeds the pool's Rng
+    std::uint64_t seed{1};                  ///< seeds the pool's Rng (verifiable off)
+    /// Each packet's shares from its own 256-bit seed out of the system CSPRNG, so that they
+    /// can be proven (proof.hpp, docs/fairness.md). Off: from the pool's Rng, faster, unprovable.
+    bool verifiable{true};
+    /// Test-only fault injection: swap the first two shares of every packet after the split
+    /// (what a dishonest store would do); proofs must then reject position 0 or 1.
+    bool fault_swap_shares{false};
 };
 
 /// Running totals of one pool. Conservation: amount_created == amount_claimed +
@@ -199,6 +209,10 @@ struct PoolEvent {
     std::span<const Cents> shares{};
     /// created: the only users who may claim, ascending (empty: anyone). Valid like `shares`.
     std::span<const UserId> allowed{};
+    /// created, verifiable packets: the seed the shares came from (valid like `shares`) and
+    /// the smallest share the split allowed; null for a packet made without one.
+    const std::array<std::uint8_t, 32>* seed{nullptr};
+    Cents min_share{};
 };
 
 /// A non-owning, non-virtual callback: one function pointer and a context pointer. An unset

@@ -60,6 +60,7 @@ enum class ServiceEvent : std::uint8_t {
     creates,
     create_failures,
     queries,
+    proofs,
     heartbeats,
     notices,
     rate_limited,
@@ -234,7 +235,7 @@ public:
 
 private:
     enum class OpKind : std::uint8_t {
-        create, claim, grab, query, shake, offer, send, expire, recipients
+        create, claim, grab, query, proof, shake, offer, send, expire, recipients
     };
     /// What a pending operation needs to answer when it completes.
     struct PendingOp {
@@ -284,6 +285,8 @@ private:
     [[nodiscard]] Decision create_reply(std::uint64_t request_id, Completion<Created>& done);
     [[nodiscard]] Decision claim_reply(OpKind kind, std::uint64_t request_id, std::uint64_t packet,
                                     Completion<Claimed>& done);
+    [[nodiscard]] Decision proof_reply(std::uint64_t request_id, std::uint32_t part,
+                                       Completion<PacketInfo>& done);
     [[nodiscard]] Decision query_reply(std::uint64_t request_id, std::uint64_t packet,
                                     Completion<PacketInfo>& done);
     /// The reply to a completion now, or Later after parking the operation `op()` describes.

@@ -1,0 +1,310 @@
+// redpacket-verify: checks a packet's split against its committed seed (docs/fairness.md).
+//
+//   redpacket-verify shares --packet ID --policy P --total T --count N [--min-share M] --seed HEX
+//       the shares and the commitment a seed gives (test vectors, what-if checks), as JSON
+//   redpacket-verify packet FILE|-
+//       a proof as JSON (packet, policy, total, count, min_share, commitment, seed, and any of
+//       shares: [cents…] in hand-out order, claims: [{index, amount}…]): valid, or what differs
+//   redpacket-verify fetch --port P --packet ID [--host H] [--user U] [--index I --amount A]
+//       asks a daemon for the packet's terms and proof; with --index/--amount checks that claim,
+//       without prints the proof as JSON (feed it, with claims added, to `packet`)
+//
+// Exit status: 0 valid (or printed), 1 invalid (the first difference is printed, naming the
+// share position), 2 bad input or an unreachable daemon.
+#include <fmt/core.h>
+
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "redpacket/blocking_client.hpp"
+#include "redpacket/proof.hpp"
+#include "redpacket/protocol.hpp"
+
+namespace {
+
+using nlohmann::json;
+using redpacket::Cents;
+
+constexpr int kValid = 0;
+constexpr int kInvalid = 1;
+constexpr int kBadInput = 2;
+
+struct Proof {
+    redpacket::SplitTerms terms;
+    redpacket::Digest commitment{};
+    redpacket::Seed seed{};
+};
+
+json proof_json(const Proof& p) {
+    return json{{"packet", p.terms.packet.value},
+                {"policy", std::string(redpacket::to_string(p.terms.policy))},
+                {"total", p.terms.total.value},
+                {"count", p.terms.count},
+                {"min_share", p.terms.min_share.value},
+                {"commitment", redpacket::to_hex(p.commitment)},
+                {"seed", redpacket::to_hex(p.seed)}};
+}
+
+/// A proof's fields from JSON; throws std::runtime_error naming the field that is wrong.
+Proof parse_proof(const json& j) {
+    const auto field = [&](const char* name) -> const json& {
+        if (!j.contains(name)) {
+            throw std::runtime_error(std::string("missing field \"") + name + "\"");
+        }
+        return j.at(name);
+    };
+    const auto integer = [&](const char* name, std::int64_t lo, std::int64_t hi) {
+        const json& v = field(name);
+        if (!v.is_number_integer() || v.get<std::int64_t>() < lo || v.get<std::int64_t>() > hi) {
+            throw std::runtime_error(std::string("\"") + name + "\" must be an integer in [" +
+                                     std::to_string(lo) + ", " + std::to_string(hi) + "]");
+        }
+        return v.get<std::int64_t>();
+    };
+    const auto hex32 = [&](const char* name) {
+        const json& v = field(name);
+        const auto parsed = v.is_string() ? redpacket::parse_hex32(v.get<std::string>()) : std::nullopt;
+        if (!parsed) {
+            throw std::runtime_error(std::string("\"") + name + "\" must be 64 hex digits");
+        }
+        return *parsed;
+    };
+    Proof p;
+    const json& packet = field("packet");
+    if (!packet.is_number_unsigned() && !packet.is_number_integer()) {
+        throw std::runtime_error("\"packet\" must be an unsigned integer");
+    }
+    p.terms.packet = redpacket::PacketId{packet.get<std::uint64_t>()};
+    const json& policy = field("policy");
+    const auto parsed_policy =
+        policy.is_string() ? redpacket::parse_split_policy(policy.get<std::string>()) : std::nullopt;
+    if (!parsed_policy) {
+        throw std::runtime_error("\"policy\" must be double_mean, line_cut, equal or fixed");
+    }
+    p.terms.policy = *parsed_policy;
+    p.terms.total = Cents{integer("total", 1, redpacket::kMaxPacketTotal.value)};
+    p.terms.count = static_cast<std::uint32_t>(integer("count", 1, redpacket::kMaxShares));
+    p.terms.min_share = Cents{j.contains("min_share") ? integer("min_share", 1, redpacket::kMaxPacketTotal.value) : 1};
+    p.commitment = hex32("commitment");
+    p.seed = hex32("seed");
+    return p;
+}
+
+int report(const redpacket::Verdict& v) {
+    if (v.ok) {
+        fmt::print("valid\n");
+        return kValid;
+    }
+    fmt::print("invalid: {}\n", v.what);
+    return kInvalid;
+}
+
+int verify_json(const json& j) {
+    const Proof p = parse_proof(j);
+    std::vector<Cents> shares;
+    if (j.contains("shares")) {
+        if (!j.at("shares").is_array()) {
+            throw std::runtime_error("\"shares\" must be an array of cents");
+        }
+        for (const json& s : j.at("shares")) {
+            if (!s.is_number_integer()) {
+                throw std::runtime_error("\"shares\" must be an array of cents");
+            }
+            shares.push_back(Cents{s.get<std::int64_t>()});
+        }
+    }
+    redpacket::Verdict v = redpacket::verify_packet(p.terms, p.commitment, p.seed, shares);
+    if (!v.ok || !j.contains("claims")) {
+        return report(v);
+    }
+    if (!j.at("claims").is_array()) {
+        throw std::runtime_error("\"claims\" must be an array of {index, amount}");
+    }
+    for (const json& c : j.at("claims")) {
+        if (!c.is_object() || !c.contains("index") || !c.contains("amount") ||
+            !c.at("index").is_number_unsigned() || !c.at("amount").is_number_integer()) {
+            throw std::runtime_error("each claim must be {\"index\": n, \"amount\": cents}");
+        }
+        const auto index = c.at("index").get<std::uint64_t>();
+        if (index > UINT32_MAX) {
+            throw std::runtime_error("a claim's index is out of range");
+        }
+        v = redpacket::verify_claim(p.terms, p.commitment, p.seed, static_cast<std::uint32_t>(index),
+                                    Cents{c.at("amount").get<std::int64_t>()});
+        if (!v.ok) {
+            return report(v);
+        }
+    }
+    return report(v);
+}
+
+int run_packet(const std::string& file) {
+    std::string text;
+    if (file == "-") {
+        text.assign(std::istreambuf_iterator<char>(std::cin), {});
+    } else {
+        std::ifstream in(file);
+        if (!in) {
+            fmt::print(stderr, "redpacket-verify: cannot read {}\n", file);
+            return kBadInput;
+        }
+        text.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    const json j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+        fmt::print(stderr, "redpacket-verify: {} is not a JSON object\n", file);
+        return kBadInput;
+    }
+    return verify_json(j);
+}
+
+struct FetchArgs {
+    std::string host{"127.0.0.1"};
+    std::uint16_t port{0};
+    std::uint64_t packet{0};
+    std::uint32_t user{0};
+    std::optional<std::uint32_t> index;
+    std::optional<std::int64_t> amount;
+};
+
+int run_fetch(const FetchArgs& a) {
+    redpacket::ClientOptions options;
+    options.host = a.host;
+    options.port = a.port;
+    options.reconnect = false;
+    options.login = redpacket::Credentials::compat(redpacket::UserId{a.user});
+    redpacket::BlockingClient client(options);
+    const auto q = client.query(a.packet, 1);
+    if (!q) {
+        fmt::print(stderr, "redpacket-verify: query: {}\n", redpacket::describe(q.error()));
+        return kBadInput;
+    }
+    const auto commit = client.proof(a.packet, redpacket::protocol::kProofCommitment, 2);
+    const auto seed = client.proof(a.packet, redpacket::protocol::kProofSeed, 3);
+    for (const auto* r : {&commit, &seed}) {
+        if (!*r) {
+            fmt::print(stderr, "redpacket-verify: proof: {}\n", redpacket::describe(r->error()));
+            return kBadInput;
+        }
+    }
+    if (commit->status != redpacket::protocol::kProofOk) {
+        fmt::print(stderr, "redpacket-verify: the daemon keeps no proof of packet {}\n", a.packet);
+        return kBadInput;
+    }
+    if (seed->status != redpacket::protocol::kProofOk) {
+        fmt::print("commitment {} (the seed is withheld until the packet is finished)\n",
+                   redpacket::to_hex(commit->value));
+        return kBadInput;
+    }
+    if (commit->policy > redpacket::protocol::to_wire(redpacket::SplitPolicy::fixed)) {
+        fmt::print(stderr, "redpacket-verify: the daemon sent an unknown policy {}\n", commit->policy);
+        return kBadInput;
+    }
+    Proof p;
+    p.terms = {redpacket::PacketId{a.packet}, Cents{static_cast<std::int64_t>(q->total)}, q->count,
+               static_cast<redpacket::SplitPolicy>(commit->policy), Cents{commit->min_share}};
+    p.commitment = commit->value;
+    p.seed = seed->value;
+    if (a.index && a.amount) {
+        return report(redpacket::verify_claim(p.terms, p.commitment, p.seed, *a.index, Cents{*a.amount}));
+    }
+    fmt::print("{}\n", proof_json(p).dump(2));
+    return kValid;
+}
+
+int run_shares(Proof p, const std::string& seed_hex) {
+    const auto seed = redpacket::parse_hex32(seed_hex);
+    if (!seed) {
+        fmt::print(stderr, "redpacket-verify: --seed must be 64 hex digits\n");
+        return kBadInput;
+    }
+    p.seed = *seed;
+    const auto shares = redpacket::shares_from_seed(p.terms, p.seed);
+    if (!shares) {
+        fmt::print(stderr, "redpacket-verify: these terms cannot be split: {}\n",
+                   redpacket::to_string(shares.error()));
+        return kBadInput;
+    }
+    p.commitment = redpacket::commitment(p.terms, p.seed);
+    json j = proof_json(p);
+    j["shares"] = json::array();
+    for (const Cents c : *shares) {
+        j["shares"].push_back(c.value);
+    }
+    fmt::print("{}\n", j.dump());
+    return kValid;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"Checks a red packet's split against its committed seed (docs/fairness.md)"};
+    app.require_subcommand(1);
+
+    Proof terms;
+    std::string policy = "double_mean";
+    std::string seed;
+    std::int64_t total = 0;
+    std::int64_t min_share = 1;
+    std::uint64_t packet = 0;
+    auto* shares = app.add_subcommand("shares", "the shares and commitment a seed gives, as JSON");
+    shares->add_option("--packet", packet, "the packet id")->required();
+    shares->add_option("--policy", policy, "double_mean, line_cut, equal or fixed")->required();
+    shares->add_option("--total", total, "cents")->required();
+    shares->add_option("--count", terms.terms.count, "shares")->required();
+    shares->add_option("--min-share", min_share, "cents")->capture_default_str();
+    shares->add_option("--seed", seed, "64 hex digits")->required();
+
+    std::string file;
+    auto* packet_cmd = app.add_subcommand("packet", "verify a proof given as JSON (a file or -)");
+    packet_cmd->add_option("file", file, "the JSON proof, - for stdin")->required();
+
+    FetchArgs fetch;
+    std::uint32_t index = 0;
+    std::int64_t amount = 0;
+    auto* fetch_cmd = app.add_subcommand("fetch", "ask a daemon for a packet's proof");
+    fetch_cmd->add_option("--host", fetch.host)->capture_default_str();
+    fetch_cmd->add_option("--port", fetch.port)->required();
+    fetch_cmd->add_option("--packet", fetch.packet)->required();
+    fetch_cmd->add_option("--user", fetch.user, "the user to log in as")->capture_default_str();
+    auto* index_opt = fetch_cmd->add_option("--index", index, "a claim's share index");
+    auto* amount_opt = fetch_cmd->add_option("--amount", amount, "a claim's amount, in cents");
+    index_opt->needs(amount_opt);
+    amount_opt->needs(index_opt);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? kValid : kBadInput;
+    }
+    try {
+        if (shares->parsed()) {
+            const auto p = redpacket::parse_split_policy(policy);
+            if (!p) {
+                fmt::print(stderr, "redpacket-verify: unknown policy {}\n", policy);
+                return kBadInput;
+            }
+            terms.terms.packet = redpacket::PacketId{packet};
+            terms.terms.policy = *p;
+            terms.terms.total = Cents{total};
+            terms.terms.min_share = Cents{min_share};
+            return run_shares(terms, seed);
+        }
+        if (packet_cmd->parsed()) {
+            return run_packet(file);
+        }
+        if (*index_opt) {
+            fetch.index = index;
+            fetch.amount = amount;
+        }
+        return run_fetch(fetch);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "redpacket-verify: {}\n", e.what());
+        return kBadInput;
+    }
+}
