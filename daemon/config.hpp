@@ -58,6 +58,7 @@ struct Config {
     std::uint32_t max_ttl_seconds{86400};
     std::uint32_t retention_seconds{60};
     std::uint64_t seed{2017};
+    bool verifiable_splits{true};             ///< per-packet committed seeds (docs/fairness.md)
 
     // Write-ahead journal (off when journal_dir is empty): one directory per worker below it.
     std::string journal_dir;

@@ -1,5 +1,8 @@
 #include "store_setup.hpp"
 
+#include <cstdlib>
+#include <string_view>
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -73,6 +76,13 @@ redpacket::MemoryStoreOptions memory_options(const Config& c,
     o.pool.shake_capacity = c.shake_capacity_per_set;
     o.pool.retention = std::chrono::seconds{c.retention_seconds};
     o.pool.seed = c.seed;
+    o.pool.verifiable = c.verifiable_splits;
+    // Test-only fault injection (tests/daemon/test_daemon_proof.cpp): a store that rearranges
+    // every packet's shares, which proofs must catch. Never set in production.
+    if (const char* fault = std::getenv("REDPACKETD_TEST_FAULT_SWAP_SHARES");
+        fault != nullptr && std::string_view(fault) == "1") {
+        o.pool.fault_swap_shares = true;
+    }
     if (!c.journal_dir.empty()) {
         o.journal_dir = fmt::format("{}/worker-{}", c.journal_dir, worker);
         o.journal.fsync = *redpacket::parse_fsync_policy(c.journal_fsync);

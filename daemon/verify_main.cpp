@@ -14,12 +14,15 @@
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <array>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "redpacket/blocking_client.hpp"
@@ -75,6 +78,14 @@ Proof parse_proof(const json& j) {
         }
         return *parsed;
     };
+    // An unknown field is refused: a typo ("share") must not turn a check into "valid".
+    for (const auto& [key, value] : j.items()) {
+        static constexpr std::array kKnown = {"packet", "policy",     "total", "count", "min_share",
+                                              "commitment", "seed", "shares", "claims"};
+        if (std::find(kKnown.begin(), kKnown.end(), std::string_view(key)) == kKnown.end()) {
+            throw std::runtime_error("unknown field \"" + key + "\"");
+        }
+    }
     Proof p;
     const json& packet = field("packet");
     if (!packet.is_number_unsigned() && !packet.is_number_integer()) {

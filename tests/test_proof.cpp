@@ -61,7 +61,7 @@ Seed counting_seed() {
 TEST_CASE("the test vectors: fixed seeds give exactly the published shares and commitments",
           "[proof]") {
     const auto all = vectors();
-    REQUIRE(all.size() == 8);
+    REQUIRE(all.size() == 11);
     std::set<SplitPolicy> policies;
     for (const Vector& v : all) {
         INFO(to_string(v.terms.policy) << " total " << v.terms.total.value << " count "

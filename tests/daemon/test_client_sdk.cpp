@@ -294,15 +294,8 @@ TEST_CASE("the SDK example serves 20 users: shakes, notices, grabs and a packet 
     DaemonProcess d({"--workers", "2", "--sets", "16", "--shake-enabled", "true",
                      "--send-enabled", "true"});
     const std::string command = std::string(REDPACKET_EXAMPLE_CLIENT_BINARY) + " " +
-                                std::to_string(d.port()) + " 20 2 2>&1";
-    FILE* out = ::popen(command.c_str(), "r");
-    REQUIRE(out != nullptr);
-    std::string text;
-    char buf[512];
-    while (std::fgets(buf, sizeof buf, out) != nullptr) {
-        text += buf;
-    }
-    const int status = ::pclose(out);
+                                std::to_string(d.port()) + " 20 2";
+    const auto [status, text] = redpacketd::testing::run_command(command);
     INFO(text);
     CHECK(status == 0);
     CHECK(text.find("20 claims (1000 cents of 1000), 0 errors") != std::string::npos);

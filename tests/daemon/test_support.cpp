@@ -1,6 +1,10 @@
 // http_request and the helpers: blocking POSIX sockets with poll() deadlines.
 #include "test_support.hpp"
 
+#include <cstdio>
+
+#include <sys/wait.h>
+
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
@@ -191,6 +195,20 @@ nlohmann::json fresh_stats(std::uint16_t port, std::string_view bearer) {
         }
         std::this_thread::sleep_for(std::chrono::milliseconds{20});
     }
+}
+
+std::pair<int, std::string> run_command(const std::string& command) {
+    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+    if (p == nullptr) {
+        return {-1, {}};
+    }
+    std::string out;
+    char buf[4096];
+    while (std::fgets(buf, sizeof buf, p) != nullptr) {
+        out += buf;
+    }
+    const int status = ::pclose(p);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 }  // namespace redpacketd::testing

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -129,6 +130,10 @@ template <class T>
 template <class T>
 concept WireMessage = std::is_convertible_v<T, protocol::Message> && requires { T::command; };
 // clang-format on
+
+/// Runs `command` with /bin/sh, stderr joined to stdout: its exit status (-1 if it did not
+/// exit normally) and its output.
+[[nodiscard]] std::pair<int, std::string> run_command(const std::string& command);
 
 }  // namespace redpacketd::testing
 
