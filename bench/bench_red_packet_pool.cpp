@@ -114,11 +114,14 @@ struct CountingObserver {
     }
 };
 
-class LibPool {
+template <bool Verifiable>
+class LibPoolOf {
 public:
-    explicit LibPool(CountingObserver* observer = nullptr) : observer_{observer} {}
+    explicit LibPoolOf(CountingObserver* observer = nullptr) : observer_{observer} {}
     void fresh() {
-        pool_.emplace(pool_config());
+        redpacket::PoolConfig config = pool_config();
+        config.verifiable = Verifiable;  // a 40-byte seed and minimum share per packet
+        pool_.emplace(config);
         if (observer_ != nullptr) {
             pool_->set_observer(redpacket::PoolObserver::bind(*observer_));
         }
@@ -133,6 +136,7 @@ private:
     std::optional<RedPacketPool> pool_;
     CountingObserver* observer_;
 };
+using LibPool = LibPoolOf<true>;
 
 class NaiveAdapter {
 public:
@@ -379,6 +383,33 @@ void BM_Memory(benchmark::State& state) {
     state.counters["pool_fixed_bytes"] = static_cast<double>(many.fixed);
 }
 
+// Create: split, commit and store one packet. verifiable = 1 draws a CSPRNG seed per packet
+// (buffered 64 at a time) and splits from it; 0 splits from the pool's engine. The goal of
+// docs/fairness.md: verifiable ≤ 1.2× the time of unverifiable, in the same run.
+void BM_Pool_Create(benchmark::State& state) {
+    redpacket::PoolConfig config = pool_config();
+    config.verifiable = state.range(0) != 0;
+    const auto shares = static_cast<std::uint32_t>(state.range(1));
+    const auto policy = static_cast<SplitPolicy>(state.range(2));
+    constexpr std::uint32_t kBatch = 4096;  // creates between fresh pools (untimed)
+    std::optional<RedPacketPool> pool;
+    pool.emplace(config);
+    std::uint32_t made = 0;
+    for (auto _ : state) {
+        if (made == kBatch) {
+            state.PauseTiming();
+            pool.emplace(config);
+            made = 0;
+            state.ResumeTiming();
+        }
+        auto id = pool->create(UserId{1}, Cents{kCentsPerShare * shares}, shares, policy,
+                               Time{std::chrono::seconds{60}});
+        benchmark::DoNotOptimize(id);
+        ++made;
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+
 void memory_shapes(benchmark::internal::Benchmark* b) {
     b->ArgNames({"packets", "shares"});
     b->Args({10'000, 10})->Args({16'384, 10})->Args({10'000, 100});
@@ -409,10 +440,21 @@ BENCHMARK_TEMPLATE(BM_ClaimManyPackets, NaiveAdapter)
     ->ArgNames({"observer", "restricted"})
     ->Args({0, 0})
     ->Args({0, 1});
+BENCHMARK(BM_Pool_Create)
+    ->ArgNames({"verifiable", "shares", "policy"})
+    ->Args({0, 10, 0})
+    ->Args({1, 10, 0})
+    ->Args({0, 10, 1})
+    ->Args({1, 10, 1})
+    ->Args({0, 100, 0})
+    ->Args({1, 100, 0});
 BENCHMARK(BM_Pool_ShakeOfferTake);
 BENCHMARK(BM_Pool_ShakeTake);
 BENCHMARK(BM_NaiveShake_OfferTake);
 BENCHMARK_TEMPLATE(BM_Memory, footprint<LibPool>)->Name("BM_Pool_Memory")->Apply(memory_shapes);
+BENCHMARK_TEMPLATE(BM_Memory, footprint<LibPoolOf<false>>)
+    ->Name("BM_Pool_Memory_Unverifiable")
+    ->Apply(memory_shapes);
 BENCHMARK_TEMPLATE(BM_Memory, footprint<NaiveAdapter>)
     ->Name("BM_NaivePool_Memory")
     ->Apply(memory_shapes);

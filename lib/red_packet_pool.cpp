@@ -71,7 +71,9 @@ std::expected<PacketId, Error> RedPacketPool::create(UserId sender, Cents total,
     Impl::Shares storage = Impl::allocate_shares(count);
     std::unique_ptr<UserId[]> claimers = Impl::prepare_allowed(p.scratch_users);
     p.reserve_deadline();
-    p.provenance.reserve(p.slots.size() + 1);
+    if (seed) {
+        p.reserve_provenance(p.slots.size() + 1);
+    }
     const std::uint32_t slot_index = p.acquire_slot();
 
     Rng packet_rng = seed ? rng_from_seed(*seed) : Rng{};
@@ -198,9 +200,9 @@ std::expected<PacketInfo, Error> RedPacketPool::query(PacketId packet) const {
     const auto allowed = Impl::allowed_of(*s);
     info.allowed.assign(allowed.begin(), allowed.end());
     const std::uint32_t slot = impl_->slot_of(packet);
-    if (slot < impl_->provenance.size() && impl_->provenance[slot].has_seed) {
-        info.seed = impl_->provenance[slot].seed;
-        info.min_share = impl_->provenance[slot].min_share;
+    if (const auto* proof = impl_->provenance_of(slot)) {
+        info.seed = proof->seed;
+        info.min_share = proof->min_share;
     }
     return info;
 }

@@ -221,13 +221,36 @@ struct RedPacketPool::Impl {
         return static_cast<std::uint32_t>((id.value >> kSerialShift) &
                                           ((std::uint64_t{1} << slot_bits) - 1));
     }
-    // Records a packet's seed (null: made without one). provenance has room: reserved before
-    // the slot was taken.
+    // 40 bytes per slot, only in pools that make verifiable packets. min_share 0: no seed.
+    struct Provenance {
+        Seed seed{};
+        Cents min_share{};
+    };
+    // Room for one more slot's provenance, grown geometrically (an exact reserve per create
+    // would copy the whole vector every time).
+    void reserve_provenance(std::size_t count) {
+        if (provenance.capacity() < count) {
+            provenance.reserve(std::max({count, 2 * provenance.capacity(), std::size_t{64}}));
+        }
+    }
+    // Records a packet's seed (null: made without one). A pool that never sees a seed keeps
+    // no provenance at all; one that does has room: reserved before the slot was taken.
     void set_provenance(std::uint32_t slot, const Seed* seed, Cents min_share) noexcept {
+        if (seed == nullptr) {
+            if (slot < provenance.size()) {
+                provenance[slot].min_share = Cents{0};  // the slot's earlier packet had one
+            }
+            return;
+        }
         if (provenance.size() <= slot) {
             provenance.resize(std::size_t{slot} + 1);
         }
-        provenance[slot] = Provenance{seed ? *seed : Seed{}, min_share, seed != nullptr};
+        provenance[slot] = Provenance{*seed, min_share};
+    }
+    [[nodiscard]] const Provenance* provenance_of(std::uint32_t slot) const noexcept {
+        return slot < provenance.size() && provenance[slot].min_share > Cents{0}
+                   ? &provenance[slot]
+                   : nullptr;
     }
     Slot* find(PacketId id) noexcept {
         if (packet_shard(id) != config.shard || is_shake_packet(id)) {
@@ -402,11 +425,6 @@ struct RedPacketPool::Impl {
     Rng rng;
     SeedSource seeds;
     // By slot, beside the hot slot data: the seed a verifiable packet's shares came from.
-    struct Provenance {
-        Seed seed{};
-        Cents min_share{};
-        bool has_seed{false};
-    };
     std::vector<Provenance> provenance;
     int slot_bits{0};
     std::uint64_t generation_mask{0};  // generations that fit in an id beside the slot

@@ -110,7 +110,9 @@ struct detail::PoolReplay {
         if (ref->slot >= p.slots.size()) {
             p.slots.resize(std::size_t{ref->slot} + 1);
         }
-        p.provenance.reserve(std::max(p.provenance.size(), std::size_t{ref->slot} + 1));
+        if (e.seed != nullptr) {
+            p.reserve_provenance(std::size_t{ref->slot} + 1);
+        }
         p.free_list_stale = true;
 
         if (retire_first) {
@@ -256,9 +258,9 @@ void RedPacketPool::for_each_live(const std::function<void(const PoolEvent&)>& v
         }
         PoolEvent created{PoolEventKind::created, id, s.sender, s.total, s.count, s.expires_at,
                           s.policy, std::span<const Cents>{shares}, Impl::allowed_of(s)};
-        if (i < p.provenance.size() && p.provenance[i].has_seed) {
-            created.seed = &p.provenance[i].seed;
-            created.min_share = p.provenance[i].min_share;
+        if (const auto* proof = p.provenance_of(static_cast<std::uint32_t>(i))) {
+            created.seed = &proof->seed;
+            created.min_share = proof->min_share;
         }
         visit(created);
         for (std::uint32_t k = 0; k < s.claimed; ++k) {

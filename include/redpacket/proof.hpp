@@ -79,7 +79,7 @@ struct Verdict {
 [[nodiscard]] Verdict verify_claim(const SplitTerms& terms, const Digest& commitment,
                                    const Seed& seed, std::uint32_t index, Cents amount);
 
-/// Seeds from the operating system's CSPRNG (OpenSSL RAND_bytes), drawn 64 at a time so a
+/// Seeds from the operating system's CSPRNG (OpenSSL RAND_bytes), drawn 256 at a time (8 KiB) so a
 /// create pays a copy, not a system call. Never returns an invalid seed.
 class SeedSource {
 public:
@@ -87,8 +87,9 @@ public:
     [[nodiscard]] std::expected<Seed, Error> next() noexcept;
 
 private:
-    std::array<Seed, 64> buffer_{};
-    std::size_t used_{64};
+    static constexpr std::size_t kBuffered = 256;
+    std::array<Seed, kBuffered> buffer_{};
+    std::size_t used_{kBuffered};
 };
 
 }  // namespace redpacket
