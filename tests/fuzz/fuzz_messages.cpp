@@ -6,7 +6,7 @@
 // the command's body size; whatever follows the body is appended after the frame as the next
 // bytes of the stream.
 //
-// Properties, for each of the 18 message types:
+// Properties, for each of the 20 message types:
 // - the frame decodes to that message type, consuming exactly its size, whatever follows it;
 //   re-encoding (with `encode` and with `append`) gives back the same bytes, and decoding the
 //   re-encoded frame gives back the same message;

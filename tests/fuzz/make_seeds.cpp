@@ -86,6 +86,8 @@ std::vector<proto::Message> every_message() {
         Heartbeat{0xfeedfacecafebeefULL},
         HeartbeatResponse{0xfeedfacecafebeefULL},
         ErrorReply{8, ErrorCode::not_found},
+        Proof{10, 0x0000'0001'0000'2003ULL, kProofSeed},
+        ProofResponse{10, kProofSeed, kProofWithheld, to_wire(SplitPolicy::line_cut), 1, {}},
     };
 }
 
@@ -228,6 +230,7 @@ PoolConfig workload_config(ShardId shard) {
     c.shake_capacity = 64;
     c.retention = 60s;
     c.seed = 7;
+    c.verifiable = false;  // CSPRNG seeds would make the corpus differ on every run
     return c;
 }
 
@@ -237,7 +240,7 @@ struct RecordLog {
     std::uint64_t next{1};
     std::vector<Bytes> records;
     void on_pool_event(const PoolEvent& e) {
-        Bytes b(record_size(e.shares.size(), e.allowed.size()));
+        Bytes b(record_size(e.shares.size(), e.allowed.size(), e.seed != nullptr));
         (void)encode_event(next, shard, e.kind == PoolEventKind::created ? next * 10 : 0, e, b);
         records.push_back(std::move(b));
         ++next;
@@ -304,6 +307,25 @@ void journal_record_seeds(SeedWriter& w, const std::vector<Bytes>& records) {
             w.write("journal_record", std::string{to_string(decoded.kind)} + "_fixed", input);
         }
     }
+    // A verifiable created record (a fixed seed: the pools above draw none).
+    JournalRecord verifiable;
+    verifiable.sequence = 1;
+    verifiable.kind = PoolEventKind::created;
+    verifiable.policy = SplitPolicy::line_cut;
+    verifiable.packet = PacketId{0x0000'0001'0000'2003ULL};
+    verifiable.amount = Cents{100};
+    verifiable.index = 2;
+    verifiable.shares = {Cents{40}, Cents{60}};
+    verifiable.seed = std::array<std::uint8_t, 32>{};
+    for (std::size_t i = 0; i < 32; ++i) {
+        (*verifiable.seed)[i] = static_cast<std::uint8_t>(i + 1);
+    }
+    verifiable.min_share = Cents{1};
+    Bytes seeded(record_size(verifiable));
+    (void)encode_record(verifiable, seeded);
+    Bytes seeded_input{std::byte{0}};
+    push(seeded_input, seeded);
+    w.write("journal_record", "created_verifiable", seeded_input);
     Bytes built{std::byte{2}};
     push(built, Bytes(120, std::byte{0x33}));
     w.write("journal_record", "built_from_fields", built);
