@@ -64,6 +64,13 @@ void prepare_journal_dir(const Config& c) {
 
 namespace {
 
+// Test-only fault injection (tests/daemon/test_daemon_proof.cpp, tests/redis): a store that
+// rearranges every packet's shares, which proofs must catch. Never set in production.
+bool fault_swap_shares_requested() {
+    const char* fault = std::getenv("REDPACKETD_TEST_FAULT_SWAP_SHARES");
+    return fault != nullptr && std::string_view(fault) == "1";
+}
+
 redpacket::MemoryStoreOptions memory_options(const Config& c,
                                              const redpacket::ConnectionRegistry& registry,
                                              redpacket::WorkerId worker) {
@@ -77,12 +84,7 @@ redpacket::MemoryStoreOptions memory_options(const Config& c,
     o.pool.retention = std::chrono::seconds{c.retention_seconds};
     o.pool.seed = c.seed;
     o.pool.verifiable = c.verifiable_splits;
-    // Test-only fault injection (tests/daemon/test_daemon_proof.cpp): a store that rearranges
-    // every packet's shares, which proofs must catch. Never set in production.
-    if (const char* fault = std::getenv("REDPACKETD_TEST_FAULT_SWAP_SHARES");
-        fault != nullptr && std::string_view(fault) == "1") {
-        o.pool.fault_swap_shares = true;
-    }
+    o.pool.fault_swap_shares = fault_swap_shares_requested();
     if (!c.journal_dir.empty()) {
         o.journal_dir = fmt::format("{}/worker-{}", c.journal_dir, worker);
         o.journal.fsync = *redpacket::parse_fsync_policy(c.journal_fsync);
@@ -177,6 +179,8 @@ public:
         o.sweep_interval = std::chrono::milliseconds{c.redis_sweep_interval_ms};
         o.shake_empty_ttl = std::chrono::milliseconds{c.redis_shake_empty_ms};
         o.seed = c.seed * 7919 + worker;
+        o.verifiable = c.verifiable_splits;
+        o.fault_swap_shares = fault_swap_shares_requested();
         o.lease_ttl = std::chrono::milliseconds{c.redis_lease_ttl_ms};
         o.lease_held = std::move(lease_held);
         if (worker == 0) {

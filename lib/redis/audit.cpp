@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "keys.hpp"
+#include "redpacket/proof.hpp"
 
 namespace redpacket::redis {
 namespace {
@@ -31,6 +32,41 @@ std::vector<std::string_view> fields(std::string_view s) {
 std::int64_t get(const std::map<std::string, std::string>& h, const std::string& key) {
     const auto it = h.find(key);
     return it == h.end() ? 0 : num(it->second);
+}
+
+struct Terms {
+    std::int64_t total;
+    std::int64_t count;
+    std::int64_t policy;
+};
+
+/// A verifiable packet's shares must be the ones its seed gives ("seedhex:min_share"; "0":
+/// made without a seed).
+template <typename Bad>
+void check_proof(std::string_view field, const std::string& id, Terms t,
+                 const std::vector<std::int64_t>& shares, Bad& bad) {
+    if (field == "0") {
+        return;
+    }
+    const auto colon = field.find(':');
+    const auto seed = parse_hex32(field.substr(0, colon == std::string_view::npos ? 0 : colon));
+    const std::int64_t min_share =
+        colon == std::string_view::npos ? -1 : num(field.substr(colon + 1));
+    const std::uint64_t packet = static_cast<std::uint64_t>(num(id));
+    if (!seed || min_share < 1 || t.policy < 0 || t.policy > 3 || t.count < 1) {
+        bad("unreadable proof \"" + std::string(field) + "\"");
+        return;
+    }
+    const SplitTerms terms{PacketId{packet}, Cents{t.total}, static_cast<std::uint32_t>(t.count),
+                           static_cast<SplitPolicy>(t.policy), Cents{min_share}};
+    std::vector<Cents> stored;
+    for (const std::int64_t s : shares) {
+        stored.push_back(Cents{s});
+    }
+    const Verdict v = verify_packet(terms, commitment(terms, *seed), *seed, stored);
+    if (!v.ok) {
+        bad("not the split its seed gives: " + v.what);
+    }
 }
 
 /// Audits one packet; returns its outstanding cents (unclaimed and not refunded).
@@ -60,6 +96,9 @@ std::int64_t audit_packet(const SetDump& d, const std::string& id, const std::st
     }
     if (sum != total) {
         bad("shares add up to " + std::to_string(sum) + ", the total is " + std::to_string(total));
+    }
+    if (m.size() >= 8) {
+        check_proof(m[7], id, {total, count, num(m[3])}, shares, bad);
     }
     if (n < 0 || n > count) {
         bad(std::to_string(n) + " shares claimed of " + std::to_string(count));

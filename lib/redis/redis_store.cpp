@@ -48,6 +48,20 @@ std::int64_t wall_ms() noexcept {
     return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
+/// "seed hex:min share" (a packet record's 8th field); nullopt for "0" or anything unreadable.
+std::optional<std::pair<Seed, Cents>> parse_proof_field(std::string_view f) {
+    const auto colon = f.find(':');
+    if (colon == std::string_view::npos) {
+        return std::nullopt;
+    }
+    const auto seed = parse_hex32(f.substr(0, colon));
+    const auto min_share = to_int(f.substr(colon + 1));
+    if (!seed || !min_share || *min_share < 1) {
+        return std::nullopt;
+    }
+    return std::pair{*seed, Cents{*min_share}};
+}
+
 /// A PacketInfo from rp_query's reply: meta, claimed count, refund, then (user, amount) pairs.
 std::expected<PacketInfo, Error> packet_info(PacketId id, const Value& v, std::int64_t now) {
     if (v.type != Value::Type::array || v.elements.size() < 3) {
@@ -65,6 +79,12 @@ std::expected<PacketInfo, Error> packet_info(PacketId id, const Value& v, std::i
     info.policy = static_cast<SplitPolicy>(to_int(m[3]).value_or(0));
     info.expires_at = Time{to_int(m[4]).value_or(0)};
     info.claimed_count = static_cast<std::uint32_t>(v.elements[1].as_int().value_or(0));
+    if (m.size() >= 8) {
+        if (const auto proof = parse_proof_field(m[7])) {
+            info.seed = proof->first;
+            info.min_share = proof->second;
+        }
+    }
     for (std::size_t i = 3; i + 1 < v.elements.size(); i += 2) {
         const ClaimRecord c{static_cast<UserId>(v.elements[i].as_int().value_or(0)),
                             Cents{v.elements[i + 1].as_int().value_or(0)}};
@@ -272,17 +292,34 @@ StoreResult<Created> RedisStore::create(StoreTicket ticket, const CreateOp& op) 
         return refused(Error::invalid_argument);
     }
     std::vector<Cents> shares(op.count);
-    if (auto ok = split_into(op.policy, op.total, shares, options_.min_share, rng_); !ok) {
+    std::optional<Seed> seed;
+    if (options_.verifiable) {
+        auto drawn = seeds_.next();
+        if (!drawn) {
+            return refused(drawn.error());
+        }
+        seed = *drawn;
+    }
+    Rng packet_rng = seed ? rng_from_seed(*seed) : Rng{};
+    if (auto ok = split_into(op.policy, op.total, shares, options_.min_share,
+                             seed ? packet_rng : rng_);
+        !ok) {
         return refused(ok.error());
+    }
+    if (options_.fault_swap_shares && shares.size() >= 2) {
+        std::swap(shares[0], shares[1]);
     }
     Resp argv = fcall("rp_create", op.set, 9 + allowed.size() + shares.size());
     for (const auto v : {std::int64_t{op.set}, static_cast<std::int64_t>(op.sender),
                          static_cast<std::int64_t>(op.request_id), op.total.value,
                          std::int64_t{op.count}, static_cast<std::int64_t>(op.policy),
-                         op.expires_at.count(), std::int64_t{0},
-                         static_cast<std::int64_t>(allowed.size())}) {
+                         op.expires_at.count()}) {
         argv.arg(v);
     }
+    // The proof: "seed hex:min share", kept as the packet record's 8th field ("0": none).
+    argv.arg(seed ? to_hex(*seed) + ":" + std::to_string(options_.min_share.value)
+                  : std::string("0"));
+    argv.arg(static_cast<std::int64_t>(allowed.size()));
     for (const UserId u : allowed) {
         argv.arg(static_cast<std::int64_t>(u));
     }

@@ -9,7 +9,7 @@
 -- below 2^40; ids travel as decimal strings.
 --
 -- KEYS (every function but rp_version and rp_lease):
---   1 p   HASH id -> "sender,total,count,policy,expires,allowed,rid"
+--   1 p   HASH id -> "sender,total,count,policy,expires,allowed,rid,proof" (proof: "seedhex:min_share" or "0")
 --   2 sh  HASH "id:i" -> amount of share i
 --   3 cl  HASH "id:n" -> shares claimed; "id:i" -> user of share i; "id:u:user" -> i;
 --              "id:r" -> 1 once refunded (one HMGET tells a claim all it needs)
@@ -46,7 +46,7 @@ local function create(keys, args)
     local id = string.format('%d', serial * 8192 + set)
     local compact = string.format('%d', (serial % 524288) * 8192 + set)
     redis.call('HSET', keys[P], id,
-               table.concat({sender, total, count, policy, expires, nallowed, rid}, ','))
+               table.concat({sender, total, count, policy, expires, nallowed, rid, args[8]}, ','))
     -- In chunks: unpack() of more than a few thousand values overflows Lua's C stack.
     local shares = {}
     for i = 1, count do

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "redpacket/packet_store.hpp"
+#include "redpacket/proof.hpp"
 #include "redpacket/random.hpp"
 #include "redpacket/redis/cluster_client.hpp"
 #include "redpacket/redis/subscriber.hpp"
@@ -67,7 +68,11 @@ struct RedisStoreOptions {
     std::chrono::milliseconds sweep_interval{250};
     std::chrono::milliseconds shake_empty_ttl{1000};
     std::chrono::milliseconds stats_interval{1000};
-    std::uint64_t seed{1};
+    std::uint64_t seed{1};  ///< seeds the splits when `verifiable` is off
+    /// Each packet's split from its own CSPRNG seed, kept with the packet (proof.hpp).
+    bool verifiable{true};
+    /// Test-only fault injection: swap every packet's first two shares (proofs must catch it).
+    bool fault_swap_shares{false};
     /// This process's name for the campaign lease; empty: this store does not renew it.
     std::string lease_owner;
     std::chrono::milliseconds lease_ttl{3000};
@@ -133,6 +138,7 @@ private:
     RedisStoreOptions options_;
     StoreListener* listener_{nullptr};
     Rng rng_;
+    SeedSource seeds_;
     std::vector<std::array<std::string, 11>> keys_;  // by SET (lib/redis/keys.hpp)
     std::vector<std::string> encoded_keys_;           // by SET: its keys as RESP arguments
     std::vector<std::string> online_keys_;            // by SET

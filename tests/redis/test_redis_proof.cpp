@@ -1,0 +1,87 @@
+// Verifiable splits on the Redis Cluster store: the seed is kept with the packet record, so a
+// packet created through one daemon is proven through another; the audit recomputes each split
+// from its seed and names a permutation made behind the store's back.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "cluster_support.hpp"
+#include "daemon_process.hpp"
+#include "redpacket/proof.hpp"
+#include "test_support.hpp"
+
+namespace protocol = redpacket::protocol;
+using redpacket::testing::redis_cli;
+using redpacket::testing::shell;
+using redpacket::testing::TestCluster;
+using redpacketd::testing::BlockingClient;
+using redpacketd::testing::DaemonProcess;
+using redpacketd::testing::must;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::vector<std::string> args(const TestCluster& c, const std::string& prefix) {
+    return {"--workers", "1",           "--sets",       "16",   "--store", "redis-cluster",
+            "--redis-nodes", c.seeds(), "--redis-prefix", prefix, "--rate-limit", "1000000"};
+}
+
+BlockingClient logged_in(std::uint16_t port, std::uint32_t user) {
+    BlockingClient c(port);
+    REQUIRE(must(c.login(user)).result == protocol::kResultOk);
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("a packet on the Redis store is proven through another daemon, and the audit catches "
+          "shares swapped behind the store's back",
+          "[redis][integration][verifiable]") {
+    const TestCluster cluster = TestCluster::from_env();
+    const std::string prefix = redpacket::testing::test_prefix("proof");
+    DaemonProcess a(args(cluster, prefix), 15s);
+    DaemonProcess b(args(cluster, prefix), 15s);
+    BlockingClient creator = logged_in(a.port(), 3);  // SET 3
+    const std::uint64_t packet =
+        must(creator.create(protocol::CreatePacket{0, 10'000, 4, 1, 600})).packet;  // line_cut
+    std::vector<protocol::ClaimResponse> claims;
+    for (std::uint32_t u = 0; u < 4; ++u) {
+        BlockingClient c = logged_in(u % 2 == 0 ? a.port() : b.port(), 100 + u);
+        claims.push_back(must(c.claim(packet, 1)));
+        if (u == 0) {
+            // Not finished: the commitment, not the seed.
+            CHECK(must(c.proof(packet, protocol::kProofSeed, 2)).status == protocol::kProofWithheld);
+        }
+    }
+    BlockingClient asker = logged_in(b.port(), 50);
+    const auto commit = must(asker.proof(packet, protocol::kProofCommitment, 3));
+    const auto seed = must(asker.proof(packet, protocol::kProofSeed, 4));
+    REQUIRE(commit.status == protocol::kProofOk);
+    REQUIRE(seed.status == protocol::kProofOk);
+    const redpacket::SplitTerms terms{redpacket::PacketId{packet}, redpacket::Cents{10'000}, 4,
+                                      redpacket::SplitPolicy::line_cut,
+                                      redpacket::Cents{commit.min_share}};
+    CHECK(redpacket::commitment(terms, seed.value) == commit.value);
+    for (const auto& r : claims) {
+        CHECK(redpacket::verify_claim(terms, commit.value, seed.value, r.share_index,
+                                      redpacket::Cents{static_cast<std::int64_t>(r.amount)})
+                  .ok);
+    }
+    const std::string audit = std::string(REDPACKET_AUDIT_BINARY) + " --redis " + cluster.seeds() +
+                              " --redis-prefix " + prefix + " --sets 16";
+    CHECK(shell(audit).first == 0);
+    // Swap shares 0 and 1 in the store: the sum still holds, only the seed can tell.
+    const auto shares = redpacket::shares_from_seed(terms, seed.value);
+    REQUIRE(shares.has_value());
+    REQUIRE((*shares)[0] != (*shares)[1]);
+    const std::string key = "{" + prefix + ":s:3}:sh";
+    const std::string id = std::to_string(packet);
+    redis_cli(cluster.base_port, "-c hset '" + key + "' " + id + ":0 " +
+                                     std::to_string((*shares)[1].value) + " " + id + ":1 " +
+                                     std::to_string((*shares)[0].value));
+    const auto [rc, out] = shell(audit);
+    INFO(out);
+    CHECK(rc == 1);
+    CHECK(out.find(id + ": not the split its seed gives: share 0 is " +
+                   std::to_string((*shares)[1].value)) != std::string::npos);
+}
