@@ -101,6 +101,34 @@ void print_text(const std::string& dir, const AuditReport& r) {
     }
 }
 
+void print_redis_report(const std::string& nodes, const std::string& prefix,
+                        const redpacket::redis::ClusterAuditReport& r, bool json) {
+    if (json) {
+        nlohmann::json violations = nlohmann::json::array();
+        for (const auto& v : r.violations) {
+            violations.push_back({{"set", v.set}, {"packet", v.packet}, {"detail", v.what}});
+        }
+        fmt::print("{}\n", nlohmann::json{{"redis", nodes}, {"prefix", prefix},
+                                          {"ok", r.violations.empty()}, {"sets", r.sets},
+                                          {"packets", r.packets}, {"claims", r.claims},
+                                          {"money_cents", {{"created", r.created},
+                                                           {"claimed", r.claimed},
+                                                           {"refunded", r.refunded},
+                                                           {"outstanding", r.outstanding}}},
+                                          {"violations", violations}}
+                                .dump(2));
+    } else {
+        fmt::print("redpacket-audit --redis {} (prefix {}, {} SETs)\n", nodes, prefix, r.sets);
+        fmt::print("  packets    {} live, {} claims\n", r.packets, r.claims);
+        fmt::print("  money      created {} = claimed {} + refunded {} + outstanding {} (cents)\n",
+                   r.created, r.claimed, r.refunded, r.outstanding);
+        fmt::print("  violations {}\n", r.violations.size());
+        for (const auto& v : r.violations) {
+            fmt::print("    SET {} packet {}: {}\n", v.set, v.packet.empty() ? "-" : v.packet, v.what);
+        }
+    }
+}
+
 /// The Redis Cluster audit (redpacket/redis/audit.hpp), on a private loop.
 int audit_redis(const std::string& nodes, const std::string& prefix, std::uint32_t sets,
                 bool json) {
@@ -137,30 +165,7 @@ int audit_redis(const std::string& nodes, const std::string& prefix, std::uint32
         return kUnreadable;
     }
     const redpacket::redis::ClusterAuditReport& r = **outcome;
-    if (json) {
-        nlohmann::json violations = nlohmann::json::array();
-        for (const auto& v : r.violations) {
-            violations.push_back({{"set", v.set}, {"packet", v.packet}, {"detail", v.what}});
-        }
-        fmt::print("{}\n", nlohmann::json{{"redis", nodes}, {"prefix", prefix},
-                                          {"ok", r.violations.empty()}, {"sets", r.sets},
-                                          {"packets", r.packets}, {"claims", r.claims},
-                                          {"money_cents", {{"created", r.created},
-                                                           {"claimed", r.claimed},
-                                                           {"refunded", r.refunded},
-                                                           {"outstanding", r.outstanding}}},
-                                          {"violations", violations}}
-                                .dump(2));
-    } else {
-        fmt::print("redpacket-audit --redis {} (prefix {}, {} SETs)\n", nodes, prefix, r.sets);
-        fmt::print("  packets    {} live, {} claims\n", r.packets, r.claims);
-        fmt::print("  money      created {} = claimed {} + refunded {} + outstanding {} (cents)\n",
-                   r.created, r.claimed, r.refunded, r.outstanding);
-        fmt::print("  violations {}\n", r.violations.size());
-        for (const auto& v : r.violations) {
-            fmt::print("    SET {} packet {}: {}\n", v.set, v.packet.empty() ? "-" : v.packet, v.what);
-        }
-    }
+    print_redis_report(nodes, prefix, r, json);
     return r.violations.empty() ? kClean : kViolations;
 }
 

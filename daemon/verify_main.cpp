@@ -229,12 +229,25 @@ int run_fetch(const FetchArgs& a) {
     return kValid;
 }
 
-int run_shares(Proof p, const std::string& seed_hex) {
-    const auto seed = redpacket::parse_hex32(seed_hex);
-    if (!seed) {
-        fmt::print(stderr, "redpacket-verify: --seed must be 64 hex digits\n");
+struct SharesArgs {
+    std::uint64_t packet{0};
+    std::string policy{"double_mean"};
+    std::int64_t total{0};
+    std::uint32_t count{0};
+    std::int64_t min_share{1};
+    std::string seed;
+};
+
+int run_shares(const SharesArgs& a) {
+    const auto policy = redpacket::parse_split_policy(a.policy);
+    const auto seed = redpacket::parse_hex32(a.seed);
+    if (!policy || !seed) {
+        fmt::print(stderr, "redpacket-verify: {}\n",
+                   !policy ? "unknown policy " + a.policy : std::string("--seed must be 64 hex digits"));
         return kBadInput;
     }
+    Proof p;
+    p.terms = {redpacket::PacketId{a.packet}, Cents{a.total}, a.count, *policy, Cents{a.min_share}};
     p.seed = *seed;
     const auto shares = redpacket::shares_from_seed(p.terms, p.seed);
     if (!shares) {
@@ -252,42 +265,42 @@ int run_shares(Proof p, const std::string& seed_hex) {
     return kValid;
 }
 
+CLI::App* add_shares(CLI::App& app, SharesArgs& a) {
+    auto* cmd = app.add_subcommand("shares", "the shares and commitment a seed gives, as JSON");
+    cmd->add_option("--packet", a.packet, "the packet id")->required();
+    cmd->add_option("--policy", a.policy, "double_mean, line_cut, equal or fixed")->required();
+    cmd->add_option("--total", a.total, "cents")->required();
+    cmd->add_option("--count", a.count, "shares")->required();
+    cmd->add_option("--min-share", a.min_share, "cents")->capture_default_str();
+    cmd->add_option("--seed", a.seed, "64 hex digits")->required();
+    return cmd;
+}
+
+CLI::App* add_fetch(CLI::App& app, FetchArgs& a) {
+    auto* cmd = app.add_subcommand("fetch", "ask a daemon for a packet's proof");
+    cmd->add_option("--host", a.host)->capture_default_str();
+    cmd->add_option("--port", a.port)->required();
+    cmd->add_option("--packet", a.packet)->required();
+    cmd->add_option("--user", a.user, "the user to log in as")->capture_default_str();
+    auto* index = cmd->add_option("--index", a.index, "a claim's share index");
+    auto* amount = cmd->add_option("--amount", a.amount, "a claim's amount, in cents");
+    index->needs(amount);
+    amount->needs(index);
+    return cmd;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"Checks a red packet's split against its committed seed (docs/fairness.md)"};
     app.require_subcommand(1);
-
-    Proof terms;
-    std::string policy = "double_mean";
-    std::string seed;
-    std::int64_t total = 0;
-    std::int64_t min_share = 1;
-    std::uint64_t packet = 0;
-    auto* shares = app.add_subcommand("shares", "the shares and commitment a seed gives, as JSON");
-    shares->add_option("--packet", packet, "the packet id")->required();
-    shares->add_option("--policy", policy, "double_mean, line_cut, equal or fixed")->required();
-    shares->add_option("--total", total, "cents")->required();
-    shares->add_option("--count", terms.terms.count, "shares")->required();
-    shares->add_option("--min-share", min_share, "cents")->capture_default_str();
-    shares->add_option("--seed", seed, "64 hex digits")->required();
-
+    SharesArgs shares_args;
+    auto* shares = add_shares(app, shares_args);
     std::string file;
-    auto* packet_cmd = app.add_subcommand("packet", "verify a proof given as JSON (a file or -)");
-    packet_cmd->add_option("file", file, "the JSON proof, - for stdin")->required();
-
+    auto* packet = app.add_subcommand("packet", "verify a proof given as JSON (a file or -)");
+    packet->add_option("file", file, "the JSON proof, - for stdin")->required();
     FetchArgs fetch;
-    std::uint32_t index = 0;
-    std::int64_t amount = 0;
-    auto* fetch_cmd = app.add_subcommand("fetch", "ask a daemon for a packet's proof");
-    fetch_cmd->add_option("--host", fetch.host)->capture_default_str();
-    fetch_cmd->add_option("--port", fetch.port)->required();
-    fetch_cmd->add_option("--packet", fetch.packet)->required();
-    fetch_cmd->add_option("--user", fetch.user, "the user to log in as")->capture_default_str();
-    auto* index_opt = fetch_cmd->add_option("--index", index, "a claim's share index");
-    auto* amount_opt = fetch_cmd->add_option("--amount", amount, "a claim's amount, in cents");
-    index_opt->needs(amount_opt);
-    amount_opt->needs(index_opt);
+    add_fetch(app, fetch);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -295,25 +308,9 @@ int main(int argc, char** argv) {
     }
     try {
         if (shares->parsed()) {
-            const auto p = redpacket::parse_split_policy(policy);
-            if (!p) {
-                fmt::print(stderr, "redpacket-verify: unknown policy {}\n", policy);
-                return kBadInput;
-            }
-            terms.terms.packet = redpacket::PacketId{packet};
-            terms.terms.policy = *p;
-            terms.terms.total = Cents{total};
-            terms.terms.min_share = Cents{min_share};
-            return run_shares(terms, seed);
+            return run_shares(shares_args);
         }
-        if (packet_cmd->parsed()) {
-            return run_packet(file);
-        }
-        if (*index_opt) {
-            fetch.index = index;
-            fetch.amount = amount;
-        }
-        return run_fetch(fetch);
+        return packet->parsed() ? run_packet(file) : run_fetch(fetch);
     } catch (const std::exception& e) {
         fmt::print(stderr, "redpacket-verify: {}\n", e.what());
         return kBadInput;

@@ -97,6 +97,22 @@ void RequestService::run_send_campaign(Time now, std::int64_t elapsed_ms) {
     }
 }
 
+// Distinct recipients for a send packet by probing random slots of the SET's table.
+void RequestService::pick_recipients(const ConnectionTable& table, PendingOp& sent) {
+    const std::size_t want = std::min<std::size_t>(send_campaign_.shares, table.size());
+    for (int probe = 0; probe < 256 && sent.recipients < want; ++probe) {
+        const auto e = table.at_slot(rng_.below(table.capacity()));
+        const auto chosen = sent.users.begin() + sent.recipients;
+        if (!e || std::find(sent.users.begin(), chosen, static_cast<std::uint32_t>(e->first)) !=
+                      chosen) {
+            continue;
+        }
+        sent.users[sent.recipients] = static_cast<std::uint32_t>(e->first);
+        sent.conns[sent.recipients] = e->second;
+        ++sent.recipients;
+    }
+}
+
 RequestService::SendOutcome RequestService::send_one_packet(Time now) {
     if (store_.tracks_presence()) {
         // Recipients may be online in any process: ask the store, which answers later.
@@ -120,21 +136,9 @@ RequestService::SendOutcome RequestService::send_one_packet(Time now) {
         if (table.size() == 0) {
             continue;
         }
-        // Distinct recipients by probing random slots of the SET's table.
         PendingOp sent = pending_op(OpKind::send);
         sent.epoch = send_epoch_;
-        const std::size_t want = std::min<std::size_t>(send_campaign_.shares, table.size());
-        for (int probe = 0; probe < 256 && sent.recipients < want; ++probe) {
-            const auto e = table.at_slot(rng_.below(table.capacity()));
-            const auto chosen = sent.users.begin() + sent.recipients;
-            if (!e || std::find(sent.users.begin(), chosen, static_cast<std::uint32_t>(e->first)) !=
-                          chosen) {
-                continue;
-            }
-            sent.users[sent.recipients] = static_cast<std::uint32_t>(e->first);
-            sent.conns[sent.recipients] = e->second;
-            ++sent.recipients;
-        }
+        pick_recipients(table, sent);
         if (sent.recipients == 0) {
             continue;
         }

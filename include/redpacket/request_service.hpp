@@ -298,6 +298,7 @@ private:
     void run_send_campaign(Time now, std::int64_t elapsed_ms);
     enum class SendOutcome : std::uint8_t { sent, refused, nobody };
     [[nodiscard]] SendOutcome send_one_packet(Time now);
+    void pick_recipients(const ConnectionTable& table, PendingOp& sent);
     void send_notices(const PendingOp& op, PacketId packet);
     /// The send campaign's packet for `recipients` of SET `set` (a store tracking presence).
     void send_to(ShardId set, const std::vector<UserId>& recipients, std::uint32_t epoch, Time now);

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "keys.hpp"
+#include "packet_record.hpp"
 #include "redpacket/proof.hpp"
 
 namespace redpacket::redis {
@@ -17,17 +18,7 @@ std::int64_t num(std::string_view s) {
     return ec == std::errc{} && end == s.data() + s.size() ? n : -1;
 }
 
-std::vector<std::string_view> fields(std::string_view s) {
-    std::vector<std::string_view> out;
-    while (true) {
-        const auto i = s.find(',');
-        out.push_back(s.substr(0, i));
-        if (i == std::string_view::npos) {
-            return out;
-        }
-        s.remove_prefix(i + 1);
-    }
-}
+std::vector<std::string_view> fields(std::string_view s) { return split_on(s, ','); }
 
 std::int64_t get(const std::map<std::string, std::string>& h, const std::string& key) {
     const auto it = h.find(key);
@@ -48,25 +39,51 @@ void check_proof(std::string_view field, const std::string& id, Terms t,
     if (field == "0") {
         return;
     }
-    const auto colon = field.find(':');
-    const auto seed = parse_hex32(field.substr(0, colon == std::string_view::npos ? 0 : colon));
-    const std::int64_t min_share =
-        colon == std::string_view::npos ? -1 : num(field.substr(colon + 1));
+    const auto proof = parse_proof_field(field);
     const std::uint64_t packet = static_cast<std::uint64_t>(num(id));
-    if (!seed || min_share < 1 || t.policy < 0 || t.policy > 3 || t.count < 1) {
+    if (!proof || t.policy < 0 || t.policy > 3 || t.count < 1) {
         bad("unreadable proof \"" + std::string(field) + "\"");
         return;
     }
+    const auto& [seed, min_share] = *proof;
     const SplitTerms terms{PacketId{packet}, Cents{t.total}, static_cast<std::uint32_t>(t.count),
-                           static_cast<SplitPolicy>(t.policy), Cents{min_share}};
+                           static_cast<SplitPolicy>(t.policy), min_share};
     std::vector<Cents> stored;
     for (const std::int64_t s : shares) {
         stored.push_back(Cents{s});
     }
-    const Verdict v = verify_packet(terms, commitment(terms, *seed), *seed, stored);
+    const Verdict v = verify_packet(terms, commitment(terms, seed), seed, stored);
     if (!v.ok) {
         bad("not the split its seed gives: " + v.what);
     }
+}
+
+/// The claimers of shares 0..n-1: one share each, indexes that agree, only allowed users.
+/// Returns the claims found.
+template <typename Bad>
+std::uint64_t audit_claimers(const SetDump& d, const std::string& id, std::int64_t n,
+                             bool restricted, Bad& bad) {
+    std::set<std::string> users;
+    std::uint64_t claims = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+        const auto it = d.cl.find(id + ":" + std::to_string(i));
+        if (it == d.cl.end()) {
+            bad("share " + std::to_string(i) + " is counted claimed but has no claimer");
+            continue;
+        }
+        const std::string& user = it->second;
+        if (!users.insert(user).second) {
+            bad("user " + user + " holds two shares");
+        }
+        if (get(d.cl, id + ":u:" + user) != i) {
+            bad("user " + user + "'s share index does not match share " + std::to_string(i));
+        }
+        if (restricted && !d.al.contains(id + ":u:" + user)) {
+            bad("user " + user + " claimed a packet restricted to others");
+        }
+        ++claims;
+    }
+    return claims;
 }
 
 /// Audits one packet; returns its outstanding cents (unclaimed and not refunded).
@@ -104,25 +121,7 @@ std::int64_t audit_packet(const SetDump& d, const std::string& id, const std::st
         bad(std::to_string(n) + " shares claimed of " + std::to_string(count));
         return 0;
     }
-    std::set<std::string> users;
-    for (std::int64_t i = 0; i < n; ++i) {
-        const auto it = d.cl.find(id + ":" + std::to_string(i));
-        if (it == d.cl.end()) {
-            bad("share " + std::to_string(i) + " is counted claimed but has no claimer");
-            continue;
-        }
-        const std::string& user = it->second;
-        if (!users.insert(user).second) {
-            bad("user " + user + " holds two shares");
-        }
-        if (get(d.cl, id + ":u:" + user) != i) {
-            bad("user " + user + "'s share index does not match share " + std::to_string(i));
-        }
-        if (restricted && !d.al.contains(id + ":u:" + user)) {
-            bad("user " + user + " claimed a packet restricted to others");
-        }
-        ++report.claims;
-    }
+    report.claims += audit_claimers(d, id, n, restricted, bad);
     std::int64_t unclaimed = 0;
     for (std::int64_t i = n; i < count; ++i) {
         unclaimed += shares[static_cast<std::size_t>(i)];

@@ -1,4 +1,5 @@
-// ClusterClient: requests, their routing and retries, the slot map, and hiredis connections.
+// ClusterClient: requests, their routing and retries, and hiredis connections (the slot map:
+// cluster_slot_map.cpp).
 #include "redpacket/redis/cluster_client.hpp"
 
 #include <hiredis/async.h>
@@ -10,6 +11,7 @@
 #include <charconv>
 #include <utility>
 
+#include "cluster_client_state.hpp"
 #include "reply.hpp"
 
 namespace redpacket::redis {
@@ -59,35 +61,6 @@ std::string describe(const ClusterError& e) {
 }
 
 // --- state -----------------------------------------------------------------------------------
-
-struct ClusterClient::Node {
-    ClusterClient* client{nullptr};
-    NodeAddress at;
-    redisAsyncContext* ctx{nullptr};
-    std::deque<std::int64_t> sent_at;  // send time of each command awaiting its reply, in order
-    // Commands (id, attempt) sent since the last WAIT, and what that WAIT must ask for.
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> unwaited;
-    std::uint32_t wait_replicas{0};
-    std::int64_t wait_timeout_ms{0};
-};
-
-struct ClusterClient::Request {
-    std::uint64_t id{0};
-    std::uint16_t slot{0};
-    std::string resp;  // the command, encoded once
-    Callback done;
-    CommandOptions how;
-    std::int64_t deadline_ms{0};
-    std::int64_t not_before_ms{0};
-    std::uint64_t started_ns{0};
-    std::uint64_t attempt{0};   // replies to earlier attempts are ignored
-    std::uint32_t redirects{0};
-    std::uint32_t failures{0};
-    std::string last_error;
-    std::optional<NodeAddress> ask;     // one-shot ASK target
-    std::optional<NodeAddress> target;  // a request for one node (no slot routing)
-    std::optional<Value> reply;         // the command's reply while its WAIT is pending
-};
 
 ClusterClient::ClusterClient(uv_loop_t* loop, ClusterOptions options)
     : loop_{loop}, options_{std::move(options)}, slot_owner_(kSlots, -1) {
@@ -481,85 +454,6 @@ void ClusterClient::drop_node(const NodeAddress& at) {
         redisAsyncContext* ctx = std::exchange(it->second->ctx, nullptr);
         ctx->data = nullptr;
         redisAsyncFree(ctx);  // its commands come back without a reply and are retried
-    }
-}
-
-void ClusterClient::refresh_map() {
-    const std::int64_t now = now_ms();
-    if (refreshing_ || closing_ || (now - last_refresh_ms_ < 50 && on_started_ == nullptr)) {
-        return;
-    }
-    refreshing_ = true;
-    last_refresh_ms_ = now;
-    ++stats_.map_refreshes;
-    // Ask the masters we know, then the seeds, one after another until one answers.
-    auto candidates = std::make_shared<std::vector<NodeAddress>>(owners_);
-    for (const NodeAddress& s : options_.seeds) {
-        if (std::find(candidates->begin(), candidates->end(), s) == candidates->end()) {
-            candidates->push_back(s);
-        }
-    }
-    ask_slots(std::move(candidates), 0);
-}
-
-// One CLUSTER SLOTS question to candidate i; on no answer the next one. The chain holds the
-// candidate list by value in each request's callback: nothing refers to itself, nothing leaks.
-void ClusterClient::ask_slots(std::shared_ptr<const std::vector<NodeAddress>> candidates,
-                              std::size_t i) {
-    if (i >= candidates->size()) {
-        refreshing_ = false;
-        if (on_started_ && now_ms() - last_refresh_ms_ >= options_.timeout.count()) {
-            std::exchange(on_started_, nullptr)(std::unexpected(
-                std::string("no seed node answered CLUSTER SLOTS within the timeout")));
-        } else if (on_started_) {
-            refreshing_ = true;  // keep trying the seeds until the start-up timeout
-            uv_update_time(loop_);
-            ask_slots(std::move(candidates), 0);
-        }
-        return;
-    }
-    auto r = std::make_unique<Request>();
-    r->resp = encode({"CLUSTER", "SLOTS"});
-    r->target = (*candidates)[i];
-    r->deadline_ms = now_ms() + std::max<std::int64_t>(200, options_.timeout.count() / 4);
-    r->done = [this, candidates, i](std::expected<CommandResult, ClusterError> res) {
-        if (!res || res->reply.type != Value::Type::array || res->reply.elements.empty()) {
-            ask_slots(candidates, i + 1);
-            return;
-        }
-        adopt_slot_map(res->reply);
-    };
-    submit(std::move(r));
-}
-
-void ClusterClient::adopt_slot_map(const Value& slots) {
-    std::vector<std::int32_t> owner(kSlots, -1);
-    std::vector<NodeAddress> masters;
-    for (const Value& range : slots.elements) {
-        if (range.elements.size() < 3 || range.elements[2].elements.size() < 2) {
-            continue;
-        }
-        const auto lo = range.elements[0].as_int();
-        const auto hi = range.elements[1].as_int();
-        const auto port = range.elements[2].elements[1].as_int();
-        if (!lo || !hi || !port || *lo < 0 || *hi >= kSlots) {
-            continue;
-        }
-        NodeAddress m{range.elements[2].elements[0].str, static_cast<std::uint16_t>(*port)};
-        auto pos = std::find(masters.begin(), masters.end(), m);
-        if (pos == masters.end()) {
-            masters.push_back(m);
-            pos = masters.end() - 1;
-        }
-        for (auto s = *lo; s <= *hi; ++s) {
-            owner[static_cast<std::size_t>(s)] = static_cast<std::int32_t>(pos - masters.begin());
-        }
-    }
-    owners_ = std::move(masters);
-    slot_owner_ = std::move(owner);
-    refreshing_ = false;
-    if (on_started_) {
-        std::exchange(on_started_, nullptr)({});
     }
 }
 

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "keys.hpp"
+#include "packet_record.hpp"
 #include "redis_functions.hpp"  // kFunctionsSource: lib/redis/redpacket.lua, generated
 #include "redpacket/split.hpp"
 
@@ -16,27 +17,6 @@ static_assert(kSetKeyCount == 11, "RedisStore::keys_ holds every key of a SET");
 constexpr std::string_view kVersion = kFunctionsVersion;  // the Lua file's hash
 constexpr std::size_t kExpireBatch = 256;
 
-std::optional<std::int64_t> to_int(std::string_view s) {
-    std::int64_t n = 0;
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-    if (ec != std::errc{} || end != s.data() + s.size()) {
-        return std::nullopt;
-    }
-    return n;
-}
-
-std::vector<std::string_view> split_on(std::string_view s, char sep) {
-    std::vector<std::string_view> out;
-    while (true) {
-        const auto i = s.find(sep);
-        out.push_back(s.substr(0, i));
-        if (i == std::string_view::npos) {
-            return out;
-        }
-        s.remove_prefix(i + 1);
-    }
-}
-
 std::int64_t int_at(const Value& v, std::size_t i) {
     return i < v.elements.size() ? v.elements[i].as_int().value_or(0) : 0;
 }
@@ -46,67 +26,6 @@ std::int64_t wall_ms() noexcept {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
-
-/// "seed hex:min share" (a packet record's 8th field); nullopt for "0" or anything unreadable.
-std::optional<std::pair<Seed, Cents>> parse_proof_field(std::string_view f) {
-    const auto colon = f.find(':');
-    if (colon == std::string_view::npos) {
-        return std::nullopt;
-    }
-    const auto seed = parse_hex32(f.substr(0, colon));
-    const auto min_share = to_int(f.substr(colon + 1));
-    if (!seed || !min_share || *min_share < 1) {
-        return std::nullopt;
-    }
-    return std::pair{*seed, Cents{*min_share}};
-}
-
-/// A PacketInfo from rp_query's reply: meta, claimed count, refund, then (user, amount) pairs.
-std::expected<PacketInfo, Error> packet_info(PacketId id, const Value& v, std::int64_t now) {
-    if (v.type != Value::Type::array || v.elements.size() < 3) {
-        return std::unexpected(Error::not_found);
-    }
-    const auto m = split_on(v.elements[0].str, ',');
-    if (m.size() < 7) {
-        return std::unexpected(Error::corrupt);
-    }
-    PacketInfo info;
-    info.id = id;
-    info.sender = static_cast<UserId>(to_int(m[0]).value_or(0));
-    info.total = Cents{to_int(m[1]).value_or(0)};
-    info.count = static_cast<std::uint32_t>(to_int(m[2]).value_or(0));
-    info.policy = static_cast<SplitPolicy>(to_int(m[3]).value_or(0));
-    info.expires_at = Time{to_int(m[4]).value_or(0)};
-    info.claimed_count = static_cast<std::uint32_t>(v.elements[1].as_int().value_or(0));
-    if (m.size() >= 8) {
-        if (const auto proof = parse_proof_field(m[7])) {
-            info.seed = proof->first;
-            info.min_share = proof->second;
-        }
-    }
-    for (std::size_t i = 3; i + 1 < v.elements.size(); i += 2) {
-        const ClaimRecord c{static_cast<UserId>(v.elements[i].as_int().value_or(0)),
-                            Cents{v.elements[i + 1].as_int().value_or(0)}};
-        info.claimed_amount += c.amount;
-        if (!info.best_luck || c.amount > info.claims[*info.best_luck].amount) {
-            info.best_luck = static_cast<std::uint32_t>(info.claims.size());
-        }
-        info.claims.push_back(c);
-    }
-    const std::string& refund = v.elements[2].str;
-    if (!refund.empty()) {
-        info.refunded = Cents{to_int(split_on(refund, ',')[0]).value_or(0)};
-        info.state = PacketState::expired;
-    } else if (info.claimed_count == info.count) {
-        info.state = PacketState::sold_out;
-    } else if (now >= info.expires_at.count()) {
-        info.state = PacketState::expired;  // due, not swept yet
-    }
-    info.remaining = info.state == PacketState::expired && !refund.empty()
-                         ? Cents{0}
-                         : info.total - info.claimed_amount;
-    return info;
 }
 
 }  // namespace
@@ -277,6 +196,30 @@ Error RedisStore::refuse(const std::expected<CommandResult, ClusterError>& r, bo
 
 // --- operations ------------------------------------------------------------------------------
 
+// Splits `op` into `shares`: from a fresh CSPRNG seed when verifiable (the record's proof
+// field is returned), else from the store's engine ("0").
+std::expected<std::string, Error> RedisStore::split_packet(const CreateOp& op,
+                                                           std::span<Cents> shares) {
+    std::optional<Seed> seed;
+    if (options_.verifiable) {
+        auto drawn = seeds_.next();
+        if (!drawn) {
+            return std::unexpected(drawn.error());
+        }
+        seed = *drawn;
+    }
+    Rng packet_rng = seed ? rng_from_seed(*seed) : Rng{};
+    if (auto ok = split_into(op.policy, op.total, shares, options_.min_share,
+                             seed ? packet_rng : rng_);
+        !ok) {
+        return std::unexpected(ok.error());
+    }
+    if (options_.fault_swap_shares && shares.size() >= 2) {
+        std::swap(shares[0], shares[1]);
+    }
+    return proof_field(seed, options_.min_share);
+}
+
 StoreResult<Created> RedisStore::create(StoreTicket ticket, const CreateOp& op) {
     const auto refused = [](Error e) { return Completion<Created>{std::unexpected(e), 0}; };
     if (op.count == 0 || op.count > options_.max_shares) {
@@ -292,22 +235,9 @@ StoreResult<Created> RedisStore::create(StoreTicket ticket, const CreateOp& op) 
         return refused(Error::invalid_argument);
     }
     std::vector<Cents> shares(op.count);
-    std::optional<Seed> seed;
-    if (options_.verifiable) {
-        auto drawn = seeds_.next();
-        if (!drawn) {
-            return refused(drawn.error());
-        }
-        seed = *drawn;
-    }
-    Rng packet_rng = seed ? rng_from_seed(*seed) : Rng{};
-    if (auto ok = split_into(op.policy, op.total, shares, options_.min_share,
-                             seed ? packet_rng : rng_);
-        !ok) {
-        return refused(ok.error());
-    }
-    if (options_.fault_swap_shares && shares.size() >= 2) {
-        std::swap(shares[0], shares[1]);
+    const auto proof = split_packet(op, shares);
+    if (!proof) {
+        return refused(proof.error());
     }
     Resp argv = fcall("rp_create", op.set, 9 + allowed.size() + shares.size());
     for (const auto v : {std::int64_t{op.set}, static_cast<std::int64_t>(op.sender),
@@ -316,9 +246,7 @@ StoreResult<Created> RedisStore::create(StoreTicket ticket, const CreateOp& op) 
                          op.expires_at.count()}) {
         argv.arg(v);
     }
-    // The proof: "seed hex:min share", kept as the packet record's 8th field ("0": none).
-    argv.arg(seed ? to_hex(*seed) + ":" + std::to_string(options_.min_share.value)
-                  : std::string("0"));
+    argv.arg(*proof);  // the packet record's 8th field
     argv.arg(static_cast<std::int64_t>(allowed.size()));
     for (const UserId u : allowed) {
         argv.arg(static_cast<std::int64_t>(u));

@@ -79,6 +79,39 @@ void ShardedSubscriber::subscribe(const std::string& channel) {
     attach(channel);
 }
 
+void ShardedSubscriber::connected(uv_connect_t* req, int status) {
+    auto& conn = *static_cast<Connection*>(req->data);
+    if (status != 0 || conn.dead) {
+        if (status != UV_ECANCELED) {
+            conn.owner->lost(conn);
+        }
+        return;
+    }
+    conn.connected = true;
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(&conn.tcp),
+        [](uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+            auto& x = *static_cast<Connection*>(h->data);
+            *buf = uv_buf_init(x.buffer.get(), 16 * 1024);
+        },
+        [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+            auto& x = *static_cast<Connection*>(s->data);
+            if (n < 0) {
+                x.owner->lost(x);
+                return;
+            }
+            redisReaderFeed(x.reader, buf->base, static_cast<std::size_t>(n));
+            void* reply = nullptr;
+            while (!x.dead && redisReaderGetReply(x.reader, &reply) == REDIS_OK &&
+                   reply != nullptr) {
+                const Value v = to_value(static_cast<redisReply*>(reply));
+                freeReplyObject(reply);
+                x.owner->on_reply(x, v);
+            }
+        });
+    conn.flush();
+}
+
 void ShardedSubscriber::attach(const std::string& channel) {
     if (closing_ || on_.contains(channel)) {
         return;
@@ -105,38 +138,7 @@ void ShardedSubscriber::attach(const std::string& channel) {
         addr.sin_addr.s_addr = parse_ipv4_host(master->host).value_or(0);
         const int rc = uv_tcp_connect(
             &c->connect, &c->tcp, reinterpret_cast<const sockaddr*>(&addr),
-            [](uv_connect_t* req, int status) {
-                auto& conn = *static_cast<Connection*>(req->data);
-                if (status != 0 || conn.dead) {
-                    if (status != UV_ECANCELED) {
-                        conn.owner->lost(conn);
-                    }
-                    return;
-                }
-                conn.connected = true;
-                uv_read_start(
-                    reinterpret_cast<uv_stream_t*>(&conn.tcp),
-                    [](uv_handle_t* h, std::size_t, uv_buf_t* buf) {
-                        auto& x = *static_cast<Connection*>(h->data);
-                        *buf = uv_buf_init(x.buffer.get(), 16 * 1024);
-                    },
-                    [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-                        auto& x = *static_cast<Connection*>(s->data);
-                        if (n < 0) {
-                            x.owner->lost(x);
-                            return;
-                        }
-                        redisReaderFeed(x.reader, buf->base, static_cast<std::size_t>(n));
-                        void* reply = nullptr;
-                        while (!x.dead && redisReaderGetReply(x.reader, &reply) == REDIS_OK &&
-                               reply != nullptr) {
-                            const Value v = to_value(static_cast<redisReply*>(reply));
-                            freeReplyObject(reply);
-                            x.owner->on_reply(x, v);
-                        }
-                    });
-                conn.flush();
-            });
+            &ShardedSubscriber::connected);
         if (rc != 0) {
             lost(*c);
             return;

@@ -33,6 +33,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -126,6 +127,8 @@ public:
 private:
     /// FCALL `function` with the SET's keys, ready for `args` more arguments.
     [[nodiscard]] Resp fcall(std::string_view function, ShardId set, std::size_t args) const;
+    [[nodiscard]] std::expected<std::string, Error> split_packet(const CreateOp& op,
+                                                               std::span<Cents> shares);
     [[nodiscard]] std::uint16_t slot(ShardId set) const noexcept { return slots_[set]; }
     [[nodiscard]] Error refuse(const std::expected<CommandResult, ClusterError>& r, bool money);
     [[nodiscard]] std::int64_t now_ms() const noexcept;

@@ -49,6 +49,7 @@ public:
 private:
     struct Connection;
     void attach(const std::string& channel);
+    static void connected(uv_connect_t* req, int status);
     void lost(Connection& c);
     void on_reply(Connection& c, const Value& v);
     void tick();
