@@ -68,7 +68,23 @@ Worker::Worker(Shared& shared, std::uint32_t index)
 }
 
 Worker::~Worker() {
+    if (!thread_.joinable() && !loop_closed_) {
+        close_unstarted();
+    }
     slots_.for_each([](Connection* c) { delete c; });
+}
+
+// The daemon failed to start before this worker's thread ran (a store that refused, a port in
+// use): close what the constructor, open_store and adopt_listener opened, so that the loop
+// closes and nothing it allocated is left behind.
+void Worker::close_unstarted() noexcept {
+    if (listening_) {
+        uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+        listening_ = false;
+    }
+    stop_on_loop();
+    uv_run(&loop_, UV_RUN_DEFAULT);  // until only the unreferenced async handle is left
+    close_loop();
 }
 
 void Worker::open_store() {
@@ -118,6 +134,7 @@ void Worker::close_loop() {
     });
     uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
     uv_run(&loop_, UV_RUN_DEFAULT);
+    loop_closed_ = true;
     if (const int rc = uv_loop_close(&loop_); rc != 0) {
         log(LogLevel::error, "worker {}: uv_loop_close: {}", index_, uv_err_name(rc));
     }
@@ -266,7 +283,9 @@ void Worker::stop_on_loop() {
     uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), nullptr);
     // The store's own handles (a remote store's connections and timers) go too, and the
     // journal is written and synced (its batch callbacks still find the async handle open).
-    handle_->close([] {});
+    if (handle_) {
+        handle_->close([] {});
+    }
     uv_unref(reinterpret_cast<uv_handle_t*>(&async_));  // lets uv_run return; closed later
 }
 

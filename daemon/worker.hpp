@@ -98,6 +98,7 @@ private:
     void begin_drain();
     void check_drain();
     void stop_on_loop();
+    void close_unstarted() noexcept;
     void refresh_clock() noexcept;
     [[nodiscard]] redpacket::Time now() const noexcept { return redpacket::Time{now_ms_}; }
     void count(Event e, std::uint64_t n = 1) noexcept {
@@ -142,6 +143,7 @@ private:
     uv_loop_t loop_{};
     uv_tcp_t listener_{};
     bool listening_{false};
+    bool loop_closed_{false};
     uv_async_t async_{};
     uv_timer_t tick_{};
     uv_timer_t sweep_{};
