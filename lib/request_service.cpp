@@ -402,13 +402,18 @@ Decision RequestService::claim_reply(OpKind kind, std::uint64_t request_id, std:
                  done.durable_at);
 }
 
+// A query's or a proof's store read that failed: unavailable if the store could not answer,
+// else the packet is not there.
+protocol::ErrorReply RequestService::read_refusal(std::uint64_t request_id, Error e) {
+    return protocol::ErrorReply{request_id, e == Error::unavailable
+                                                ? protocol::ErrorCode::unavailable
+                                                : protocol::ErrorCode::not_found};
+}
+
 Decision RequestService::proof_reply(std::uint64_t request_id, std::uint32_t part,
                                      Completion<PacketInfo>& done) {
     if (!done.result) {
-        const auto code = done.result.error() == Error::unavailable
-                              ? protocol::ErrorCode::unavailable
-                              : protocol::ErrorCode::not_found;
-        return reply(protocol::ErrorReply{request_id, code});
+        return reply(read_refusal(request_id, done.result.error()));
     }
     const PacketInfo& info = *done.result;
     protocol::ProofResponse r;
@@ -438,10 +443,7 @@ Decision RequestService::proof_reply(std::uint64_t request_id, std::uint32_t par
 Decision RequestService::query_reply(std::uint64_t request_id, std::uint64_t packet,
                                   Completion<PacketInfo>& done) {
     if (!done.result) {
-        const auto code = done.result.error() == Error::unavailable
-                              ? protocol::ErrorCode::unavailable
-                              : protocol::ErrorCode::not_found;
-        return reply(protocol::ErrorReply{request_id, code});
+        return reply(read_refusal(request_id, done.result.error()));
     }
     const PacketInfo& info = *done.result;
     protocol::QueryResponse q;

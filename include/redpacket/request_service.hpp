@@ -285,6 +285,7 @@ private:
     [[nodiscard]] Decision create_reply(std::uint64_t request_id, Completion<Created>& done);
     [[nodiscard]] Decision claim_reply(OpKind kind, std::uint64_t request_id, std::uint64_t packet,
                                     Completion<Claimed>& done);
+    [[nodiscard]] static protocol::ErrorReply read_refusal(std::uint64_t request_id, Error e);
     [[nodiscard]] Decision proof_reply(std::uint64_t request_id, std::uint32_t part,
                                        Completion<PacketInfo>& done);
     [[nodiscard]] Decision query_reply(std::uint64_t request_id, std::uint64_t packet,

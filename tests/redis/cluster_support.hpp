@@ -13,6 +13,8 @@
 #include <string>
 #include <unistd.h>
 
+#include "test_support.hpp"
+
 namespace redpacket::testing {
 
 struct TestCluster {
@@ -39,19 +41,9 @@ struct TestCluster {
     }
 };
 
-/// Runs a shell command; its stdout (stderr joined) and exit status.
+/// Runs a shell command; its exit status and its output, stderr joined.
 inline std::pair<int, std::string> shell(const std::string& command) {
-    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-    if (p == nullptr) {
-        return {-1, {}};
-    }
-    std::string out;
-    char buf[4096];
-    while (std::fgets(buf, sizeof buf, p) != nullptr) {
-        out += buf;
-    }
-    const int status = ::pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+    return redpacketd::testing::run_command(command);
 }
 
 /// redis-cli against one node of the cluster.
