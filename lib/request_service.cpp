@@ -420,12 +420,13 @@ Decision RequestService::proof_reply(std::uint64_t request_id, std::uint32_t par
     r.request_id = request_id;
     r.part = part;
     r.policy = protocol::to_wire(info.policy);
-    if (!info.seed) {
+    // No seed, or a minimum share the frame's u32 cannot carry (a clamped one would make
+    // every verifier's commitment differ): no proof (docs/fairness.md §5).
+    if (!info.seed || info.min_share.value < 0 || info.min_share.value > UINT32_MAX) {
         r.status = protocol::kProofUnavailable;
         return reply(r);
     }
-    r.min_share = static_cast<std::uint32_t>(
-        std::clamp<std::int64_t>(info.min_share.value, 0, UINT32_MAX));
+    r.min_share = static_cast<std::uint32_t>(info.min_share.value);
     const SplitTerms terms{info.id, info.total, info.count, info.policy, info.min_share};
     // The seed only once nothing is left to hand out: every share claimed, or refunded.
     const bool finished = info.claimed_count == info.count || info.refunded > Cents{0} ||
