@@ -7,6 +7,7 @@
 
 #include <expected>
 #include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +23,11 @@ public:
     [[nodiscard]] virtual nlohmann::json stats() const = 0;
     /// GET /metrics: Prometheus text exposition format (HELP/TYPE lines).
     [[nodiscard]] virtual std::string metrics() const = 0;
+    /// GET /packets/<id>/proof: a finished verifiable packet's proof, as redpacket-verify and
+    /// tools/verify_split.py read it. Error: the HTTP status and a message (404 unknown, 409
+    /// not finished or not verifiable, 503 the store or its worker did not answer in time).
+    [[nodiscard]] virtual std::expected<nlohmann::json, std::pair<int, std::string>> packet_proof(
+        std::uint64_t packet) = 0;
     /// GET /campaigns.
     [[nodiscard]] virtual nlohmann::json campaigns() const = 0;
     /// Starts or replaces the shake campaign. Error: a message naming the bad field.

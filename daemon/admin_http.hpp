@@ -36,7 +36,8 @@ struct HttpResponse {
     std::string body;
 };
 
-/// Answers one admin request. GET /healthz, /stats, /metrics, /campaigns; POST
+/// Answers one admin request. GET /healthz, /stats, /metrics, /campaigns,
+/// /packets/<id>/proof; POST
 /// /campaigns/shake and /campaigns/send (JSON); GET /yaohongbao and /fahongbao (the 2017
 /// query-string forms). A non-empty `bearer_token` guards every path but /healthz (401).
 /// Errors are JSON {"error": "..."}. Never throws.

@@ -209,6 +209,29 @@ HttpResponse start_campaign(const std::expected<Campaign, std::string>& campaign
     return started ? json_response(200, *started) : error_response(400, started.error());
 }
 
+/// `/packets/<id>/proof`'s id: decimal digits only, in u64; nullopt for any other path.
+std::optional<std::expected<std::uint64_t, std::string>> proof_path(std::string_view path) {
+    constexpr std::string_view prefix = "/packets/", suffix = "/proof";
+    if (!path.starts_with(prefix) || !path.ends_with(suffix) ||
+        path.size() < prefix.size() + suffix.size()) {
+        return std::nullopt;
+    }
+    const auto id = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+    std::uint64_t packet{0};
+    const auto [stop, ec] = std::from_chars(id.data(), id.data() + id.size(), packet);
+    if (id.empty() || ec != std::errc{} || stop != id.data() + id.size()) {
+        return std::unexpected(
+            fmt::format("packet id '{}' must be an integer in [0, {}]", id, UINT64_MAX));
+    }
+    return packet;
+}
+
+HttpResponse packet_proof(std::uint64_t packet, AdminBackend& backend) {
+    auto proof = backend.packet_proof(packet);
+    return proof ? json_response(200, *proof)
+                 : error_response(proof.error().first, proof.error().second);
+}
+
 HttpResponse route_unchecked(const HttpRequest& request, AdminBackend& backend,
                              const std::string& bearer_token) {
     const std::string_view url = request.url;
@@ -240,6 +263,11 @@ HttpResponse route_unchecked(const HttpRequest& request, AdminBackend& backend,
     }
     if (path == "/campaigns") {
         return get ? json_response(200, backend.campaigns()) : wrong_method("GET");
+    }
+    if (const auto proof = proof_path(path)) {
+        return !get       ? wrong_method("GET")
+               : *proof ? packet_proof(**proof, backend)
+                          : error_response(400, proof->error());
     }
     const auto shake = [&](const ShakeCampaignConfig& c) { return backend.start_shake(c); };
     const auto send = [&](const SendCampaignConfig& c) { return backend.start_send(c); };

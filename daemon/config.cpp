@@ -87,6 +87,8 @@ constexpr auto kFields = std::to_array<Field>({
     {"admin_host", at<&Config::admin_host>, "address of the admin HTTP API"},
     {"admin_port", at<&Config::admin_port>, "admin HTTP port; 0 picks a free one"},
     {"admin_token", at<&Config::admin_token>, "bearer token for the admin API; empty = none"},
+    {"admin_read_timeout_ms", at<&Config::admin_read_timeout_ms>,
+     "GET /packets/<id>/proof: longest wait for the packet's store; over it, 503", 1, 60000},
     {"workers", at<&Config::workers>, "worker threads; 0 = number of cores", 0, 1024},
     {"sets", at<&Config::sets>, "SETs (shards)", 1, 4096},
     {"backlog", at<&Config::backlog>, "listen(2) backlog"},

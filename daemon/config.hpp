@@ -29,6 +29,7 @@ struct Config {
     std::string admin_host{"127.0.0.1"};
     std::uint16_t admin_port{8989};           ///< 0 = pick a free port
     std::string admin_token;                  ///< bearer token for the admin API; empty = none
+    std::uint32_t admin_read_timeout_ms{1000}; ///< GET /packets/<id>/proof: longest wait for the store
     std::uint32_t workers{0};                 ///< 0 = number of cores
     std::uint32_t sets{256};                  ///< SETs (shards)
     std::uint32_t backlog{4096};

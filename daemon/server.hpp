@@ -42,6 +42,8 @@ public:
     // AdminBackend.
     [[nodiscard]] nlohmann::json stats() const override;
     [[nodiscard]] std::string metrics() const override;
+    [[nodiscard]] std::expected<nlohmann::json, std::pair<int, std::string>> packet_proof(
+        std::uint64_t packet) override;
     [[nodiscard]] nlohmann::json campaigns() const override;
     std::expected<nlohmann::json, std::string> start_shake(
         const ShakeCampaignConfig& campaign) override;
@@ -67,6 +69,12 @@ private:
     std::unique_ptr<AdminServer> admin_;
     std::uint16_t port_{0};
     std::uint16_t admin_port_{0};
+    // GET /packets/<id>/proof's reads of a worker (admin thread only).
+    struct AdminReads {
+        std::uint64_t asked{0};
+        std::uint64_t refused{0};    // mailbox full, store unavailable, worker gone
+        std::uint64_t timed_out{0};  // over admin_read_timeout_ms
+    } admin_reads_;
     bool started_{false};
     bool shut_down_{false};
     std::int64_t started_at_ms_{0};

@@ -208,6 +208,9 @@ nlohmann::json Server::stats() const {
     const auto last = shared_.rates->last_complete_second();
     j["last_complete_second"] = last ? nlohmann::json(*last) : nlohmann::json(nullptr);
     j["campaigns"] = campaigns();
+    j["admin_proof_reads"] = {{"asked", admin_reads_.asked},
+                              {"refused", admin_reads_.refused},
+                              {"timed_out", admin_reads_.timed_out}};
     std::vector<std::uint64_t> sizes(c.sets, 0);
     for (redpacket::ShardId s = 0; s < c.sets; ++s) {
         sizes[s] = workers_[shared_.registry->worker_of(s)]->set_size(s);
@@ -225,6 +228,11 @@ std::string Server::metrics() const {
                fmt::format("Events of kind {} since start.", names[e]), totals[e]);
     }
     const nlohmann::json s = stats();
+    for (const auto& [key, value] : s["admin_proof_reads"].items()) {
+        metric(out, fmt::format("admin_proof_reads_{}_total", key), "counter",
+               fmt::format("GET /packets/<id>/proof reads of a worker: {}.", key),
+               value.get<std::uint64_t>());
+    }
     const auto g = [&](std::string_view name, std::string_view help, const nlohmann::json& v) {
         gauge(out, name, help, v.get<std::int64_t>());
     };

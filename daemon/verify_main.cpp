@@ -4,7 +4,8 @@
 //       the shares and the commitment a seed gives (test vectors, what-if checks), as JSON
 //   redpacket-verify packet FILE|-
 //       a proof as JSON (packet, policy, total, count, min_share, commitment, seed, and any of
-//       shares: [cents…] in hand-out order, claims: [{index, amount}…]): valid, or what differs
+//       shares: [cents…] in hand-out order, claims: [{index, amount[, user]}…]), as the admin
+//       API's GET /packets/<id>/proof serves it: valid, or what differs
 //   redpacket-verify fetch --port P --packet ID [--host H] [--user U] [--index I --amount A]
 //       asks a daemon for the packet's terms and proof; with --index/--amount checks that claim,
 //       without prints the proof as JSON (feed it, with claims added, to `packet`)
@@ -139,8 +140,10 @@ int verify_json(const json& j) {
     }
     for (const json& c : j.at("claims")) {
         if (!c.is_object() || !c.contains("index") || !c.contains("amount") ||
-            !c.at("index").is_number_unsigned() || !c.at("amount").is_number_integer()) {
-            throw std::runtime_error("each claim must be {\"index\": n, \"amount\": cents}");
+            !c.at("index").is_number_unsigned() || !c.at("amount").is_number_integer() ||
+            (c.contains("user") && !c.at("user").is_number_unsigned())) {
+            throw std::runtime_error(
+                "each claim must be {\"index\": n, \"amount\": cents} (and maybe \"user\": n)");
         }
         const auto index = c.at("index").get<std::uint64_t>();
         if (index > UINT32_MAX) {

@@ -2,9 +2,12 @@
 // addressed by worker (WorkerMailboxes::post_to).
 //   - Migrate: a logged-in connection moves to the worker that owns its user's SET;
 //   - redpacket::PeerRequest: a grab, claim or query for a SET another worker's store serves;
-//   - PeerReply: the answer, back to the asker's connection.
+//   - PeerReply: the answer, back to the asker's connection;
+//   - AdminRead: the admin thread's read of a packet (GET /packets/<id>/proof).
 #pragma once
 
+#include <expected>
+#include <future>
 #include <memory>
 #include <variant>
 #include <vector>
@@ -35,6 +38,14 @@ struct PeerReply {
     redpacket::ReplyAddress to;
 };
 
-using WorkerMessage = std::variant<Migrate, redpacket::PeerRequest, PeerReply>;
+/// A packet read for the admin thread, which waits on `answer` (with a deadline: it may give
+/// up first, and the promise is shared so the late answer has somewhere to go).
+struct AdminRead {
+    using Answer = std::promise<std::expected<redpacket::PacketInfo, redpacket::Error>>;
+    redpacket::PacketId packet;
+    std::shared_ptr<Answer> answer;
+};
+
+using WorkerMessage = std::variant<Migrate, redpacket::PeerRequest, PeerReply, AdminRead>;
 
 }  // namespace redpacketd

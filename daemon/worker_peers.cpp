@@ -23,6 +23,12 @@ void Worker::on_message(WorkerMessage&& m) {
                        adopt(std::move(migrate.migration));
                    },
                    [this](redpacket::PeerRequest& request) { serve_peer(request); },
+                   [this](AdminRead& read) {
+                       service_->read_packet(read.packet, [answer = std::move(read.answer)](
+                                                              auto result) {
+                           answer->set_value(std::move(result));
+                       });
+                   },
                    [this](PeerReply& reply) {
                        --forwarded_in_flight_;  // every forwarded request gets one reply
                        if (Connection* conn = find(reply.to); conn != nullptr) {

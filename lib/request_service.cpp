@@ -402,6 +402,21 @@ Decision RequestService::claim_reply(OpKind kind, std::uint64_t request_id, std:
                  done.durable_at);
 }
 
+bool seed_revealable(const PacketInfo& info) noexcept {
+    return info.claimed_count == info.count || info.refunded > Cents{0} ||
+           (info.state == PacketState::expired && info.remaining == Cents{0});
+}
+
+void RequestService::read_packet(PacketId packet, PacketRead done) {
+    const StoreTicket ticket = next_ticket();
+    auto result = store_.query(ticket, packet);
+    if (result.ready()) {
+        done(std::move(result.get().result));
+        return;
+    }
+    pending_reads_.emplace(ticket, std::move(done));
+}
+
 // A query's or a proof's store read that failed: unavailable if the store could not answer,
 // else the packet is not there.
 protocol::ErrorReply RequestService::read_refusal(std::uint64_t request_id, Error e) {
@@ -428,12 +443,9 @@ Decision RequestService::proof_reply(std::uint64_t request_id, std::uint32_t par
     }
     r.min_share = static_cast<std::uint32_t>(info.min_share.value);
     const SplitTerms terms{info.id, info.total, info.count, info.policy, info.min_share};
-    // The seed only once nothing is left to hand out: every share claimed, or refunded.
-    const bool finished = info.claimed_count == info.count || info.refunded > Cents{0} ||
-                          (info.state == PacketState::expired && info.remaining == Cents{0});
     if (part == protocol::kProofCommitment) {
         r.value = commitment(terms, *info.seed);
-    } else if (finished) {
+    } else if (seed_revealable(info)) {
         r.value = *info.seed;
     } else {
         r.status = protocol::kProofWithheld;

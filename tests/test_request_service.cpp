@@ -41,9 +41,10 @@ struct Fixture {
     std::unique_ptr<RequestService> service;
 
     explicit Fixture(WorkerId self = 0, std::uint32_t workers = 1, ServiceConfig config = {},
-                     std::string dir = {})
+                     std::string dir = {}, PoolConfig pool = {})
         : registry{ShardingConfig{16, workers, 64}} {
         MemoryStoreOptions o;
+        o.pool = pool;
         o.sets = registry.shards_of(self);
         o.journal_dir = std::move(dir);
         store = std::move(*MemoryStore::open(std::move(o), kNow));
@@ -330,7 +331,9 @@ struct LaterStore final : PacketStore {
         claims.push_back(t);
         return StoreResult<Claimed>::pending();
     }
-    StoreResult<PacketInfo> query(StoreTicket, PacketId) override {
+    std::deque<StoreTicket> queries;
+    StoreResult<PacketInfo> query(StoreTicket t, PacketId) override {
+        queries.push_back(t);
         return StoreResult<PacketInfo>::pending();
     }
     StoreResult<std::optional<ShakeHit>> take(StoreTicket, const TakeOp&) override {
@@ -379,4 +382,75 @@ TEST_CASE("a store that completes later gets Later, and the reply reaches the as
                                Completion<Claimed>{std::unexpected(Error::unavailable), 0});
     CHECK(output.delivered.size() == 2);
     CHECK(counter.total(static_cast<std::size_t>(ServiceEvent::journal_refusals)) == 1);
+}
+
+TEST_CASE("read_packet answers at once from memory, and later from a store that completes "
+          "later without taking a client's reply",
+          "[service][proof]") {
+    Fixture f;
+    Session s = f.login(3);
+    const auto made = only<protocol::CreateResponse>(f.reply(s, protocol::CreatePacket{1, 100, 2, 0, 60}));
+    std::vector<std::expected<PacketInfo, Error>> read;
+    const auto keep = [&](std::expected<PacketInfo, Error> r) { read.push_back(std::move(r)); };
+    f.service->read_packet(PacketId{made.packet}, keep);
+    f.service->read_packet(PacketId{made.packet + 1}, keep);
+    REQUIRE(read.size() == 2);
+    REQUIRE(read[0].has_value());
+    CHECK(read[0]->total == Cents{100});
+    CHECK(read[0]->seed.has_value());
+    CHECK(read[1] == std::unexpected(Error::not_found));
+
+    ConnectionRegistry registry{ShardingConfig{16, 1, 64}};
+    EventCounter counter{kServiceEventCount};
+    RecordingOutput output;
+    LaterStore store;
+    RequestService service{{}, store, registry, 0, counter, output};
+    Session c;
+    (void)service.welcome(c, std::get<LoginGranted>(service.handle(c, protocol::LoginRequest{4}, {}, kNow)),
+                          kNow);
+    CHECK(std::holds_alternative<Later>(service.handle(c, protocol::Query{1, 8}, {0, 1, 1}, kNow)));
+    read.clear();
+    service.read_packet(PacketId{8}, keep);
+    REQUIRE(store.queries.size() == 2);
+    CHECK(read.empty());
+    PacketInfo info;
+    info.id = PacketId{8};
+    info.total = Cents{77};
+    store.listener->on_queried(store.queries[1], Completion<PacketInfo>{info, 0});
+    REQUIRE(read.size() == 1);
+    CHECK(read[0]->total == Cents{77});
+    CHECK(output.delivered.empty());  // the client's query is still waiting
+    store.listener->on_queried(store.queries[0], Completion<PacketInfo>{info, 0});
+    REQUIRE(output.delivered.size() == 1);
+    CHECK(only<protocol::QueryResponse>(output.delivered[0].second).total == 77);
+    CHECK(read.size() == 1);
+}
+
+TEST_CASE("a proof whose minimum share does not fit the frame's u32 is unavailable, not clamped",
+          "[service][proof]") {
+    PoolConfig pool;
+    pool.min_share = Cents{std::int64_t{1} << 32};
+    ServiceConfig config;
+    config.max_packet_total = std::int64_t{1} << 40;
+    Fixture big(0, 1, config, {}, pool);
+    Fixture usual(0, 1, config);
+    for (Fixture* f : {&big, &usual}) {
+        Session s = f->login(3);
+        const auto made = only<protocol::CreateResponse>(
+            f->reply(s, protocol::CreatePacket{1, std::uint64_t{3} << 32, 2, 0, 60}));
+        std::optional<PacketInfo> info;
+        f->service->read_packet(PacketId{made.packet}, [&](auto r) { info = *r; });
+        REQUIRE(info);
+        CHECK(info->seed.has_value());  // provable in principle: the frame is what cannot carry it
+        const auto proof = only<protocol::ProofResponse>(
+            f->reply(s, protocol::Proof{2, made.packet, protocol::kProofCommitment}));
+        if (f == &big) {
+            CHECK(info->min_share == Cents{std::int64_t{1} << 32});
+            CHECK(proof.status == protocol::kProofUnavailable);
+            CHECK(proof.value == std::array<std::uint8_t, 32>{});
+        } else {
+            CHECK(proof.status == protocol::kProofOk);
+            CHECK(proof.min_share == 1);
+        }
+    }
 }

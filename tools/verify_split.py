@@ -43,7 +43,7 @@ POLICIES = {"double_mean": 0, "line_cut": 1, "equal": 2, "fixed": 3}
 
 PROOF_FIELDS = {"packet", "policy", "total", "count", "min_share",
                 "commitment", "seed", "shares", "claims"}
-CLAIM_FIELDS = {"index", "amount"}
+CLAIM_FIELDS = {"index", "amount", "user"}
 
 
 class InputError(Exception):
@@ -306,6 +306,8 @@ def parse_claims(value) -> list:
         for field in ("index", "amount"):
             if field not in claim:
                 raise InputError(f"claims[{i}] is missing {field!r}")
+        if "user" in claim:
+            need_int(claim["user"], f"claims[{i}].user", 0)
         index = need_int(claim["index"], f"claims[{i}].index", 0)
         amount = need_int(claim["amount"], f"claims[{i}].amount")
         claims.append((index, amount))

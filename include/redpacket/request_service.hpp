@@ -28,6 +28,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -180,6 +181,10 @@ struct ServiceConfig {
     std::uint64_t seed{2017};          ///< the campaigns' random amounts and recipients
 };
 
+/// Whether a packet's seed may be shown (docs/fairness.md): nothing is left to hand out —
+/// every share claimed, or the rest refunded.
+[[nodiscard]] bool seed_revealable(const PacketInfo& info) noexcept;
+
 class RequestService final : public StoreListener {
 public:
     /// A service for worker `self` of `registry`, over the SETs `store` serves among those
@@ -204,6 +209,12 @@ public:
     /// protocol, whose client knows none) and, with `close`, the end of the connection.
     [[nodiscard]] Reply error(const Session& session, std::uint64_t request_id,
                               protocol::ErrorCode code, bool close) const;
+
+    /// Reads packet `packet` from the store for an operator (the admin API's proof view):
+    /// `done` runs on this thread, at once or when the store answers; never if the service is
+    /// destroyed first. Errors: not_found, unavailable (the store could not answer).
+    using PacketRead = std::function<void(std::expected<PacketInfo, Error>)>;
+    void read_packet(PacketId packet, PacketRead done);
 
     /// A connection of `user` was registered here (`online`), or went: tells a store that
     /// tracks presence across processes.
@@ -333,6 +344,7 @@ private:
     StoreTicket last_ticket_{0};
     StoreTicket current_ticket_{0};  // the ticket of the operation being started
     std::unordered_map<StoreTicket, PendingOp> pending_ops_;
+    std::unordered_map<StoreTicket, PacketRead> pending_reads_;  // read_packet's, answered later
 };
 
 }  // namespace redpacket

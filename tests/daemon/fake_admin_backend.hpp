@@ -44,6 +44,19 @@ public:
         count_call();
         return "# TYPE redpacketd_connections gauge\nredpacketd_connections 7\n";
     }
+    std::expected<json, std::pair<int, std::string>> packet_proof(std::uint64_t packet) override {
+        const std::lock_guard lock(mutex_);
+        ++calls_;
+        proofs_.push_back(packet);
+        if (packet == 404) {
+            return std::unexpected(std::pair{404, std::string("no packet 404")});
+        }
+        return json{{"packet", packet}};
+    }
+    std::vector<std::uint64_t> proofs() const {
+        const std::lock_guard lock(mutex_);
+        return proofs_;
+    }
     json campaigns() const override {
         count_call();
         return {{"shake", {{"enabled", false}}}};
@@ -91,6 +104,7 @@ private:
     mutable int calls_{0};
     std::vector<ShakeCampaignConfig> shakes_;
     std::vector<SendCampaignConfig> sends_;
+    std::vector<std::uint64_t> proofs_;
 };
 
 const std::string kToken = "s3cret-token";

@@ -42,6 +42,7 @@ TEST_CASE("a configured token guards every route but healthz", "[admin]") {
         {"POST", "/campaigns/send"},
         {"GET", "/yaohongbao?qps=1&sum=1"},
         {"GET", "/fahongbao?qps=1&sum=1&min=1&max=2"},
+        {"GET", "/packets/1/proof"},
         {"GET", "/no/such/path"}};
     const std::vector<std::string> refused{
         "",                            // absent
@@ -240,6 +241,27 @@ TEST_CASE("a bad, missing, unknown or repeated query parameter is refused by nam
     }
     CHECK(backend.calls() == 0);
     CHECK(call(backend, "GET", "/yaohongbao?qps=1&sum=2&").status == 200);  // empty pair skipped
+}
+
+TEST_CASE("a packet's proof comes from the backend by id, and a bad id is 400", "[admin][proof]") {
+    FakeBackend backend;
+    const auto found = call(backend, "GET", "/packets/18446744073709551615/proof");
+    CHECK(found.status == 200);
+    CHECK(json::parse(found.body) == json{{"packet", 18446744073709551615ULL}});
+    const auto missing = call(backend, "GET", "/packets/404/proof");
+    CHECK(missing.status == 404);
+    CHECK(error_of(missing) == "no packet 404");
+    CHECK(backend.proofs() == std::vector<std::uint64_t>{18446744073709551615ULL, 404});
+    for (const std::string id : {"", "-1", "+1", "1x", "0x10", "18446744073709551616", "1 "}) {
+        INFO("id '" << id << "'");
+        const auto r = call(backend, "GET", "/packets/" + id + "/proof");
+        CHECK(r.status == 400);
+        CHECK_THAT(error_of(r), Catch::Contains("must be an integer"));
+    }
+    CHECK(call(backend, "POST", "/packets/1/proof").status == 405);
+    CHECK(call(backend, "GET", "/packets/1").status == 404);
+    CHECK(call(backend, "GET", "/packets/1/proof/x").status == 404);
+    CHECK(backend.proofs().size() == 2);  // none of the refused ones reached the backend
 }
 
 TEST_CASE("unknown paths are 404 and wrong methods are 405", "[admin]") {

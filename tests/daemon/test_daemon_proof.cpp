@@ -23,6 +23,7 @@ namespace protocol = redpacket::protocol;
 using redpacket::ClaimStatus;
 using redpacketd::testing::BlockingClient;
 using redpacketd::testing::DaemonProcess;
+using redpacketd::testing::http_request;
 using redpacketd::testing::must;
 using redpacketd::testing::run_command;
 using namespace std::chrono_literals;
@@ -105,6 +106,13 @@ Verdicts verify(const nlohmann::json& proof, const std::string& name) {
     return v;
 }
 
+/// GET /packets/<id>/proof on the admin API: the status and the body (JSON when 200).
+std::pair<int, nlohmann::json> admin_proof(const DaemonProcess& d, std::uint64_t packet) {
+    const auto r = http_request(d.admin_port(), "GET",
+                                "/packets/" + std::to_string(packet) + "/proof");
+    return {r.status, nlohmann::json::parse(r.body, nullptr, false)};
+}
+
 }  // namespace
 
 TEST_CASE("verifiable splits: every policy claimed to the end through a daemon, both verifiers "
@@ -127,6 +135,10 @@ TEST_CASE("verifiable splits: every policy claimed to the end through a daemon, 
             const auto withheld = must(creator.proof(p.packet, protocol::kProofSeed, 3));
             CHECK(withheld.status == protocol::kProofWithheld);
             CHECK(withheld.value == std::array<std::uint8_t, 32>{});
+            const auto [status, body] = admin_proof(d, p.packet);  // the admin API withholds it too
+            CHECK(status == 409);
+            CHECK_THAT(body.value("error", ""), Catch::Contains("withheld") &&
+                                                    Catch::Contains(redpacket::to_hex(early.value)));
             Played last{p.packet, {}};
             claim_all(d.port(), last, 1, next_user + count);
             p.claims.push_back(last.claims.front());
@@ -140,6 +152,22 @@ TEST_CASE("verifiable splits: every policy claimed to the end through a daemon, 
         INFO(proof.dump() << "\nC++: " << v.cpp.second << "Python: " << v.python.second);
         CHECK(v.cpp == std::pair<int, std::string>{0, "valid\n"});
         CHECK(v.python == std::pair<int, std::string>{0, "valid\n"});
+        // The admin API's proof: the same commitment, seed and shares, each claim's user, and
+        // both verifiers accept it as served.
+        const auto [status, served] = admin_proof(d, p.packet);
+        REQUIRE(status == 200);
+        CHECK(served["commitment"] == proof["commitment"]);
+        CHECK(served["seed"] == proof["seed"]);
+        CHECK(served["shares"] == proof["shares"]);
+        REQUIRE(served["claims"].size() == count);
+        for (const auto& claim : served["claims"]) {
+            CHECK(claim["user"].get<std::uint64_t>() >= next_user - 1000);
+            CHECK(claim["amount"] == proof["shares"][claim["index"].get<std::size_t>()]);
+        }
+        const Verdicts a = verify(served, "served");
+        INFO("served: " << served.dump() << "\nC++: " << a.cpp.second << "Python: " << a.python.second);
+        CHECK(a.cpp == std::pair<int, std::string>{0, "valid\n"});
+        CHECK(a.python == std::pair<int, std::string>{0, "valid\n"});
         // A claim reported with another amount: both name its position.
         nlohmann::json lied = proof;
         lied.erase("shares");
@@ -177,6 +205,13 @@ TEST_CASE("verifiable splits: a daemon whose store swaps shares is caught by bot
     CHECK(v.cpp.second.rfind("invalid: share 0 is", 0) == 0);
     CHECK(v.python.first == 1);
     CHECK(v.python.second.rfind("invalid: share 0 is", 0) == 0);
+    // The admin API serves the store's shares as handed out: the swap shows there too.
+    const auto [status, served] = admin_proof(d, p.packet);
+    REQUIRE(status == 200);
+    const Verdicts a = verify(served, "swapped-served");
+    INFO("served C++: " << a.cpp.second << "Python: " << a.python.second);
+    CHECK(a.cpp.second.rfind("invalid: share 0 is", 0) == 0);
+    CHECK(a.python.second.rfind("invalid: share 0 is", 0) == 0);
 }
 
 TEST_CASE("verifiable splits: the commitment survives a kill -9 and a restart on the journal",
@@ -232,6 +267,13 @@ TEST_CASE("proof requests: unknown packets, bad parts and garbage proofs get cle
     REQUIRE_FALSE(bad_part.has_value());
     CHECK(bad_part.error().code == protocol::ErrorCode::malformed_frame);
     CHECK(must(c.heartbeat(9)).nonce == 9);  // the connection is still served
+    const auto [status, body] = admin_proof(d, 0x00DEAD0000000001ULL);
+    CHECK(status == 404);
+    CHECK(body.value("error", "") == "no packet 62677660341370881");
+    CHECK(http_request(d.admin_port(), "GET", "/packets/x/proof").status == 400);
+    const auto stats = redpacketd::testing::get_json(d.admin_port(), "/stats");
+    CHECK(stats["admin_proof_reads"]["asked"] == 1);  // the bad id never reached a worker
+    CHECK(stats["admin_proof_reads"]["timed_out"] == 0);
 
     const auto dir = std::filesystem::temp_directory_path();
     for (const auto& [name, text] :

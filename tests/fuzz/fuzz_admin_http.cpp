@@ -56,6 +56,9 @@ class QuietBackend final : public redpacketd::AdminBackend {
 public:
     json stats() const override { return {{"connections", 3}}; }
     std::string metrics() const override { return "redpacketd_connections 3\n"; }
+    std::expected<json, std::pair<int, std::string>> packet_proof(std::uint64_t packet) override {
+        return json{{"packet", packet}};
+    }
     json campaigns() const override { return {{"shake", {{"enabled", false}}}}; }
     std::expected<json, std::string> start_shake(const ShakeCampaignConfig& c) override {
         return json{{"started", "shake"}, {"rate", c.rate}};

@@ -50,6 +50,10 @@ public:
         ++reads_;
         return "# TYPE redpacketd_connections gauge\nredpacketd_connections 7\n";
     }
+    std::expected<json, std::pair<int, std::string>> packet_proof(std::uint64_t packet) override {
+        ++reads_;
+        return json{{"packet", packet}};
+    }
     json campaigns() const override {
         ++reads_;
         return {{"shake", {{"enabled", false}}}};

@@ -67,6 +67,16 @@ TEST_CASE("a packet on the Redis store is proven through another daemon, and the
                                       redpacket::Cents{static_cast<std::int64_t>(r.amount)})
                   .ok);
     }
+    // The admin API's proof through daemon B: a store read that completes later.
+    const auto served = redpacketd::testing::get_json(b.admin_port(), "/packets/" +
+                                                                          std::to_string(packet) +
+                                                                          "/proof");
+    CHECK(served["commitment"] == redpacket::to_hex(commit.value));
+    CHECK(served["seed"] == redpacket::to_hex(seed.value));
+    REQUIRE(served["shares"].size() == 4);
+    for (const auto& r : claims) {
+        CHECK(served["shares"][r.share_index] == r.amount);
+    }
     const std::string audit = std::string(REDPACKET_AUDIT_BINARY) + " --redis " + cluster.seeds() +
                               " --redis-prefix " + prefix + " --sets 16";
     CHECK(shell(audit).first == 0);
