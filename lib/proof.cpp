@@ -4,6 +4,8 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <bit>
+#include <cstring>
 
 namespace redpacket {
 namespace {
@@ -15,9 +17,11 @@ void put_be(std::uint8_t*& p, std::uint64_t v, int bytes) noexcept {
 }
 
 std::uint64_t le_word(const Seed& s, std::size_t word) noexcept {
+    // One load (the byte loop was 5 % of a 10-share create in perf: GCC kept it a loop).
     std::uint64_t v = 0;
-    for (std::size_t i = 0; i < 8; ++i) {
-        v |= std::uint64_t{s[word * 8 + i]} << (8 * i);
+    std::memcpy(&v, s.data() + word * 8, sizeof v);
+    if constexpr (std::endian::native == std::endian::big) {
+        v = std::byteswap(v);
     }
     return v;
 }

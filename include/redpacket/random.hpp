@@ -38,12 +38,7 @@ public:
     /// zeros forever). Used by verifiable splits (proof.hpp), whose state comes from a seed.
     [[nodiscard]] static constexpr Rng from_state(std::uint64_t s0, std::uint64_t s1,
                                                   std::uint64_t s2, std::uint64_t s3) noexcept {
-        Rng r;
-        r.s_[0] = s0;
-        r.s_[1] = s1;
-        r.s_[2] = s2;
-        r.s_[3] = s3;
-        return r;
+        return Rng{s0, s1, s2, s3};
     }
 
     static constexpr result_type min() noexcept { return 0; }
@@ -89,6 +84,10 @@ private:
     static constexpr std::uint64_t rotl(std::uint64_t x, int k) noexcept {
         return (x << k) | (x >> (64 - k));
     }
+
+    // from_state's: the state as given, without the SplitMix64 seeding it would overwrite.
+    constexpr Rng(std::uint64_t s0, std::uint64_t s1, std::uint64_t s2, std::uint64_t s3) noexcept
+        : s_{s0, s1, s2, s3} {}
 
     std::uint64_t s_[4]{};
 };
