@@ -6,6 +6,7 @@
 // one row. Command-line values are converted by the same code as JSON values (the flag text is
 // read as a JSON scalar), so both sources refuse the same inputs with the same messages.
 #include "config.hpp"
+#include "isolation.hpp"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -92,6 +93,10 @@ constexpr auto kFields = std::to_array<Field>({
     {"workers", at<&Config::workers>, "worker threads; 0 = number of cores", 0, 1024},
     {"sets", at<&Config::sets>, "SETs (shards)", 1, 4096},
     {"backlog", at<&Config::backlog>, "listen(2) backlog"},
+    {"cpu_affinity", at<&Config::cpu_affinity>, "CPU list (0,2-3): worker i pinned to its i-th "
+     "CPU, the other threads kept off them; empty = no pinning"},
+    {"realtime_priority", at<&Config::realtime_priority>, "SCHED_FIFO priority of the worker "
+     "threads (needs CAP_SYS_NICE or RLIMIT_RTPRIO; see README); 0 = normal scheduling", 0, 99},
     {"compat_mode", at<&Config::compat_mode>, "accept the original unauthenticated login"},
     {"allow_compat_on_public", at<&Config::allow_compat_on_public>,
      "allow compat mode on a non-loopback host"},
@@ -377,6 +382,9 @@ Stored check_modes(const Config& c) {
     if (std::ranges::find(kLogLevels, c.log_level) == kLogLevels.end()) {
         return std::unexpected(fmt::format(
             "\"log_level\" must be one of debug, info, warn, error, got \"{}\"", c.log_level));
+    }
+    if (auto cpus = parse_cpu_list(c.cpu_affinity); !c.cpu_affinity.empty() && !cpus) {
+        return std::unexpected(cpus.error());
     }
     if (!redpacket::parse_ipv4_host(c.host)) {
         return std::unexpected(fmt::format(

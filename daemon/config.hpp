@@ -33,6 +33,8 @@ struct Config {
     std::uint32_t workers{0};                 ///< 0 = number of cores
     std::uint32_t sets{256};                  ///< SETs (shards)
     std::uint32_t backlog{4096};
+    std::string cpu_affinity;                 ///< CPU list for the workers ("0", "2-3"); empty = none
+    std::uint32_t realtime_priority{0};       ///< SCHED_FIFO priority of the workers; 0 = normal
 
     // Authentication.
     bool compat_mode{true};                   ///< accept the original unauthenticated login

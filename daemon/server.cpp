@@ -14,8 +14,11 @@
 #include <string>
 #include <thread>
 
+#include <fmt/ranges.h>
+
 #include "log.hpp"
 #include "redpacket/address.hpp"
+#include "isolation.hpp"
 #include "store_setup.hpp"
 
 namespace redpacketd {
@@ -115,6 +118,9 @@ void Server::bind_listeners() {
 
 void Server::start() {
     const Config& c = shared_.config;
+    // Before any other thread exists: journal writers and snapshot threads inherit this
+    // thread's CPUs, so pinning it keeps them off the workers' cores too.
+    isolate();
     // Recover every SET from the journal before anything can connect.
     prepare_journal_dir(c);
     prepare_cluster(c);
@@ -149,8 +155,11 @@ void Server::start() {
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, &previous);
-    for (auto& w : workers_) {
-        w->start();
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+        const auto& cores = isolation_.worker_cores;
+        workers_[i]->start(cores.empty() ? std::vector<int>{}
+                                         : std::vector<int>{cores[i % cores.size()]},
+                           isolation_.realtime_priority);
     }
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     started_ = true;
@@ -158,6 +167,30 @@ void Server::start() {
     log(LogLevel::info, "listening on {}:{} ({} workers, {} SETs), admin on {}:{}, compat mode {}",
         c.host, port_, workers_.size(), c.sets, c.admin_host, admin_port_,
         c.compat_mode ? "on" : "off");
+}
+
+void Server::isolate() {
+    const Config& c = shared_.config;
+    auto plan = plan_isolation(c.cpu_affinity, static_cast<int>(c.realtime_priority));
+    if (!plan) {
+        fail(plan.error());
+    }
+    isolation_ = std::move(*plan);
+    if (auto pinned = pin_this_thread(isolation_.other_cores); !pinned) {
+        fail("cpu_affinity: " + pinned.error());
+    }
+    if (!isolation_.worker_cores.empty()) {
+        log(LogLevel::info, "workers pinned to CPUs {} (worker i on the i-th), other threads on {}",
+            fmt::join(isolation_.worker_cores, ","),
+            isolation_.other_cores.empty() ? std::string("any CPU (the workers' cover them all)")
+                                           : fmt::format("{}", fmt::join(isolation_.other_cores, ",")));
+    }
+    if (isolation_.realtime_priority > 0) {
+        const RtThrottling throttling = rt_throttling();
+        log(throttling.on ? LogLevel::info : LogLevel::warn,
+            "workers run SCHED_FIFO at priority {}; {}", isolation_.realtime_priority,
+            throttling.description);
+    }
 }
 
 int Server::run() {

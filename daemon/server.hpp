@@ -12,6 +12,7 @@
 #include "admin_backend.hpp"
 #include "admin_http.hpp"
 #include "config.hpp"
+#include "isolation.hpp"
 #include "worker.hpp"
 
 namespace redpacketd {
@@ -52,6 +53,8 @@ public:
 
 private:
     void bind_listeners();
+    /// Plans the isolation settings (or throws) and pins this thread off the workers' CPUs.
+    void isolate();
     template <class Settings>
     [[nodiscard]] std::expected<void, std::string> check_campaign(Settings Config::*slot,
                                                                   const Settings& c) const;
@@ -61,6 +64,7 @@ private:
     [[nodiscard]] std::vector<std::uint64_t> event_totals() const;
 
     Shared shared_;
+    IsolationPlan isolation_;
     std::vector<std::unique_ptr<Worker>> workers_;
     uv_loop_t loop_{};
     uv_signal_t sigint_{};

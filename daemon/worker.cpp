@@ -5,12 +5,14 @@
 // every connection once all workers are done, or at shutdown_grace_ms.
 #include "worker.hpp"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <ctime>
 #include <stdexcept>
 
+#include "isolation.hpp"
 #include "log.hpp"
 #include "store_setup.hpp"
 
@@ -110,13 +112,24 @@ void Worker::adopt_listener(int fd) {
     listening_ = true;
 }
 
-void Worker::start() {
+void Worker::start(std::vector<int> cores, int realtime_priority) {
     check_uv(uv_timer_start(&tick_, &Worker::on_tick, kTickMs, kTickMs), "uv_timer_start");
     const std::uint64_t sweep_ms =
         std::clamp<std::uint64_t>(std::min(config_.login_timeout_ms, config_.idle_timeout_ms) / 4,
                                   20, 1000);
     check_uv(uv_timer_start(&sweep_, &Worker::on_sweep, sweep_ms, sweep_ms), "uv_timer_start");
-    thread_ = std::thread([this] {
+    thread_ = std::thread([this, cores = std::move(cores), realtime_priority] {
+        // plan_isolation tried both before any worker started; a refusal now is logged loudly,
+        // and the worker runs as it can rather than leaving its SETs unserved.
+        // Named for ps, top and perf (15 characters at most).
+        pthread_setname_np(pthread_self(), fmt::format("rp-worker-{}", index_ % 1000).c_str());
+        auto isolated = pin_this_thread(cores);
+        if (isolated) {
+            isolated = make_this_thread_realtime(realtime_priority);
+        }
+        if (!isolated) {
+            log(LogLevel::error, "worker {}: isolation refused: {}", index_, isolated.error());
+        }
         // Returns once stop_on_loop has closed everything but the (unreferenced) async handle,
         // which stays valid until close_loop: a peer may still wake us while it shuts down.
         uv_run(&loop_, UV_RUN_DEFAULT);

@@ -53,8 +53,9 @@ public:
     void open_store();
     /// Adopts a bound, non-blocking listening socket (called before `start`).
     void adopt_listener(int fd);
-    /// Runs the loop on a new thread.
-    void start();
+    /// Runs the loop on a new thread, pinned to `cores` (none: unpinned) and real-time at
+    /// `realtime_priority` (0: normal), both checked by plan_isolation beforehand.
+    void start(std::vector<int> cores = {}, int realtime_priority = 0);
     /// Asks the loop to drain and stop. Thread-safety: any thread.
     void request_stop() noexcept;
     /// Waits for the thread to end.

@@ -2,6 +2,8 @@
 // the writer thread swaps that buffer out, writes it at the end of the current segment, syncs
 // per policy and publishes the durable sequence. Buffers are swapped, never freed, so the steady
 // state allocates nothing.
+#include <pthread.h>
+
 #include <algorithm>
 #include <cerrno>
 
@@ -115,7 +117,10 @@ JournalWriter::JournalWriter(JournalFileSystem& fs, std::string dir, std::uint64
     state_->file_name = dir_ + "/" + segment_name(next_sequence);
     state_->batch_first = next_sequence;
     counters_.segments.store(1, std::memory_order_relaxed);
-    thread_ = std::thread{[this] { run(); }};
+    thread_ = std::thread{[this] {
+        pthread_setname_np(pthread_self(), "rp-journal");  // for ps, top and perf
+        run();
+    }};
 }
 
 JournalWriter::~JournalWriter() { (void)close(); }

@@ -1,0 +1,128 @@
+// Isolation settings: CPU lists parsed strictly; a daemon with --cpu-affinity pins each worker
+// to its CPU and keeps its other threads off it; --realtime-priority gives the workers
+// SCHED_FIFO, or refuses to start — with what to change — when the process may not have it.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon_process.hpp"
+#include "isolation.hpp"
+#include "test_support.hpp"
+
+using redpacketd::parse_cpu_list;
+using redpacketd::testing::DaemonProcess;
+using redpacketd::testing::run_command;
+
+namespace {
+
+/// One thread of a process, from /proc/<pid>/task/<tid>.
+struct TaskInfo {
+    std::string cpus;  // Cpus_allowed_list
+    int policy{-1};    // stat field 41: 0 normal, 1 SCHED_FIFO
+    int priority{0};   // stat field 40: rt_priority
+};
+
+std::vector<TaskInfo> tasks_of(pid_t pid) {
+    std::vector<TaskInfo> tasks;
+    for (const auto& dir :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+        TaskInfo t;
+        std::ifstream status(dir.path() / "status");
+        for (std::string line; std::getline(status, line);) {
+            if (line.starts_with("Cpus_allowed_list:")) {
+                std::istringstream(line.substr(18)) >> t.cpus;
+            }
+        }
+        std::ifstream stat_file(dir.path() / "stat");
+        std::string stat((std::istreambuf_iterator<char>(stat_file)), {});
+        std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // after "pid (comm) "
+        std::vector<std::string> f{std::istream_iterator<std::string>(fields), {}};
+        REQUIRE(f.size() > 38);
+        t.priority = std::stoi(f[37]);  // field 40, counted from field 3
+        t.policy = std::stoi(f[38]);    // field 41
+        tasks.push_back(t);
+    }
+    return tasks;
+}
+
+bool realtime_permitted() {
+    bool ok = false;
+    std::thread([&] { ok = redpacketd::make_this_thread_realtime(1).has_value(); }).join();
+    return ok;
+}
+
+}  // namespace
+
+TEST_CASE("cpu lists are parsed strictly", "[isolation]") {
+    CHECK(parse_cpu_list("0") == std::vector<int>{0});
+    CHECK(parse_cpu_list("0,2-4,7") == std::vector<int>{0, 2, 3, 4, 7});
+    CHECK(parse_cpu_list("3-3") == std::vector<int>{3});
+    for (const std::string bad : {"", ",", "a", "1,", "-1", "2-1", "1,1", "2,1", "0-", "1 ",
+                                  "99999", "0x1"}) {
+        INFO("'" << bad << "'");
+        const auto parsed = parse_cpu_list(bad);
+        REQUIRE_FALSE(parsed.has_value());
+        CHECK_THAT(parsed.error(), Catch::Contains("cpu_affinity"));
+    }
+}
+
+TEST_CASE("--cpu-affinity pins the worker to its CPU and the other threads off it; "
+          "--realtime-priority makes the worker SCHED_FIFO",
+          "[isolation][integration]") {
+    if (std::thread::hardware_concurrency() < 2) {
+        WARN("one CPU: nothing to keep the other threads on");
+        return;
+    }
+    const bool realtime = realtime_permitted();
+    if (!realtime) {
+        WARN("SCHED_FIFO is not permitted here: the real-time half is not checked");
+    }
+    DaemonProcess d({"--workers", "1", "--cpu-affinity", "0", "--realtime-priority",
+                     realtime ? "3" : "0"});
+    const auto tasks = tasks_of(d.pid());
+    int on_cpu0 = 0;
+    for (const TaskInfo& t : tasks) {
+        INFO("cpus " << t.cpus << " policy " << t.policy << " priority " << t.priority);
+        if (t.cpus == "0") {
+            ++on_cpu0;
+            CHECK(t.policy == (realtime ? 1 : 0));
+            CHECK(t.priority == (realtime ? 3 : 0));
+        } else {
+            CHECK(t.cpus.find('0') != 0);  // the others may not run on CPU 0
+            CHECK(t.policy == 0);
+        }
+    }
+    CHECK(on_cpu0 == 1);  // the one worker
+    CHECK(tasks.size() >= 2);
+    CHECK_THAT(d.log_tail(), Catch::Contains("workers pinned to CPUs 0"));
+    if (realtime) {
+        CHECK_THAT(d.log_tail(), Catch::Contains("SCHED_FIFO at priority 3") &&
+                                     Catch::Contains("RT throttling is"));
+    }
+}
+
+TEST_CASE("--realtime-priority without the privilege refuses to start and says what to change",
+          "[isolation][integration]") {
+    if (::geteuid() != 0 || !std::filesystem::exists("/usr/bin/setpriv")) {
+        WARN("needs root and setpriv to run the daemon as an unprivileged user");
+        return;
+    }
+    // As nobody: no CAP_SYS_NICE, RLIMIT_RTPRIO as inherited (0 unless raised).
+    const auto [status, out] =
+        run_command("ulimit -r 0; timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups " +
+                    std::string(REDPACKETD_BINARY) +
+                    " --workers 1 --port 0 --admin-port 0 --realtime-priority 5 2>&1");
+    INFO(out);
+    CHECK(status == 1);
+    CHECK_THAT(out, Catch::Contains("\"realtime_priority\" 5") &&
+                        Catch::Contains("Operation not permitted") &&
+                        Catch::Contains("CAP_SYS_NICE"));
+    CHECK(out.find("redpacketd ready") == std::string::npos);
+}
