@@ -5,11 +5,14 @@
 // shuffled order; `add` fills an empty table (growth included, amortised); `remove` empties a
 // full one in a shuffled order. Items are operations.
 //
-// Baseline: std::unordered_map<uint64_t, uint64_t> (one node allocation per entry).
+// Baseline: std::unordered_map<uint64_t, uint64_t> (one node allocation per entry). Peer:
+// absl::flat_hash_map<uint64_t, uint64_t> (open addressing, entries inline in one array): the
+// packaged table our own has to beat to be worth keeping.
 // Memory: heap bytes (malloc_usable_size, see heap_counter.hpp) from before construction to
 // after the fill, per entry (malloc_bytes_per_connection adds glibc's 8 B header per block);
 // cross-checked against memory_bytes() / table_memory_bytes() (the sharded set's includes
 // its 256 cache-line shard headers). Goal: ≤ 64 B per connection at 1M.
+#include <absl/container/flat_hash_map.h>
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -77,6 +80,17 @@ struct Sharded {
 
 struct StdMap {
     std::unordered_map<UserId, ConnectionRef> m;
+    bool add(UserId u, ConnectionRef c) { return m.emplace(u, c).second; }
+    std::optional<ConnectionRef> find(UserId u) const noexcept {
+        const auto it = m.find(u);
+        return it == m.end() ? std::nullopt : std::optional<ConnectionRef>{it->second};
+    }
+    bool remove(UserId u) noexcept { return m.erase(u) != 0; }
+    std::size_t reported_bytes() const noexcept { return 0; }
+};
+
+struct AbslMap {
+    absl::flat_hash_map<UserId, ConnectionRef> m;
     bool add(UserId u, ConnectionRef c) { return m.emplace(u, c).second; }
     std::optional<ConnectionRef> find(UserId u) const noexcept {
         const auto it = m.find(u);
@@ -191,14 +205,18 @@ void memory_sizes(benchmark::internal::Benchmark* b) {
 BENCHMARK_TEMPLATE(BM_Find, Table)->Name("BM_ConnectionTable_Find")->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_Find, Sharded)->Name("BM_ShardedSet_Find")->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_Find, StdMap)->Name("BM_UnorderedMap_Find")->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_Find, AbslMap)->Name("BM_AbslFlatHashMap_Find")->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_Add, Table)->Name("BM_ConnectionTable_Add")->Apply(bulk_sizes);
 BENCHMARK_TEMPLATE(BM_Add, Sharded)->Name("BM_ShardedSet_Add")->Apply(bulk_sizes);
 BENCHMARK_TEMPLATE(BM_Add, StdMap)->Name("BM_UnorderedMap_Add")->Apply(bulk_sizes);
+BENCHMARK_TEMPLATE(BM_Add, AbslMap)->Name("BM_AbslFlatHashMap_Add")->Apply(bulk_sizes);
 BENCHMARK_TEMPLATE(BM_Remove, Table)->Name("BM_ConnectionTable_Remove")->Apply(bulk_sizes);
 BENCHMARK_TEMPLATE(BM_Remove, Sharded)->Name("BM_ShardedSet_Remove")->Apply(bulk_sizes);
 BENCHMARK_TEMPLATE(BM_Remove, StdMap)->Name("BM_UnorderedMap_Remove")->Apply(bulk_sizes);
+BENCHMARK_TEMPLATE(BM_Remove, AbslMap)->Name("BM_AbslFlatHashMap_Remove")->Apply(bulk_sizes);
 BENCHMARK_TEMPLATE(BM_Memory, Table)->Name("BM_ConnectionTable_Memory")->Apply(memory_sizes);
 BENCHMARK_TEMPLATE(BM_Memory, Sharded)->Name("BM_ShardedSet_Memory")->Apply(memory_sizes);
 BENCHMARK_TEMPLATE(BM_Memory, StdMap)->Name("BM_UnorderedMap_Memory")->Apply(memory_sizes);
+BENCHMARK_TEMPLATE(BM_Memory, AbslMap)->Name("BM_AbslFlatHashMap_Memory")->Apply(memory_sizes);
 
 BENCHMARK_MAIN();

@@ -10,14 +10,21 @@
 // envelope on top), both with the wake-up protocol live (`wakes_per_msg`: how often a producer
 // would have called uv_async_send). Baselines: std::mutex + std::deque drained by a consumer
 // that polls it, and the same with a std::condition_variable the consumer sleeps on (the
-// producer notifies when it makes the queue non-empty).
+// producer notifies when it makes the queue non-empty). Peers: moodycamel::ConcurrentQueue
+// (lock-free, blocks per producer) used the way its header recommends for one producer and one
+// consumer — tokens on both sides, try_enqueue into space reserved up front (so, like the
+// mailbox, bounded near kCapacity and never allocating), try_dequeue_bulk — polled; and its
+// BlockingConcurrentQueue, whose consumer sleeps on a semaphore, the condvar baseline's peer.
 //
 // Two consumer cadences (tick_us): 0 — the consumer checks again the moment it is idle, so it
 // runs right behind the producer and every message's cache lines cross cores (the worst case
 // for a ring); 20 — it looks every 20 µs, like an event loop busy with sockets, and drains
-// what has piled up in big batches (the case a worker is built for). The condvar baseline
-// sleeps instead. Run on two cores (`taskset -c 0,1`), never one. Goal: ≤ 50 ns per message.
+// what has piled up in big batches (the case a worker is built for). The condvar baseline and
+// the blocking queue sleep instead. Run on two cores (`taskset -c 0,1`), never one.
+// Goal: ≤ 50 ns per message.
 #include <benchmark/benchmark.h>
+#include <concurrentqueue/blockingconcurrentqueue.h>
+#include <concurrentqueue/concurrentqueue.h>
 
 #include <array>
 #include <atomic>
@@ -28,6 +35,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 
 #include "redpacket/mailbox.hpp"
 #include "redpacket/sharded_connection_set.hpp"
@@ -44,6 +52,9 @@ constexpr std::size_t kBatch = 1024;
 constexpr std::size_t kCapacity = 1U << 16;
 constexpr std::uint64_t kMessagesPerIteration = 1U << 16;
 constexpr std::chrono::seconds kStrandedAfter{2};
+// A consumer asleep in BlockingConcurrentQueue can be woken only by a message, so it looks at
+// `stop` this often instead of being woken by close().
+constexpr std::chrono::milliseconds kBlockedWaitLimit{1};
 
 void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -164,6 +175,38 @@ private:
     std::array<Message, kBatch> buffer_{};  // consumer only
 };
 
+template <bool kSleep>
+class ConcurrentQueueChannel {
+public:
+    bool try_send(const Message& m) noexcept { return queue_.try_enqueue(producer_, m); }
+    template <class Fn>
+    std::size_t drain(Fn&& fn, bool /*force*/) {
+        std::size_t n = 0;
+        if constexpr (kSleep) {
+            n = queue_.wait_dequeue_bulk_timed(consumer_, buffer_.begin(), kBatch,
+                                               kBlockedWaitLimit);
+        } else {
+            n = queue_.try_dequeue_bulk(consumer_, buffer_.begin(), kBatch);
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            fn(std::move(buffer_[i]));
+        }
+        return n;
+    }
+    void close() noexcept {}
+    std::uint64_t wakes() const noexcept { return 0; }
+
+private:
+    using Queue = std::conditional_t<kSleep, moodycamel::BlockingConcurrentQueue<Message>,
+                                     moodycamel::ConcurrentQueue<Message>>;
+    // An explicit producer sizes its block index from the blocks reserved here, which is what
+    // lets try_enqueue use all kCapacity slots without allocating.
+    Queue queue_{kCapacity};
+    typename Queue::producer_token_t producer_{queue_};  // producer only
+    typename Queue::consumer_token_t consumer_{queue_};  // consumer only
+    std::array<Message, kBatch> buffer_{};               // consumer only
+};
+
 template <class Channel>
 void BM_Dispatch(benchmark::State& state) {
     const std::chrono::microseconds tick{state.range(0)};
@@ -252,6 +295,15 @@ BENCHMARK_TEMPLATE(BM_Dispatch, MutexDequeChannel<false>)
     ->Apply(ticks);
 BENCHMARK_TEMPLATE(BM_Dispatch, MutexDequeChannel<true>)
     ->Name("BM_NaiveDispatch_MutexDequeCondvar")
+    ->ArgName("tick_us")
+    ->Arg(0)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_TEMPLATE(BM_Dispatch, ConcurrentQueueChannel<false>)
+    ->Name("BM_PeerDispatch_ConcurrentQueuePoll")
+    ->Apply(ticks);
+BENCHMARK_TEMPLATE(BM_Dispatch, ConcurrentQueueChannel<true>)
+    ->Name("BM_PeerDispatch_BlockingConcurrentQueue")
     ->ArgName("tick_us")
     ->Arg(0)
     ->UseRealTime()

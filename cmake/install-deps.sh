@@ -6,7 +6,8 @@ set -euo pipefail
 
 packages=(
     g++ cmake ninja-build pkg-config ccache
-    catch2 libbenchmark-dev libuv1-dev libfmt-dev nlohmann-json3-dev
+    catch2 libbenchmark-dev libabsl-dev libconcurrentqueue-dev
+    libuv1-dev libfmt-dev nlohmann-json3-dev
     libcli11-dev libssl-dev libhttp-parser-dev libisal-dev libhiredis-dev redis-server
     python3
 )
