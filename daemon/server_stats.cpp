@@ -208,6 +208,7 @@ nlohmann::json Server::stats() const {
     const auto last = shared_.rates->last_complete_second();
     j["last_complete_second"] = last ? nlohmann::json(*last) : nlohmann::json(nullptr);
     j["campaigns"] = campaigns();
+    j["loop"] = loop_lag_json();
     j["admin_proof_reads"] = {{"asked", admin_reads_.asked},
                               {"refused", admin_reads_.refused},
                               {"timed_out", admin_reads_.timed_out}};
@@ -216,6 +217,24 @@ nlohmann::json Server::stats() const {
         sizes[s] = workers_[shared_.registry->worker_of(s)]->set_size(s);
     }
     j["set_sizes"] = std::move(sizes);
+    return j;
+}
+
+// The workers' loop lateness in the last complete second: the worst worker, and each one.
+nlohmann::json Server::loop_lag_json() const {
+    nlohmann::json j{{"tick_late_max_us", 0}, {"iteration_max_us", 0}, {"tick_late_peak_us", 0},
+                     {"workers", nlohmann::json::array()}};
+    const auto r = std::memory_order_relaxed;
+    for (const auto& w : workers_) {
+        const PublishedLoopLag& lag = w->loop_lag();
+        const nlohmann::json one{{"tick_late_max_us", lag.tick_late_max_us.load(r)},
+                                 {"iteration_max_us", lag.iteration_max_us.load(r)},
+                                 {"tick_late_peak_us", lag.tick_late_peak_us.load(r)}};
+        for (const auto& [key, value] : one.items()) {
+            j[key] = std::max(j[key].get<std::uint64_t>(), value.get<std::uint64_t>());
+        }
+        j["workers"].push_back(one);
+    }
     return j;
 }
 
@@ -260,6 +279,16 @@ std::string Server::metrics() const {
       q["reply_retry_peak"]);
     g("held_reply_bytes", "Reply bytes waiting for their journal records to be durable.",
       q["held_bytes"]);
+    const auto& loop = s["loop"];
+    g("loop_tick_late_max_us",
+      "Most a worker's 10 ms tick fired late in the last complete second (preempted or busy).",
+      loop["tick_late_max_us"]);
+    g("loop_iteration_max_us",
+      "Longest loop iteration's work (callbacks, not the wait for events) of any worker in the "
+      "last complete second.",
+      loop["iteration_max_us"]);
+    g("loop_tick_late_peak_us", "Most a worker's tick has fired late since start.",
+      loop["tick_late_peak_us"]);
     g("held_reply_bytes_peak", "Most reply bytes one worker has held for the journal since start.",
       q["held_bytes_peak"]);
     journal_and_latency_metrics(out, s);

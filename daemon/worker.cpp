@@ -49,6 +49,7 @@ Worker::Worker(Shared& shared, std::uint32_t index)
       snapshots_{&loop_, index, std::chrono::seconds{shared.config.snapshot_interval_s}},
       set_sizes_{std::make_unique<std::atomic<std::uint64_t>[]>(shared.config.sets)} {
     check_uv(uv_loop_init(&loop_), "uv_loop_init");
+    check_uv(uv_loop_configure(&loop_, UV_METRICS_IDLE_TIME), "uv_loop_configure");  // LoopLag
     loop_.data = this;
     check_uv(uv_async_init(&loop_, &async_, &Worker::on_async), "uv_async_init");
     async_.data = this;
@@ -59,7 +60,11 @@ Worker::Worker(Shared& shared, std::uint32_t index)
     check_uv(uv_check_init(&loop_, &flush_check_), "uv_check_init");
     flush_check_.data = this;
     check_uv(uv_check_start(&flush_check_,
-                            [](uv_check_t* h) { static_cast<Worker*>(h->data)->flush_deferred(); }),
+                            [](uv_check_t* h) {
+                                auto* w = static_cast<Worker*>(h->data);
+                                w->flush_deferred();
+                                w->lag_.on_check(uv_hrtime(), uv_metrics_idle_time(&w->loop_));
+                            }),
              "uv_check_start");
     for (redpacket::ShardId s = 0; s < config_.sets; ++s) {
         set_sizes_[s].store(0, std::memory_order_relaxed);
@@ -193,6 +198,8 @@ void Worker::on_async(uv_async_t* handle) {
 void Worker::on_tick(uv_timer_t* timer) {
     Worker& w = *static_cast<Worker*>(timer->data);
     w.refresh_clock();
+    w.lag_.on_tick(uv_hrtime(), std::uint64_t{kTickMs} * 1'000'000);
+    w.lag_.roll(w.now_ms_ / 1000, w.published_lag_);
     const std::int64_t elapsed = std::clamp<std::int64_t>(w.now_ms_ - w.last_tick_ms_, 0, 1000);
     w.last_tick_ms_ = w.now_ms_;
     w.shared_.rates->writer(w.index_).advance(w.now_ms_ / 1000);

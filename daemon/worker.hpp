@@ -30,6 +30,7 @@
 #include "connection.hpp"
 #include "events.hpp"
 #include "held_replies.hpp"
+#include "loop_lag.hpp"
 #include "redpacket/latency_histogram.hpp"
 #include "redpacket/memory_store.hpp"
 #include "redpacket/rate_counter.hpp"
@@ -68,6 +69,7 @@ public:
 
     [[nodiscard]] std::uint32_t index() const noexcept { return index_; }
     [[nodiscard]] const PublishedStats& published() const noexcept { return published_; }
+    [[nodiscard]] const PublishedLoopLag& loop_lag() const noexcept { return published_lag_; }
     /// Lifetime totals of the transport's and the service's events. Thread-safety: any thread.
     [[nodiscard]] const redpacket::EventCounter& transport_events() const noexcept {
         return transport_;
@@ -183,6 +185,8 @@ private:
     std::unique_ptr<std::atomic<std::uint64_t>[]> set_sizes_;
     redpacket::LatencyHistogram latency_;
     PublishedStats published_;
+    LoopLag lag_;
+    PublishedLoopLag published_lag_;
     std::thread thread_;
 };
 

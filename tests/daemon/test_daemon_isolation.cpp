@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <csignal>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -125,4 +127,25 @@ TEST_CASE("--realtime-priority without the privilege refuses to start and says w
                         Catch::Contains("Operation not permitted") &&
                         Catch::Contains("CAP_SYS_NICE"));
     CHECK(out.find("redpacketd ready") == std::string::npos);
+}
+
+TEST_CASE("a stopped daemon's workers report their ticks late in /stats and /metrics",
+          "[isolation][integration]") {
+    DaemonProcess d({"--workers", "2"});
+    const auto before = redpacketd::testing::get_json(d.admin_port(), "/stats")["loop"];
+    REQUIRE(before["workers"].size() == 2);
+    // Not running for 300 ms is what preemption looks like from inside: every tick late.
+    REQUIRE(::kill(d.pid(), SIGSTOP) == 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    REQUIRE(::kill(d.pid(), SIGCONT) == 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // past a second's roll
+    const auto after = redpacketd::testing::get_json(d.admin_port(), "/stats")["loop"];
+    INFO(after.dump());
+    CHECK(after["tick_late_peak_us"].get<std::uint64_t>() >= 250'000);
+    for (const auto& w : after["workers"]) {
+        CHECK(w["tick_late_peak_us"].get<std::uint64_t>() >= 250'000);
+    }
+    const auto metrics = redpacketd::testing::http_request(d.admin_port(), "GET", "/metrics").body;
+    CHECK_THAT(metrics, Catch::Contains("# TYPE redpacketd_loop_tick_late_peak_us gauge") &&
+                            Catch::Contains("redpacketd_loop_iteration_max_us "));
 }
