@@ -268,16 +268,19 @@ void LoadGenerator::close_window(std::uint64_t end) {
     row.connections = logged_in_;
     row.counts = window_;
     row.latency = window_latency_.summary();
-    const std::optional<ProcSample> before = last_server_;
+    const std::optional<ProcSample> server_before = last_server_;
+    const std::optional<ProcSample> self_before = last_self_;
     sample_server();
-    if (before && last_server_) {
-        row.server_cpu_ms = static_cast<std::int64_t>(last_server_->cpu_ms - before->cpu_ms);
-        row.server_rss_kb = static_cast<std::int64_t>(last_server_->rss_kb);
-    }
+    fill_samples(row, server_before, self_before);
     if (end - window_start_ns_ == kSecondNs) {
         ++ps.full_seconds;
-        if (on_target(window_.responses, row.target)) {
-            ++ps.seconds_on_target;
+        const bool hit = on_target(window_.responses, row.target);
+        ps.seconds_on_target += hit ? 1 : 0;
+        if (row.preempted) {
+            ++ps.preempted_seconds;
+        } else {
+            ps.seconds_on_target_unpreempted += hit ? 1 : 0;
+            ps.unpreempted.merge(window_latency_);
         }
     }
     if (!options_.quiet) {
@@ -336,6 +339,30 @@ void LoadGenerator::scrape(std::uint64_t /*window*/) {
     if (!started) {
         have_server_sample_ = false;
     }
+}
+
+namespace {
+
+std::int64_t grown(std::uint64_t before, std::uint64_t after) {
+    return static_cast<std::int64_t>(after > before ? after - before : 0);
+}
+
+}  // namespace
+
+void LoadGenerator::fill_samples(SecondRow& row, const std::optional<ProcSample>& server_before,
+                                 const std::optional<ProcSample>& self_before) const {
+    if (server_before && last_server_) {
+        row.server_cpu_ms = grown(server_before->cpu_ms, last_server_->cpu_ms);
+        row.server_rss_kb = static_cast<std::int64_t>(last_server_->rss_kb);
+        row.server_runq_us = grown(server_before->runq_wait_us, last_server_->runq_wait_us);
+        row.server_nvcsw = grown(server_before->nvcsw, last_server_->nvcsw);
+    }
+    if (self_before && last_self_) {
+        row.load_runq_us = grown(self_before->runq_wait_us, last_self_->runq_wait_us);
+        row.load_nvcsw = grown(self_before->nvcsw, last_self_->nvcsw);
+    }
+    const auto threshold = static_cast<std::int64_t>(options_.preempt_threshold_us);
+    row.preempted = row.server_runq_us >= threshold || row.load_runq_us >= threshold;
 }
 
 void LoadGenerator::sample_server() {
@@ -409,9 +436,18 @@ nlohmann::json LoadGenerator::summary() const {
             r.server_rss_start_kb = static_cast<std::int64_t>(ps.server_start->rss_kb);
             r.server_rss_end_kb = static_cast<std::int64_t>(ps.server_end->rss_kb);
         }
+        if (ps.server_start && ps.server_end) {
+            r.server_runq_us = grown(ps.server_start->runq_wait_us, ps.server_end->runq_wait_us);
+            r.server_nvcsw = grown(ps.server_start->nvcsw, ps.server_end->nvcsw);
+        }
         if (ps.self_start && ps.self_end) {
             r.load_cpu_ms = static_cast<std::int64_t>(ps.self_end->cpu_ms - ps.self_start->cpu_ms);
+            r.load_runq_us = grown(ps.self_start->runq_wait_us, ps.self_end->runq_wait_us);
+            r.load_nvcsw = grown(ps.self_start->nvcsw, ps.self_end->nvcsw);
         }
+        r.preempted_seconds = ps.preempted_seconds;
+        r.seconds_on_target_unpreempted = ps.seconds_on_target_unpreempted;
+        r.latency_unpreempted = ps.unpreempted.summary();
         phases.push_back(to_json(r));
     }
     nlohmann::json j;

@@ -77,6 +77,9 @@ private:
         std::optional<ProcSample> server_end;
         std::optional<ProcSample> self_start;  ///< the generator's own CPU at the phase edges
         std::optional<ProcSample> self_end;
+        std::uint64_t preempted_seconds{0};
+        std::uint64_t seconds_on_target_unpreempted{0};
+        LatencyHistogram unpreempted;  ///< replies of whole seconds nobody was preempted in
     };
 
     // load_connections.cpp: sockets, login, frames, writes.
@@ -113,6 +116,9 @@ private:
     void start_phase(std::uint32_t index, std::uint64_t now);
     void end_phase(std::uint64_t now);
     void close_window(std::uint64_t end);
+    /// The window's resource and scheduler columns from the samples before and after it.
+    void fill_samples(SecondRow& row, const std::optional<ProcSample>& server_before,
+                      const std::optional<ProcSample>& self_before) const;
     void write_row(const SecondRow& row);
     void scrape(std::uint64_t window);
     /// Samples --server-pid (nullopt without one or if it is gone) into last_server_, and

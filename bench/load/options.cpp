@@ -78,6 +78,10 @@ std::expected<Options, OptionsExit> parse_options(int argc, const char* const* a
     app.add_option("--server-pid", o.server_pid,
                    "sample this process's CPU time and RSS from /proc each second")
         ->check(CLI::PositiveNumber);
+    app.add_option("--preempt-threshold-us", o.preempt_threshold_us,
+                   "mark a second preempted when the daemon's or this generator's threads "
+                   "waited this long in the run queue during it (/proc/<pid>/task/*/schedstat)")
+        ->capture_default_str();
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {

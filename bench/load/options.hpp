@@ -42,6 +42,9 @@ struct Options {
     /// match the schedule to microseconds (uses a whole core; pin the generator).
     bool spin{false};
     std::int64_t server_pid{0};        ///< > 0: sample this process's CPU and RSS from /proc
+    /// A second is "preempted" when the daemon's or the generator's threads waited this long
+    /// in the run queue during it (summed over threads).
+    std::uint64_t preempt_threshold_us{1000};
 };
 
 /// Why parsing stopped: exit code 0 for --help (message = help text), 2 for a usage error.

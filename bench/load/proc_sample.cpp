@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -60,8 +61,10 @@ std::optional<std::uint64_t> parse_stat_cpu_ms(std::string_view stat,
     return ticks * 1000 / ticks_per_second;
 }
 
-std::optional<std::uint64_t> parse_status_rss_kb(std::string_view status) {
-    constexpr std::string_view key = "VmRSS:";
+namespace {
+
+/// The number after `key` on its line of a status file.
+std::optional<std::uint64_t> status_field(std::string_view status, std::string_view key) {
     std::size_t at = 0;
     while (at < status.size()) {
         const auto eol = status.find('\n', at);
@@ -81,6 +84,38 @@ std::optional<std::uint64_t> parse_status_rss_kb(std::string_view status) {
     return std::nullopt;
 }
 
+/// Adds every thread's run-queue wait and involuntary switches of `base` (/proc/<pid>).
+void add_threads(const std::string& base, ProcSample& out) {
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator(base + "/task", ec)) {
+        const auto schedstat = read_file(task.path().string() + "/schedstat");
+        const auto status = read_file(task.path().string() + "/status");
+        const auto wait = schedstat ? parse_schedstat_wait_ns(*schedstat) : std::nullopt;
+        const auto switches = status ? parse_status_nvcsw(*status) : std::nullopt;
+        out.runq_wait_us += wait.value_or(0) / 1000;  // a thread gone meanwhile counts 0
+        out.nvcsw += switches.value_or(0);
+    }
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> parse_status_rss_kb(std::string_view status) {
+    return status_field(status, "VmRSS:");
+}
+
+std::optional<std::uint64_t> parse_status_nvcsw(std::string_view status) {
+    return status_field(status, "nonvoluntary_ctxt_switches:");
+}
+
+std::optional<std::uint64_t> parse_schedstat_wait_ns(std::string_view schedstat) {
+    const auto first = schedstat.find(' ');
+    if (first == std::string_view::npos) {
+        return std::nullopt;
+    }
+    std::string_view rest = schedstat.substr(first + 1);
+    return to_u64(rest.substr(0, rest.find(' ')));
+}
+
 std::optional<ProcSample> sample_process(pid_t pid) {
     const std::string base = "/proc/" + std::to_string(pid);
     const auto stat = read_file(base + "/stat");
@@ -94,7 +129,9 @@ std::optional<ProcSample> sample_process(pid_t pid) {
     if (!cpu || !rss) {
         return std::nullopt;
     }
-    return ProcSample{*cpu, *rss};
+    ProcSample sample{*cpu, *rss};
+    add_threads(base, sample);
+    return sample;
 }
 
 }  // namespace redpacket::load

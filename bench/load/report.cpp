@@ -39,18 +39,21 @@ Counters& Counters::operator+=(const Counters& o) noexcept {
 std::string csv_header() {
     return "elapsed_s,phase,kind,second,window_ms,target,connections,sent,responses,got,none,"
            "overloaded,errors,notices,grabs,shake_cents,grab_cents,p50_us,p99_us,max_us,"
-           "server_requests,server_connections,server_cpu_ms,server_rss_kb\n";
+           "server_requests,server_connections,server_cpu_ms,server_rss_kb,server_runq_us,"
+           "server_nvcsw,load_runq_us,load_nvcsw,preempted\n";
 }
 
 std::string csv_row(const SecondRow& r) {
     const Counters& c = r.counts;
     return fmt::format("{:.3f},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.1f},{:.1f},{:.1f},"
-                       "{},{},{},{}\n",
+                       "{},{},{},{},{},{},{},{},{}\n",
                        r.elapsed_s, r.phase, r.kind, r.second, r.window_ms, r.target,
                        r.connections, c.sent, c.responses, c.got, c.none, c.overloaded, c.errors,
                        c.notices, c.grabs, c.shake_cents, c.grab_cents, us(r.latency.p50),
                        us(r.latency.p99), us(r.latency.max), r.server_requests,
-                       r.server_connections, r.server_cpu_ms, r.server_rss_kb);
+                       r.server_connections, r.server_cpu_ms, r.server_rss_kb,
+                       r.server_runq_us, r.server_nvcsw, r.load_runq_us, r.load_nvcsw,
+                       r.preempted ? 1 : 0);
 }
 
 bool on_target(std::uint64_t count, std::uint64_t target, double tolerance) noexcept {
@@ -93,6 +96,19 @@ nlohmann::json to_json(const PhaseReport& p) {
     }
     if (p.load_cpu_ms >= 0) {
         j["load_cpu_ms"] = p.load_cpu_ms;
+    }
+    const auto& q = p.latency_unpreempted;
+    j["preempted_seconds"] = p.preempted_seconds;
+    j["seconds_on_target_unpreempted"] = p.seconds_on_target_unpreempted;
+    j["latency_unpreempted_us"] = {{"count", q.count}, {"p50", us(q.p50)}, {"p99", us(q.p99)},
+                                   {"p999", us(q.p999)}, {"max", us(q.max)}};
+    for (const auto& [key, value] : {std::pair{"server_runq_us", p.server_runq_us},
+                                     std::pair{"server_nvcsw", p.server_nvcsw},
+                                     std::pair{"load_runq_us", p.load_runq_us},
+                                     std::pair{"load_nvcsw", p.load_nvcsw}}) {
+        if (value >= 0) {
+            j[key] = value;
+        }
     }
     if (p.server_rss_start_kb >= 0) {
         j["server_rss_start_kb"] = p.server_rss_start_kb;

@@ -70,6 +70,14 @@ struct SecondRow {
     std::int64_t server_connections{-1};  ///< the daemon's open connections; -1 unknown
     std::int64_t server_cpu_ms{-1};  ///< the daemon's CPU time in the window (--server-pid)
     std::int64_t server_rss_kb{-1};  ///< the daemon's RSS at the end of the window
+    /// What the scheduler did in the window (schedstat, status): run-queue wait summed over
+    /// threads and involuntary switches, of the daemon (--server-pid) and of this generator;
+    /// -1 unknown. `preempted`: either wait reached --preempt-threshold-us.
+    std::int64_t server_runq_us{-1};
+    std::int64_t server_nvcsw{-1};
+    std::int64_t load_runq_us{-1};
+    std::int64_t load_nvcsw{-1};
+    bool preempted{false};
 };
 
 /// The CSV header line (with '\n').
@@ -97,6 +105,15 @@ struct PhaseReport {
     std::int64_t server_rss_start_kb{-1};
     std::int64_t server_rss_end_kb{-1};
     std::int64_t load_cpu_ms{-1};  ///< the load generator's own CPU time over the phase
+    /// Scheduler evidence over the phase (as in SecondRow), and the latency of the replies
+    /// received in whole seconds that were not preempted.
+    std::int64_t server_runq_us{-1};
+    std::int64_t server_nvcsw{-1};
+    std::int64_t load_runq_us{-1};
+    std::int64_t load_nvcsw{-1};
+    std::uint64_t preempted_seconds{0};
+    std::uint64_t seconds_on_target_unpreempted{0};
+    LatencySummary latency_unpreempted;  ///< ns
 };
 
 /// The JSON object of one phase (latencies in µs).

@@ -1,14 +1,21 @@
 // /proc parsing for the daemon-side CPU and RSS columns.
+#include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "proc_sample.hpp"
 
 using redpacket::load::parse_stat_cpu_ms;
+using redpacket::load::parse_schedstat_wait_ns;
+using redpacket::load::parse_status_nvcsw;
 using redpacket::load::parse_status_rss_kb;
 using redpacket::load::sample_process;
 
@@ -49,4 +56,40 @@ TEST_CASE("sampling this process sees its memory grow and its CPU time advance",
     CHECK(after->rss_kb >= before->rss_kb + 60'000);
     CHECK(after->cpu_ms > before->cpu_ms);
     CHECK_FALSE(sample_process(-1).has_value());
+}
+
+TEST_CASE("run-queue wait is schedstat's second field; preemptions the nonvoluntary line",
+          "[load]") {
+    CHECK(parse_schedstat_wait_ns("123456789 987654 42\n") == 987654U);
+    CHECK_FALSE(parse_schedstat_wait_ns("123456789").has_value());
+    CHECK_FALSE(parse_schedstat_wait_ns("1 x 3\n").has_value());
+    CHECK(parse_status_nvcsw("voluntary_ctxt_switches:\t10\nnonvoluntary_ctxt_switches:\t3\n") ==
+          3U);
+    CHECK_FALSE(parse_status_nvcsw("voluntary_ctxt_switches:\t10\n").has_value());
+}
+
+TEST_CASE("two threads spinning on one CPU wait in the run queue and are preempted", "[load]") {
+    const auto before = sample_process(getpid());
+    REQUIRE(before.has_value());
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    std::atomic<bool> stop{false};
+    const auto spin = [&] {
+        REQUIRE(pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0);
+        while (!stop.load(std::memory_order_relaxed)) {
+        }
+    };
+    std::thread a(spin);
+    std::thread b(spin);
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    // Sampled while both still exist: an exited thread's counts leave the sum.
+    const auto during = sample_process(getpid());
+    stop = true;
+    a.join();
+    b.join();
+    REQUIRE(during.has_value());
+    // Each could run at most half of the 400 ms: together well over 100 ms of waiting.
+    CHECK(during->runq_wait_us >= before->runq_wait_us + 100'000);
+    CHECK(during->nvcsw > before->nvcsw);
 }

@@ -82,14 +82,20 @@ TEST_CASE("the CSV header and a row have the same columns in the documented orde
     row.server_connections = 2000;
     row.server_cpu_ms = 412;
     row.server_rss_kb = 20480;
+    row.server_runq_us = 1500;
+    row.server_nvcsw = 7;
+    row.load_runq_us = 20;
+    row.load_nvcsw = 1;
+    row.preempted = true;
     const std::string header = csv_header();
     const std::string line = csv_row(row);
     CHECK(header ==
           "elapsed_s,phase,kind,second,window_ms,target,connections,sent,responses,got,none,"
           "overloaded,errors,notices,grabs,shake_cents,grab_cents,p50_us,p99_us,max_us,"
-          "server_requests,server_connections,server_cpu_ms,server_rss_kb\n");
+          "server_requests,server_connections,server_cpu_ms,server_rss_kb,server_runq_us,"
+          "server_nvcsw,load_runq_us,load_nvcsw,preempted\n");
     CHECK(line == "12.500,3,qps,4,1000,3000,2000,3000,2999,10,2980,9,0,2,2,1234,56,123.4,1500.0,"
-                  "2000.0,3001,2000,412,20480\n");
+                  "2000.0,3001,2000,412,20480,1500,7,20,1,1\n");
     const auto columns = [](const std::string& s) {
         return std::count(s.begin(), s.end(), ',') + 1;
     };
@@ -99,7 +105,7 @@ TEST_CASE("the CSV header and a row have the same columns in the documented orde
 TEST_CASE("unknown server columns are written as -1", "[load]") {
     SecondRow row;
     row.kind = "hold";
-    CHECK(csv_row(row).ends_with(",-1,-1,-1,-1\n"));
+    CHECK(csv_row(row).ends_with(",-1,-1,-1,-1,-1,-1,-1,-1,0\n"));
 }
 
 TEST_CASE("a second is on target within plus or minus half a percent", "[load]") {
@@ -125,7 +131,14 @@ TEST_CASE("the phase JSON carries percentiles in microseconds and the result cou
     p.counts = Counters{10, 9, 1, 7, 1, 0, 0, 0, 0, 0};
     p.latency.p50 = 1500;
     p.latency.max = 2'000'000;
+    p.preempted_seconds = 2;
+    p.latency_unpreempted.p99 = 7000;
+    p.server_runq_us = 1234;
     const auto j = to_json(p);
+    CHECK(j["preempted_seconds"] == 2);
+    CHECK(j["latency_unpreempted_us"]["p99"] == 7.0);
+    CHECK(j["server_runq_us"] == 1234);
+    CHECK_FALSE(j.contains("load_runq_us"));  // unknown: left out
     CHECK(j["requests"] == 10);
     CHECK(j["responses"] == 9);
     CHECK(j["got"].get<int>() + j["none"].get<int>() + j["overloaded"].get<int>() == 9);
