@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 namespace redpacket::load {
 namespace {
@@ -84,16 +85,37 @@ std::optional<std::uint64_t> status_field(std::string_view status, std::string_v
     return std::nullopt;
 }
 
-/// Adds every thread's run-queue wait and involuntary switches of `base` (/proc/<pid>).
-void add_threads(const std::string& base, ProcSample& out) {
+/// Adds the run-queue wait and involuntary switches of the threads that serve requests:
+/// redpacketd's workers (named rp-worker-N) if `base` (/proc/<pid>) has any, else its main
+/// thread (the generator's and the echo server's loop). Its admin thread and journal writers
+/// are left out on purpose: they wait behind the busy-polling generator on the other core
+/// without delaying a single reply.
+void add_threads(const std::string& base, pid_t pid, ProcSample& out) {
+    struct Task {
+        bool worker{false};
+        bool main{false};
+        std::uint64_t wait_ns{0};
+        std::uint64_t nvcsw{0};
+    };
+    std::vector<Task> tasks;
     std::error_code ec;
     for (const auto& task : std::filesystem::directory_iterator(base + "/task", ec)) {
-        const auto schedstat = read_file(task.path().string() + "/schedstat");
-        const auto status = read_file(task.path().string() + "/status");
-        const auto wait = schedstat ? parse_schedstat_wait_ns(*schedstat) : std::nullopt;
-        const auto switches = status ? parse_status_nvcsw(*status) : std::nullopt;
-        out.runq_wait_us += wait.value_or(0) / 1000;  // a thread gone meanwhile counts 0
-        out.nvcsw += switches.value_or(0);
+        const std::string dir = task.path().string();
+        const auto comm = read_file(dir + "/comm");
+        const auto schedstat = read_file(dir + "/schedstat");
+        const auto status = read_file(dir + "/status");
+        // A thread gone meanwhile counts 0.
+        tasks.push_back({comm && comm->starts_with("rp-worker"),
+                         task.path().filename() == std::to_string(pid),
+                         (schedstat ? parse_schedstat_wait_ns(*schedstat) : std::nullopt).value_or(0),
+                         (status ? parse_status_nvcsw(*status) : std::nullopt).value_or(0)});
+    }
+    const bool workers = std::ranges::any_of(tasks, &Task::worker);
+    for (const Task& t : tasks) {
+        if (workers ? t.worker : t.main) {
+            out.runq_wait_us += t.wait_ns / 1000;
+            out.nvcsw += t.nvcsw;
+        }
     }
 }
 
@@ -130,7 +152,7 @@ std::optional<ProcSample> sample_process(pid_t pid) {
         return std::nullopt;
     }
     ProcSample sample{*cpu, *rss};
-    add_threads(base, sample);
+    add_threads(base, pid, sample);
     return sample;
 }
 

@@ -1,7 +1,7 @@
 // Resource use of another process (the daemon under load) from Linux /proc: CPU time
-// (utime + stime), resident set size, and what the scheduler did to it — time its threads
-// were runnable but not running (schedstat's run-queue wait) and involuntary context switches,
-// summed over its threads: the evidence that a slow second was a preempted one. Pure functions
+// (utime + stime), resident set size, and what the scheduler did to it — time its serving
+// threads were runnable but not running (schedstat's run-queue wait) and involuntary context
+// switches: the evidence that a slow second was a preempted one. Pure functions
 // plus one reader; thread-safe.
 #pragma once
 
@@ -16,8 +16,9 @@ namespace redpacket::load {
 struct ProcSample {
     std::uint64_t cpu_ms{0};  ///< user + system CPU time since the process started
     std::uint64_t rss_kb{0};  ///< resident set size (VmRSS)
-    /// Over the threads alive now (an exited thread's share leaves the sum: differences of
-    /// two samples are clamped at 0 by their users).
+    /// Of the threads that serve requests — redpacketd's rp-worker-N threads, or the main
+    /// thread of a process without them — alive now (an exited thread's share leaves the sum:
+    /// differences of two samples are clamped at 0 by their users).
     std::uint64_t runq_wait_us{0};  ///< runnable, not running (schedstat field 2)
     std::uint64_t nvcsw{0};         ///< involuntary context switches (preemptions)
 };

@@ -80,8 +80,13 @@ TEST_CASE("two threads spinning on one CPU wait in the run queue and are preempt
         while (!stop.load(std::memory_order_relaxed)) {
         }
     };
-    std::thread a(spin);
-    std::thread b(spin);
+    // The sample counts only a process's serving threads (named rp-worker-N here).
+    const auto spin_as_worker = [&] {
+        pthread_setname_np(pthread_self(), "rp-worker-t");
+        spin();
+    };
+    std::thread a(spin_as_worker);
+    std::thread b(spin_as_worker);
     std::this_thread::sleep_for(std::chrono::milliseconds(400));
     // Sampled while both still exist: an exited thread's counts leave the sum.
     const auto during = sample_process(getpid());
