@@ -232,43 +232,15 @@ HttpResponse packet_proof(std::uint64_t packet, AdminBackend& backend) {
                  : error_response(proof.error().first, proof.error().second);
 }
 
-HttpResponse route_unchecked(const HttpRequest& request, AdminBackend& backend,
-                             const std::string& bearer_token) {
-    const std::string_view url = request.url;
-    const auto path_end = std::min(url.find('?'), url.find('#'));
-    const auto path = url.substr(0, path_end);
-    std::string_view query;
-    if (path_end < url.size() && url[path_end] == '?') {
-        query = url.substr(path_end + 1);
-        query = query.substr(0, query.find('#'));
-    }
+HttpResponse wrong_method(std::string_view allowed) {
+    return error_response(405, fmt::format("method not allowed; use {}", allowed));
+}
+
+/// Campaign control: the JSON forms and the 2017 query-string forms; nullopt for other paths.
+std::optional<HttpResponse> route_campaigns(const HttpRequest& request, std::string_view path,
+                                            std::string_view query, AdminBackend& backend) {
     const bool get = request.method == "GET";
     const bool post = request.method == "POST";
-    const auto wrong_method = [](std::string_view allowed) {
-        return error_response(405, fmt::format("method not allowed; use {}", allowed));
-    };
-
-    if (path == "/healthz") {
-        return get ? HttpResponse{200, "text/plain; charset=utf-8", "ok\n"} : wrong_method("GET");
-    }
-    if (!bearer_token.empty() && !authorized(request.authorization, bearer_token)) {
-        return error_response(401, "missing or wrong bearer token");
-    }
-    if (path == "/stats") {
-        return get ? json_response(200, backend.stats()) : wrong_method("GET");
-    }
-    if (path == "/metrics") {
-        return get ? HttpResponse{200, "text/plain; version=0.0.4", backend.metrics()}
-                   : wrong_method("GET");
-    }
-    if (path == "/campaigns") {
-        return get ? json_response(200, backend.campaigns()) : wrong_method("GET");
-    }
-    if (const auto proof = proof_path(path)) {
-        return !get       ? wrong_method("GET")
-               : *proof ? packet_proof(**proof, backend)
-                          : error_response(400, proof->error());
-    }
     const auto shake = [&](const ShakeCampaignConfig& c) { return backend.start_shake(c); };
     const auto send = [&](const SendCampaignConfig& c) { return backend.start_send(c); };
     if (path == "/campaigns/shake") {
@@ -294,6 +266,44 @@ HttpResponse route_unchecked(const HttpRequest& request, AdminBackend& backend,
                                                         std::pair{"max"sv, &S::max_total}),
                                     send)
                    : wrong_method("GET");
+    }
+    return std::nullopt;
+}
+
+HttpResponse route_unchecked(const HttpRequest& request, AdminBackend& backend,
+                             const std::string& bearer_token) {
+    const std::string_view url = request.url;
+    const auto path_end = std::min(url.find('?'), url.find('#'));
+    const auto path = url.substr(0, path_end);
+    std::string_view query;
+    if (path_end < url.size() && url[path_end] == '?') {
+        query = url.substr(path_end + 1);
+        query = query.substr(0, query.find('#'));
+    }
+    const bool get = request.method == "GET";
+    if (path == "/healthz") {
+        return get ? HttpResponse{200, "text/plain; charset=utf-8", "ok\n"} : wrong_method("GET");
+    }
+    if (!bearer_token.empty() && !authorized(request.authorization, bearer_token)) {
+        return error_response(401, "missing or wrong bearer token");
+    }
+    if (path == "/stats") {
+        return get ? json_response(200, backend.stats()) : wrong_method("GET");
+    }
+    if (path == "/metrics") {
+        return get ? HttpResponse{200, "text/plain; version=0.0.4", backend.metrics()}
+                   : wrong_method("GET");
+    }
+    if (path == "/campaigns") {
+        return get ? json_response(200, backend.campaigns()) : wrong_method("GET");
+    }
+    if (const auto proof = proof_path(path)) {
+        return !get     ? wrong_method("GET")
+               : *proof ? packet_proof(**proof, backend)
+                        : error_response(400, proof->error());
+    }
+    if (auto campaign = route_campaigns(request, path, query, backend)) {
+        return std::move(*campaign);
     }
     return error_response(404, fmt::format("no such path: {}", path));
 }
