@@ -75,8 +75,8 @@ TEST_CASE("cpu lists are parsed strictly", "[isolation]") {
     }
 }
 
-TEST_CASE("--cpu-affinity pins the worker to its CPU and the other threads off it; "
-          "--realtime-priority makes the worker SCHED_FIFO",
+TEST_CASE("a CPU affinity pins the worker to its CPU and the other threads off it, and a "
+          "realtime priority makes the worker SCHED_FIFO",
           "[isolation][integration]") {
     if (std::thread::hardware_concurrency() < 2) {
         WARN("one CPU: nothing to keep the other threads on");
@@ -110,15 +110,16 @@ TEST_CASE("--cpu-affinity pins the worker to its CPU and the other threads off i
     }
 }
 
-TEST_CASE("--realtime-priority without the privilege refuses to start and says what to change",
+TEST_CASE("a realtime priority without the privilege refuses to start and says what to change",
           "[isolation][integration]") {
     if (::geteuid() != 0 || !std::filesystem::exists("/usr/bin/setpriv")) {
-        WARN("needs root and setpriv to run the daemon as an unprivileged user");
+        WARN("needs root and setpriv to take the privilege away from a daemon");
         return;
     }
-    // As nobody: no CAP_SYS_NICE, RLIMIT_RTPRIO as inherited (0 unless raised).
+    // Root without CAP_SYS_NICE (gone from the bounding set, so exec cannot regain it) and
+    // with RLIMIT_RTPRIO 0: what an unprivileged service account has.
     const auto [status, out] =
-        run_command("ulimit -r 0; timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups " +
+        run_command("ulimit -r 0; timeout 20 setpriv --bounding-set=-sys_nice --inh-caps=-sys_nice " +
                     std::string(REDPACKETD_BINARY) +
                     " --workers 1 --port 0 --admin-port 0 --realtime-priority 5 2>&1");
     INFO(out);

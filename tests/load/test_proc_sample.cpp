@@ -58,7 +58,7 @@ TEST_CASE("sampling this process sees its memory grow and its CPU time advance",
     CHECK_FALSE(sample_process(-1).has_value());
 }
 
-TEST_CASE("run-queue wait is schedstat's second field; preemptions the nonvoluntary line",
+TEST_CASE("run-queue wait is schedstat's second field and preemptions the nonvoluntary line",
           "[load]") {
     CHECK(parse_schedstat_wait_ns("123456789 987654 42\n") == 987654U);
     CHECK_FALSE(parse_schedstat_wait_ns("123456789").has_value());
