@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <future>
 #include <ctime>
 #include <stdexcept>
 
@@ -123,7 +124,10 @@ void Worker::start(std::vector<int> cores, int realtime_priority) {
         std::clamp<std::uint64_t>(std::min(config_.login_timeout_ms, config_.idle_timeout_ms) / 4,
                                   20, 1000);
     check_uv(uv_timer_start(&sweep_, &Worker::on_sweep, sweep_ms, sweep_ms), "uv_timer_start");
-    thread_ = std::thread([this, cores = std::move(cores), realtime_priority] {
+    std::promise<void> isolated_promise;
+    std::future<void> isolated_future = isolated_promise.get_future();
+    thread_ = std::thread([this, cores = std::move(cores), realtime_priority,
+                           done = std::move(isolated_promise)]() mutable {
         // plan_isolation tried both before any worker started; a refusal now is logged loudly,
         // and the worker runs as it can rather than leaving its SETs unserved.
         // Named for ps, top and perf (15 characters at most).
@@ -135,10 +139,12 @@ void Worker::start(std::vector<int> cores, int realtime_priority) {
         if (!isolated) {
             log(LogLevel::error, "worker {}: isolation refused: {}", index_, isolated.error());
         }
+        done.set_value();
         // Returns once stop_on_loop has closed everything but the (unreferenced) async handle,
         // which stays valid until close_loop: a peer may still wake us while it shuts down.
         uv_run(&loop_, UV_RUN_DEFAULT);
     });
+    isolated_future.wait();  // "ready" means every worker runs where and how it was told to
 }
 
 void Worker::close_loop() {
