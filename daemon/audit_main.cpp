@@ -23,6 +23,7 @@
 #include "redpacket/audit.hpp"
 #include "redpacket/journal_file.hpp"
 #include "redpacket/redis/audit.hpp"
+#include "redpacket_build_info.hpp"
 
 namespace {
 
@@ -174,6 +175,7 @@ int audit_redis(const std::string& nodes, const std::string& prefix, std::uint32
 int main(int argc, char** argv) {
     CLI::App app{"Checks the money invariants of a redpacketd journal directory, or of a Redis "
                  "Cluster store (--redis)"};
+    app.set_version_flag("--version", redpacket::build_info::version_line("redpacket-audit"));
     std::string dir;
     bool json = false;
     std::int64_t min_share = 1;

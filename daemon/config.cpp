@@ -7,6 +7,7 @@
 // read as a JSON scalar), so both sources refuse the same inputs with the same messages.
 #include "config.hpp"
 #include "isolation.hpp"
+#include "redpacket_build_info.hpp"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -545,6 +546,7 @@ std::string to_json(const Config& config) {
 
 std::expected<CommandLine, CommandLineExit> parse_command_line(int argc, char** argv) {
     CLI::App app{"redpacketd: the red packet reference daemon", "redpacketd"};
+    app.set_version_flag("--version", redpacket::build_info::version_line("redpacketd"));
     std::string config_path;
     CommandLine result;
     std::vector<FlagSlot> slots;

@@ -19,6 +19,7 @@
 #include "log.hpp"
 #include "redpacket/address.hpp"
 #include "isolation.hpp"
+#include "redpacket_build_info.hpp"
 #include "store_setup.hpp"
 
 namespace redpacketd {
@@ -164,9 +165,9 @@ void Server::start() {
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     started_ = true;
     started_at_ms_ = wall_ms();
-    log(LogLevel::info, "listening on {}:{} ({} workers, {} SETs), admin on {}:{}, compat mode {}",
-        c.host, port_, workers_.size(), c.sets, c.admin_host, admin_port_,
-        c.compat_mode ? "on" : "off");
+    log(LogLevel::info, "{}: listening on {}:{} ({} workers, {} SETs), admin on {}:{}, compat mode {}",
+        redpacket::build_info::version_line("redpacketd"), c.host, port_, workers_.size(), c.sets,
+        c.admin_host, admin_port_, c.compat_mode ? "on" : "off");
 }
 
 void Server::isolate() {

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "server.hpp"
+#include "redpacket_build_info.hpp"
 
 namespace redpacketd {
 namespace {
@@ -209,6 +210,9 @@ nlohmann::json Server::stats() const {
     j["last_complete_second"] = last ? nlohmann::json(*last) : nlohmann::json(nullptr);
     j["campaigns"] = campaigns();
     j["loop"] = loop_lag_json();
+    j["build"] = {{"version", redpacket::build_info::kVersion},
+                  {"commit", redpacket::build_info::kCommit},
+                  {"build_type", redpacket::build_info::kBuildType}};
     j["admin_proof_reads"] = {{"asked", admin_reads_.asked},
                               {"refused", admin_reads_.refused},
                               {"timed_out", admin_reads_.timed_out}};
@@ -247,6 +251,11 @@ std::string Server::metrics() const {
                fmt::format("Events of kind {} since start.", names[e]), totals[e]);
     }
     const nlohmann::json s = stats();
+    out += "# HELP redpacketd_build_info The running build: version, git commit and build type.\n"
+           "# TYPE redpacketd_build_info gauge\n";
+    out += fmt::format("redpacketd_build_info{{version=\"{}\",commit=\"{}\",build_type=\"{}\"}} 1\n",
+                       redpacket::build_info::kVersion, redpacket::build_info::kCommit,
+                       redpacket::build_info::kBuildType);
     for (const auto& [key, value] : s["admin_proof_reads"].items()) {
         metric(out, fmt::format("admin_proof_reads_{}_total", key), "counter",
                fmt::format("GET /packets/<id>/proof reads of a worker: {}.", key),

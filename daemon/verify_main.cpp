@@ -29,6 +29,7 @@
 #include "redpacket/blocking_client.hpp"
 #include "redpacket/proof.hpp"
 #include "redpacket/protocol.hpp"
+#include "redpacket_build_info.hpp"
 
 namespace {
 
@@ -296,6 +297,7 @@ CLI::App* add_fetch(CLI::App& app, FetchArgs& a) {
 
 int main(int argc, char** argv) {
     CLI::App app{"Checks a red packet's split against its committed seed (docs/fairness.md)"};
+    app.set_version_flag("--version", redpacket::build_info::version_line("redpacket-verify"));
     app.require_subcommand(1);
     SharesArgs shares_args;
     auto* shares = add_shares(app, shares_args);

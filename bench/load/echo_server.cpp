@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "options.hpp"
+#include "redpacket_build_info.hpp"
 
 namespace {
 
@@ -127,6 +128,7 @@ int main(int argc, char** argv) {
     int backlog = 4096;
     CLI::App app{"redpacket-echo: a minimal libuv echo server, the loopback ceiling reference "
                  "for redpacket-load --echo"};
+    app.set_version_flag("--version", redpacket::build_info::version_line("redpacket-echo"));
     app.add_option("--bind", bind, "listen address (127.0.0.0/8 only)")->capture_default_str();
     app.add_option("--port", port, "listen port (0: any free port)")->capture_default_str();
     app.add_option("--backlog", backlog, "listen backlog")->check(CLI::Range(1, 65535))

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "redpacket/address.hpp"
+#include "redpacket_build_info.hpp"
 
 #include <fstream>
 #include <sstream>
@@ -48,6 +49,7 @@ std::expected<Options, OptionsExit> parse_options(int argc, const char* const* a
     std::string plan_file;
     CLI::App app{"redpacket-load: paced, coordinated-omission-free load for redpacketd "
                  "(loopback only, one libuv loop, single-threaded)"};
+    app.set_version_flag("--version", redpacket::build_info::version_line("redpacket-load"));
     app.add_option("--target", o.target, "daemon address (127.0.0.0/8 only)")->capture_default_str();
     app.add_option("--port", o.port, "daemon client port")->required();
     app.add_option("--sources", o.sources, "source addresses 127.0.0.2..")
@@ -86,6 +88,8 @@ std::expected<Options, OptionsExit> parse_options(int argc, const char* const* a
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {
         return std::unexpected(OptionsExit{0, app.help()});
+    } catch (const CLI::CallForVersion& e) {
+        return std::unexpected(OptionsExit{0, e.what()});
     } catch (const CLI::ParseError& e) {
         return std::unexpected(OptionsExit{2, e.what()});
     }

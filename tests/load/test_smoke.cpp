@@ -1,6 +1,8 @@
 // Loopback smoke test: a real redpacketd and a short redpacket-load run against it.
 #include <catch2/catch.hpp>
 
+#include "redpacket_build_info.hpp"
+
 #if defined(REDPACKET_LOAD_BINARY) && defined(REDPACKETD_BINARY)
 
 #include <fcntl.h>
@@ -10,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -244,4 +247,25 @@ TEST_CASE("closed loop against the echo server keeps every connection's requests
     ::rmdir(dir_template);
 }
 
+#endif
+
+#if defined(REDPACKET_LOAD_BINARY)
+TEST_CASE("redpacket-load and redpacket-echo print their version, commit and build type",
+          "[load][version]") {
+    for (const auto& [name, binary] : {std::pair{"redpacket-load", REDPACKET_LOAD_BINARY},
+                                       std::pair{"redpacket-echo", REDPACKET_ECHO_BINARY}}) {
+        INFO(name);
+        FILE* pipe = ::popen((std::string(binary) + " --version").c_str(), "r");
+        REQUIRE(pipe != nullptr);
+        std::string out;
+        std::array<char, 256> buffer{};
+        while (std::fgets(buffer.data(), static_cast<int>(buffer.size()), pipe) != nullptr) {
+            out += buffer.data();
+        }
+        const int status = ::pclose(pipe);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+        CHECK(out == redpacket::build_info::version_line(name) + "\n");
+    }
+}
 #endif
