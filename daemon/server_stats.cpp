@@ -242,6 +242,18 @@ nlohmann::json Server::loop_lag_json() const {
     return j;
 }
 
+namespace {
+
+void build_info_metric(std::string& out) {
+    out += "# HELP redpacketd_build_info The running build: version, git commit and build type.\n"
+           "# TYPE redpacketd_build_info gauge\n";
+    out += fmt::format("redpacketd_build_info{{version=\"{}\",commit=\"{}\",build_type=\"{}\"}} 1\n",
+                       redpacket::build_info::kVersion, redpacket::build_info::kCommit,
+                       redpacket::build_info::kBuildType);
+}
+
+}  // namespace
+
 std::string Server::metrics() const {
     std::string out;
     const std::vector<std::uint64_t> totals = event_totals();
@@ -251,11 +263,7 @@ std::string Server::metrics() const {
                fmt::format("Events of kind {} since start.", names[e]), totals[e]);
     }
     const nlohmann::json s = stats();
-    out += "# HELP redpacketd_build_info The running build: version, git commit and build type.\n"
-           "# TYPE redpacketd_build_info gauge\n";
-    out += fmt::format("redpacketd_build_info{{version=\"{}\",commit=\"{}\",build_type=\"{}\"}} 1\n",
-                       redpacket::build_info::kVersion, redpacket::build_info::kCommit,
-                       redpacket::build_info::kBuildType);
+    build_info_metric(out);
     for (const auto& [key, value] : s["admin_proof_reads"].items()) {
         metric(out, fmt::format("admin_proof_reads_{}_total", key), "counter",
                fmt::format("GET /packets/<id>/proof reads of a worker: {}.", key),
