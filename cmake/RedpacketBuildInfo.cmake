@@ -14,10 +14,18 @@ if(Git_FOUND AND EXISTS "${PROJECT_SOURCE_DIR}/.git")
     execute_process(COMMAND "${GIT_EXECUTABLE}" rev-parse --symbolic-full-name HEAD
         WORKING_DIRECTORY "${PROJECT_SOURCE_DIR}" OUTPUT_VARIABLE ref
         OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
-    foreach(file IN ITEMS HEAD packed-refs "${ref}")
-        if(file AND EXISTS "${PROJECT_SOURCE_DIR}/.git/${file}")
-            set_property(DIRECTORY "${PROJECT_SOURCE_DIR}" APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
-                "${PROJECT_SOURCE_DIR}/.git/${file}")
+    # Where git keeps them (a worktree's .git is a file): HEAD, its reflog (written on every
+    # move of HEAD), the branch's loose ref and the packed refs.
+    foreach(name IN ITEMS HEAD logs/HEAD packed-refs ${ref})
+        execute_process(COMMAND "${GIT_EXECUTABLE}" rev-parse --git-path "${name}"
+            WORKING_DIRECTORY "${PROJECT_SOURCE_DIR}" OUTPUT_VARIABLE path
+            OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+        if(path)
+            get_filename_component(path "${path}" ABSOLUTE BASE_DIR "${PROJECT_SOURCE_DIR}")
+            if(EXISTS "${path}")
+                set_property(DIRECTORY "${PROJECT_SOURCE_DIR}" APPEND PROPERTY
+                    CMAKE_CONFIGURE_DEPENDS "${path}")
+            endif()
         endif()
     endforeach()
 endif()

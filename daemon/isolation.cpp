@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <uv.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -81,7 +82,8 @@ std::expected<std::vector<int>, std::string> parse_cpu_list(std::string_view lis
 }
 
 std::expected<IsolationPlan, std::string> plan_isolation(std::string_view cpu_affinity,
-                                                        int realtime_priority) {
+                                                        int realtime_priority,
+                                                        std::uint32_t workers) {
     IsolationPlan plan;
     plan.realtime_priority = realtime_priority;
     if (!cpu_affinity.empty()) {
@@ -99,16 +101,27 @@ std::expected<IsolationPlan, std::string> plan_isolation(std::string_view cpu_af
         std::ranges::set_difference(*allowed, *cores, std::back_inserter(plan.other_cores));
         plan.worker_cores = std::move(*cores);
     }
-    if (realtime_priority > 0) {
-        if (auto permitted = probe_realtime(realtime_priority); !permitted) {
-            return std::unexpected(fmt::format(
-                "\"realtime_priority\" {}: {} — run as root, or give redpacketd CAP_SYS_NICE "
-                "(systemd: AmbientCapabilities=CAP_SYS_NICE) or an RLIMIT_RTPRIO of at least {} "
-                "(LimitRTPRIO=), or set it to 0",
-                realtime_priority, permitted.error(), realtime_priority));
-        }
+    if (realtime_priority > 0 && plan.worker_cores.size() < workers) {
+        return std::unexpected(fmt::format(
+            "\"realtime_priority\" needs \"cpu_affinity\" to list a CPU for each of the {} "
+            "workers ({} listed): real-time workers sharing a CPU do not take turns",
+            workers, plan.worker_cores.size()));
     }
     return plan;
+}
+
+std::expected<void, std::string> check_realtime_permitted(int priority) {
+    if (priority <= 0) {
+        return {};
+    }
+    if (auto permitted = probe_realtime(priority); !permitted) {
+        return std::unexpected(fmt::format(
+            "\"realtime_priority\" {}: {} — run as root, or give redpacketd CAP_SYS_NICE "
+            "(systemd: AmbientCapabilities=CAP_SYS_NICE) or an RLIMIT_RTPRIO of at least {} "
+            "(LimitRTPRIO=), or set it to 0",
+            priority, permitted.error(), priority));
+    }
+    return {};
 }
 
 std::expected<void, std::string> pin_this_thread(const std::vector<int>& cores) {
@@ -135,6 +148,23 @@ std::expected<void, std::string> make_this_thread_realtime(int priority) {
     if (const int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param); rc != 0) {
         return std::unexpected(
             fmt::format("pthread_setschedparam(SCHED_FIFO, {}): {}", priority, std::strerror(rc)));
+    }
+    return {};
+}
+
+std::expected<void, std::string> start_libuv_thread_pool() {
+    uv_loop_t loop;
+    if (const int rc = uv_loop_init(&loop); rc != 0) {
+        return std::unexpected(fmt::format("uv_loop_init: {}", uv_strerror(rc)));
+    }
+    uv_work_t nothing{};
+    const int rc = uv_queue_work(&loop, &nothing, [](uv_work_t*) {}, nullptr);
+    if (rc == 0) {
+        uv_run(&loop, UV_RUN_DEFAULT);  // until the pool has run it
+    }
+    (void)uv_loop_close(&loop);
+    if (rc != 0) {
+        return std::unexpected(fmt::format("uv_queue_work: {}", uv_strerror(rc)));
     }
     return {};
 }

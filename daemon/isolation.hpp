@@ -10,6 +10,7 @@
 // by default) still leaves them 5 % of each second, so a busy worker cannot hang the machine.
 #pragma once
 
+#include <cstdint>
 #include <expected>
 #include <string>
 #include <string_view>
@@ -27,16 +28,26 @@ struct IsolationPlan {
     int realtime_priority{0};       ///< SCHED_FIFO priority of workers; 0: normal scheduling
 };
 
-/// Checks the settings against this machine and this process's rights (a thread tries the
-/// real-time policy and gives it back): the cores must be in the process's affinity mask, and
-/// SCHED_FIFO must be permitted. Error: a message saying what to change; never a fallback.
+/// Checks the settings against this machine: the CPUs must be in the calling thread's
+/// affinity mask, and real-time workers need a CPU each (`workers` ≤ the CPUs listed: two
+/// SCHED_FIFO threads of one priority on one CPU never time-slice, so a busy one would starve
+/// the other). Error: a message saying what to change; never a fallback.
 [[nodiscard]] std::expected<IsolationPlan, std::string> plan_isolation(
-    std::string_view cpu_affinity, int realtime_priority);
+    std::string_view cpu_affinity, int realtime_priority, std::uint32_t workers);
+/// Whether this process may run threads SCHED_FIFO at `priority` (0: nothing to check): a
+/// short-lived thread asks the kernel and gives it back. Error: what to grant, or to change.
+[[nodiscard]] std::expected<void, std::string> check_realtime_permitted(int priority);
 
 /// Pins the calling thread to `cores` (nothing if empty). Error: the failing call and errno.
 [[nodiscard]] std::expected<void, std::string> pin_this_thread(const std::vector<int>& cores);
 /// SCHED_FIFO at `priority` for the calling thread (nothing if 0).
 [[nodiscard]] std::expected<void, std::string> make_this_thread_realtime(int priority);
+
+/// Starts libuv's thread pool (which snapshot writes use) from the calling thread. The pool
+/// starts on the process's first uv_queue_work and its threads inherit the CPUs and the
+/// scheduling policy of the thread that asks; called from the main thread once it is pinned,
+/// they never land on a worker's CPU at its real-time priority. Error: the libuv call.
+[[nodiscard]] std::expected<void, std::string> start_libuv_thread_pool();
 
 /// One line on the kernel's RT throttling, for the start-up log: on (with its share) or off.
 /// `on` tells which; a daemon with real-time workers warns when it is off.

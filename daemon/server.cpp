@@ -172,13 +172,23 @@ void Server::start() {
 
 void Server::isolate() {
     const Config& c = shared_.config;
-    auto plan = plan_isolation(c.cpu_affinity, static_cast<int>(c.realtime_priority));
+    // Pin this thread before any other thread exists — the real-time probe, a sanitizer's
+    // helper thread, libuv's pool — so that they all start off the workers' CPUs.
+    auto plan = plan_isolation(c.cpu_affinity, static_cast<int>(c.realtime_priority), c.workers);
     if (!plan) {
         fail(plan.error());
     }
-    isolation_ = std::move(*plan);
-    if (auto pinned = pin_this_thread(isolation_.other_cores); !pinned) {
+    if (auto pinned = pin_this_thread(plan->other_cores); !pinned) {
         fail("cpu_affinity: " + pinned.error());
+    }
+    if (auto permitted = check_realtime_permitted(plan->realtime_priority); !permitted) {
+        fail(permitted.error());
+    }
+    isolation_ = std::move(*plan);
+    if (!isolation_.worker_cores.empty() || isolation_.realtime_priority > 0) {
+        if (auto started = start_libuv_thread_pool(); !started) {
+            fail(started.error());
+        }
     }
     if (!isolation_.worker_cores.empty()) {
         log(LogLevel::info, "workers pinned to CPUs {} (worker i on the i-th), other threads on {}",

@@ -409,12 +409,16 @@ bool seed_revealable(const PacketInfo& info) noexcept {
 
 void RequestService::read_packet(PacketId packet, PacketRead done) {
     const StoreTicket ticket = next_ticket();
+    // Parked first: a store may complete through the listener before query() returns.
+    pending_reads_.emplace(ticket, std::move(done));
     auto result = store_.query(ticket, packet);
     if (result.ready()) {
-        done(std::move(result.get().result));
-        return;
+        if (const auto read = pending_reads_.find(ticket); read != pending_reads_.end()) {
+            const PacketRead answer = std::move(read->second);
+            pending_reads_.erase(read);
+            answer(std::move(result.get().result));
+        }
     }
-    pending_reads_.emplace(ticket, std::move(done));
 }
 
 // A query's or a proof's store read that failed: unavailable if the store could not answer,

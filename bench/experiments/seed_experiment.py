@@ -528,6 +528,10 @@ def main():
     runs = []
     for workers in [int(x) for x in args.workers.split(",")]:
         for isolated in ways:
+            if isolated and workers > 1:
+                # Real-time workers need a CPU each; the daemon has one core here.
+                log(f"{workers} workers: not run isolated (one core for the daemon)")
+                continue
             run = seed_run(args, workers, isolated)
             run["plots"] = plot(run, args.out)
             runs.append(run)
