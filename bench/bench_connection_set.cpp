@@ -78,8 +78,10 @@ struct Sharded {
     std::size_t reported_bytes() const noexcept { return s.table_memory_bytes(); }
 };
 
-struct StdMap {
-    std::unordered_map<UserId, ConnectionRef> m;
+/// A general-purpose hash map behind the same interface: the naive baseline and the peer.
+template <class Map>
+struct HashMapAdapter {
+    Map m;
     bool add(UserId u, ConnectionRef c) { return m.emplace(u, c).second; }
     std::optional<ConnectionRef> find(UserId u) const noexcept {
         const auto it = m.find(u);
@@ -88,17 +90,8 @@ struct StdMap {
     bool remove(UserId u) noexcept { return m.erase(u) != 0; }
     std::size_t reported_bytes() const noexcept { return 0; }
 };
-
-struct AbslMap {
-    absl::flat_hash_map<UserId, ConnectionRef> m;
-    bool add(UserId u, ConnectionRef c) { return m.emplace(u, c).second; }
-    std::optional<ConnectionRef> find(UserId u) const noexcept {
-        const auto it = m.find(u);
-        return it == m.end() ? std::nullopt : std::optional<ConnectionRef>{it->second};
-    }
-    bool remove(UserId u) noexcept { return m.erase(u) != 0; }
-    std::size_t reported_bytes() const noexcept { return 0; }
-};
+using StdMap = HashMapAdapter<std::unordered_map<UserId, ConnectionRef>>;
+using AbslMap = HashMapAdapter<absl::flat_hash_map<UserId, ConnectionRef>>;
 
 template <class T>
 std::unique_ptr<T> filled(const std::vector<UserId>& users) {

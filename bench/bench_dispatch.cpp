@@ -286,6 +286,11 @@ void ticks(benchmark::internal::Benchmark* b) {
     b->ArgName("tick_us")->Arg(0)->Arg(20)->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 
+/// A consumer that sleeps until a message wakes it has no drain tick: 0 only.
+void wake_only(benchmark::internal::Benchmark* b) {
+    b->ArgName("tick_us")->Arg(0)->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+
 }  // namespace
 
 BENCHMARK_TEMPLATE(BM_Dispatch, MailboxChannel)->Name("BM_Dispatch_MailboxPush")->Apply(ticks);
@@ -295,18 +300,12 @@ BENCHMARK_TEMPLATE(BM_Dispatch, MutexDequeChannel<false>)
     ->Apply(ticks);
 BENCHMARK_TEMPLATE(BM_Dispatch, MutexDequeChannel<true>)
     ->Name("BM_NaiveDispatch_MutexDequeCondvar")
-    ->ArgName("tick_us")
-    ->Arg(0)
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
+    ->Apply(wake_only);
 BENCHMARK_TEMPLATE(BM_Dispatch, ConcurrentQueueChannel<false>)
     ->Name("BM_PeerDispatch_ConcurrentQueuePoll")
     ->Apply(ticks);
 BENCHMARK_TEMPLATE(BM_Dispatch, ConcurrentQueueChannel<true>)
     ->Name("BM_PeerDispatch_BlockingConcurrentQueue")
-    ->ArgName("tick_us")
-    ->Arg(0)
-    ->UseRealTime()
-    ->Unit(benchmark::kMicrosecond);
+    ->Apply(wake_only);
 
 BENCHMARK_MAIN();

@@ -411,14 +411,20 @@ void RequestService::read_packet(PacketId packet, PacketRead done) {
     const StoreTicket ticket = next_ticket();
     // Parked first: a store may complete through the listener before query() returns.
     pending_reads_.emplace(ticket, std::move(done));
-    auto result = store_.query(ticket, packet);
-    if (result.ready()) {
-        if (const auto read = pending_reads_.find(ticket); read != pending_reads_.end()) {
-            const PacketRead answer = std::move(read->second);
-            pending_reads_.erase(read);
-            answer(std::move(result.get().result));
-        }
+    if (auto result = store_.query(ticket, packet); result.ready()) {
+        (void)answer_read(ticket, result.get().result);
     }
+}
+
+bool RequestService::answer_read(StoreTicket ticket, std::expected<PacketInfo, Error>& result) {
+    const auto read = pending_reads_.find(ticket);
+    if (read == pending_reads_.end()) {
+        return false;  // answered already, or a client's query
+    }
+    const PacketRead answer = std::move(read->second);
+    pending_reads_.erase(read);
+    answer(std::move(result));
+    return true;
 }
 
 // A query's or a proof's store read that failed: unavailable if the store could not answer,

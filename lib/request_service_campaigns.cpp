@@ -318,10 +318,7 @@ void RequestService::on_claimed(StoreTicket ticket, Completion<Claimed> done) {
 }
 
 void RequestService::on_queried(StoreTicket ticket, Completion<PacketInfo> done) {
-    if (const auto read = pending_reads_.find(ticket); read != pending_reads_.end()) {
-        const PacketRead answer = std::move(read->second);
-        pending_reads_.erase(read);
-        answer(std::move(done.result));
+    if (answer_read(ticket, done.result)) {
         return;
     }
     if (const auto op = unpark(ticket)) {

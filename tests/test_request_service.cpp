@@ -348,18 +348,27 @@ struct LaterStore final : PacketStore {
     StoreStats stats() const override { return {}; }
 };
 
-}  // namespace
-
-TEST_CASE("a store that completes later gets Later, and the reply reaches the asker in any order",
-          "[service]") {
+/// One worker over a LaterStore, with user 4 logged in on `session`.
+struct LaterFixture {
     ConnectionRegistry registry{ShardingConfig{16, 1, 64}};
     EventCounter counter{kServiceEventCount};
     RecordingOutput output;
     LaterStore store;
     RequestService service{{}, store, registry, 0, counter, output};
-    Session s;
-    const Decision d = service.handle(s, protocol::LoginRequest{4}, {}, kNow);
-    (void)service.welcome(s, std::get<LoginGranted>(d), kNow);
+    Session session;
+
+    LaterFixture() {
+        const Decision d = service.handle(session, protocol::LoginRequest{4}, {}, kNow);
+        (void)service.welcome(session, std::get<LoginGranted>(d), kNow);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a store that completes later gets Later, and the reply reaches the asker in any order",
+          "[service]") {
+    LaterFixture f;
+    auto& [registry, counter, output, store, service, s] = f;
     CHECK(std::holds_alternative<Later>(service.handle(s, protocol::Claim{1, 7}, {0, 1, 1}, kNow)));
     CHECK(std::holds_alternative<Later>(service.handle(s, protocol::Claim{2, 8}, {0, 2, 5}, kNow)));
     CHECK(service.pending() == 2);
@@ -400,14 +409,8 @@ TEST_CASE("read_packet answers at once from memory, and later from a store that 
     CHECK(read[0]->seed.has_value());
     CHECK(read[1] == std::unexpected(Error::not_found));
 
-    ConnectionRegistry registry{ShardingConfig{16, 1, 64}};
-    EventCounter counter{kServiceEventCount};
-    RecordingOutput output;
-    LaterStore store;
-    RequestService service{{}, store, registry, 0, counter, output};
-    Session c;
-    (void)service.welcome(c, std::get<LoginGranted>(service.handle(c, protocol::LoginRequest{4}, {}, kNow)),
-                          kNow);
+    LaterFixture later;
+    auto& [registry, counter, output, store, service, c] = later;
     CHECK(std::holds_alternative<Later>(service.handle(c, protocol::Query{1, 8}, {0, 1, 1}, kNow)));
     read.clear();
     service.read_packet(PacketId{8}, keep);

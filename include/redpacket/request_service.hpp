@@ -299,6 +299,8 @@ private:
     [[nodiscard]] static protocol::ErrorReply read_refusal(std::uint64_t request_id, Error e);
     [[nodiscard]] Decision proof_reply(std::uint64_t request_id, std::uint32_t part,
                                        Completion<PacketInfo>& done);
+    /// Hands `result` to the read_packet parked under `ticket`; false if there is none.
+    bool answer_read(StoreTicket ticket, std::expected<PacketInfo, Error>& result);
     [[nodiscard]] Decision query_reply(std::uint64_t request_id, std::uint64_t packet,
                                     Completion<PacketInfo>& done);
     /// The reply to a completion now, or Later after parking the operation `op()` describes.
