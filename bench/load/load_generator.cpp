@@ -435,8 +435,6 @@ nlohmann::json LoadGenerator::summary() const {
                 static_cast<std::int64_t>(ps.server_end->cpu_ms - ps.server_start->cpu_ms);
             r.server_rss_start_kb = static_cast<std::int64_t>(ps.server_start->rss_kb);
             r.server_rss_end_kb = static_cast<std::int64_t>(ps.server_end->rss_kb);
-        }
-        if (ps.server_start && ps.server_end) {
             r.server_runq_us = grown(ps.server_start->runq_wait_us, ps.server_end->runq_wait_us);
             r.server_nvcsw = grown(ps.server_start->nvcsw, ps.server_end->nvcsw);
         }
