@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
 #include <cerrno>
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include "journal_support.hpp"
 #include "redpacket/journal.hpp"
@@ -192,7 +194,18 @@ TEST_CASE("recovery from the journal alone rebuilds the pool", "[snapshot][recov
     const PoolConfig config = test_support::replay_config();
     JournaledPool jp{dir.path(), config};
     Workload work{jp.pool, 21};
-    work.run(4000);
+    // A segment rolls only between batches, and a writer thread that was not scheduled while
+    // the workload ran writes it all as one batch (seen under ASan on this 2-vCPU host): wait
+    // for each chunk to be written, so that batches start after the first segment is full.
+    for (int chunk = 0; chunk < 16; ++chunk) {
+        work.run(250);
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+        while (jp.writer->durable_sequence() < jp.writer->last_sequence() &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds{1});
+        }
+        REQUIRE(jp.writer->durable_sequence() == jp.writer->last_sequence());
+    }
     REQUIRE(jp.writer->close().has_value());
 
     RedPacketPool recovered{config};
