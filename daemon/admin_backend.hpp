@@ -28,6 +28,9 @@ public:
     /// not finished or not verifiable, 503 the store or its worker did not answer in time).
     [[nodiscard]] virtual std::expected<nlohmann::json, std::pair<int, std::string>> packet_proof(
         std::uint64_t packet) = 0;
+    /// GET /readyz: whether this daemon should get traffic; error: why not ("draining: ...",
+    /// "journal failing ...").
+    [[nodiscard]] virtual std::expected<void, std::string> readiness() const = 0;
     /// GET /campaigns.
     [[nodiscard]] virtual nlohmann::json campaigns() const = 0;
     /// Starts or replaces the shake campaign. Error: a message naming the bad field.

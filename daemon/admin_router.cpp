@@ -281,8 +281,19 @@ HttpResponse route_unchecked(const HttpRequest& request, AdminBackend& backend,
         query = query.substr(0, query.find('#'));
     }
     const bool get = request.method == "GET";
-    if (path == "/healthz") {
+    // Probes need no token: /livez (and its old name /healthz) answers while the process
+    // does; /readyz says whether it should get traffic, and why not.
+    if (path == "/livez" || path == "/healthz") {
         return get ? HttpResponse{200, "text/plain; charset=utf-8", "ok\n"} : wrong_method("GET");
+    }
+    if (path == "/readyz") {
+        if (!get) {
+            return wrong_method("GET");
+        }
+        const auto ready = backend.readiness();
+        return ready ? HttpResponse{200, "text/plain; charset=utf-8", "ready\n"}
+                     : HttpResponse{503, "text/plain; charset=utf-8",
+                                    fmt::format("not ready: {}\n", ready.error())};
     }
     if (!bearer_token.empty() && !authorized(request.authorization, bearer_token)) {
         return error_response(401, "missing or wrong bearer token");

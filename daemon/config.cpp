@@ -18,6 +18,7 @@
 #include <array>
 #include <bit>
 #include <concepts>
+#include <cstdlib>
 #include <exception>
 #include <fstream>
 #include <limits>
@@ -75,6 +76,7 @@ struct Field {
     std::string_view help;
     std::int64_t min{kNoMin};
     std::int64_t max{kNoMax};
+    bool secret{false};  ///< printed as "<redacted>" by to_json unless asked otherwise
 };
 
 constexpr auto kShake = &Config::shake;
@@ -88,7 +90,11 @@ constexpr auto kFields = std::to_array<Field>({
     {"port", at<&Config::port>, "game protocol port; 0 picks a free one"},
     {"admin_host", at<&Config::admin_host>, "address of the admin HTTP API"},
     {"admin_port", at<&Config::admin_port>, "admin HTTP port; 0 picks a free one"},
-    {"admin_token", at<&Config::admin_token>, "bearer token for the admin API; empty = none"},
+    {"admin_token", at<&Config::admin_token>, "bearer token for the admin API; empty = none "
+     "(visible in the process list as a flag: prefer --admin-token-file or $REDPACKETD_ADMIN_TOKEN)",
+     kNoMin, kNoMax, true},
+    {"admin_token_file", at<&Config::admin_token_file>, "file holding the admin API's bearer "
+     "token (one trailing newline dropped)"},
     {"admin_read_timeout_ms", at<&Config::admin_read_timeout_ms>,
      "GET /packets/<id>/proof: longest wait for the packet's store; over it, 503", 1, 60000},
     {"workers", at<&Config::workers>, "worker threads; 0 = number of cores", 0, 1024},
@@ -101,7 +107,10 @@ constexpr auto kFields = std::to_array<Field>({
     {"compat_mode", at<&Config::compat_mode>, "accept the original unauthenticated login"},
     {"allow_compat_on_public", at<&Config::allow_compat_on_public>,
      "allow compat mode on a non-loopback host"},
-    {"auth_secret", at<&Config::auth_secret>, "HMAC-SHA256 key for authenticated logins"},
+    {"auth_secret", at<&Config::auth_secret>, "HMAC-SHA256 key for authenticated logins "
+     "(prefer --auth-secret-file or $REDPACKETD_AUTH_SECRET)", kNoMin, kNoMax, true},
+    {"auth_secret_file", at<&Config::auth_secret_file>, "file holding auth_secret (one trailing "
+     "newline dropped)"},
     {"max_connections", at<&Config::max_connections>, "most open client connections"},
     {"login_timeout_ms", at<&Config::login_timeout_ms>, "time allowed to log in", 1},
     {"idle_timeout_ms", at<&Config::idle_timeout_ms>, "time a silent client stays", 1},
@@ -530,7 +539,7 @@ std::expected<void, std::string> validate(const Config& config) {
     return check_modes(config);
 }
 
-std::string to_json(const Config& config) {
+std::string to_json(const Config& config, Secrets secrets) {
     Json document = Json::object();
     for (const Field& field : kFields) {
         Json* node = &document;
@@ -539,9 +548,65 @@ std::string to_json(const Config& config) {
             node = &(*node)[std::string(key.substr(0, dot))];
             key.remove_prefix(dot + 1);
         }
-        (*node)[std::string(key)] = json_value(field.access.view(config));
+        Json value = json_value(field.access.view(config));
+        if (field.secret && secrets == Secrets::redacted && value != "") {
+            value = "<redacted>";
+        }
+        (*node)[std::string(key)] = std::move(value);
     }
     return document.dump(2, ' ', false, Json::error_handler_t::replace);
+}
+
+namespace {
+
+/// One secret from its file: the whole file, one trailing newline (\n or \r\n) dropped.
+std::expected<void, std::string> load_secret_file(std::string& secret, const std::string& path,
+                                                  std::string_view key) {
+    if (path.empty()) {
+        return {};
+    }
+    if (!secret.empty()) {
+        return std::unexpected(fmt::format(
+            "\"{0}\" is given twice: by \"{0}_file\" and by the config file, ${1} or --{2}; "
+            "give one",
+            key, key == "auth_secret" ? kAuthSecretEnv : kAdminTokenEnv, flag_name(key).substr(2)));
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    if (!in || !(text << in.rdbuf()) || in.bad()) {
+        return std::unexpected(fmt::format("\"{}_file\": cannot read \"{}\"", key, path));
+    }
+    secret = text.str();
+    if (secret.ends_with('\n')) {
+        secret.pop_back();
+        if (secret.ends_with('\r')) {
+            secret.pop_back();
+        }
+    }
+    if (secret.empty()) {
+        return std::unexpected(fmt::format("\"{}_file\": \"{}\" is empty", key, path));
+    }
+    return {};
+}
+
+/// $REDPACKETD_AUTH_SECRET / $REDPACKETD_ADMIN_TOKEN over the config file's values.
+void apply_secret_environment(Config& config) {
+    if (const char* secret = std::getenv(kAuthSecretEnv); secret != nullptr && *secret != 0) {
+        config.auth_secret = secret;
+    }
+    if (const char* token = std::getenv(kAdminTokenEnv); token != nullptr && *token != 0) {
+        config.admin_token = token;
+    }
+}
+
+}  // namespace
+
+std::expected<void, std::string> load_secret_files(Config& config) {
+    if (auto loaded = load_secret_file(config.auth_secret, config.auth_secret_file, "auth_secret");
+        !loaded) {
+        return loaded;
+    }
+    return load_secret_file(config.admin_token, config.admin_token_file, "admin_token");
 }
 
 std::expected<CommandLine, CommandLineExit> parse_command_line(int argc, char** argv) {
@@ -573,8 +638,12 @@ std::expected<CommandLine, CommandLineExit> parse_command_line(int argc, char** 
         }
         result.config = std::move(*loaded);
     }
+    apply_secret_environment(result.config);
     if (auto applied = apply_flags(slots, result.config); !applied) {
         return std::unexpected(CommandLineExit{2, applied.error()});
+    }
+    if (auto secrets = load_secret_files(result.config); !secrets) {
+        return std::unexpected(CommandLineExit{2, secrets.error()});
     }
     if (repair) {
         result.config.journal_repair = true;

@@ -29,6 +29,7 @@ struct Config {
     std::string admin_host{"127.0.0.1"};
     std::uint16_t admin_port{8989};           ///< 0 = pick a free port
     std::string admin_token;                  ///< bearer token for the admin API; empty = none
+    std::string admin_token_file;             ///< file holding admin_token (keeps it off argv)
     std::uint32_t admin_read_timeout_ms{1000}; ///< GET /packets/<id>/proof: longest wait for the store
     std::uint32_t workers{0};                 ///< 0 = number of cores
     std::uint32_t sets{256};                  ///< SETs (shards)
@@ -40,6 +41,7 @@ struct Config {
     bool compat_mode{true};                   ///< accept the original unauthenticated login
     bool allow_compat_on_public{false};       ///< compat mode on a non-loopback address
     std::string auth_secret;                  ///< HMAC-SHA256 key for authenticated logins
+    std::string auth_secret_file;             ///< file holding auth_secret (keeps it off argv)
 
     // Limits (every one counted in /metrics).
     std::uint32_t max_connections{100000};
@@ -98,8 +100,17 @@ struct Config {
                                                               Config base = {});
 /// Checks cross-field rules (ranges, compat mode on public addresses, ...).
 [[nodiscard]] std::expected<void, std::string> validate(const Config& config);
-/// The effective configuration as pretty JSON (what --print-config prints).
-[[nodiscard]] std::string to_json(const Config& config);
+/// Whether to_json prints the secrets (auth_secret, admin_token) or "<redacted>" for each
+/// one that is set.
+enum class Secrets { redacted, shown };
+/// The effective configuration as pretty JSON (what --print-config prints, secrets redacted).
+[[nodiscard]] std::string to_json(const Config& config, Secrets secrets = Secrets::redacted);
+/// Environment variables that set a secret, read after the config file and before the flags.
+inline constexpr const char* kAuthSecretEnv = "REDPACKETD_AUTH_SECRET";
+inline constexpr const char* kAdminTokenEnv = "REDPACKETD_ADMIN_TOKEN";
+/// Reads `auth_secret_file` / `admin_token_file` into their secrets (one trailing newline
+/// dropped). Error: a file that cannot be read or is empty, or a secret given both ways.
+[[nodiscard]] std::expected<void, std::string> load_secret_files(Config& config);
 /// Parses the command line (CLI11): --config FILE, one flag per setting, --print-config,
 /// --help. Returns the effective config, or an error / help text and an exit code.
 struct CommandLine {

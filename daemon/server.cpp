@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -138,12 +139,13 @@ void Server::start() {
     uv_signal_init(&loop_, &sigint_);
     uv_signal_init(&loop_, &sigterm_);
     uv_async_init(&loop_, &stop_async_, [](uv_async_t* a) {
-        static_cast<Server*>(a->data)->shutdown();
+        static_cast<Server*>(a->data)->begin_shutdown();
     });
-    sigint_.data = sigterm_.data = stop_async_.data = this;
+    uv_timer_init(&loop_, &drain_timer_);
+    sigint_.data = sigterm_.data = stop_async_.data = drain_timer_.data = this;
     const auto on_signal = [](uv_signal_t* s, int signum) {
         log(LogLevel::info, "signal {}: shutting down", signum);
-        static_cast<Server*>(s->data)->shutdown();
+        static_cast<Server*>(s->data)->begin_shutdown();
     };
     uv_signal_start(&sigint_, on_signal, SIGINT);
     uv_signal_start(&sigterm_, on_signal, SIGTERM);
@@ -218,15 +220,40 @@ int Server::run() {
 
 void Server::stop() noexcept { uv_async_send(&stop_async_); }
 
-void Server::shutdown() {
-    if (shut_down_) {
+void Server::begin_shutdown() {
+    if (draining_) {
         return;
     }
-    shut_down_ = true;
+    draining_ = true;
     shared_.draining_workers.store(static_cast<std::uint32_t>(workers_.size()));
     for (auto& w : workers_) {
         w->request_stop();
     }
+    // The admin API keeps answering while the workers drain (/readyz says so); this timer
+    // finishes once every worker's loop has returned.
+    constexpr std::uint64_t kDrainPollMs = 5;
+    uv_timer_start(
+        &drain_timer_,
+        [](uv_timer_t* t) {
+            auto* self = static_cast<Server*>(t->data);
+            if (std::ranges::all_of(self->workers_, [](const auto& w) { return w->finished(); })) {
+                self->finish_shutdown();
+            }
+        },
+        kDrainPollMs, kDrainPollMs);
+}
+
+void Server::shutdown() {
+    begin_shutdown();
+    finish_shutdown();  // joins: waits for the drain here
+}
+
+void Server::finish_shutdown() {
+    if (shut_down_) {
+        return;
+    }
+    shut_down_ = true;
+    uv_timer_stop(&drain_timer_);
     for (auto& w : workers_) {
         w->join();
     }
@@ -239,6 +266,7 @@ void Server::shutdown() {
     uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
     const std::vector<std::uint64_t> totals = event_totals();
     const auto service = [&](redpacket::ServiceEvent e) {
         return totals[kServiceEventBase + static_cast<std::size_t>(e)];
@@ -246,6 +274,27 @@ void Server::shutdown() {
     log(LogLevel::info, "stopped: {} connections served, {} requests",
         totals[static_cast<std::size_t>(Event::accepted)],
         service(redpacket::ServiceEvent::shake_requests) + service(redpacket::ServiceEvent::grabs));
+}
+
+std::expected<void, std::string> Server::readiness() const {
+    if (!started_) {
+        return std::unexpected(std::string("starting"));
+    }
+    if (draining_) {
+        return std::unexpected(std::string("draining: shutting down"));
+    }
+    std::size_t failing = 0;
+    for (const auto& w : workers_) {
+        const redpacket::MemoryStore* store = w->memory_store();
+        const redpacket::JournalWriter* journal = store ? store->journal() : nullptr;
+        failing += journal != nullptr && journal->failed() ? 1U : 0U;
+    }
+    if (failing > 0) {
+        return std::unexpected(fmt::format(
+            "journal failing on {} of {} workers: money requests are refused", failing,
+            workers_.size()));
+    }
+    return {};
 }
 
 std::vector<std::uint64_t> Server::event_totals() const {

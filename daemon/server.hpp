@@ -46,6 +46,7 @@ public:
     [[nodiscard]] std::expected<nlohmann::json, std::pair<int, std::string>> packet_proof(
         std::uint64_t packet) override;
     [[nodiscard]] nlohmann::json campaigns() const override;
+    [[nodiscard]] std::expected<void, std::string> readiness() const override;
     std::expected<nlohmann::json, std::string> start_shake(
         const ShakeCampaignConfig& campaign) override;
     std::expected<nlohmann::json, std::string> start_send(
@@ -58,6 +59,11 @@ private:
     template <class Settings>
     [[nodiscard]] std::expected<void, std::string> check_campaign(Settings Config::*slot,
                                                                   const Settings& c) const;
+    /// Asks the workers to drain; the main loop (admin API included) keeps running until they
+    /// are done, then finish_shutdown closes everything.
+    void begin_shutdown();
+    void finish_shutdown();
+    /// begin_shutdown, then waits for the drain right here.
     void shutdown();
     [[nodiscard]] nlohmann::json loop_lag_json() const;
     void journal_and_latency_metrics(std::string& out, const nlohmann::json& stats) const;
@@ -71,6 +77,7 @@ private:
     uv_signal_t sigint_{};
     uv_signal_t sigterm_{};
     uv_async_t stop_async_{};
+    uv_timer_t drain_timer_{};
     std::unique_ptr<AdminServer> admin_;
     std::uint16_t port_{0};
     std::uint16_t admin_port_{0};
@@ -81,6 +88,7 @@ private:
         std::uint64_t timed_out{0};  // over admin_read_timeout_ms
     } admin_reads_;
     bool started_{false};
+    bool draining_{false};  // main thread only
     bool shut_down_{false};
     std::int64_t started_at_ms_{0};
 };

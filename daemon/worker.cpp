@@ -143,6 +143,7 @@ void Worker::start(std::vector<int> cores, int realtime_priority) {
         // Returns once stop_on_loop has closed everything but the (unreferenced) async handle,
         // which stays valid until close_loop: a peer may still wake us while it shuts down.
         uv_run(&loop_, UV_RUN_DEFAULT);
+        finished_.store(true, std::memory_order_release);
     });
     isolated_future.wait();  // "ready" means every worker runs where and how it was told to
 }

@@ -61,6 +61,9 @@ public:
     void request_stop() noexcept;
     /// Waits for the thread to end.
     void join();
+    /// True once the worker's loop has returned (its drain is done): join() will not wait.
+    /// Thread-safety: any thread.
+    [[nodiscard]] bool finished() const noexcept { return finished_.load(std::memory_order_acquire); }
     /// After every worker is joined: closes leftover mailbox messages, the journal and the
     /// loop. Main thread.
     void close_loop();
@@ -178,6 +181,7 @@ private:
     std::uint64_t output_queued_{0};  // bytes in this loop's uv_write requests
     std::uint64_t output_queued_peak_{0};
     std::atomic<bool> stop_requested_{false};
+    std::atomic<bool> finished_{false};
     bool draining_{false};        // stop requested: no new requests, answering what was read
     bool drain_reported_{false};  // this worker's own drain done (draining_workers counted down)
     std::int64_t drain_deadline_ms_{0};

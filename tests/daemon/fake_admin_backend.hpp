@@ -92,7 +92,14 @@ public:
         const std::lock_guard lock(mutex_);
         return sends_;
     }
+    std::expected<void, std::string> readiness() const override {
+        count_call();
+        return not_ready_.empty() ? std::expected<void, std::string>{}
+                                  : std::unexpected(not_ready_);
+    }
+
     std::string refusal_;
+    std::string not_ready_;  ///< non-empty: readiness() gives this reason
     bool throw_{false};
 
 private:

@@ -15,6 +15,30 @@ TEST_CASE("healthz answers ok without a token even when one is configured", "[ad
     CHECK(backend.calls() == 0);
 }
 
+TEST_CASE("livez is healthz under its probe name and needs no token", "[admin]") {
+    FakeBackend backend;
+    const auto r = call(backend, "GET", "/livez", {}, "");
+    CHECK(r.status == 200);
+    CHECK(r.body == "ok\n");
+    CHECK(call(backend, "DELETE", "/livez", {}, "").status == 405);
+    backend.not_ready_ = "draining: shutting down";
+    CHECK(call(backend, "GET", "/livez", {}, "").status == 200);  // alive while not ready
+    CHECK(backend.calls() == 0);
+}
+
+TEST_CASE("readyz answers the backend's readiness with the reason, without a token", "[admin]") {
+    FakeBackend backend;
+    auto r = call(backend, "GET", "/readyz", {}, "");
+    CHECK(r.status == 200);
+    CHECK(r.body == "ready\n");
+    backend.not_ready_ = "journal failing on 1 of 2 workers";
+    r = call(backend, "GET", "/readyz", {}, "");
+    CHECK(r.status == 503);
+    CHECK(r.body == "not ready: journal failing on 1 of 2 workers\n");
+    CHECK(r.content_type.starts_with("text/plain"));
+    CHECK(call(backend, "POST", "/readyz", {}, "").status == 405);
+}
+
 TEST_CASE("stats, metrics and campaigns come from the backend", "[admin]") {
     FakeBackend backend;
     const auto stats = call(backend, "GET", "/stats");

@@ -44,7 +44,8 @@ std::expected<redpacketd::CommandLine, redpacketd::CommandLineExit> run(
     return redpacketd::parse_command_line(static_cast<int>(argv.size() - 1), argv.data());
 }
 
-/// A config where every setting differs from its default, and which still validates.
+/// A config where every setting differs from its default, and which still validates — but for
+/// the secret files, which parse_command_line reads (tested on their own below).
 Config every_setting_changed() {
     Config c;
     c.host = "127.0.0.2";
@@ -117,12 +118,12 @@ TEST_CASE("the default configuration passes validation", "[config]") {
 TEST_CASE("a configuration file round-trips through to_json and load_config_file", "[config]") {
     const Config original = every_setting_changed();
     REQUIRE(error_of(redpacketd::validate(original)) == "");
-    const std::string json = redpacketd::to_json(original);
+    const std::string json = redpacketd::to_json(original, redpacketd::Secrets::shown);
     TempFile file(json);
 
     auto loaded = redpacketd::load_config_file(file.path());
     REQUIRE(error_of(loaded) == "");
-    CHECK(redpacketd::to_json(*loaded) == json);
+    CHECK(redpacketd::to_json(*loaded, redpacketd::Secrets::shown) == json);
     CHECK(loaded->admin_token == "token \"quoted\"");
     CHECK(loaded->seed == 18'446'744'073'709'551'615ULL);
     CHECK(loaded->shake.max_amount == 50);
@@ -464,4 +465,76 @@ TEST_CASE("a bad flag value returns code 2 with a message naming the flag", "[co
         CHECK(line.error().code == 2);
         CHECK(line.error().text.find(message) != std::string::npos);
     }
+}
+
+TEST_CASE("to_json redacts the secrets that are set unless asked to show them", "[config]") {
+    Config config;
+    config.auth_secret = "hmac-key-123";
+    const std::string redacted = redpacketd::to_json(config);
+    CHECK(redacted.find("hmac-key-123") == std::string::npos);
+    CHECK(redacted.find("\"auth_secret\": \"<redacted>\"") != std::string::npos);
+    CHECK(redacted.find("\"admin_token\": \"\"") != std::string::npos);  // unset stays visible
+    CHECK(redpacketd::to_json(config, redpacketd::Secrets::shown).find("hmac-key-123") !=
+          std::string::npos);
+}
+
+namespace {
+
+/// Sets an environment variable for one test and restores its absence afterwards.
+class ScopedEnv {
+public:
+    ScopedEnv(const char* name, const char* value) : name_{name} { ::setenv(name, value, 1); }
+    ScopedEnv(const ScopedEnv&) = delete;
+    ScopedEnv& operator=(const ScopedEnv&) = delete;
+    ~ScopedEnv() { ::unsetenv(name_); }
+
+private:
+    const char* name_;
+};
+
+}  // namespace
+
+TEST_CASE("secrets come from files with one trailing newline dropped", "[config]") {
+    TempFile secret("key with spaces\n");
+    auto line = run({"--auth-secret-file", secret.path(), "--compat-mode=false"});
+    REQUIRE(error_of(line) == "");
+    CHECK(line->config.auth_secret == "key with spaces");
+    CHECK(line->config.auth_secret_file == secret.path());
+
+    TempFile token("tok\r\n\n");  // only the last newline goes
+    line = run({"--admin-token-file", token.path()});
+    REQUIRE(error_of(line) == "");
+    CHECK(line->config.admin_token == "tok\r\n");
+}
+
+TEST_CASE("a secret file that is missing, empty or doubled by another source is an error",
+          "[config]") {
+    auto line = run({"--admin-token-file", "/nonexistent/token"});
+    REQUIRE_FALSE(line);
+    CHECK(line.error().code == 2);
+    CHECK(line.error().text == R"("admin_token_file": cannot read "/nonexistent/token")");
+
+    TempFile empty("\n");
+    line = run({"--auth-secret-file", empty.path()});
+    REQUIRE_FALSE(line);
+    CHECK(line.error().text == fmt::format(R"("auth_secret_file": "{}" is empty)", empty.path()));
+
+    TempFile token("tok\n");
+    line = run({"--admin-token-file", token.path(), "--admin-token", "other"});
+    REQUIRE_FALSE(line);
+    CHECK(line.error().text.starts_with(R"("admin_token" is given twice)"));
+}
+
+TEST_CASE("secrets come from the environment, under the flags", "[config]") {
+    ScopedEnv secret(redpacketd::kAuthSecretEnv, "from-env");
+    ScopedEnv token(redpacketd::kAdminTokenEnv, "token-env");
+    auto line = run({});
+    REQUIRE(error_of(line) == "");
+    CHECK(line->config.auth_secret == "from-env");
+    CHECK(line->config.admin_token == "token-env");
+
+    line = run({"--admin-token", "token-flag"});
+    REQUIRE(error_of(line) == "");
+    CHECK(line->config.admin_token == "token-flag");
+    CHECK(line->config.auth_secret == "from-env");
 }

@@ -60,6 +60,7 @@ public:
         return json{{"packet", packet}};
     }
     json campaigns() const override { return {{"shake", {{"enabled", false}}}}; }
+    std::expected<void, std::string> readiness() const override { return {}; }
     std::expected<json, std::string> start_shake(const ShakeCampaignConfig& c) override {
         return json{{"started", "shake"}, {"rate", c.rate}};
     }

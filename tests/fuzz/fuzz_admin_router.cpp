@@ -12,9 +12,9 @@
 // - the status is one route() documents (200, 400, 401, 404, 405) and the same request gets the
 //   same response;
 // - a JSON response is valid JSON (strict parse); an error response is {"error": "<string>"};
-//   a 200 on /healthz is "ok\n";
+//   a 200 on /healthz or /livez is "ok\n", on /readyz "ready\n";
 // - with a token set, a request whose Authorization does not contain it reaches the backend
-//   never and gets 401, except on /healthz;
+//   never and gets 401, except on the probes (/healthz, /livez, /readyz);
 // - a campaign path calls its start function exactly once when it answers 200, and not at all
 //   when it answers 400 (the fake never refuses).
 #include <cstddef>
@@ -53,6 +53,10 @@ public:
     std::expected<json, std::pair<int, std::string>> packet_proof(std::uint64_t packet) override {
         ++reads_;
         return json{{"packet", packet}};
+    }
+    std::expected<void, std::string> readiness() const override {
+        ++reads_;
+        return {};
     }
     json campaigns() const override {
         ++reads_;
@@ -100,8 +104,11 @@ void check_body(const HttpResponse& r, std::string_view path) {
     }
     REDPACKET_FUZZ_CHECK(r.status == 200, "only successful responses are not JSON");
     REDPACKET_FUZZ_CHECK(r.content_type.starts_with("text/plain"), "other bodies are plain text");
-    if (path == "/healthz") {
-        REDPACKET_FUZZ_CHECK(r.body == "ok\n", "/healthz answers ok");
+    if (path == "/healthz" || path == "/livez") {
+        REDPACKET_FUZZ_CHECK(r.body == "ok\n", "/healthz and /livez answer ok");
+    }
+    if (path == "/readyz") {
+        REDPACKET_FUZZ_CHECK(r.body == "ready\n", "/readyz answers ready for a ready backend");
     }
 }
 
@@ -129,9 +136,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_body(r, path);
 
     const bool authorized = token.empty() || request.authorization.find(token) != std::string::npos;
-    if (!authorized && path != "/healthz") {
+    const bool probe = path == "/healthz" || path == "/livez" || path == "/readyz";
+    if (!authorized && !probe) {
         REDPACKET_FUZZ_CHECK(r.status == 401 && calls == 0,
-                             "without the token nothing but /healthz reaches the backend");
+                             "without the token nothing but the probes reaches the backend");
     }
     const bool campaign_path = path == "/campaigns/shake" || path == "/campaigns/send" ||
                                path == "/yaohongbao" || path == "/fahongbao";
