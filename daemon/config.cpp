@@ -609,6 +609,16 @@ std::expected<void, std::string> load_secret_files(Config& config) {
     return load_secret_file(config.admin_token, config.admin_token_file, "admin_token");
 }
 
+std::vector<std::string> changed_settings(const Config& a, const Config& b) {
+    std::vector<std::string> changed;
+    for (const Field& field : kFields) {
+        if (json_value(field.access.view(a)) != json_value(field.access.view(b))) {
+            changed.emplace_back(field.key);
+        }
+    }
+    return changed;
+}
+
 std::expected<CommandLine, CommandLineExit> parse_command_line(int argc, char** argv) {
     CLI::App app{"redpacketd: the red packet reference daemon", "redpacketd"};
     app.set_version_flag("--version", redpacket::build_info::version_line("redpacketd"));

@@ -105,6 +105,8 @@ struct Config {
 enum class Secrets { redacted, shown };
 /// The effective configuration as pretty JSON (what --print-config prints, secrets redacted).
 [[nodiscard]] std::string to_json(const Config& config, Secrets secrets = Secrets::redacted);
+/// The keys ("port", "shake.rate") whose values differ between `a` and `b`, in table order.
+[[nodiscard]] std::vector<std::string> changed_settings(const Config& a, const Config& b);
 /// Environment variables that set a secret, read after the config file and before the flags.
 inline constexpr const char* kAuthSecretEnv = "REDPACKETD_AUTH_SECRET";
 inline constexpr const char* kAdminTokenEnv = "REDPACKETD_ADMIN_TOKEN";

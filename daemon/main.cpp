@@ -1,6 +1,6 @@
 // redpacketd: the reference daemon. Parses the configuration, starts the server, prints one
 // "ready" line on stdout (with the bound ports, for scripts and tests), and runs until
-// SIGINT or SIGTERM.
+// SIGINT or SIGTERM; SIGHUP reads the settings again.
 #include <sys/resource.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -15,6 +15,7 @@
 #include "config.hpp"
 #include "log.hpp"
 #include "server.hpp"
+#include "service_manager.hpp"
 
 int main(int argc, char** argv) {
     using namespace redpacketd;
@@ -59,10 +60,19 @@ int main(int argc, char** argv) {
     }
     try {
         Server server{cli->config};
+        server.set_reload_source([argc, argv]() -> std::expected<Config, std::string> {
+            auto again = parse_command_line(argc, argv);
+            if (!again) {
+                return std::unexpected(std::move(again.error().text));
+            }
+            return std::move(again->config);
+        });
         server.start();
         std::printf("redpacketd ready port=%u admin_port=%u workers=%u sets=%u\n", server.port(),
                     server.admin_port(), server.worker_count(), cli->config.sets);
         std::fflush(stdout);
+        notify_ready(fmt::format("serving on port {}, admin on port {}", server.port(),
+                                 server.admin_port()));
         return server.run();
     } catch (const std::exception& e) {
         log(LogLevel::error, "start-up failed: {}", e.what());

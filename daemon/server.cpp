@@ -21,6 +21,7 @@
 #include "redpacket/address.hpp"
 #include "isolation.hpp"
 #include "redpacket_build_info.hpp"
+#include "service_manager.hpp"
 #include "store_setup.hpp"
 
 namespace redpacketd {
@@ -75,7 +76,7 @@ std::uint16_t bound_port(int fd) {
 
 }  // namespace
 
-Server::Server(Config config) {
+Server::Server(Config config) : loaded_{config} {
     shared_.config = std::move(config);
     Config& c = shared_.config;
     if (c.workers == 0) {
@@ -138,18 +139,21 @@ void Server::start() {
     admin_port_ = *admin_port;
     uv_signal_init(&loop_, &sigint_);
     uv_signal_init(&loop_, &sigterm_);
+    uv_signal_init(&loop_, &sighup_);
     uv_async_init(&loop_, &stop_async_, [](uv_async_t* a) {
         static_cast<Server*>(a->data)->begin_shutdown();
     });
     uv_timer_init(&loop_, &drain_timer_);
-    sigint_.data = sigterm_.data = stop_async_.data = drain_timer_.data = this;
+    sigint_.data = sigterm_.data = sighup_.data = stop_async_.data = drain_timer_.data = this;
     const auto on_signal = [](uv_signal_t* s, int signum) {
         log(LogLevel::info, "signal {}: shutting down", signum);
         static_cast<Server*>(s->data)->begin_shutdown();
     };
     uv_signal_start(&sigint_, on_signal, SIGINT);
     uv_signal_start(&sigterm_, on_signal, SIGTERM);
-    // Workers inherit a mask that blocks SIGINT and SIGTERM, so both always reach the main
+    uv_signal_start(
+        &sighup_, [](uv_signal_t* s, int) { static_cast<Server*>(s->data)->reload(); }, SIGHUP);
+    // Workers inherit a mask that blocks SIGINT, SIGTERM and SIGHUP, so they always reach the main
     // thread, whose loop handles them (a signal taken by a worker thread would only be seen
     // when that thread next enters the kernel's signal path).
     sigset_t stop_signals;
@@ -157,6 +161,7 @@ void Server::start() {
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_signals, &previous);
     for (std::size_t i = 0; i < workers_.size(); ++i) {
         const auto& cores = isolation_.worker_cores;
@@ -225,6 +230,7 @@ void Server::begin_shutdown() {
         return;
     }
     draining_ = true;
+    notify_stopping("draining: answering what was read, then closing");
     shared_.draining_workers.store(static_cast<std::uint32_t>(workers_.size()));
     for (auto& w : workers_) {
         w->request_stop();
@@ -265,6 +271,7 @@ void Server::finish_shutdown() {
     }
     uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
     const std::vector<std::uint64_t> totals = event_totals();

@@ -4,6 +4,8 @@
 // workers run.
 #pragma once
 
+#include <functional>
+
 #include <uv.h>
 
 #include <memory>
@@ -33,6 +35,9 @@ public:
     int run();
     /// Asks `run()` to shut down. Thread-safety: any thread.
     void stop() noexcept;
+    /// Where SIGHUP reads the settings again (main: the same command line). Before start().
+    using ReloadSource = std::function<std::expected<Config, std::string>()>;
+    void set_reload_source(ReloadSource source) { reload_source_ = std::move(source); }
 
     [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
     [[nodiscard]] std::uint16_t admin_port() const noexcept { return admin_port_; }
@@ -62,6 +67,8 @@ private:
     /// Asks the workers to drain; the main loop (admin API included) keeps running until they
     /// are done, then finish_shutdown closes everything.
     void begin_shutdown();
+    /// SIGHUP (server_reload.cpp).
+    void reload();
     void finish_shutdown();
     /// begin_shutdown, then waits for the drain right here.
     void shutdown();
@@ -76,6 +83,13 @@ private:
     uv_loop_t loop_{};
     uv_signal_t sigint_{};
     uv_signal_t sigterm_{};
+    uv_signal_t sighup_{};
+    ReloadSource reload_source_;
+    Config loaded_;  // the settings as last loaded (main thread only)
+    struct Reloads {
+        std::uint64_t ok{0};
+        std::uint64_t failed{0};
+    } reloads_;  // main thread only
     uv_async_t stop_async_{};
     uv_timer_t drain_timer_{};
     std::unique_ptr<AdminServer> admin_;

@@ -210,6 +210,7 @@ nlohmann::json Server::stats() const {
     j["last_complete_second"] = last ? nlohmann::json(*last) : nlohmann::json(nullptr);
     j["campaigns"] = campaigns();
     j["loop"] = loop_lag_json();
+    j["reloads"] = {{"ok", reloads_.ok}, {"failed", reloads_.failed}};
     j["build"] = {{"version", redpacket::build_info::kVersion},
                   {"commit", redpacket::build_info::kCommit},
                   {"build_type", redpacket::build_info::kBuildType}};

@@ -1,9 +1,15 @@
 // Operations against a live daemon: secrets kept out of the process list and the printed
 // configuration, health and readiness, SIGHUP.
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -89,4 +95,100 @@ TEST_CASE("readyz turns 503 with the reason while SIGTERM drains a slow reader, 
     CHECK(http_request(d.admin_port(), "GET", "/livez").status == 200);
     CHECK(get_json(d.admin_port(), "/stats")["connections"] == 1);  // still draining
     CHECK(d.stop(5s) == 0);
+}
+
+namespace {
+
+/// A datagram socket standing in for systemd's notify socket ($NOTIFY_SOCKET) while it lives.
+class NotifySocket {
+public:
+    NotifySocket() : path_{fresh_temp_dir("notify").string() + ".sock"} {
+        fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        REQUIRE(fd_ >= 0);
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        REQUIRE(path_.size() < sizeof(address.sun_path));
+        std::memcpy(address.sun_path, path_.c_str(), path_.size() + 1);
+        REQUIRE(::bind(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0);
+        ::setenv("NOTIFY_SOCKET", path_.c_str(), 1);
+    }
+    NotifySocket(const NotifySocket&) = delete;
+    NotifySocket& operator=(const NotifySocket&) = delete;
+    ~NotifySocket() {
+        ::unsetenv("NOTIFY_SOCKET");
+        ::close(fd_);
+        std::filesystem::remove(path_);
+    }
+    /// The next message, or "" after `timeout`.
+    std::string receive(std::chrono::milliseconds timeout) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) {
+            return {};
+        }
+        char buffer[4096];
+        const ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
+        return n > 0 ? std::string(buffer, static_cast<std::size_t>(n)) : std::string{};
+    }
+
+private:
+    std::string path_;
+    int fd_{-1};
+};
+
+}  // namespace
+
+TEST_CASE("under systemd the daemon notifies READY=1 once listening and STOPPING=1 on SIGTERM",
+          "[integration][operations]") {
+    using namespace std::chrono_literals;
+    NotifySocket systemd;
+    DaemonProcess d({"--workers", "1"});
+    const std::string ready = systemd.receive(5s);
+    CHECK(ready.starts_with("READY=1\n"));
+    CHECK_THAT(ready, Catch::Contains(fmt::format("STATUS=serving on port {}, admin on port {}",
+                                                  d.port(), d.admin_port())));
+    CHECK_THAT(ready, Catch::Contains(fmt::format("MAINPID={}", d.pid())));
+    REQUIRE(::kill(d.pid(), SIGTERM) == 0);
+    CHECK(systemd.receive(5s).starts_with("STOPPING=1\n"));
+    CHECK(d.stop(5s) == 0);
+}
+
+TEST_CASE("SIGHUP applies the campaigns and log level from the file, names what needs a restart "
+          "and keeps running on a bad file",
+          "[integration][operations]") {
+    using namespace std::chrono_literals;
+    using redpacketd::testing::eventually;
+    using redpacketd::testing::get_json;
+    const auto dir = fresh_temp_dir("reload");
+    std::filesystem::create_directories(dir);
+    const auto file = dir / "redpacketd.json";
+    std::ofstream(file) << R"({"workers": 1, "log_level": "info"})";
+    DaemonProcess d({"--config", file.string()});
+    const auto write = [&](const std::string& text) {
+        std::ofstream out(file, std::ios::trunc);
+        out << text;
+    };
+    const auto reloads = [&] { return get_json(d.admin_port(), "/stats")["reloads"]; };
+
+    write(R"({"workers": 1, "log_level": "debug", "max_connections": 500,
+              "shake": {"enabled": true, "rate": 123, "total": 7}})");
+    REQUIRE(::kill(d.pid(), SIGHUP) == 0);
+    REQUIRE(eventually([&] { return reloads()["ok"] == 1; }, 5s));
+    const auto shake = get_json(d.admin_port(), "/campaigns")["shake"];
+    CHECK(shake["enabled"] == true);
+    CHECK(shake["rate"] == 123);
+    CHECK(shake["total"] == 7);
+    CHECK_THAT(d.log_tail(), Catch::Contains("applied: shake.enabled, shake.rate, shake.total, "
+                                             "log_level; changed but need a restart: "
+                                             "max_connections"));
+
+    write(R"({"workers": 1, "shake": {"rate": "fast"}})");
+    REQUIRE(::kill(d.pid(), SIGHUP) == 0);
+    REQUIRE(eventually([&] { return reloads()["failed"] == 1; }, 5s));
+    CHECK(reloads()["ok"] == 1);
+    CHECK(get_json(d.admin_port(), "/campaigns")["shake"]["rate"] == 123);
+    CHECK_THAT(d.log_tail(), Catch::Contains("SIGHUP: settings not reloaded, the running ones "
+                                             "stay: " + file.string() + ": \"shake.rate\""));
+    CHECK(d.running());
+    CHECK(d.stop(5s) == 0);
+    std::filesystem::remove_all(dir);
 }

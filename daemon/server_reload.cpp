@@ -1,0 +1,57 @@
+// Server, part 4: SIGHUP. The settings are read again the way they were at start-up (the
+// config file, the environment, the same flags); what can change while running — the log level
+// and the campaigns — is applied, and every other change is logged as needing a restart. A
+// configuration that does not load or validate changes nothing, and says why.
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "log.hpp"
+#include "server.hpp"
+#include "service_manager.hpp"
+
+namespace redpacketd {
+
+void Server::reload() {
+    if (!reload_source_) {
+        log(LogLevel::warn, "SIGHUP: no configuration source to reload; ignored");
+        return;
+    }
+    notify_reloading();
+    auto next = reload_source_();
+    if (!next) {
+        ++reloads_.failed;
+        log(LogLevel::error, "SIGHUP: settings not reloaded, the running ones stay: {}",
+            next.error());
+        notify_ready("serving (the last reload failed)");
+        return;
+    }
+    std::vector<std::string> applied, restart;
+    for (std::string& key : changed_settings(loaded_, *next)) {
+        const bool runtime =
+            key == "log_level" || key.starts_with("shake.") || key.starts_with("send.");
+        (runtime ? applied : restart).push_back(std::move(key));
+    }
+    const auto changed = [&](std::string_view section) {
+        return std::ranges::any_of(applied, [&](const std::string& k) { return k.starts_with(section); });
+    };
+    if (changed("log_level")) {
+        g_log_level.store(static_cast<int>(parse_log_level(next->log_level)));
+    }
+    if (changed("shake.")) {
+        shared_.campaigns->post(next->shake);  // validate() passed on the whole configuration
+    }
+    if (changed("send.")) {
+        shared_.campaigns->post(next->send);
+    }
+    ++reloads_.ok;
+    log(LogLevel::info, "SIGHUP: settings reloaded; applied: {}; changed but need a restart: {}",
+        applied.empty() ? "nothing" : fmt::format("{}", fmt::join(applied, ", ")),
+        restart.empty() ? "nothing" : fmt::format("{}", fmt::join(restart, ", ")));
+    loaded_ = std::move(*next);
+    notify_ready("serving");
+}
+
+}  // namespace redpacketd
