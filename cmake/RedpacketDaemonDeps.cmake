@@ -8,3 +8,16 @@ find_package(HttpParser REQUIRED)
 # sd_notify(3) for systemd's Type=notify (packaging/redpacketd.service).
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+
+# GET /dashboard's page, compiled in (the daemon serves no files from disk): sets `out_var` to
+# the generated source defining redpacketd::kDashboardPage.
+function(redpacketd_embed_dashboard out_var)
+    set(page "${PROJECT_SOURCE_DIR}/daemon/dashboard/dashboard.html")
+    set(source "${CMAKE_CURRENT_BINARY_DIR}/generated/dashboard_page.cpp")
+    add_custom_command(OUTPUT "${source}"
+        COMMAND ${CMAKE_COMMAND} -DINPUT=${page} -DOUTPUT=${source} -DNAME=kDashboardPage
+                -DNAMESPACE=redpacketd -P ${PROJECT_SOURCE_DIR}/cmake/embed_text.cmake
+        DEPENDS "${page}" "${PROJECT_SOURCE_DIR}/cmake/embed_text.cmake"
+        COMMENT "Embedding the dashboard page")
+    set(${out_var} "${source}" PARENT_SCOPE)
+endfunction()

@@ -20,6 +20,9 @@
 #include "redpacket/split.hpp"
 
 namespace redpacketd {
+
+extern const std::string_view kDashboardPage;  // daemon/dashboard/dashboard.html, compiled in
+
 namespace {
 
 using nlohmann::json;
@@ -285,6 +288,10 @@ HttpResponse route_unchecked(const HttpRequest& request, AdminBackend& backend,
     // does; /readyz says whether it should get traffic, and why not.
     if (path == "/livez" || path == "/healthz") {
         return get ? HttpResponse{200, "text/plain; charset=utf-8", "ok\n"} : wrong_method("GET");
+    }
+    if (path == "/dashboard") {  // the page holds no data: it asks /stats with the token
+        return get ? HttpResponse{200, "text/html; charset=utf-8", std::string(kDashboardPage)}
+                   : wrong_method("GET");
     }
     if (path == "/readyz") {
         if (!get) {

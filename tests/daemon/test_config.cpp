@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
+#include <sstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -538,3 +541,32 @@ TEST_CASE("secrets come from the environment, under the flags", "[config]") {
     CHECK(line->config.admin_token == "token-flag");
     CHECK(line->config.auth_secret == "from-env");
 }
+
+#if defined(REDPACKET_SOURCE_DIR)
+TEST_CASE("the annotated example configuration names every setting with its default",
+          "[config]") {
+    const std::string path = std::string(REDPACKET_SOURCE_DIR) + "/examples/redpacketd.json";
+    std::ifstream in(path);
+    REQUIRE(in);
+    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    // The same keys and values as the defaults, nothing more, nothing less.
+    const auto example = nlohmann::json::parse(text, nullptr, true, /*ignore_comments=*/true);
+    CHECK(example ==
+          nlohmann::json::parse(redpacketd::to_json(Config{}, redpacketd::Secrets::shown)));
+    CHECK(error_of(redpacketd::load_config_file(path)) == "");
+    // Every setting (a line `"key": value`, not a campaign's `{`) comes after its comment.
+    std::istringstream lines(text);
+    std::string line, previous;
+    std::size_t settings = 0;
+    while (std::getline(lines, line)) {
+        const auto first = line.find_first_not_of(' ');
+        if (first != std::string::npos && line[first] == '"' && !line.ends_with("{")) {
+            ++settings;
+            INFO(line);
+            CHECK(previous.find_first_not_of(' ') == previous.find("//"));
+        }
+        previous = line;
+    }
+    CHECK(settings > 60);
+}
+#endif
