@@ -9,7 +9,7 @@ packages=(
     catch2 libbenchmark-dev libabsl-dev libconcurrentqueue-dev
     libuv1-dev libfmt-dev nlohmann-json3-dev
     libcli11-dev libssl-dev libhttp-parser-dev libisal-dev libhiredis-dev redis-server
-    libsystemd-dev help2man dpkg-dev systemd prometheus
+    libsystemd-dev help2man dpkg-dev systemd prometheus chromium
     python3
 )
 for option in "$@"; do

@@ -89,6 +89,36 @@ std::uint64_t LatencyHistogram::percentile(double p) const noexcept {
     return max();
 }
 
+std::vector<std::uint64_t> LatencyHistogram::counts_below(
+    std::span<const std::uint64_t> bounds) const {
+    std::vector<std::uint64_t> counts(bounds.size(), 0);
+    std::uint64_t running = 0;
+    std::size_t b = 0;
+    for (std::size_t i = 0; i < kBucketCount && b < bounds.size(); ++i) {
+        while (b < bounds.size() && lower_bound(i) + width(i) > bounds[b]) {
+            counts[b++] = running;  // bucket i reaches past bounds[b]: not counted below it
+        }
+        running += buckets_[i].load(std::memory_order_relaxed);
+    }
+    for (; b < bounds.size(); ++b) {
+        counts[b] = running;
+    }
+    return counts;
+}
+
+double LatencyHistogram::approximate_sum() const noexcept {
+    double sum = 0;
+    for (std::size_t i = 0; i < kBucketCount; ++i) {
+        const std::uint64_t n = buckets_[i].load(std::memory_order_relaxed);
+        if (n != 0) {
+            const double mid = static_cast<double>(lower_bound(i)) +
+                               static_cast<double>(width(i) - 1) / 2.0;
+            sum += static_cast<double>(n) * mid;
+        }
+    }
+    return sum;
+}
+
 LatencySummary LatencyHistogram::summary() const noexcept {
     LatencySummary s;
     s.count = count();

@@ -128,3 +128,37 @@ TEST_CASE("percentile ranks do not round up on binary fractions", "[histogram]")
     outlier.record(1'000'000'000);
     CHECK(outlier.summary().p999 < 1100);
 }
+
+TEST_CASE("counts below bounds are cumulative and exact at bucket boundaries", "[histogram]") {
+    redpacket::LatencyHistogram h;
+    for (std::uint64_t ns : {10ULL, 100ULL, 255ULL, 256ULL, 1000ULL, 1023ULL, 1024ULL, 50'000ULL,
+                             3'000'000'000ULL}) {
+        h.record(ns);
+    }
+    // 256 and 1024 start buckets; 256 lies in [256, 258), so "below 257" leaves it out (one
+    // bucket's width); 1000 starts [1000, 1004).
+    const std::vector<std::uint64_t> bounds{1, 11, 256, 257, 1000, 1024, 1025, 1'000'000,
+                                            UINT64_MAX};
+    const auto counts = h.counts_below(bounds);
+    CHECK(counts == std::vector<std::uint64_t>{0, 1, 3, 3, 4, 6, 6, 8, 9});
+    CHECK(h.counts_below({}).empty());
+}
+
+TEST_CASE("the approximate sum is exact below 256 ns and within 0.4 % above", "[histogram]") {
+    redpacket::LatencyHistogram h;
+    CHECK(h.approximate_sum() == 0.0);
+    double exact = 0;
+    for (std::uint64_t ns = 1; ns < 256; ++ns) {
+        h.record(ns);
+        exact += static_cast<double>(ns);
+    }
+    CHECK(h.approximate_sum() == exact);
+    std::uint64_t x = 12345;
+    for (int i = 0; i < 10'000; ++i) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        const std::uint64_t ns = 256 + (x >> 40) % 10'000'000;
+        h.record(ns);
+        exact += static_cast<double>(ns);
+    }
+    CHECK(h.approximate_sum() == Approx(exact).epsilon(0.004));
+}

@@ -15,6 +15,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <span>
+#include <vector>
 
 namespace redpacket {
 
@@ -71,6 +73,14 @@ public:
     [[nodiscard]] std::uint64_t percentile(double p) const noexcept;
     /// count, min, p50, p90, p99, p99.9 and max in one pass.
     [[nodiscard]] LatencySummary summary() const noexcept;
+    /// Cumulative counts for exporters (Prometheus histograms): for each bound in `bounds`
+    /// (ascending, ns), the samples in the buckets that end at or below it — every sample
+    /// < bound counted, within one bucket's width (< 0.8 % of the bound above 256 ns).
+    [[nodiscard]] std::vector<std::uint64_t> counts_below(
+        std::span<const std::uint64_t> bounds) const;
+    /// The sum of all samples, each taken at its bucket's midpoint (within 0.4 %, exact below
+    /// 256 ns).
+    [[nodiscard]] double approximate_sum() const noexcept;
 
     /// Bucket of a value (exposed for tests and exporters).
     [[nodiscard]] static constexpr std::size_t index_of(std::uint64_t ns) noexcept {
