@@ -73,7 +73,6 @@ private:
     /// begin_shutdown, then waits for the drain right here.
     void shutdown();
     [[nodiscard]] nlohmann::json loop_lag_json() const;
-    void journal_and_latency_metrics(std::string& out, const nlohmann::json& stats) const;
     /// Lifetime totals of every event (transport, then service), summed over workers.
     [[nodiscard]] std::vector<std::uint64_t> event_totals() const;
 

@@ -1,5 +1,5 @@
-// Server: the read-only views of the admin API — /stats as JSON, /metrics in the Prometheus
-// text format. Both read atomics and the RateCounter, never worker-owned state.
+// Server: /stats, the admin API's JSON view (server_metrics.cpp renders /metrics from it).
+// Both read atomics and the RateCounter, never worker-owned state.
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -11,19 +11,6 @@ namespace redpacketd {
 namespace {
 
 constexpr int kRateWindow = 60;
-
-void metric(std::string& out, std::string_view name, std::string_view type, std::string_view help,
-            std::uint64_t value) {
-    fmt::format_to(std::back_inserter(out), "# HELP redpacketd_{} {}\n# TYPE redpacketd_{} {}\n"
-                                            "redpacketd_{} {}\n",
-                   name, help, name, type, name, value);
-}
-
-void gauge(std::string& out, std::string_view name, std::string_view help, std::int64_t value) {
-    fmt::format_to(std::back_inserter(out),
-                   "# HELP redpacketd_{} {}\n# TYPE redpacketd_{} gauge\nredpacketd_{} {}\n", name,
-                   help, name, name, value);
-}
 
 /// Sums (or takes the largest of) the workers' published values.
 struct PublishedTotals {
@@ -241,114 +228,6 @@ nlohmann::json Server::loop_lag_json() const {
         j["workers"].push_back(one);
     }
     return j;
-}
-
-namespace {
-
-void build_info_metric(std::string& out) {
-    out += "# HELP redpacketd_build_info The running build: version, git commit and build type.\n"
-           "# TYPE redpacketd_build_info gauge\n";
-    out += fmt::format("redpacketd_build_info{{version=\"{}\",commit=\"{}\",build_type=\"{}\"}} 1\n",
-                       redpacket::build_info::kVersion, redpacket::build_info::kCommit,
-                       redpacket::build_info::kBuildType);
-}
-
-}  // namespace
-
-std::string Server::metrics() const {
-    std::string out;
-    const std::vector<std::uint64_t> totals = event_totals();
-    const auto& names = shared_.rates->events();
-    for (std::size_t e = 0; e < names.size(); ++e) {
-        metric(out, fmt::format("{}_total", names[e]), "counter",
-               fmt::format("Events of kind {} since start.", names[e]), totals[e]);
-    }
-    const nlohmann::json s = stats();
-    build_info_metric(out);
-    for (const auto& [key, value] : s["admin_proof_reads"].items()) {
-        metric(out, fmt::format("admin_proof_reads_{}_total", key), "counter",
-               fmt::format("GET /packets/<id>/proof reads of a worker: {}.", key),
-               value.get<std::uint64_t>());
-    }
-    const auto g = [&](std::string_view name, std::string_view help, const nlohmann::json& v) {
-        gauge(out, name, help, v.get<std::int64_t>());
-    };
-    g("connections", "Open client connections.", s["connections"]);
-    g("logged_in_connections", "Connections registered in a SET.", s["logged_in"]);
-    g("packets_open", "Group packets live in the pools.", s["packets_open"]);
-    g("shake_queued", "Shake packets waiting in the supplies.", s["shake_queued"]);
-    for (const auto& [key, value] : s["money"].items()) {
-        g(fmt::format("money_{}_cents", key), fmt::format("Money {} in cents.", key), value);
-    }
-    const auto& q = s["queues"];
-    g("output_queued_bytes", "Reply bytes queued to clients that read slowly.", q["output_bytes"]);
-    g("output_queued_bytes_peak",
-      "Most reply bytes one worker has had queued to slow clients since start.",
-      q["output_bytes_peak"]);
-    g("forwarded_in_flight", "Requests forwarded to another worker, not yet answered.",
-      q["forwarded"]);
-    g("forwarded_in_flight_peak",
-      "Most forwarded requests one worker has had awaiting an answer since start.",
-      q["forwarded_peak"]);
-    g("reply_retry_queued", "Cross-worker replies waiting for room in a full mailbox.",
-      q["reply_retry"]);
-    g("reply_retry_queued_peak",
-      "Most cross-worker replies one worker has had waiting for mailbox room since start.",
-      q["reply_retry_peak"]);
-    g("held_reply_bytes", "Reply bytes waiting for their journal records to be durable.",
-      q["held_bytes"]);
-    const auto& loop = s["loop"];
-    g("loop_tick_late_max_us",
-      "Most a worker's 10 ms tick fired late in the last complete second (preempted or busy).",
-      loop["tick_late_max_us"]);
-    g("loop_iteration_max_us",
-      "Longest loop iteration's work (callbacks, not the wait for events) of any worker in the "
-      "last complete second.",
-      loop["iteration_max_us"]);
-    g("loop_tick_late_peak_us", "Most a worker's tick has fired late since start.",
-      loop["tick_late_peak_us"]);
-    g("held_reply_bytes_peak", "Most reply bytes one worker has held for the journal since start.",
-      q["held_bytes_peak"]);
-    journal_and_latency_metrics(out, s);
-    return out;
-}
-
-void Server::journal_and_latency_metrics(std::string& out, const nlohmann::json& s) const {
-    metric(out, "invariant_violations_total", "counter",
-           "Pools whose money does not balance, plus pool changes the journal lost (must stay 0).",
-           s["invariant_violations"].get<std::uint64_t>() +
-               s["journal"]["lost"].get<std::uint64_t>());
-    const auto& jn = s["journal"];
-    for (const char* key : {"records", "bytes", "batches", "syncs", "failures"}) {
-        metric(out, fmt::format("journal_{}_total", key), "counter",
-               fmt::format("Journal {} since start (all workers).", key),
-               jn[key].get<std::uint64_t>());
-    }
-    if (s["store"]["kind"] != "memory") {
-        for (const auto& [key, value] : s["store"].items()) {
-            if (value.is_number_unsigned()) {
-                metric(out, fmt::format("store_{}_total", key), "counter",
-                       fmt::format("Remote store {} since start (all workers).", key),
-                       value.get<std::uint64_t>());
-            }
-        }
-        gauge(out, "store_lease_held", "1 while this daemon holds the campaign lease.",
-              s["store"]["lease_held"].get<bool>() ? 1 : 0);
-    }
-    gauge(out, "journal_failing_workers", "Workers whose journal is failing to write (must be 0).",
-          jn["failing_workers"].get<std::int64_t>());
-    gauge(out, "journal_pending_records", "Journal records appended but not yet durable.",
-          jn["pending"].get<std::int64_t>());
-    out += "# HELP redpacketd_request_latency_ns Request service time in nanoseconds.\n"
-           "# TYPE redpacketd_request_latency_ns summary\n";
-    const auto& l = s["latency_ns"];
-    for (const auto& [q, key] : {std::pair{"0.5", "p50"}, std::pair{"0.9", "p90"},
-                                 std::pair{"0.99", "p99"}, std::pair{"0.999", "p999"}}) {
-        fmt::format_to(std::back_inserter(out), "redpacketd_request_latency_ns{{quantile=\"{}\"}} {}\n",
-                       q, l[key].get<std::uint64_t>());
-    }
-    fmt::format_to(std::back_inserter(out), "redpacketd_request_latency_ns_count {}\n",
-                   l["count"].get<std::uint64_t>());
 }
 
 }  // namespace redpacketd

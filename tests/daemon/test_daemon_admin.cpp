@@ -115,10 +115,25 @@ TEST_CASE("the admin API serves health, stats JSON and Prometheus metrics", "[in
         const auto it = samples.find(name);
         return it == samples.end() ? -1.0 : it->second;
     };
-    CHECK(value("redpacketd_accepted_total") >= 1);
-    CHECK(value("redpacketd_logins_total") == 1);
+    CHECK(value("redpacketd_connections_accepted_total{worker=\"0\"}") +
+              value("redpacketd_connections_accepted_total{worker=\"1\"}") >=
+          1);
+    using redpacketd::testing::metric_sum;
+    CHECK(metric_sum(metrics.body, "redpacketd_requests_total", {R"(kind="login")"}) == 1);
+    CHECK(metric_sum(metrics.body, "redpacketd_shake_outcomes_total", {R"(outcome="miss")"}) == 1);
     CHECK(value("redpacketd_invariant_violations_total") == 0);
-    CHECK(value("redpacketd_request_latency_ns{quantile=\"0.99\"}") >= 0);
+    // The histogram: cumulative buckets ending in +Inf == _count. It counts the requests
+    // served in the read that brought them (the shake; not the login, whose read moved the
+    // connection to its SET's worker).
+    const double served = value("redpacketd_request_duration_seconds_count");
+    CHECK(served >= 1);
+    CHECK(served <= metric_sum(metrics.body, "redpacketd_requests_total"));
+    CHECK(value("redpacketd_request_duration_seconds_bucket{le=\"+Inf\"}") == served);
+    CHECK(value("redpacketd_request_duration_seconds_bucket{le=\"1\"}") <= served);
+    CHECK(value("redpacketd_request_duration_seconds_sum") > 0);
+    CHECK(metrics.body.find("redpacketd_unmapped_events_total") == std::string::npos);
+    CHECK(value("process_open_fds") > 0);
+    CHECK(value("process_resident_memory_bytes") > 0);
 
     CHECK(http_request(d.admin_port(), "GET", "/no/such/path").status == 404);
     CHECK(http_request(d.admin_port(), "POST", "/stats").status == 405);

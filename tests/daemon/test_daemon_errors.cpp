@@ -14,6 +14,8 @@
 #include "daemon_process.hpp"
 #include "test_support.hpp"
 
+using redpacketd::testing::metric_sum;
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -103,16 +105,6 @@ void check_still_serving(const DaemonProcess& d, bool compat, std::uint32_t user
 
 std::vector<protocol::Message> error_frame(ErrorCode code) {
     return {protocol::ErrorReply{0, code}};
-}
-
-/// The value of an unlabeled sample in Prometheus text, or -1.
-long long metric_value(const std::string& text, const std::string& name) {
-    const std::string key = "\n" + name + " ";
-    const auto at = ("\n" + text).find(key);
-    if (at == std::string::npos) {
-        return -1;
-    }
-    return std::stoll(text.substr(at + key.size() - 1));
 }
 
 }  // namespace
@@ -263,7 +255,7 @@ TEST_CASE("connections beyond --max-connections are closed at once and counted",
     CHECK(frames->empty());
     CHECK(std::chrono::steady_clock::now() - start < 1s);
     const std::string metrics = http_request(d.admin_port(), "GET", "/metrics").body;
-    CHECK(metric_value(metrics, "redpacketd_rejected_max_connections_total") >= 1);
+    CHECK(metric_sum(metrics, "redpacketd_connections_refused_total", {R"(reason="max_connections")"}) >= 1);
 
     // The five keep working, and a freed place can be taken again.
     for (std::uint32_t user = 1; user <= 5; ++user) {
@@ -307,7 +299,7 @@ TEST_CASE("a connection that does not log in within --login-timeout-ms is closed
     std::this_thread::sleep_for(200ms);
     CHECK(must(prompt.heartbeat(1)).nonce == 1);
     const std::string metrics = http_request(d.admin_port(), "GET", "/metrics").body;
-    CHECK(metric_value(metrics, "redpacketd_login_timeouts_total") == 2);
+    CHECK(metric_sum(metrics, "redpacketd_connections_closed_by_limit_total", {R"(reason="login_timeout")"}) == 2);
 }
 
 TEST_CASE("a logged-in connection silent for --idle-timeout-ms is closed, an active one stays",
@@ -333,7 +325,7 @@ TEST_CASE("a logged-in connection silent for --idle-timeout-ms is closed, an act
     CHECK(idle2_closed);
     CHECK(must(active.shake(3)).result == protocol::kShakeNoPacket);
     const std::string metrics = http_request(d.admin_port(), "GET", "/metrics").body;
-    CHECK(metric_value(metrics, "redpacketd_idle_timeouts_total") == 2);
+    CHECK(metric_sum(metrics, "redpacketd_connections_closed_by_limit_total", {R"(reason="idle_timeout")"}) == 2);
 }
 
 TEST_CASE("a client that does not read its replies is closed at --output-cap", "[integration]") {
@@ -348,7 +340,7 @@ TEST_CASE("a client that does not read its replies is closed at --output-cap", "
     // 4 MiB by default) absorbs replies first; once it is full they queue in the daemon.
     const auto cap_closes = [&] {
         const std::string m = http_request(d.admin_port(), "GET", "/metrics").body;
-        return metric_value(m, "redpacketd_output_cap_closes_total");
+        return metric_sum(m, "redpacketd_connections_closed_by_limit_total", {R"(reason="output_cap")"});
     };
     CHECK(eventually([&] { return !slow.send_raw(shakes) || cap_closes() == 1; }, 10s, 0ms));
     CHECK(eventually([&] { return cap_closes() == 1; }, 2s));

@@ -159,8 +159,10 @@ TEST_CASE("a stopped daemon's workers report their ticks late in /stats and /met
         CHECK(w["tick_late_peak_us"].get<std::uint64_t>() >= 250'000);
     }
     const auto metrics = redpacketd::testing::http_request(d.admin_port(), "GET", "/metrics").body;
-    CHECK_THAT(metrics, Catch::Contains("# TYPE redpacketd_loop_tick_late_peak_us gauge") &&
-                            Catch::Contains("redpacketd_loop_iteration_max_us "));
+    CHECK_THAT(metrics, Catch::Contains("# TYPE redpacketd_loop_tick_lateness_peak_seconds gauge") &&
+                            Catch::Contains("redpacketd_loop_iteration_max_seconds{worker=\"0\"} "));
+    CHECK(redpacketd::testing::metric_sum(metrics, "redpacketd_loop_tick_lateness_peak_seconds",
+                                          {R"(worker="0")"}) >= 0.25);
 }
 
 TEST_CASE("real-time workers need a CPU each: two on one listed CPU refuse to start",

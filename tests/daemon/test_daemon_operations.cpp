@@ -192,3 +192,25 @@ TEST_CASE("SIGHUP applies the campaigns and log level from the file, names what 
     CHECK(d.stop(5s) == 0);
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("metrics pass promtool check metrics after traffic", "[integration][operations]") {
+    using redpacketd::testing::BlockingClient;
+    using redpacketd::testing::must;
+    const auto [found, where] = run_command("command -v promtool");
+    REQUIRE(found == 0);  // cmake/install-deps.sh installs Debian's prometheus package
+    DaemonProcess d({"--workers", "2", "--sets", "8", "--send-enabled", "true"});
+    BlockingClient c(d.port());
+    REQUIRE(must(c.login(3)).result == redpacket::protocol::kResultOk);
+    (void)must(c.shake(3));
+    const auto metrics = http_request(d.admin_port(), "GET", "/metrics");
+    REQUIRE(metrics.status == 200);
+    const auto dir = fresh_temp_dir("promtool");
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "metrics.txt") << metrics.body;
+    const auto [status, out] = run_command("promtool check metrics < '" +
+                                           (dir / "metrics.txt").string() + "'");
+    INFO(out);
+    CHECK(status == 0);
+    CHECK(out.empty());  // promtool prints lint findings (units, naming) even when it exits 0
+    std::filesystem::remove_all(dir);
+}

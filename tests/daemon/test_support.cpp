@@ -211,4 +211,30 @@ std::pair<int, std::string> run_command(const std::string& command) {
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+double metric_sum(const std::string& text, std::string_view name,
+                  std::initializer_list<std::string_view> labels) {
+    double sum = 0;
+    bool found = false;
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (line.starts_with('#') || !line.starts_with(name)) {
+            continue;
+        }
+        const std::string_view rest = std::string_view(line).substr(name.size());
+        if (!rest.starts_with(' ') && !rest.starts_with('{')) {
+            continue;  // a longer name with this prefix
+        }
+        const auto space = rest.rfind(' ');
+        const std::string_view label_set = rest.substr(0, space);
+        if (std::ranges::all_of(labels, [&](std::string_view l) {
+                return label_set.find(l) != std::string_view::npos;
+            })) {
+            sum += std::stod(std::string(rest.substr(space + 1)));
+            found = true;
+        }
+    }
+    return found ? sum : -1;
+}
+
 }  // namespace redpacketd::testing

@@ -15,6 +15,7 @@
 #include <optional>
 #include <span>
 #include <stdexcept>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -130,6 +131,11 @@ template <class T>
 template <class T>
 concept WireMessage = std::is_convertible_v<T, protocol::Message> && requires { T::command; };
 // clang-format on
+
+/// The sum of the samples of metric `name` in Prometheus text whose labels include every
+/// `key="value"` pair in `labels` (all of them if empty); -1 if none matches.
+[[nodiscard]] double metric_sum(const std::string& text, std::string_view name,
+                                std::initializer_list<std::string_view> labels = {});
 
 /// Runs `command` with /bin/sh, stderr joined to stdout: its exit status (-1 if it did not
 /// exit normally) and its output.
