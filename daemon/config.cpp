@@ -181,6 +181,8 @@ constexpr auto kFields = std::to_array<Field>({
     {"send.policy", at<kSend, &Send::policy>, "double_mean, line_cut, equal or fixed"},
     {"send.ttl_seconds", at<kSend, &Send::ttl_seconds>, "packet lifetime", 1},
     {"log_level", at<&Config::log_level>, "debug, info, warn or error"},
+    {"log_format", at<&Config::log_format>, "text, or json: one object per line with time, "
+     "level and msg"},
 });
 // clang-format on
 
@@ -392,6 +394,10 @@ Stored check_modes(const Config& c) {
     if (std::ranges::find(kLogLevels, c.log_level) == kLogLevels.end()) {
         return std::unexpected(fmt::format(
             "\"log_level\" must be one of debug, info, warn, error, got \"{}\"", c.log_level));
+    }
+    if (c.log_format != "text" && c.log_format != "json") {
+        return std::unexpected(
+            fmt::format("\"log_format\" must be text or json, got \"{}\"", c.log_format));
     }
     if (auto cpus = parse_cpu_list(c.cpu_affinity); !c.cpu_affinity.empty() && !cpus) {
         return std::unexpected(cpus.error());

@@ -91,6 +91,7 @@ struct Config {
     SendCampaignConfig send;
 
     std::string log_level{"info"};            ///< debug, info, warn, error
+    std::string log_format{"text"};           ///< text or json (one object per line)
 };
 
 /// Loads `path` (JSON) over the defaults. Errors name the key and the problem.

@@ -16,8 +16,25 @@ namespace redpacketd {
 
 enum class LogLevel : int { debug = 0, info = 1, warn = 2, error = 3 };
 
-/// The least severe level written; set once at start-up.
+/// The least severe level written; set at start-up and by SIGHUP.
 inline std::atomic<int> g_log_level{static_cast<int>(LogLevel::info)};
+/// One JSON object per line ({"time", "level", "msg"}) instead of text; set like the level.
+inline std::atomic<bool> g_log_json{false};
+
+/// Appends `text` as the inside of a JSON string: quotes, backslashes and control characters
+/// escaped (bytes from 0x80 up are passed through: messages are UTF-8).
+inline void append_json_escaped(fmt::memory_buffer& out, std::string_view text) {
+    for (const char c : text) {
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(c);
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
+        } else {
+            out.push_back(c);
+        }
+    }
+}
 
 /// Parses "debug", "info", "warn" or "error" (anything else: info).
 inline LogLevel parse_log_level(std::string_view s) noexcept {
@@ -39,13 +56,25 @@ void log(LogLevel level, fmt::format_string<Args...> format, Args&&... args) {
         return;
     }
     static constexpr std::string_view names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+    static constexpr std::string_view json_names[] = {"debug", "info", "warn", "error"};
     const auto now = std::chrono::system_clock::now();
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
+    const auto seconds = std::chrono::floor<std::chrono::seconds>(now);
+    const auto index = static_cast<std::size_t>(level);
     fmt::memory_buffer line;
-    fmt::format_to(std::back_inserter(line), "{:%Y-%m-%dT%H:%M:%S}.{:03}Z {} ",
-                   std::chrono::floor<std::chrono::seconds>(now), ms.count() % 1000,
-                   names[static_cast<int>(level)]);
-    fmt::format_to(std::back_inserter(line), format, std::forward<Args>(args)...);
+    if (g_log_json.load(std::memory_order_relaxed)) {
+        fmt::memory_buffer message;
+        fmt::format_to(std::back_inserter(message), format, std::forward<Args>(args)...);
+        fmt::format_to(std::back_inserter(line),
+                       R"({{"time":"{:%Y-%m-%dT%H:%M:%S}.{:03}Z","level":"{}","msg":")", seconds,
+                       ms.count() % 1000, json_names[index]);
+        append_json_escaped(line, std::string_view(message.data(), message.size()));
+        line.append(std::string_view("\"}"));
+    } else {
+        fmt::format_to(std::back_inserter(line), "{:%Y-%m-%dT%H:%M:%S}.{:03}Z {} ", seconds,
+                       ms.count() % 1000, names[index]);
+        fmt::format_to(std::back_inserter(line), format, std::forward<Args>(args)...);
+    }
     line.push_back('\n');
     std::fwrite(line.data(), 1, line.size(), stderr);
 }

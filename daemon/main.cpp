@@ -44,6 +44,8 @@ int main(int argc, char** argv) {
         std::puts(to_json(cli->config).c_str());
         return 0;
     }
+    g_log_level.store(static_cast<int>(parse_log_level(cli->config.log_level)));
+    g_log_json.store(cli->config.log_format == "json");
     // Each client connection is a descriptor: raise the soft limit to the hard one, and warn
     // when max_connections cannot be reached (accept then fails and is counted).
     rlimit fds{};

@@ -84,6 +84,7 @@ Server::Server(Config config) : loaded_{config} {
         c.workers = std::min(c.workers, c.sets);
     }
     g_log_level.store(static_cast<int>(parse_log_level(c.log_level)));
+    g_log_json.store(c.log_format == "json");
     shared_.registry = std::make_unique<redpacket::ConnectionRegistry>(
         redpacket::ShardingConfig{c.sets, c.workers, c.mailbox_capacity});
     shared_.mailboxes =

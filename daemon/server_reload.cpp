@@ -1,6 +1,6 @@
 // Server, part 4: SIGHUP. The settings are read again the way they were at start-up (the
 // config file, the environment, the same flags); what can change while running — the log level
-// and the campaigns — is applied, and every other change is logged as needing a restart. A
+// and format, and the campaigns — is applied, and every other change is logged as needing a restart. A
 // configuration that does not load or validate changes nothing, and says why.
 #include <fmt/ranges.h>
 
@@ -31,7 +31,8 @@ void Server::reload() {
     std::vector<std::string> applied, restart;
     for (std::string& key : changed_settings(loaded_, *next)) {
         const bool runtime =
-            key == "log_level" || key.starts_with("shake.") || key.starts_with("send.");
+            key == "log_level" || key == "log_format" || key.starts_with("shake.") ||
+            key.starts_with("send.");
         (runtime ? applied : restart).push_back(std::move(key));
     }
     const auto changed = [&](std::string_view section) {
@@ -39,6 +40,9 @@ void Server::reload() {
     };
     if (changed("log_level")) {
         g_log_level.store(static_cast<int>(parse_log_level(next->log_level)));
+    }
+    if (changed("log_format")) {
+        g_log_json.store(next->log_format == "json");
     }
     if (changed("shake.")) {
         shared_.campaigns->post(next->shake);  // validate() passed on the whole configuration

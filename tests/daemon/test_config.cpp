@@ -570,3 +570,12 @@ TEST_CASE("the annotated example configuration names every setting with its defa
     CHECK(settings > 60);
 }
 #endif
+
+TEST_CASE("log_format is text or json", "[config]") {
+    Config config;
+    config.log_format = "xml";
+    CHECK(error_of(redpacketd::validate(config)) ==
+          R"("log_format" must be text or json, got "xml")");
+    config.log_format = "json";
+    CHECK(error_of(redpacketd::validate(config)) == "");
+}

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -213,4 +215,25 @@ TEST_CASE("metrics pass promtool check metrics after traffic", "[integration][op
     CHECK(status == 0);
     CHECK(out.empty());  // promtool prints lint findings (units, naming) even when it exits 0
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("with --log-format json every log line is one JSON object with time, level and msg",
+          "[integration][operations]") {
+    DaemonProcess d({"--workers", "1", "--log-format", "json"});
+    CHECK(d.stop() == 0);
+    std::istringstream lines(d.log_tail(65536));
+    std::string line;
+    std::size_t parsed = 0;
+    while (std::getline(lines, line)) {
+        INFO(line);
+        const auto object = nlohmann::json::parse(line, nullptr, false);
+        REQUIRE(object.is_object());
+        CHECK(object.size() == 3);
+        CHECK(object["time"].get<std::string>().ends_with("Z"));
+        CHECK(object["level"].is_string());
+        CHECK(object["msg"].is_string());
+        ++parsed;
+    }
+    CHECK(parsed >= 2);  // listening, stopped
+    CHECK_THAT(d.log_tail(), Catch::Contains(R"("level":"info","msg":"stopped: )"));
 }
