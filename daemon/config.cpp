@@ -498,23 +498,6 @@ Stored apply_flags(const std::vector<FlagSlot>& slots, Config& config) {
 
 }  // namespace
 
-std::expected<Config, std::string> load_config_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return std::unexpected(fmt::format("cannot open config file \"{}\"", path));
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) {
-        return std::unexpected(fmt::format("cannot read config file \"{}\"", path));
-    }
-    auto config = parse_config(text.str());
-    if (!config) {
-        return std::unexpected(fmt::format("{}: {}", path, config.error()));
-    }
-    return config;
-}
-
 std::expected<Config, std::string> parse_config(const std::string& json_text, Config base) {
     try {
         const Json document = Json::parse(json_text, nullptr, true, /*ignore_comments=*/true);
@@ -561,58 +544,6 @@ std::string to_json(const Config& config, Secrets secrets) {
         (*node)[std::string(key)] = std::move(value);
     }
     return document.dump(2, ' ', false, Json::error_handler_t::replace);
-}
-
-namespace {
-
-/// One secret from its file: the whole file, one trailing newline (\n or \r\n) dropped.
-std::expected<void, std::string> load_secret_file(std::string& secret, const std::string& path,
-                                                  std::string_view key) {
-    if (path.empty()) {
-        return {};
-    }
-    if (!secret.empty()) {
-        return std::unexpected(fmt::format(
-            "\"{0}\" is given twice: by \"{0}_file\" and by the config file, ${1} or --{2}; "
-            "give one",
-            key, key == "auth_secret" ? kAuthSecretEnv : kAdminTokenEnv, flag_name(key).substr(2)));
-    }
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    if (!in || !(text << in.rdbuf()) || in.bad()) {
-        return std::unexpected(fmt::format("\"{}_file\": cannot read \"{}\"", key, path));
-    }
-    secret = text.str();
-    if (secret.ends_with('\n')) {
-        secret.pop_back();
-        if (secret.ends_with('\r')) {
-            secret.pop_back();
-        }
-    }
-    if (secret.empty()) {
-        return std::unexpected(fmt::format("\"{}_file\": \"{}\" is empty", key, path));
-    }
-    return {};
-}
-
-/// $REDPACKETD_AUTH_SECRET / $REDPACKETD_ADMIN_TOKEN over the config file's values.
-void apply_secret_environment(Config& config) {
-    if (const char* secret = std::getenv(kAuthSecretEnv); secret != nullptr && *secret != 0) {
-        config.auth_secret = secret;
-    }
-    if (const char* token = std::getenv(kAdminTokenEnv); token != nullptr && *token != 0) {
-        config.admin_token = token;
-    }
-}
-
-}  // namespace
-
-std::expected<void, std::string> load_secret_files(Config& config) {
-    if (auto loaded = load_secret_file(config.auth_secret, config.auth_secret_file, "auth_secret");
-        !loaded) {
-        return loaded;
-    }
-    return load_secret_file(config.admin_token, config.admin_token_file, "admin_token");
 }
 
 std::vector<std::string> changed_settings(const Config& a, const Config& b) {

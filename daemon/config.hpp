@@ -111,6 +111,8 @@ enum class Secrets { redacted, shown };
 /// Environment variables that set a secret, read after the config file and before the flags.
 inline constexpr const char* kAuthSecretEnv = "REDPACKETD_AUTH_SECRET";
 inline constexpr const char* kAdminTokenEnv = "REDPACKETD_ADMIN_TOKEN";
+/// $REDPACKETD_AUTH_SECRET / $REDPACKETD_ADMIN_TOKEN (when set and non-empty) over `config`.
+void apply_secret_environment(Config& config);
 /// Reads `auth_secret_file` / `admin_token_file` into their secrets (one trailing newline
 /// dropped). Error: a file that cannot be read or is empty, or a secret given both ways.
 [[nodiscard]] std::expected<void, std::string> load_secret_files(Config& config);

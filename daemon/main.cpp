@@ -17,6 +17,29 @@
 #include "server.hpp"
 #include "service_manager.hpp"
 
+namespace {
+
+/// Each client connection is a descriptor: raises the soft limit to the hard one, and warns
+/// when max_connections cannot be reached (accept then fails and is counted).
+void raise_descriptor_limit(std::uint32_t max_connections) {
+    using namespace redpacketd;
+    rlimit fds{};
+    if (getrlimit(RLIMIT_NOFILE, &fds) != 0) {
+        return;
+    }
+    if (fds.rlim_cur < fds.rlim_max) {
+        fds.rlim_cur = fds.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &fds);
+        (void)getrlimit(RLIMIT_NOFILE, &fds);
+    }
+    if (fds.rlim_cur != RLIM_INFINITY && max_connections + 64 > fds.rlim_cur) {
+        log(LogLevel::warn, "max_connections {} exceeds what this process may open ({} file "
+            "descriptors, ulimit -n)", max_connections, fds.rlim_cur);
+    }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
     using namespace redpacketd;
     std::signal(SIGPIPE, SIG_IGN);  // a peer that vanishes mid-write is an error code, not death
@@ -46,20 +69,7 @@ int main(int argc, char** argv) {
     }
     g_log_level.store(static_cast<int>(parse_log_level(cli->config.log_level)));
     g_log_json.store(cli->config.log_format == "json");
-    // Each client connection is a descriptor: raise the soft limit to the hard one, and warn
-    // when max_connections cannot be reached (accept then fails and is counted).
-    rlimit fds{};
-    if (getrlimit(RLIMIT_NOFILE, &fds) == 0) {
-        if (fds.rlim_cur < fds.rlim_max) {
-            fds.rlim_cur = fds.rlim_max;
-            (void)setrlimit(RLIMIT_NOFILE, &fds);
-            (void)getrlimit(RLIMIT_NOFILE, &fds);
-        }
-        if (fds.rlim_cur != RLIM_INFINITY && cli->config.max_connections + 64 > fds.rlim_cur) {
-            log(LogLevel::warn, "max_connections {} exceeds what this process may open ({} file "
-                "descriptors, ulimit -n)", cli->config.max_connections, fds.rlim_cur);
-        }
-    }
+    raise_descriptor_limit(cli->config.max_connections);
     try {
         Server server{cli->config};
         server.set_reload_source([argc, argv]() -> std::expected<Config, std::string> {

@@ -45,7 +45,7 @@ struct EventFamily {
 
 // clang-format off
 constexpr auto kEventFamilies = std::to_array<EventFamily>({
-    {"requests_total", "Requests served, by kind."},
+    {"requests_total", "Requests received, by kind (logins: those granted; refusals included)."},
     {"claims_total", "Outcomes of grabs and extended claims, where the store was asked."},
     {"shake_outcomes_total", "Shake requests by outcome."},
     {"grab_outcomes_total", "Grabs by outcome."},
@@ -253,8 +253,9 @@ void money_and_state_metrics(Exposition& e, const nlohmann::json& s) {
     e.single("packets_open", "gauge", "Group packets live in the pools.", u64(s["packets_open"]));
     e.single("shake_queued_packets", "gauge", "Shake packets waiting in the supplies.",
              u64(s["shake_queued"]));
-    e.single("invariant_violations_total", "counter",
-             "Pools whose money does not balance, plus pool changes the journal lost (must stay 0).",
+    e.single("invariant_violations", "gauge",
+             "Pools whose money does not balance now, plus pool changes the journal lost since "
+             "start (must stay 0).",
              u64(s["invariant_violations"]) + u64(s["journal"]["lost"]));
 }
 
@@ -330,7 +331,8 @@ void duration_histogram(Exposition& e, const redpacket::LatencyHistogram& latenc
              "Time a worker took to serve a read of requests, from the read to its replies queued "
              "(each request counts its read's time; a reply waiting for a forwarded request or the "
              "store is not in it, nor a read that moved its connection to another worker); all "
-             "workers; buckets within 0.8 %, sum from bucket midpoints.");
+             "workers; 17 buckets from 5 us to 1 s, sum from the daemon histogram's bucket "
+             "midpoints (within 0.4 %).");
     const std::vector<std::uint64_t> counts = latency.counts_below(kDurationBoundsNs);
     const std::string bucket = fmt::format("{}_bucket", name);
     for (std::size_t i = 0; i < kDurationBoundsNs.size(); ++i) {

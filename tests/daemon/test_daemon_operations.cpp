@@ -214,6 +214,14 @@ TEST_CASE("metrics pass promtool check metrics after traffic", "[integration][op
     INFO(out);
     CHECK(status == 0);
     CHECK(out.empty());  // promtool prints lint findings (units, naming) even when it exits 0
+    // Every metric, label and label value the alert rules and the dashboard use is here.
+    const std::string source = REDPACKET_SOURCE_DIR;
+    const auto [names_status, names_out] = run_command(
+        "python3 '" + source + "/tests/docs/check_metric_names.py' --metrics '" +
+        (dir / "metrics.txt").string() + "' --rules '" + source + "/docs/alerts.yml' --dashboard '" +
+        source + "/docs/grafana-dashboard.json'");
+    INFO(names_out);
+    CHECK(names_status == 0);
     std::filesystem::remove_all(dir);
 }
 
