@@ -9,18 +9,13 @@
 #include "isolation.hpp"
 #include "redpacket_build_info.hpp"
 
-#include <arpa/inet.h>
 #include <fmt/format.h>
-#include <netinet/in.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <concepts>
-#include <cstdlib>
 #include <exception>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
