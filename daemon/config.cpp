@@ -520,7 +520,8 @@ std::expected<void, std::string> validate(const Config& config) {
     if (auto ordered = check_orderings(config); !ordered) {
         return ordered;
     }
-    return check_modes(config);
+    auto secrets = check_secrets(config);
+    return secrets ? check_modes(config) : secrets;
 }
 
 std::string to_json(const Config& config, Secrets secrets) {
@@ -532,11 +533,9 @@ std::string to_json(const Config& config, Secrets secrets) {
             node = &(*node)[std::string(key.substr(0, dot))];
             key.remove_prefix(dot + 1);
         }
-        Json value = json_value(field.access.view(config));
-        if (field.secret && secrets == Secrets::redacted && value != "") {
-            value = "<redacted>";
-        }
-        (*node)[std::string(key)] = std::move(value);
+        const Json value = json_value(field.access.view(config));
+        const bool hide = field.secret && secrets == Secrets::redacted && value != "";
+        (*node)[std::string(key)] = hide ? Json("<redacted>") : value;
     }
     return document.dump(2, ' ', false, Json::error_handler_t::replace);
 }

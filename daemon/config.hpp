@@ -111,6 +111,8 @@ enum class Secrets { redacted, shown };
 /// Environment variables that set a secret, read after the config file and before the flags.
 inline constexpr const char* kAuthSecretEnv = "REDPACKETD_AUTH_SECRET";
 inline constexpr const char* kAdminTokenEnv = "REDPACKETD_ADMIN_TOKEN";
+/// Refuses a secret that is "<redacted>" (a --print-config output loaded back). Part of validate.
+[[nodiscard]] std::expected<void, std::string> check_secrets(const Config& config);
 /// $REDPACKETD_AUTH_SECRET / $REDPACKETD_ADMIN_TOKEN (when set and non-empty) over `config`.
 void apply_secret_environment(Config& config);
 /// Reads `auth_secret_file` / `admin_token_file` into their secrets (one trailing newline

@@ -1,12 +1,15 @@
 // redpacketd configuration, the parts that read files: the JSON config file and the secret
-// files, and the secrets' environment variables.
+// files, the secrets' environment variables, and the check that a secret is not the
+// placeholder --print-config prints.
 #include <fmt/format.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "config.hpp"
 
@@ -44,11 +47,14 @@ std::expected<void, std::string> load_secret_file(std::string& secret, const std
             key, key == "auth_secret" ? kAuthSecretEnv : kAdminTokenEnv, flag));
     }
     std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    if (!in || !(text << in.rdbuf()) || in.bad()) {
+    if (!in) {
         return std::unexpected(fmt::format("\"{}_file\": cannot read \"{}\"", key, path));
     }
-    secret = text.str();
+    // Not `text << in.rdbuf()`: that sets failbit on an empty file, which is reported below.
+    secret.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (in.bad()) {
+        return std::unexpected(fmt::format("\"{}_file\": cannot read \"{}\"", key, path));
+    }
     if (secret.ends_with('\n')) {
         secret.pop_back();
         if (secret.ends_with('\r')) {
@@ -62,6 +68,19 @@ std::expected<void, std::string> load_secret_file(std::string& secret, const std
 }
 
 }  // namespace
+
+std::expected<void, std::string> check_secrets(const Config& c) {
+    for (const auto& [key, secret] : {std::pair{"admin_token", &c.admin_token},
+                                      std::pair{"auth_secret", &c.auth_secret}}) {
+        if (*secret == "<redacted>") {
+            return std::unexpected(fmt::format(
+                "\"{}\" is \"<redacted>\", the placeholder --print-config prints; give the "
+                "secret itself",
+                key));
+        }
+    }
+    return {};
+}
 
 void apply_secret_environment(Config& config) {
     if (const char* secret = std::getenv(kAuthSecretEnv); secret != nullptr && *secret != 0) {

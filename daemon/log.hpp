@@ -21,18 +21,52 @@ inline std::atomic<int> g_log_level{static_cast<int>(LogLevel::info)};
 /// One JSON object per line ({"time", "level", "msg"}) instead of text; set like the level.
 inline std::atomic<bool> g_log_json{false};
 
+/// Length of the well-formed UTF-8 sequence starting `text` (1..4), or 0 if it is ill-formed.
+inline std::size_t utf8_sequence_length(std::string_view text) noexcept {
+    const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+    const unsigned char lead = byte(0);
+    if (lead < 0x80) {
+        return 1;
+    }
+    const std::size_t n = lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3
+                          : lead >= 0xF0 && lead <= 0xF4 ? 4 : 0;
+    if (n == 0 || text.size() < n) {
+        return 0;
+    }
+    for (std::size_t i = 1; i < n; ++i) {
+        if ((byte(i) & 0xC0) != 0x80) {
+            return 0;
+        }
+    }
+    const unsigned char second = byte(1);
+    const bool overlong_or_surrogate = (lead == 0xE0 && second < 0xA0) ||
+                                       (lead == 0xED && second > 0x9F) ||
+                                       (lead == 0xF0 && second < 0x90) ||
+                                       (lead == 0xF4 && second > 0x8F);
+    return overlong_or_surrogate ? 0 : n;
+}
+
 /// Appends `text` as the inside of a JSON string: quotes, backslashes and control characters
-/// escaped (bytes from 0x80 up are passed through: messages are UTF-8).
+/// escaped, each byte of an ill-formed UTF-8 sequence replaced by U+FFFD, so the line is
+/// always valid JSON (a message may quote bytes from a config file or a peer).
 inline void append_json_escaped(fmt::memory_buffer& out, std::string_view text) {
-    for (const char c : text) {
+    while (!text.empty()) {
+        const char c = text.front();
+        const std::size_t n = utf8_sequence_length(text);
+        if (n == 0) {
+            out.append(std::string_view("\\ufffd"));
+            text.remove_prefix(1);
+            continue;
+        }
         if (c == '"' || c == '\\') {
             out.push_back('\\');
             out.push_back(c);
-        } else if (static_cast<unsigned char>(c) < 0x20) {
+        } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
             fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
         } else {
-            out.push_back(c);
+            out.append(text.substr(0, n));
         }
+        text.remove_prefix(n);
     }
 }
 

@@ -333,15 +333,18 @@ void duration_histogram(Exposition& e, const redpacket::LatencyHistogram& latenc
              "store is not in it, nor a read that moved its connection to another worker); all "
              "workers; 17 buckets from 5 us to 1 s, sum from the daemon histogram's bucket "
              "midpoints (within 0.4 %).");
-    const std::vector<std::uint64_t> counts = latency.counts_below(kDurationBoundsNs);
+    // +Inf and _count from the same bucket reads as the bounds, so they never disagree.
+    std::vector<std::uint64_t> bounds(kDurationBoundsNs.begin(), kDurationBoundsNs.end());
+    bounds.push_back(UINT64_MAX);
+    const std::vector<std::uint64_t> counts = latency.counts_below(bounds);
     const std::string bucket = fmt::format("{}_bucket", name);
     for (std::size_t i = 0; i < kDurationBoundsNs.size(); ++i) {
         e.sample(bucket, fmt::format("le=\"{}\"", static_cast<double>(kDurationBoundsNs[i]) / 1e9),
                  counts[i]);
     }
-    e.sample(bucket, R"(le="+Inf")", latency.count());
+    e.sample(bucket, R"(le="+Inf")", counts.back());
     e.sample(fmt::format("{}_sum", name), "", latency.approximate_sum() / 1e9);
-    e.sample(fmt::format("{}_count", name), "", latency.count());
+    e.sample(fmt::format("{}_count", name), "", counts.back());
 }
 
 }  // namespace

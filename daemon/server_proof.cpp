@@ -57,9 +57,13 @@ std::expected<nlohmann::json, ProofError> proof_json(const redpacket::PacketInfo
 std::expected<nlohmann::json, ProofError> Server::packet_proof(std::uint64_t id) {
     const redpacket::PacketId packet{id};
     const redpacket::WorkerId worker = shared_.registry->worker_of(redpacket::packet_shard(packet));
+    ++admin_reads_.asked;
+    if (draining_) {  // a worker whose loop has returned would leave the read unanswered
+        ++admin_reads_.refused;
+        return std::unexpected(ProofError{503, "draining: shutting down"});
+    }
     auto answer = std::make_shared<AdminRead::Answer>();
     auto future = answer->get_future();
-    ++admin_reads_.asked;
     if (!shared_.mailboxes->post_to(worker, WorkerMessage{AdminRead{packet, std::move(answer)}})) {
         ++admin_reads_.refused;
         return std::unexpected(

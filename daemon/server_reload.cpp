@@ -1,7 +1,9 @@
 // Server, part 4: SIGHUP. The settings are read again the way they were at start-up (the
-// config file, the environment, the same flags); what can change while running — the log level
-// and format, and the campaigns — is applied, and every other change is logged as needing a restart. A
-// configuration that does not load or validate changes nothing, and says why.
+// config file, the environment, the same flags); what can change while running — the log
+// level and format, and the campaigns — is applied, and every other change is logged as
+// needing a restart. A changed campaign is posted whole, as POST /campaigns/<kind> does: its
+// pacing and total start again. A configuration that does not load or validate changes
+// nothing, and says why.
 #include <fmt/ranges.h>
 
 #include <algorithm>
@@ -15,6 +17,10 @@
 namespace redpacketd {
 
 void Server::reload() {
+    if (draining_) {
+        log(LogLevel::info, "SIGHUP while shutting down: ignored");
+        return;
+    }
     if (!reload_source_) {
         log(LogLevel::warn, "SIGHUP: no configuration source to reload; ignored");
         return;
@@ -54,7 +60,11 @@ void Server::reload() {
     log(LogLevel::info, "SIGHUP: settings reloaded; applied: {}; changed but need a restart: {}",
         applied.empty() ? "nothing" : fmt::format("{}", fmt::join(applied, ", ")),
         restart.empty() ? "nothing" : fmt::format("{}", fmt::join(restart, ", ")));
-    loaded_ = std::move(*next);
+    // What runs now: the applied keys new, the others as before (still reported next time).
+    loaded_.log_level = next->log_level;
+    loaded_.log_format = next->log_format;
+    loaded_.shake = next->shake;
+    loaded_.send = next->send;
     notify_ready("serving");
 }
 

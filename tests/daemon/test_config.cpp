@@ -3,49 +3,26 @@
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
 #include <sstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "config.hpp"
+#include "config_test_support.hpp"
 
 namespace {
 
 using redpacketd::Config;
-
-/// A file under the temp directory, removed when the test ends.
-class TempFile {
-public:
-    explicit TempFile(const std::string& text)
-        : path_(std::filesystem::temp_directory_path() /
-                ("redpacketd_test_config_" + std::to_string(::getpid()) + ".json")) {
-        std::ofstream(path_) << text;
-    }
-    TempFile(const TempFile&) = delete;
-    TempFile& operator=(const TempFile&) = delete;
-    ~TempFile() { std::filesystem::remove(path_); }
-    std::string path() const { return path_.string(); }
-
-private:
-    std::filesystem::path path_;
-};
-
-/// Runs parse_command_line on `args` (argv[0] added).
-std::expected<redpacketd::CommandLine, redpacketd::CommandLineExit> run(
-    std::vector<std::string> args) {
-    std::string program = "redpacketd";
-    std::vector<char*> argv{program.data()};
-    for (std::string& arg : args) {
-        argv.push_back(arg.data());
-    }
-    argv.push_back(nullptr);
-    return redpacketd::parse_command_line(static_cast<int>(argv.size() - 1), argv.data());
-}
+using redpacketd::testing::error_of;
+using redpacketd::testing::run;
+using redpacketd::testing::TempFile;
 
 /// A config where every setting differs from its default, and which still validates — but for
 /// the secret files, which parse_command_line reads (tested on their own below).
@@ -80,16 +57,6 @@ Config every_setting_changed() {
     c.send = {true, 20, 9, 10, 90, 2, redpacket::SplitPolicy::line_cut, 40};
     c.log_level = "debug";
     return c;
-}
-
-/// The error of `result` ("" on success), so a failed REQUIRE shows why.
-template <class T>
-std::string error_of(const std::expected<T, std::string>& result) {
-    return result ? std::string{} : result.error();
-}
-template <class T>
-std::string error_of(const std::expected<T, redpacketd::CommandLineExit>& result) {
-    return result ? std::string{} : result.error().text;
 }
 
 std::string parse_error(const std::string& json) {
@@ -432,7 +399,8 @@ TEST_CASE("every setting has a flag named after its key", "[config]") {
                      "--send-ttl-seconds=40",
                      "--log-level=debug"});
     REQUIRE(error_of(line) == "");
-    CHECK(redpacketd::to_json(line->config) == redpacketd::to_json(wanted));
+    CHECK(redpacketd::to_json(line->config, redpacketd::Secrets::shown) ==
+          redpacketd::to_json(wanted, redpacketd::Secrets::shown));
 }
 
 TEST_CASE("the print-config flag sets print_config", "[config]") {
@@ -468,78 +436,6 @@ TEST_CASE("a bad flag value returns code 2 with a message naming the flag", "[co
         CHECK(line.error().code == 2);
         CHECK(line.error().text.find(message) != std::string::npos);
     }
-}
-
-TEST_CASE("to_json redacts the secrets that are set unless asked to show them", "[config]") {
-    Config config;
-    config.auth_secret = "hmac-key-123";
-    const std::string redacted = redpacketd::to_json(config);
-    CHECK(redacted.find("hmac-key-123") == std::string::npos);
-    CHECK(redacted.find("\"auth_secret\": \"<redacted>\"") != std::string::npos);
-    CHECK(redacted.find("\"admin_token\": \"\"") != std::string::npos);  // unset stays visible
-    CHECK(redpacketd::to_json(config, redpacketd::Secrets::shown).find("hmac-key-123") !=
-          std::string::npos);
-}
-
-namespace {
-
-/// Sets an environment variable for one test and restores its absence afterwards.
-class ScopedEnv {
-public:
-    ScopedEnv(const char* name, const char* value) : name_{name} { ::setenv(name, value, 1); }
-    ScopedEnv(const ScopedEnv&) = delete;
-    ScopedEnv& operator=(const ScopedEnv&) = delete;
-    ~ScopedEnv() { ::unsetenv(name_); }
-
-private:
-    const char* name_;
-};
-
-}  // namespace
-
-TEST_CASE("secrets come from files with one trailing newline dropped", "[config]") {
-    TempFile secret("key with spaces\n");
-    auto line = run({"--auth-secret-file", secret.path(), "--compat-mode=false"});
-    REQUIRE(error_of(line) == "");
-    CHECK(line->config.auth_secret == "key with spaces");
-    CHECK(line->config.auth_secret_file == secret.path());
-
-    TempFile token("tok\r\n\n");  // only the last newline goes
-    line = run({"--admin-token-file", token.path()});
-    REQUIRE(error_of(line) == "");
-    CHECK(line->config.admin_token == "tok\r\n");
-}
-
-TEST_CASE("a secret file that is missing, empty or doubled by another source is an error",
-          "[config]") {
-    auto line = run({"--admin-token-file", "/nonexistent/token"});
-    REQUIRE_FALSE(line);
-    CHECK(line.error().code == 2);
-    CHECK(line.error().text == R"("admin_token_file": cannot read "/nonexistent/token")");
-
-    TempFile empty("\n");
-    line = run({"--auth-secret-file", empty.path()});
-    REQUIRE_FALSE(line);
-    CHECK(line.error().text == fmt::format(R"("auth_secret_file": "{}" is empty)", empty.path()));
-
-    TempFile token("tok\n");
-    line = run({"--admin-token-file", token.path(), "--admin-token", "other"});
-    REQUIRE_FALSE(line);
-    CHECK(line.error().text.starts_with(R"("admin_token" is given twice)"));
-}
-
-TEST_CASE("secrets come from the environment, under the flags", "[config]") {
-    ScopedEnv secret(redpacketd::kAuthSecretEnv, "from-env");
-    ScopedEnv token(redpacketd::kAdminTokenEnv, "token-env");
-    auto line = run({});
-    REQUIRE(error_of(line) == "");
-    CHECK(line->config.auth_secret == "from-env");
-    CHECK(line->config.admin_token == "token-env");
-
-    line = run({"--admin-token", "token-flag"});
-    REQUIRE(error_of(line) == "");
-    CHECK(line->config.admin_token == "token-flag");
-    CHECK(line->config.auth_secret == "from-env");
 }
 
 #if defined(REDPACKET_SOURCE_DIR)

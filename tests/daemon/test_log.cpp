@@ -17,3 +17,21 @@ TEST_CASE("log messages are escaped into valid JSON strings", "[log]") {
                   "\xc3\xa9\"");
     CHECK(nlohmann::json::parse(text).get<std::string>() == message);
 }
+
+TEST_CASE("ill-formed UTF-8 in a log message becomes U+FFFD, well-formed text stays", "[log]") {
+    const auto escaped = [](std::string_view message) {
+        fmt::memory_buffer out;
+        redpacketd::append_json_escaped(out, message);
+        return std::string(out.data(), out.size());
+    };
+    CHECK(escaped("\xff") == "\\ufffd");                     // never a lead byte
+    CHECK(escaped("a\xc3") == "a\\ufffd");                   // cut short
+    CHECK(escaped("\xc0\xaf") == "\\ufffd\\ufffd");          // overlong
+    CHECK(escaped("\xed\xa0\x80") == "\\ufffd\\ufffd\\ufffd");  // a surrogate
+    CHECK(escaped("\x7f") == "\\u007f");
+    CHECK(escaped("\xe2\x82\xac \xf0\x9f\xa7\xa7") == "\xe2\x82\xac \xf0\x9f\xa7\xa7");  // €, 4 bytes
+    for (const std::string_view message : {"\xff\xfe", "ok \xc3\xa9 \xe0\x80\x80 \x01"}) {
+        const std::string text = "\"" + escaped(message) + "\"";
+        CHECK(nlohmann::json::accept(text));
+    }
+}

@@ -14,7 +14,7 @@
 // - a JSON response is valid JSON (strict parse); an error response is {"error": "<string>"};
 //   a 200 on /healthz or /livez is "ok\n", on /readyz "ready\n";
 // - with a token set, a request whose Authorization does not contain it reaches the backend
-//   never and gets 401, except on the probes (/healthz, /livez, /readyz);
+//   never and gets 401, except on the probes (/healthz, /livez, /readyz) and /dashboard;
 // - a campaign path calls its start function exactly once when it answers 200, and not at all
 //   when it answers 400 (the fake never refuses).
 #include <cstddef>
@@ -103,6 +103,11 @@ void check_body(const HttpResponse& r, std::string_view path) {
         return;
     }
     REDPACKET_FUZZ_CHECK(r.status == 200, "only successful responses are not JSON");
+    if (path == "/dashboard") {
+        REDPACKET_FUZZ_CHECK(r.content_type.starts_with("text/html") && r.body.starts_with("<!doctype html>"),
+                             "/dashboard is the HTML page");
+        return;
+    }
     REDPACKET_FUZZ_CHECK(r.content_type.starts_with("text/plain"), "other bodies are plain text");
     if (path == "/healthz" || path == "/livez") {
         REDPACKET_FUZZ_CHECK(r.body == "ok\n", "/healthz and /livez answer ok");
@@ -136,10 +141,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_body(r, path);
 
     const bool authorized = token.empty() || request.authorization.find(token) != std::string::npos;
-    const bool probe = path == "/healthz" || path == "/livez" || path == "/readyz";
-    if (!authorized && !probe) {
+    // The probes and the dashboard's page (it holds no data) need no token.
+    const bool open = path == "/healthz" || path == "/livez" || path == "/readyz" ||
+                      path == "/dashboard";
+    if (!authorized && !open) {
         REDPACKET_FUZZ_CHECK(r.status == 401 && calls == 0,
-                             "without the token nothing but the probes reaches the backend");
+                             "without the token nothing but the probes and the page reaches the "
+                             "backend");
     }
     const bool campaign_path = path == "/campaigns/shake" || path == "/campaigns/send" ||
                                path == "/yaohongbao" || path == "/fahongbao";

@@ -150,6 +150,7 @@ void admin_seeds(SeedWriter& w) {
     const std::pair<const char*, std::string> requests[] = {
         {"healthz", "GET\n/healthz\n\n"},
         {"readyz", "GET\n/readyz\n\n"},
+        {"dashboard", "GET\n/dashboard\n\n"},
         {"stats", "GET\n/stats\n" + auth + "\n"},
         {"stats_no_token", "GET\n/stats?x=1#frag\n\n"},
         {"metrics", "GET\n/metrics\n" + auth + "\n"},

@@ -17,7 +17,7 @@ ls "$work"/libredpacket-dev_*.deb >/dev/null || fail "no libredpacket-dev .deb"
 
 # Depends come from the binaries' libraries (dpkg-shlibdeps), and this system satisfies them.
 depends=$(dpkg-deb -f "$deb" Depends)
-for lib in libuv1 libsystemd0 libssl3 libfmt9; do
+for lib in libuv1 libsystemd0 libssl3; do
     [[ $depends == *"$lib"* ]] || fail "Depends lacks $lib: $depends"
 done
 apt-get install --simulate "$deb" >"$work/apt.log" 2>&1 ||

@@ -1,0 +1,60 @@
+// Helpers shared by the configuration tests: a temporary file, the command line, errors.
+#pragma once
+
+#include <unistd.h>
+
+#include <expected>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+
+namespace redpacketd::testing {
+
+/// A file under the temp directory, one per object, removed when the test ends.
+class TempFile {
+public:
+    explicit TempFile(const std::string& text)
+        : path_(std::filesystem::temp_directory_path() /
+                ("redpacketd_test_config_" + std::to_string(::getpid()) + "_" +
+                 std::to_string(next_id()++) + ".json")) {
+        std::ofstream(path_) << text;
+    }
+    TempFile(const TempFile&) = delete;
+    TempFile& operator=(const TempFile&) = delete;
+    ~TempFile() { std::filesystem::remove(path_); }
+    std::string path() const { return path_.string(); }
+
+private:
+    static int& next_id() {
+        static int id = 0;
+        return id;
+    }
+    std::filesystem::path path_;
+};
+
+/// Runs parse_command_line on `args` (argv[0] added).
+inline std::expected<redpacketd::CommandLine, redpacketd::CommandLineExit> run(
+    std::vector<std::string> args) {
+    std::string program = "redpacketd";
+    std::vector<char*> argv{program.data()};
+    for (std::string& arg : args) {
+        argv.push_back(arg.data());
+    }
+    argv.push_back(nullptr);
+    return redpacketd::parse_command_line(static_cast<int>(argv.size() - 1), argv.data());
+}
+
+/// The error of `result` ("" on success), so a failed REQUIRE shows why.
+template <class T>
+inline std::string error_of(const std::expected<T, std::string>& result) {
+    return result ? std::string{} : result.error();
+}
+template <class T>
+inline std::string error_of(const std::expected<T, redpacketd::CommandLineExit>& result) {
+    return result ? std::string{} : result.error().text;
+}
+
+}  // namespace redpacketd::testing
