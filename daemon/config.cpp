@@ -535,7 +535,7 @@ std::string to_json(const Config& config, Secrets secrets) {
         }
         const Json value = json_value(field.access.view(config));
         const bool hide = field.secret && secrets == Secrets::redacted && value != "";
-        (*node)[std::string(key)] = hide ? Json("<redacted>") : value;
+        (*node)[std::string(key)] = hide ? Json(kRedacted) : value;
     }
     return document.dump(2, ' ', false, Json::error_handler_t::replace);
 }

@@ -9,6 +9,7 @@
 #include <expected>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "redpacket/campaign.hpp"
@@ -101,6 +102,8 @@ struct Config {
                                                               Config base = {});
 /// Checks cross-field rules (ranges, compat mode on public addresses, ...).
 [[nodiscard]] std::expected<void, std::string> validate(const Config& config);
+/// What to_json prints for a secret that is set (and check_secrets refuses as a value).
+inline constexpr std::string_view kRedacted = "<redacted>";
 /// Whether to_json prints the secrets (auth_secret, admin_token) or "<redacted>" for each
 /// one that is set.
 enum class Secrets { redacted, shown };

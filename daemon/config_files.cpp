@@ -72,11 +72,10 @@ std::expected<void, std::string> load_secret_file(std::string& secret, const std
 std::expected<void, std::string> check_secrets(const Config& c) {
     for (const auto& [key, secret] : {std::pair{"admin_token", &c.admin_token},
                                       std::pair{"auth_secret", &c.auth_secret}}) {
-        if (*secret == "<redacted>") {
+        if (*secret == kRedacted) {
             return std::unexpected(fmt::format(
-                "\"{}\" is \"<redacted>\", the placeholder --print-config prints; give the "
-                "secret itself",
-                key));
+                "\"{}\" is \"{}\", the placeholder --print-config prints; give the secret itself",
+                key, kRedacted));
         }
     }
     return {};

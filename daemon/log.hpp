@@ -84,6 +84,13 @@ inline LogLevel parse_log_level(std::string_view s) noexcept {
     return LogLevel::info;
 }
 
+/// Sets the level ("debug".."error") and format ("text" or "json") of the lines that follow:
+/// at start-up and on SIGHUP.
+inline void set_log_settings(std::string_view level, std::string_view format) noexcept {
+    g_log_level.store(static_cast<int>(parse_log_level(level)));
+    g_log_json.store(format == "json");
+}
+
 template <class... Args>
 void log(LogLevel level, fmt::format_string<Args...> format, Args&&... args) {
     if (static_cast<int>(level) < g_log_level.load(std::memory_order_relaxed)) {

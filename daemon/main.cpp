@@ -67,8 +67,7 @@ int main(int argc, char** argv) {
         std::puts(to_json(cli->config).c_str());
         return 0;
     }
-    g_log_level.store(static_cast<int>(parse_log_level(cli->config.log_level)));
-    g_log_json.store(cli->config.log_format == "json");
+    set_log_settings(cli->config.log_level, cli->config.log_format);
     raise_descriptor_limit(cli->config.max_connections);
     try {
         Server server{cli->config};

@@ -83,8 +83,7 @@ Server::Server(Config config) : loaded_{config} {
         c.workers = std::max(1U, std::thread::hardware_concurrency());
         c.workers = std::min(c.workers, c.sets);
     }
-    g_log_level.store(static_cast<int>(parse_log_level(c.log_level)));
-    g_log_json.store(c.log_format == "json");
+    set_log_settings(c.log_level, c.log_format);
     shared_.registry = std::make_unique<redpacket::ConnectionRegistry>(
         redpacket::ShardingConfig{c.sets, c.workers, c.mailbox_capacity});
     shared_.mailboxes =
@@ -282,27 +281,6 @@ void Server::finish_shutdown() {
     log(LogLevel::info, "stopped: {} connections served, {} requests",
         totals[static_cast<std::size_t>(Event::accepted)],
         service(redpacket::ServiceEvent::shake_requests) + service(redpacket::ServiceEvent::grabs));
-}
-
-std::expected<void, std::string> Server::readiness() const {
-    if (!started_) {
-        return std::unexpected(std::string("starting"));
-    }
-    if (draining_) {
-        return std::unexpected(std::string("draining: shutting down"));
-    }
-    std::size_t failing = 0;
-    for (const auto& w : workers_) {
-        const redpacket::MemoryStore* store = w->memory_store();
-        const redpacket::JournalWriter* journal = store ? store->journal() : nullptr;
-        failing += journal != nullptr && journal->failed() ? 1U : 0U;
-    }
-    if (failing > 0) {
-        return std::unexpected(fmt::format(
-            "journal failing on {} of {} workers: money requests are refused", failing,
-            workers_.size()));
-    }
-    return {};
 }
 
 std::vector<std::uint64_t> Server::event_totals() const {

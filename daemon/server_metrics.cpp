@@ -259,27 +259,27 @@ void money_and_state_metrics(Exposition& e, const nlohmann::json& s) {
              u64(s["invariant_violations"]) + u64(s["journal"]["lost"]));
 }
 
+/// What peers can make the daemon hold, now and at its peak since start: (metric, /stats
+/// "queues" key, help).
+constexpr std::array<std::array<std::string_view, 3>, 8> kQueueGauges{{
+    {"output_queued_bytes", "output_bytes", "Reply bytes queued to clients that read slowly."},
+    {"output_queued_peak_bytes", "output_bytes_peak",
+     "Most reply bytes one worker has had queued to slow clients since start."},
+    {"forwarded_in_flight", "forwarded", "Requests forwarded to another worker, not yet answered."},
+    {"forwarded_in_flight_peak", "forwarded_peak",
+     "Most forwarded requests one worker has had awaiting an answer since start."},
+    {"reply_retry_queued", "reply_retry", "Cross-worker replies waiting for room in a full mailbox."},
+    {"reply_retry_queued_peak", "reply_retry_peak",
+     "Most cross-worker replies one worker has had waiting for mailbox room since start."},
+    {"held_reply_bytes", "held_bytes", "Reply bytes waiting for their journal records to be durable."},
+    {"held_reply_peak_bytes", "held_bytes_peak",
+     "Most reply bytes one worker has held for the journal since start."},
+}};
+
 void queue_metrics(Exposition& e, const nlohmann::json& q) {
-    e.single("output_queued_bytes", "gauge", "Reply bytes queued to clients that read slowly.",
-             u64(q["output_bytes"]));
-    e.single("output_queued_peak_bytes", "gauge",
-             "Most reply bytes one worker has had queued to slow clients since start.",
-             u64(q["output_bytes_peak"]));
-    e.single("forwarded_in_flight", "gauge", "Requests forwarded to another worker, not yet answered.",
-             u64(q["forwarded"]));
-    e.single("forwarded_in_flight_peak", "gauge",
-             "Most forwarded requests one worker has had awaiting an answer since start.",
-             u64(q["forwarded_peak"]));
-    e.single("reply_retry_queued", "gauge", "Cross-worker replies waiting for room in a full mailbox.",
-             u64(q["reply_retry"]));
-    e.single("reply_retry_queued_peak", "gauge",
-             "Most cross-worker replies one worker has had waiting for mailbox room since start.",
-             u64(q["reply_retry_peak"]));
-    e.single("held_reply_bytes", "gauge", "Reply bytes waiting for their journal records to be durable.",
-             u64(q["held_bytes"]));
-    e.single("held_reply_peak_bytes", "gauge",
-             "Most reply bytes one worker has held for the journal since start.",
-             u64(q["held_bytes_peak"]));
+    for (const auto& [name, key, help] : kQueueGauges) {
+        e.single(name, "gauge", help, u64(q[std::string(key)]));
+    }
 }
 
 void loop_metrics(Exposition& e, const nlohmann::json& loop) {

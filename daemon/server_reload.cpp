@@ -44,11 +44,8 @@ void Server::reload() {
     const auto changed = [&](std::string_view section) {
         return std::ranges::any_of(applied, [&](const std::string& k) { return k.starts_with(section); });
     };
-    if (changed("log_level")) {
-        g_log_level.store(static_cast<int>(parse_log_level(next->log_level)));
-    }
-    if (changed("log_format")) {
-        g_log_json.store(next->log_format == "json");
+    if (changed("log_")) {
+        set_log_settings(next->log_level, next->log_format);
     }
     if (changed("shake.")) {
         shared_.campaigns->post(next->shake);  // validate() passed on the whole configuration

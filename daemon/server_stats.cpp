@@ -1,4 +1,5 @@
-// Server: /stats, the admin API's JSON view (server_metrics.cpp renders /metrics from it).
+// Server: /stats, the admin API's JSON view (server_metrics.cpp renders /metrics from it),
+// and /readyz's verdict.
 // Both read atomics and the RateCounter, never worker-owned state.
 #include <algorithm>
 
@@ -210,6 +211,23 @@ nlohmann::json Server::stats() const {
     }
     j["set_sizes"] = std::move(sizes);
     return j;
+}
+
+std::expected<void, std::string> Server::readiness() const {
+    if (!started_) {
+        return std::unexpected(std::string("starting"));
+    }
+    if (draining_) {
+        return std::unexpected(std::string("draining: shutting down"));
+    }
+    const auto failing =
+        journal_stats(shared_.config, shared_.workers)["failing_workers"].get<std::uint64_t>();
+    if (failing > 0) {
+        return std::unexpected(fmt::format(
+            "journal failing on {} of {} workers: money requests are refused", failing,
+            workers_.size()));
+    }
+    return {};
 }
 
 // The workers' loop lateness in the last complete second: the worst worker, and each one.
