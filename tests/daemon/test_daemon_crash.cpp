@@ -372,6 +372,9 @@ TEST_CASE("a journal that cannot grow refuses money, loses nothing acknowledged,
         CHECK(must(other.heartbeat(5)).nonce == 5);
         CHECK(redpacketd::testing::get_json(d.admin_port(), "/stats")["totals"]["journal_refusals"]
                   .get<std::uint64_t>() >= 1);
+        const auto not_ready = redpacketd::testing::http_request(d.admin_port(), "GET", "/readyz");
+        CHECK(not_ready.status == 503);
+        CHECK_THAT(not_ready.body, Catch::StartsWith("not ready: journal failing on 1 of "));
 
         // Room again: the writer's retry succeeds and the held reply arrives.
         limit.rlim_cur = hard;
@@ -391,6 +394,8 @@ TEST_CASE("a journal that cannot grow refuses money, loses nothing acknowledged,
                            ["failing_workers"] == 0;
             },
             5s));
+        CHECK(redpacketd::testing::http_request(d.admin_port(), "GET", "/readyz").body ==
+              "ready\n");
         const auto after = as<protocol::CreateResponse>(
             must(other.request(protocol::CreatePacket{2, 100, 1, protocol::to_wire(redpacket::SplitPolicy::fixed), 600})));
         CHECK(after.packet != 0);
