@@ -126,10 +126,11 @@ void Client::set_state(ClientState s, const ClientError* why) {
     }
 }
 
-std::int64_t Client::now_ms() const noexcept {
+std::chrono::nanoseconds Client::now() noexcept {
     // Not uv_now(): the loop's cached time lags while the caller works between iterations, and
-    // a deadline counted from it would come early.
-    return static_cast<std::int64_t>(uv_hrtime() / 1'000'000);
+    // a deadline counted from it would come early. Nor whole milliseconds: a deadline counted
+    // from a truncated start came up to 1 ms early (a 200 ms timeout after 199.89 ms).
+    return std::chrono::nanoseconds{uv_hrtime()};
 }
 
 std::size_t Client::in_flight() const noexcept { return session_.pending() + waiting_.size(); }
@@ -232,13 +233,13 @@ void Client::send_login() {
                        r ? protocol::describe(*r) : describe(r.error())));
         close();
     };
-    send_now(login, Tag{login_id_, now_ms() + options_.request_timeout.count()});
+    send_now(login, Tag{login_id_, now() + options_.request_timeout});
 }
 
 void Client::logged_in() {
     failed_connects_ = 0;
     backoff_ = std::chrono::milliseconds{0};
-    next_heartbeat_ms_ = now_ms() + options_.heartbeat_interval.count();
+    next_heartbeat_ = now() + options_.heartbeat_interval;
     set_state(ClientState::ready);
     std::deque<Waiting> waiting;
     waiting.swap(waiting_);
@@ -275,7 +276,7 @@ void Client::lose_connection(ClientError why) {
         return;
     }
     backoff_ = std::clamp(backoff_ * 2, options_.reconnect_min, options_.reconnect_max);
-    reconnect_at_ms_ = now_ms() + backoff_.count();
+    reconnect_at_ = now() + backoff_;
     set_state(ClientState::waiting, &why);
 }
 
@@ -408,7 +409,7 @@ void Client::send_raw(std::span<const std::byte> bytes) {
 
 void Client::submit(const protocol::Message& request, Done done) {
     const std::uint64_t id = next_id_++;
-    const Tag tag{id, now_ms() + options_.request_timeout.count()};
+    const Tag tag{id, now() + options_.request_timeout};
     if (request_key(request).kind == RequestKind::other) {
         session_.send(request, tag, unix_seconds());  // nothing answers it
         flush();
@@ -527,16 +528,16 @@ void Client::read_bytes(std::span<const std::byte> bytes) {
 // --- time ------------------------------------------------------------------------------------
 
 void Client::tick() {
-    const std::int64_t now = now_ms();
+    const std::chrono::nanoseconds now = Client::now();
     bool probe_lost = false;
-    session_.take_if([&](const ClientSession<Tag>::Pending& p) { return p.tag.deadline_ms <= now; },
+    session_.take_if([&](const ClientSession<Tag>::Pending& p) { return p.tag.deadline <= now; },
                      [&](ClientSession<Tag>::Pending&& p) {
                          if (p.tag.id == heartbeat_id_ && heartbeat_id_ != 0) {
                              probe_lost = true;
                          }
                          complete(p.tag.id, std::unexpected(error(ClientErrc::timed_out)));
                      });
-    while (!waiting_.empty() && waiting_.front().tag.deadline_ms <= now) {
+    while (!waiting_.empty() && waiting_.front().tag.deadline <= now) {
         const std::uint64_t id = waiting_.front().tag.id;
         waiting_.pop_front();
         complete(id, std::unexpected(error(ClientErrc::timed_out)));
@@ -546,16 +547,16 @@ void Client::tick() {
         return;
     }
     if (state_ == ClientState::ready && options_.heartbeat_interval.count() > 0 &&
-        heartbeat_id_ == 0 && now >= next_heartbeat_ms_) {
-        next_heartbeat_ms_ = now + options_.heartbeat_interval.count();
+        heartbeat_id_ == 0 && now >= next_heartbeat_) {
+        next_heartbeat_ = now + options_.heartbeat_interval;
         heartbeat_id_ = next_id_++;
         callbacks_[heartbeat_id_] = [this](std::expected<protocol::Message, ClientError>) {
             heartbeat_id_ = 0;
         };
         send_now(protocol::Heartbeat{next_nonce_++},
-                 Tag{heartbeat_id_, now + options_.request_timeout.count()});
+                 Tag{heartbeat_id_, now + options_.request_timeout});
     }
-    if (state_ == ClientState::waiting && closing_handles_ == 0 && now >= reconnect_at_ms_) {
+    if (state_ == ClientState::waiting && closing_handles_ == 0 && now >= reconnect_at_) {
         connect();
     }
 }

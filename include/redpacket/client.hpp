@@ -187,7 +187,7 @@ public:
 private:
     struct Tag {
         std::uint64_t id{0};
-        std::int64_t deadline_ms{0};
+        std::chrono::nanoseconds deadline{0};  // on uv_hrtime's clock
     };
     struct Waiting {
         protocol::Message request;
@@ -212,7 +212,7 @@ private:
     void read_bytes(std::span<const std::byte> bytes);
     void tick();
     void set_state(ClientState s, const ClientError* why = nullptr);
-    [[nodiscard]] std::int64_t now_ms() const noexcept;
+    [[nodiscard]] static std::chrono::nanoseconds now() noexcept;
 
     uv_loop_t* loop_;
     ClientOptions options_;
@@ -228,9 +228,9 @@ private:
     bool corked_{false};
     bool reading_{false};
     std::uint32_t failed_connects_{0};
-    std::int64_t reconnect_at_ms_{0};
+    std::chrono::nanoseconds reconnect_at_{0};
     std::chrono::milliseconds backoff_{0};
-    std::int64_t next_heartbeat_ms_{0};
+    std::chrono::nanoseconds next_heartbeat_{0};
     std::uint64_t heartbeat_id_{0};  // the probe in flight, 0: none
     std::uint64_t login_id_{0};      // the login in flight, 0: none
     std::uint64_t next_id_{1};
