@@ -121,6 +121,10 @@ void Server::bind_listeners() {
 
 void Server::start() {
     const Config& c = shared_.config;
+    // Before any thread starts (the real-time probe, libuv's pool, journal writers, workers):
+    // they inherit a mask that blocks the stop and reload signals, which the main loop reads
+    // from a signalfd (signal_watch.hpp says why not uv_signal_t).
+    SignalWatch::block_in_this_thread();
     // Before any other thread exists: journal writers and snapshot threads inherit this
     // thread's CPUs, so pinning it keeps them off the workers' cores too.
     isolate();
@@ -137,39 +141,29 @@ void Server::start() {
         fail("admin listen: " + admin_port.error());
     }
     admin_port_ = *admin_port;
-    uv_signal_init(&loop_, &sigint_);
-    uv_signal_init(&loop_, &sigterm_);
-    uv_signal_init(&loop_, &sighup_);
     uv_async_init(&loop_, &stop_async_, [](uv_async_t* a) {
         static_cast<Server*>(a->data)->begin_shutdown();
     });
     uv_timer_init(&loop_, &drain_timer_);
-    sigint_.data = sigterm_.data = sighup_.data = stop_async_.data = drain_timer_.data = this;
-    const auto on_signal = [](uv_signal_t* s, int signum) {
-        log(LogLevel::info, "signal {}: shutting down", signum);
-        static_cast<Server*>(s->data)->begin_shutdown();
-    };
-    uv_signal_start(&sigint_, on_signal, SIGINT);
-    uv_signal_start(&sigterm_, on_signal, SIGTERM);
-    uv_signal_start(
-        &sighup_, [](uv_signal_t* s, int) { static_cast<Server*>(s->data)->reload(); }, SIGHUP);
-    // Workers inherit a mask that blocks SIGINT, SIGTERM and SIGHUP, so they always reach the main
-    // thread, whose loop handles them (a signal taken by a worker thread would only be seen
-    // when that thread next enters the kernel's signal path).
-    sigset_t stop_signals;
-    sigset_t previous;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, &previous);
+    stop_async_.data = drain_timer_.data = this;
+    if (auto watched = signals_.start(&loop_,
+                                      [this](int signum) {
+                                          if (signum == SIGHUP) {
+                                              reload();
+                                              return;
+                                          }
+                                          log(LogLevel::info, "signal {}: shutting down", signum);
+                                          begin_shutdown();
+                                      });
+        !watched) {
+        fail(watched.error());
+    }
     for (std::size_t i = 0; i < workers_.size(); ++i) {
         const auto& cores = isolation_.worker_cores;
         workers_[i]->start(cores.empty() ? std::vector<int>{}
                                          : std::vector<int>{cores[i % cores.size()]},
                            isolation_.realtime_priority);
     }
-    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     started_ = true;
     started_at_ms_ = wall_ms();
     log(LogLevel::info, "{}: listening on {}:{} ({} workers, {} SETs), admin on {}:{}, compat mode {}",
@@ -269,9 +263,7 @@ void Server::finish_shutdown() {
     if (admin_) {
         admin_->close();
     }
-    uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
+    signals_.close();
     uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
     const std::vector<std::uint64_t> totals = event_totals();

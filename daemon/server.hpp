@@ -15,6 +15,7 @@
 #include "admin_http.hpp"
 #include "config.hpp"
 #include "isolation.hpp"
+#include "signal_watch.hpp"
 #include "worker.hpp"
 
 namespace redpacketd {
@@ -80,9 +81,7 @@ private:
     IsolationPlan isolation_;
     std::vector<std::unique_ptr<Worker>> workers_;
     uv_loop_t loop_{};
-    uv_signal_t sigint_{};
-    uv_signal_t sigterm_{};
-    uv_signal_t sighup_{};
+    SignalWatch signals_;  // SIGINT, SIGTERM, SIGHUP
     ReloadSource reload_source_;
     Config loaded_;  // the settings as last loaded (main thread only)
     struct Reloads {

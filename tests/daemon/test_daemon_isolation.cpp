@@ -8,6 +8,7 @@
 
 #include <csignal>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -32,6 +33,7 @@ struct TaskInfo {
     std::string cpus;  // Cpus_allowed_list
     int policy{-1};    // stat field 41: 0 normal, 1 SCHED_FIFO
     int priority{0};   // stat field 40: rt_priority
+    std::uint64_t blocked{0};  // SigBlk: the thread's blocked-signal mask, bit n-1 for signal n
 };
 
 std::vector<TaskInfo> tasks_of(pid_t pid) {
@@ -45,6 +47,8 @@ std::vector<TaskInfo> tasks_of(pid_t pid) {
         for (std::string line; std::getline(status, line);) {
             if (line.starts_with("Cpus_allowed_list:")) {
                 std::istringstream(line.substr(18)) >> t.cpus;
+            } else if (line.starts_with("SigBlk:")) {
+                t.blocked = std::stoull(line.substr(7), nullptr, 16);
             }
         }
         std::ifstream stat_file(dir.path() / "stat");
@@ -174,4 +178,27 @@ TEST_CASE("real-time workers need a CPU each: two on one listed CPU refuse to st
     CHECK(status == 1);
     CHECK_THAT(out, Catch::Contains("list a CPU for each of the 2 workers (1 listed)"));
     CHECK(out.find("redpacketd ready") == std::string::npos);
+}
+
+TEST_CASE("every thread of the daemon blocks SIGINT, SIGTERM and SIGHUP: the main loop reads "
+          "them from a signalfd",
+          "[isolation][integration]") {
+    // A stop signal taken by a thread's handler instead was lost under ThreadSanitizer
+    // (daemon/signal_watch.hpp); blocked everywhere, it waits in the kernel for the signalfd.
+    const auto bit = [](int signum) { return std::uint64_t{1} << (signum - 1); };
+    const std::uint64_t stop_signals = bit(SIGINT) | bit(SIGTERM) | bit(SIGHUP);
+    const auto dir = redpacketd::testing::fresh_temp_dir("rp-sigmask");
+    DaemonProcess d({"--workers", "2", "--journal-dir", dir.string()});
+    int ours = 0;
+    for (const TaskInfo& t : tasks_of(d.pid())) {
+        if (!t.main && !t.name.starts_with("rp-")) {
+            continue;  // a sanitizer's helper thread
+        }
+        INFO(t.name << ": SigBlk " << std::hex << t.blocked);
+        ++ours;
+        CHECK((t.blocked & stop_signals) == stop_signals);
+    }
+    CHECK(ours == 5);  // main, two workers, two journal writers
+    CHECK(d.stop(std::chrono::seconds{5}) == 0);
+    CHECK_THAT(d.log_tail(4096), Catch::Contains("signal 15: shutting down"));
 }
