@@ -4,9 +4,11 @@ find_package(fmt REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(OpenSSL REQUIRED)
-find_package(HttpParser REQUIRED)
-# sd_notify(3) for systemd's Type=notify (packaging/redpacketd.service).
 find_package(PkgConfig REQUIRED)
+# The admin API's HTTP server (daemon/admin_http.cpp) and the load generator's client for it.
+pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd>=0.9.75)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib>=0.11)
+# sd_notify(3) for systemd's Type=notify (packaging/redpacketd.service).
 pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 
 # GET /dashboard's page, compiled in (the daemon serves no files from disk): sets `out_var` to

@@ -8,7 +8,7 @@ packages=(
     g++ cmake ninja-build pkg-config ccache
     catch2 libbenchmark-dev libabsl-dev libconcurrentqueue-dev
     libuv1-dev libfmt-dev nlohmann-json3-dev
-    libcli11-dev libssl-dev libhttp-parser-dev libisal-dev libhiredis-dev redis-server
+    libcli11-dev libssl-dev libmicrohttpd-dev libcpp-httplib-dev libisal-dev libhiredis-dev redis-server
     libsystemd-dev help2man dpkg-dev systemd prometheus chromium
     python3
 )

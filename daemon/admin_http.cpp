@@ -1,80 +1,71 @@
-// Admin HTTP API, part 2: the libuv + http_parser server that serves route().
+// Admin HTTP API, part 2: the server that serves route(), on GNU libmicrohttpd.
+//
+// libmicrohttpd (MHD) parses HTTP/1.1 — request line, headers, chunked bodies, header size —
+// and writes the responses. It runs without a thread of its own: MHD_USE_EPOLL gives one epoll
+// descriptor that becomes readable whenever MHD has work, which a uv_poll_t watches on the
+// caller's loop, and MHD_get_timeout says when MHD wants to run next (a uv_timer_t). Every MHD
+// call and callback therefore runs on the loop's thread, like the rest of the admin API.
+//
+// What MHD does not offer, this file adds: a deadline for the whole exchange (MHD's timeout is
+// an idle timeout in whole seconds — a client sending one byte a second would never hit it), a
+// 503 for connections past the limit, a 413 for an announced or actual body past the size limit,
+// and the token check (in route()).
 #include "admin_http.hpp"
 
 #include <fmt/format.h>
-#include <http_parser.h>
-#include <openssl/crypto.h>
-#include <strings.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <array>
+#include <cerrno>
 #include <charconv>
-#include <concepts>
+#include <cstring>
 #include <limits>
-#include <ranges>
+#include <list>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
-#include <vector>
-
-#include "redpacket/split.hpp"
 
 namespace redpacketd {
 
 using detail::error_response;
-using detail::iequals;
-// ---- Server ------------------------------------------------------------------------------
 
 namespace {
-
-void log_uv(std::string_view what, int rc) {
-    fmt::print(stderr, "redpacketd admin: {}: {} ({})\n", what, uv_err_name(rc), uv_strerror(rc));
-}
 
 template <typename Handle>
 uv_handle_t* as_handle(Handle* handle) noexcept {
     return reinterpret_cast<uv_handle_t*>(handle);
 }
 
-template <typename Handle>
-uv_stream_t* as_stream(Handle* handle) noexcept {
-    return reinterpret_cast<uv_stream_t*>(handle);
-}
+/// One TCP connection MHD accepted (its socket context).
+struct Connection {
+    int fd{-1};
+    std::uint64_t deadline_ms{0};  // on the loop's clock
+    bool over_limit{false};
+    bool cut{false};  // shut down at its deadline; MHD closes it
+};
 
-/// reading: parsing the request; responding: writing the answer; lingering: answer sent and
-/// our side shut down, draining the peer until it closes (so it is not reset mid-read).
-enum class Phase : std::uint8_t { reading, responding, lingering };
+/// One request on a connection (its request context): created when MHD has the request line.
+struct Request {
+    HttpRequest request;
+    bool body_too_large{false};
+};
 
-std::string serialize(const HttpResponse& response) {
-    const char* reason = http_status_str(static_cast<http_status>(response.status));
-    return fmt::format(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n{}",
-        response.status, reason, response.content_type, response.body.size(),
-        response.status == 401 ? "WWW-Authenticate: Bearer\r\n" : "", response.body);
+/// A body size announced larger than `limit`, or unparseable.
+bool announced_too_large(const char* content_length, std::size_t limit) {
+    if (content_length == nullptr) {
+        return false;
+    }
+    const std::string_view text{content_length};
+    std::uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    return ec != std::errc{} || end != text.data() + text.size() || value > limit;
 }
 
 }  // namespace
 
 struct AdminServer::Impl {
-    struct Connection {
-        uv_tcp_t tcp{};
-        uv_write_t write_req{};
-        uv_shutdown_t shutdown_req{};
-        http_parser parser{};
-        Impl* server{nullptr};  // valid while the handle is not closing
-        Phase phase{Phase::reading};
-        bool message_complete{false};
-        bool too_large{false};
-        bool peer_eof{false};
-        bool in_header_value{false};
-        bool header_is_authorization{false};
-        std::uint64_t deadline_ms{0};
-        std::size_t bytes_received{0};
-        std::string header_field;
-        HttpRequest request;
-        std::string response;
-    };
-
     Impl(uv_loop_t* l, AdminBackend& b, std::string t, AdminLimits lim)
         : loop(l), backend(b), token(std::move(t)), limits(lim) {}
 
@@ -82,124 +73,236 @@ struct AdminServer::Impl {
     AdminBackend& backend;
     std::string token;
     AdminLimits limits;
-    uv_tcp_t* listener{nullptr};  // heap: freed in its close callback
-    uv_timer_t* sweeper{nullptr};
-    std::unordered_set<Connection*> connections;
-    std::array<char, 16 * 1024> read_buffer{};  // shared: each read is consumed before the next
+    MHD_Daemon* mhd{nullptr};
+    uv_poll_t* poll{nullptr};      // heap: freed in its close callback
+    uv_timer_t* wakeup{nullptr};   // MHD's next timeout
+    uv_timer_t* sweeper{nullptr};  // the whole-exchange deadlines
+    std::list<Connection> connections;
+    std::size_t open{0};  // connections MHD holds, not yet cut
     bool closed{false};
 
-    static Connection& connection_of(http_parser* parser) noexcept {
-        return *static_cast<Connection*>(parser->data);
-    }
-
-    static const http_parser_settings& parser_settings() noexcept {
-        static const http_parser_settings settings = [] {
-            http_parser_settings s{};
-            s.on_url = [](http_parser* p, const char* at, std::size_t n) {
-                connection_of(p).request.url.append(at, n);
-                return 0;
-            };
-            s.on_header_field = [](http_parser* p, const char* at, std::size_t n) {
-                Connection& c = connection_of(p);
-                if (c.in_header_value) {
-                    c.header_field.clear();
-                    c.in_header_value = false;
-                }
-                c.header_field.append(at, n);
-                return 0;
-            };
-            s.on_header_value = [](http_parser* p, const char* at, std::size_t n) {
-                Connection& c = connection_of(p);
-                if (!c.in_header_value) {
-                    c.in_header_value = true;
-                    c.header_is_authorization = iequals(c.header_field, "authorization");
-                    if (c.header_is_authorization) {
-                        c.request.authorization.clear();  // a repeated header: the last counts
-                    }
-                }
-                if (c.header_is_authorization) {
-                    c.request.authorization.append(at, n);
-                }
-                return 0;
-            };
-            s.on_headers_complete = [](http_parser* p) {
-                Connection& c = connection_of(p);
-                // content_length stays ULLONG_MAX when the header is absent.
-                if (p->content_length != std::numeric_limits<std::uint64_t>::max() &&
-                    p->content_length > c.server->limits.max_request_bytes) {
-                    c.too_large = true;
-                    http_parser_pause(p, 1);
-                }
-                return 0;
-            };
-            s.on_body = [](http_parser* p, const char* at, std::size_t n) {
-                connection_of(p).request.body.append(at, n);
-                return 0;
-            };
-            s.on_message_complete = [](http_parser* p) {
-                Connection& c = connection_of(p);
-                c.message_complete = true;
-                c.request.method = http_method_str(static_cast<http_method>(p->method));
-                http_parser_pause(p, 1);  // one request per connection: ignore what follows
-                return 0;
-            };
-            return s;
-        }();
-        return settings;
-    }
-
     std::expected<std::uint16_t, std::string> listen(const std::string& host, std::uint16_t port) {
-        if (listener != nullptr || closed) {
+        if (mhd != nullptr || closed) {
             return std::unexpected(std::string("admin listen: already listening or closed"));
         }
         sockaddr_storage addr{};
-        if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
-            uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr)) != 0) {
+        const bool v4 = uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr)) == 0;
+        if (!v4 && uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr)) != 0) {
             return std::unexpected(
                 fmt::format("admin host '{}' is not a numeric IPv4 or IPv6 address", host));
         }
-        const auto fail = [&](std::string_view step, int rc) {
+        const auto fail = [&](std::string_view step, int err) {
+            return std::unexpected(fmt::format("admin {} on [{}]:{} failed: {}", step, host, port,
+                                               std::strerror(err)));
+        };
+        // Bound here rather than by MHD, so that a taken port is named as such.
+        const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            return fail("socket", errno);
+        }
+        const int on = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+        const socklen_t len = v4 ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+        if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0 ||
+            ::listen(fd, SOMAXCONN) != 0) {
+            const int err = errno;
+            ::close(fd);
+            return fail("bind", err);
+        }
+        if (auto started = start_mhd(fd, v4); !started) {
+            ::close(fd);
+            return std::unexpected(started.error());
+        }
+        const MHD_DaemonInfo* bound = MHD_get_daemon_info(mhd, MHD_DAEMON_INFO_BIND_PORT);
+        const MHD_DaemonInfo* epoll = MHD_get_daemon_info(mhd, MHD_DAEMON_INFO_EPOLL_FD);
+        if (bound == nullptr || epoll == nullptr) {
             close();
             closed = false;  // nothing was served: a later listen() may retry
-            return std::unexpected(fmt::format("admin {} on [{}]:{} failed: {} ({})", step, host,
-                                               port, uv_err_name(rc), uv_strerror(rc)));
-        };
-        auto* tcp = new uv_tcp_t{};
-        if (const int rc = uv_tcp_init(loop, tcp); rc != 0) {
-            delete tcp;  // never initialised: no close callback will come
-            return fail("uv_tcp_init", rc);
+            return std::unexpected(std::string("admin listen: libmicrohttpd gave no port or epoll"));
         }
-        tcp->data = this;
-        listener = tcp;
-        if (const int rc = uv_tcp_bind(tcp, reinterpret_cast<const sockaddr*>(&addr), 0); rc != 0) {
-            return fail("uv_tcp_bind", rc);
+        start_handles(epoll->epoll_fd);
+        return bound->port;
+    }
+
+    std::expected<void, std::string> start_mhd(int fd, bool v4) {
+        // Beyond the limit a connection is still served — a 503 — up to as many again; past
+        // those, MHD closes it as soon as it is accepted.
+        const unsigned hard_limit = limits.max_connections * 2 + 8;
+        // MHD counts whole seconds of silence; the sweeper enforces the real deadline.
+        const unsigned idle_s = static_cast<unsigned>(limits.timeout_ms / 1000 * 2 + 2);
+        const unsigned flags =
+            static_cast<unsigned>(MHD_USE_EPOLL) | (v4 ? 0U : static_cast<unsigned>(MHD_USE_IPv6));
+        mhd = MHD_start_daemon(
+            flags, 0, nullptr, nullptr, &Impl::on_request, this,
+            MHD_OPTION_LISTEN_SOCKET, fd,                                                 //
+            MHD_OPTION_CONNECTION_LIMIT, hard_limit,                                       //
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.max_request_bytes,                  //
+            MHD_OPTION_CONNECTION_TIMEOUT, idle_s,                                         //
+            MHD_OPTION_URI_LOG_CALLBACK, &Impl::on_request_line, this,                     //
+            MHD_OPTION_UNESCAPE_CALLBACK, &Impl::keep_escaped, this,                       //
+            MHD_OPTION_NOTIFY_COMPLETED, &Impl::on_completed, this,                        //
+            MHD_OPTION_NOTIFY_CONNECTION, &Impl::on_connection, this,                      //
+            MHD_OPTION_END);
+        if (mhd == nullptr) {
+            return std::unexpected(std::string("admin listen: libmicrohttpd did not start"));
         }
-        if (const int rc = uv_listen(as_stream(tcp), 128, on_connection); rc != 0) {
-            return fail("uv_listen", rc);
-        }
-        sockaddr_storage bound{};
-        int bound_len = static_cast<int>(sizeof bound);
-        if (const int rc = uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&bound), &bound_len);
-            rc != 0) {
-            return fail("uv_tcp_getsockname", rc);
-        }
-        const std::uint16_t bound_port =
-            bound.ss_family == AF_INET6
-                ? ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port)
-                : ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
-        auto* timer = new uv_timer_t{};
-        if (const int rc = uv_timer_init(loop, timer); rc != 0) {
-            delete timer;
-            return fail("uv_timer_init", rc);
-        }
-        timer->data = this;
-        sweeper = timer;
+        return {};
+    }
+
+    void start_handles(int epoll_fd) {
+        poll = new uv_poll_t{};
+        uv_poll_init(loop, poll, epoll_fd);
+        poll->data = this;
+        uv_poll_start(poll, UV_READABLE, [](uv_poll_t* p, int, int) {
+            static_cast<Impl*>(p->data)->run();
+        });
+        wakeup = new uv_timer_t{};
+        uv_timer_init(loop, wakeup);
+        wakeup->data = this;
+        uv_unref(as_handle(wakeup));  // the poll handle alone decides whether the loop lives
+        sweeper = new uv_timer_t{};
+        uv_timer_init(loop, sweeper);
+        sweeper->data = this;
         const std::uint64_t every = std::clamp<std::uint64_t>(limits.timeout_ms / 10, 10, 1000);
-        if (const int rc = uv_timer_start(timer, on_sweep, every, every); rc != 0) {
-            return fail("uv_timer_start", rc);
+        uv_timer_start(
+            sweeper, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->sweep(); }, every, every);
+        uv_unref(as_handle(sweeper));
+        run();
+    }
+
+    /// Lets MHD do what it can without blocking, then arms the timer for its next timeout.
+    void run() {
+        if (mhd == nullptr) {
+            return;
         }
-        uv_unref(as_handle(timer));  // the listener alone decides whether the loop lives
-        return bound_port;
+        MHD_run(mhd);
+        MHD_UNSIGNED_LONG_LONG timeout = 0;
+        if (MHD_get_timeout(mhd, &timeout) == MHD_YES) {
+            uv_timer_start(
+                wakeup, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->run(); }, timeout, 0);
+        } else {
+            uv_timer_stop(wakeup);
+        }
+    }
+
+    /// Cuts every connection past its deadline: a shut-down socket reads as closed, and MHD
+    /// closes it and releases its memory on its next run.
+    void sweep() {
+        const std::uint64_t now = uv_now(loop);
+        bool cut_any = false;
+        for (Connection& c : connections) {
+            if (!c.cut && c.deadline_ms <= now) {
+                c.cut = true;
+                --open;
+                ::shutdown(c.fd, SHUT_RDWR);
+                cut_any = true;
+            }
+        }
+        if (cut_any) {
+            run();
+        }
+    }
+
+    static void on_connection(void* cls, MHD_Connection* connection, void** socket_context,
+                              MHD_ConnectionNotificationCode code) {
+        auto* self = static_cast<Impl*>(cls);
+        if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+            const MHD_ConnectionInfo* info =
+                MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+            Connection& c = self->connections.emplace_back();
+            c.fd = info != nullptr ? info->connect_fd : -1;
+            c.deadline_ms = uv_now(self->loop) + self->limits.timeout_ms;
+            c.over_limit = self->open >= self->limits.max_connections;
+            ++self->open;
+            *socket_context = &c;
+            return;
+        }
+        auto* c = static_cast<Connection*>(*socket_context);
+        if (c != nullptr) {
+            self->open -= c->cut ? 0 : 1;
+            self->connections.remove_if([c](const Connection& x) { return &x == c; });
+        }
+    }
+
+    static void* on_request_line(void*, const char* uri, MHD_Connection*) {
+        auto* r = new Request{};
+        r->request.url = uri;  // the raw target: path and "?query", as route() expects
+        return r;
+    }
+
+    static size_t keep_escaped(void*, MHD_Connection*, char* s) { return std::strlen(s); }
+
+    static void on_completed(void*, MHD_Connection*, void** request_context,
+                             MHD_RequestTerminationCode) {
+        delete static_cast<Request*>(std::exchange(*request_context, nullptr));
+    }
+
+    static MHD_Result on_request(void* cls, MHD_Connection* connection, const char*,
+                                 const char* method, const char*, const char* upload_data,
+                                 size_t* upload_data_size, void** request_context) {
+        auto* self = static_cast<Impl*>(cls);
+        auto* r = static_cast<Request*>(*request_context);
+        if (r == nullptr) {
+            return MHD_NO;  // no request line seen: cannot happen, refuse rather than guess
+        }
+        const auto* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        auto* c = info != nullptr ? static_cast<Connection*>(info->socket_context) : nullptr;
+        if (r->request.method.empty()) {  // the first call: the headers are in
+            r->request.method = method;
+            const char* auth =
+                MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+            r->request.authorization = auth != nullptr ? auth : "";
+            if (c != nullptr && c->over_limit) {
+                return self->respond(connection, c,
+                                     error_response(503, "too many admin connections"));
+            }
+            if (announced_too_large(MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+                                                                MHD_HTTP_HEADER_CONTENT_LENGTH),
+                                    self->limits.max_request_bytes)) {
+                return self->respond(connection, c, self->too_large());
+            }
+            return MHD_YES;  // ask for the body
+        }
+        if (*upload_data_size > 0) {
+            if (!r->body_too_large) {
+                r->request.body.append(upload_data, *upload_data_size);
+                r->body_too_large = r->request.body.size() > self->limits.max_request_bytes;
+                if (r->body_too_large) {
+                    r->request.body.clear();
+                }
+            }
+            *upload_data_size = 0;  // consumed (or dropped, past the limit)
+            return MHD_YES;
+        }
+        if (r->body_too_large) {
+            return self->respond(connection, c, self->too_large());
+        }
+        return self->respond(connection, c, route(r->request, self->backend, self->token));
+    }
+
+    [[nodiscard]] HttpResponse too_large() const {
+        return error_response(413,
+                              fmt::format("request larger than {} bytes", limits.max_request_bytes));
+    }
+
+    MHD_Result respond(MHD_Connection* connection, Connection* c, const HttpResponse& answer) {
+        MHD_Response* response = MHD_create_response_from_buffer(
+            answer.body.size(), const_cast<char*>(answer.body.data()), MHD_RESPMEM_MUST_COPY);
+        if (response == nullptr) {
+            return MHD_NO;
+        }
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, answer.content_type.c_str());
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+        if (answer.status == 401) {
+            MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+        }
+        const MHD_Result queued =
+            MHD_queue_response(connection, static_cast<unsigned>(answer.status), response);
+        MHD_destroy_response(response);
+        if (c != nullptr) {  // the same time again to take the answer
+            c->deadline_ms = uv_now(loop) + limits.timeout_ms;
+        }
+        return queued;
     }
 
     void close() noexcept {
@@ -207,180 +310,21 @@ struct AdminServer::Impl {
             return;
         }
         closed = true;
-        if (listener != nullptr) {
-            uv_close(as_handle(std::exchange(listener, nullptr)),
-                     [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-        }
-        if (sweeper != nullptr) {
-            uv_close(as_handle(std::exchange(sweeper, nullptr)),
-                     [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-        }
-        for (Connection* c : std::exchange(connections, {})) {
-            close_handle(*c);
-        }
-    }
-
-    static void close_handle(Connection& c) noexcept {
-        if (!uv_is_closing(as_handle(&c.tcp))) {
-            uv_close(as_handle(&c.tcp),
-                     [](uv_handle_t* h) { delete static_cast<Connection*>(h->data); });
-        }
-    }
-
-    void close_connection(Connection& c) noexcept {
-        connections.erase(&c);
-        close_handle(c);
-    }
-
-    static void on_connection(uv_stream_t* stream, int status) {
-        Impl& self = *static_cast<Impl*>(stream->data);
-        if (status != 0) {
-            log_uv("accept", status);
-            return;
-        }
-        try {
-            self.accept(stream);
-        } catch (const std::exception& e) {
-            fmt::print(stderr, "redpacketd admin: accept: {}\n", e.what());
-        }
-    }
-
-    void accept(uv_stream_t* stream) {
-        auto owned = std::make_unique<Connection>();
-        connections.insert(owned.get());
-        if (const int rc = uv_tcp_init(loop, &owned->tcp); rc != 0) {
-            connections.erase(owned.get());
-            log_uv("uv_tcp_init", rc);
-            return;
-        }
-        Connection& c = *owned.release();  // from here on freed by the close callback
-        c.tcp.data = &c;
-        c.write_req.data = &c;
-        c.shutdown_req.data = &c;
-        c.server = this;
-        c.deadline_ms = uv_now(loop) + limits.timeout_ms;
-        http_parser_init(&c.parser, HTTP_REQUEST);
-        c.parser.data = &c;
-        if (const int rc = uv_accept(stream, as_stream(&c.tcp)); rc != 0) {
-            log_uv("uv_accept", rc);
-            close_connection(c);
-            return;
-        }
-        if (const int rc = uv_read_start(as_stream(&c.tcp), on_alloc, on_read); rc != 0) {
-            log_uv("uv_read_start", rc);
-            close_connection(c);
-            return;
-        }
-        if (connections.size() > limits.max_connections) {
-            respond(c, error_response(503, "too many admin connections"));
-        }
-    }
-
-    static void on_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
-        Impl& self = *static_cast<Connection*>(handle->data)->server;
-        *buf = uv_buf_init(self.read_buffer.data(), static_cast<unsigned>(self.read_buffer.size()));
-    }
-
-    static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-        Connection& c = *static_cast<Connection*>(stream->data);
-        Impl& self = *c.server;
-        if (nread == 0) {
-            return;
-        }
-        if (nread < 0) {
-            if (nread == UV_EOF && c.phase == Phase::responding) {
-                c.peer_eof = true;  // half-closed: still deliver the answer
-                if (const int rc = uv_read_stop(stream); rc != 0) {
-                    log_uv("uv_read_stop", rc);
-                }
-                return;
+        const auto close_and_free = [](auto*& handle) {
+            using Handle = std::remove_reference_t<decltype(*handle)>;
+            if (handle != nullptr) {
+                uv_close(as_handle(std::exchange(handle, nullptr)),
+                         [](uv_handle_t* h) { delete reinterpret_cast<Handle*>(h); });
             }
-            if (nread != UV_EOF && nread != UV_ECONNRESET) {
-                log_uv("read", static_cast<int>(nread));
-            }
-            self.close_connection(c);
-            return;
+        };
+        close_and_free(poll);  // stop watching the epoll descriptor before MHD closes it
+        close_and_free(wakeup);
+        close_and_free(sweeper);
+        if (mhd != nullptr) {
+            MHD_stop_daemon(std::exchange(mhd, nullptr));  // closes every connection and the socket
         }
-        if (c.phase != Phase::reading) {
-            return;  // the answer is decided; drain and discard
-        }
-        try {
-            self.feed(c, buf->base, static_cast<std::size_t>(nread));
-        } catch (const std::exception& e) {
-            fmt::print(stderr, "redpacketd admin: request: {}\n", e.what());
-            self.close_connection(c);
-        }
-    }
-
-    void feed(Connection& c, const char* data, std::size_t size) {
-        const std::size_t take = std::min(size, limits.max_request_bytes - c.bytes_received);
-        c.bytes_received += take;
-        if (take > 0) {  // a zero length would tell the parser the stream ended
-            http_parser_execute(&c.parser, &parser_settings(), data, take);
-        }
-        if (c.message_complete) {
-            respond(c, route(c.request, backend, token));
-        } else if (c.too_large || take < size) {
-            respond(c, error_response(413, fmt::format("request larger than {} bytes",
-                                                       limits.max_request_bytes)));
-        } else if (const auto err = HTTP_PARSER_ERRNO(&c.parser); err != HPE_OK) {
-            respond(c, error_response(400, fmt::format("malformed HTTP request: {}",
-                                                       http_errno_description(err))));
-        }
-    }
-
-    void respond(Connection& c, const HttpResponse& response) {
-        c.phase = Phase::responding;
-        c.deadline_ms = uv_now(loop) + limits.timeout_ms;
-        c.response = serialize(response);
-        const uv_buf_t buf =
-            uv_buf_init(c.response.data(), static_cast<unsigned>(c.response.size()));
-        if (const int rc = uv_write(&c.write_req, as_stream(&c.tcp), &buf, 1, on_write); rc != 0) {
-            log_uv("uv_write", rc);
-            close_connection(c);
-        }
-    }
-
-    static void on_write(uv_write_t* req, int status) {
-        Connection& c = *static_cast<Connection*>(req->data);
-        if (uv_is_closing(as_handle(&c.tcp))) {
-            return;  // cancelled by close(); the server may be gone
-        }
-        if (status != 0 || c.peer_eof) {
-            if (status != 0 && status != UV_EPIPE && status != UV_ECONNRESET) {
-                log_uv("write", status);
-            }
-            c.server->close_connection(c);
-            return;
-        }
-        c.phase = Phase::lingering;
-        if (const int rc = uv_shutdown(&c.shutdown_req, as_stream(&c.tcp), on_shutdown); rc != 0) {
-            log_uv("uv_shutdown", rc);
-            c.server->close_connection(c);
-        }
-    }
-
-    static void on_shutdown(uv_shutdown_t* req, int status) {
-        Connection& c = *static_cast<Connection*>(req->data);
-        if (uv_is_closing(as_handle(&c.tcp)) || status == 0) {
-            return;  // lingering ends at the peer's EOF or the deadline
-        }
-        if (status != UV_ENOTCONN && status != UV_ECONNRESET) {
-            log_uv("shutdown", status);
-        }
-        c.server->close_connection(c);
-    }
-
-    static void on_sweep(uv_timer_t* timer) {
-        Impl& self = *static_cast<Impl*>(timer->data);
-        const std::uint64_t now = uv_now(self.loop);
-        std::erase_if(self.connections, [now](Connection* c) {
-            if (c->deadline_ms > now) {
-                return false;
-            }
-            close_handle(*c);
-            return true;
-        });
+        connections.clear();
+        open = 0;
     }
 };
 
@@ -388,15 +332,15 @@ AdminServer::AdminServer(uv_loop_t* loop, AdminBackend& backend, std::string bea
                          AdminLimits limits)
     : impl_(std::make_unique<Impl>(loop, backend, std::move(bearer_token), limits)) {}
 
-AdminServer::~AdminServer() noexcept { impl_->close(); }
+AdminServer::~AdminServer() noexcept { close(); }
 
 std::expected<std::uint16_t, std::string> AdminServer::listen(const std::string& host,
-                                                              std::uint16_t port) {
+                                                             std::uint16_t port) {
     return impl_->listen(host, port);
 }
 
 void AdminServer::close() noexcept { impl_->close(); }
 
-std::size_t AdminServer::connection_count() const noexcept { return impl_->connections.size(); }
+std::size_t AdminServer::connection_count() const noexcept { return impl_->open; }
 
 }  // namespace redpacketd

@@ -3,7 +3,7 @@
 // Two layers. `route()` is a pure function from a parsed request to a response — no sockets,
 // no clock — so it can be unit-tested and fuzzed; it never throws. `AdminServer` serves
 // `route()` over HTTP/1.1 on a libuv loop, one request per connection (`Connection: close`),
-// parsing with the nodejs http_parser. The caller owns the loop and the backend; both must
+// on GNU libmicrohttpd (it parses and frames; the loop drives it: admin_http.cpp). The caller owns the loop and the backend; both must
 // outlive the server. Thread-safety: none — every AdminServer call and every callback runs on
 // the admin loop's thread (stop it from elsewhere with uv_async_send).
 #pragma once
@@ -53,8 +53,10 @@ namespace detail {
 
 /// Resource limits of the admin server.
 struct AdminLimits {
-    std::uint32_t max_connections{64};         ///< more are answered 503 and closed
-    std::size_t max_request_bytes{64 * 1024};  ///< request line + headers + body; more → 413
+    std::uint32_t max_connections{64};  ///< more are answered 503 and closed (past twice as
+                                        ///< many, closed when accepted)
+    std::size_t max_request_bytes{64 * 1024};  ///< request line + headers (more → 431), and
+                                               ///< the body (more → 413)
     std::uint64_t timeout_ms{10'000};          ///< whole request must arrive within this; the
                                                ///< same again to finish after the response
 };

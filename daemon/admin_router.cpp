@@ -2,7 +2,6 @@
 #include "admin_http.hpp"
 
 #include <fmt/format.h>
-#include <http_parser.h>
 #include <openssl/crypto.h>
 #include <strings.h>
 

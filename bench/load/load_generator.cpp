@@ -39,7 +39,7 @@ LoadGenerator::LoadGenerator(Options options) : options_{std::move(options)} {
     check_uv(uv_idle_init(&loop_, &spin_), "uv_idle_init");
     spin_.data = this;
     if (options_.admin_port != 0) {
-        scraper_ = std::make_unique<StatsScraper>(loop_, options_.admin_port);
+        scraper_ = std::make_unique<StatsScraper>(loop_, options_.admin_port, options_.admin_token);
     }
     const std::uint32_t n = options_.plan.connections();
     conns_.reserve(n);

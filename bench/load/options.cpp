@@ -67,6 +67,10 @@ std::expected<Options, OptionsExit> parse_options(int argc, const char* const* a
     app.add_option("--csv", o.csv_path, "per-second CSV file");
     app.add_option("--json", o.json_path, "JSON summary file (also printed to stdout)");
     app.add_option("--admin-port", o.admin_port, "scrape GET /stats on 127.0.0.1:P each second");
+    app.add_option("--admin-token", o.admin_token,
+                   "bearer token for the scrape (prefer the environment variable: a flag shows "
+                   "in /proc/<pid>/cmdline)")
+        ->envname("REDPACKETD_ADMIN_TOKEN");
     app.add_option("--max-seconds", o.max_seconds, "hard limit on the run")
         ->check(CLI::Range(1, 86400))->capture_default_str();
     app.add_option("--auth-secret", o.auth_secret, "log in with HMAC-SHA256 tokens (cmd 16)");

@@ -31,6 +31,7 @@ struct Options {
     std::string csv_path;              ///< empty: no CSV
     std::string json_path;             ///< empty: summary on stdout only
     std::uint16_t admin_port{0};       ///< 0: do not scrape /stats
+    std::string admin_token;           ///< sent as a bearer token with the scrape
     std::uint64_t max_seconds{600};    ///< hard limit on the whole run
     std::string auth_secret;           ///< non-empty: authenticated login (cmd 16)
     std::uint32_t user_base{1};        ///< user id of connection i is user_base + i

@@ -156,12 +156,13 @@ TEST_CASE("the phase JSON carries percentiles in microseconds and the result cou
 }
 
 TEST_CASE("the /stats response yields shake requests and connections", "[load]") {
-    const std::string ok = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n"
-                           R"({"connections": 12, "totals": {"shake_requests": 345}})";
-    const auto s = parse_stats_response(ok);
+    const auto s = parse_stats_response(200, R"({"connections": 12, "totals": {"shake_requests": 345}})");
     REQUIRE(s.has_value());
     CHECK(s->connections == 12);
     CHECK(s->shake_requests == 345);
-    CHECK_FALSE(parse_stats_response("HTTP/1.1 404 Not Found\r\n\r\n{}").has_value());
-    CHECK_FALSE(parse_stats_response("HTTP/1.1 200 OK\r\n\r\n{\"connections\": 1}").has_value());
+    CHECK_FALSE(parse_stats_response(404, "{}").has_value());
+    CHECK_FALSE(parse_stats_response(401, R"({"connections": 12, "totals": {"shake_requests": 345}})")
+                    .has_value());
+    CHECK_FALSE(parse_stats_response(200, R"({"connections": 1})").has_value());
+    CHECK_FALSE(parse_stats_response(200, "not json").has_value());
 }
