@@ -1,6 +1,8 @@
 // http_request and the helpers: blocking POSIX sockets with poll() deadlines.
 #include "test_support.hpp"
 
+#include <httplib.h>
+
 #include <cstdio>
 
 #include <sys/wait.h>
@@ -27,63 +29,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-[[noreturn]] void fail_errno(const std::string& what) {
-    throw std::runtime_error(what + ": " + std::strerror(errno));
-}
-
 std::uint64_t unix_seconds() { return static_cast<std::uint64_t>(std::time(nullptr)); }
-
-/// A connected, blocking loopback TCP socket (CLOEXEC, no Nagle). Blocking sends give up
-/// after kReadTimeout, so a server that stops reading fails a test instead of hanging it.
-/// `receive_buffer` > 0 shrinks SO_RCVBUF (set before connect, so the window stays small).
-int connect_loopback(std::uint16_t port, int receive_buffer = 0) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        fail_errno("socket");
-    }
-    const timeval send_timeout{kReadTimeout.count() / 1000, (kReadTimeout.count() % 1000) * 1000};
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
-    if (receive_buffer > 0) {
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
-    }
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-        const int e = errno;
-        ::close(fd);
-        errno = e;
-        fail_errno(fmt::format("connect 127.0.0.1:{}", port));
-    }
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return fd;
-}
-
-/// Writes all of `bytes`; false on any error (EPIPE, ECONNRESET, ...).
-bool write_all(int fd, const void* data, std::size_t size) noexcept {
-    const auto* p = static_cast<const char*>(data);
-    while (size > 0) {
-        const ssize_t n = ::send(fd, p, size, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return false;
-        }
-        p += n;
-        size -= static_cast<std::size_t>(n);
-    }
-    return true;
-}
-
-/// Milliseconds left until `deadline`, never negative.
-int millis_left(Clock::time_point deadline) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    return static_cast<int>(std::max<std::int64_t>(left, 0));
-}
 
 }  // namespace
 
@@ -92,56 +38,34 @@ int millis_left(Clock::time_point deadline) {
 HttpReply http_request(std::uint16_t port, std::string_view method, std::string_view target,
                        std::string_view body, std::string_view bearer,
                        std::chrono::milliseconds timeout) {
-    const int fd = connect_loopback(port);
-    std::string request = fmt::format(
-        "{} {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        method, target, port, body.size());
-    if (!body.empty()) {
-        request += "Content-Type: application/json\r\n";
-    }
+    httplib::Client client("127.0.0.1", port);
+    client.set_connection_timeout(timeout);
+    client.set_read_timeout(timeout);
+    client.set_write_timeout(timeout);
+    httplib::Headers headers;
     if (!bearer.empty()) {
-        request += fmt::format("Authorization: Bearer {}\r\n", bearer);
+        headers.emplace("Authorization", fmt::format("Bearer {}", bearer));
     }
-    request += "\r\n";
-    request += body;
-    if (!write_all(fd, request.data(), request.size())) {
-        ::close(fd);
-        fail_errno("send http request");
+    httplib::Request request;
+    request.method = std::string{method};
+    request.path = std::string{target};
+    request.headers = std::move(headers);
+    request.body = std::string{body};
+    if (!body.empty()) {
+        request.set_header("Content-Type", "application/json");
     }
-    std::string raw;
-    const auto deadline = Clock::now() + timeout;
-    for (;;) {
-        pollfd p{fd, POLLIN, 0};
-        const int ready = ::poll(&p, 1, millis_left(deadline));
-        if (ready < 0 && errno == EINTR) {
-            continue;
-        }
-        if (ready <= 0) {
-            ::close(fd);
-            throw std::runtime_error(
-                fmt::format("no complete HTTP answer to {} {} in {} ms: \"{}\"", method, target,
-                            timeout.count(), raw));
-        }
-        char buf[4096];
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n > 0) {
-            raw.append(buf, static_cast<std::size_t>(n));
-            continue;
-        }
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        break;  // EOF (or a reset after the answer): the server is done
-    }
-    ::close(fd);
-    const auto head_end = raw.find("\r\n\r\n");
-    if (head_end == std::string::npos || raw.rfind("HTTP/1.1 ", 0) != 0) {
-        throw std::runtime_error("malformed HTTP answer: \"" + raw + "\"");
+    const httplib::Result answer = client.send(request);
+    if (!answer) {
+        throw std::runtime_error(fmt::format("no HTTP answer to {} {} in {} ms: {}", method, target,
+                                             timeout.count(), httplib::to_string(answer.error())));
     }
     HttpReply reply;
-    reply.head = raw.substr(0, head_end);
-    reply.body = raw.substr(head_end + 4);
-    reply.status = std::stoi(reply.head.substr(9, 3));
+    reply.status = answer->status;
+    reply.head = fmt::format("HTTP/1.1 {}", answer->status);
+    for (const auto& [name, value] : answer->headers) {
+        reply.head += fmt::format("\r\n{}: {}", name, value);
+    }
+    reply.body = answer->body;
     return reply;
 }
 
