@@ -26,6 +26,7 @@
 #include <cstring>
 #include <limits>
 #include <list>
+#include <memory>
 #include <string_view>
 #include <utility>
 
@@ -112,7 +113,8 @@ struct AdminServer::Impl {
             return fail("bind", err);
         }
         if (auto started = start_mhd(fd, v4); !started) {
-            ::close(fd);
+            // Not closed here: a failing MHD_start_daemon closes the socket it was given on some
+            // paths and not on others, and a second close could hit a reused descriptor.
             return std::unexpected(started.error());
         }
         const MHD_DaemonInfo* bound = MHD_get_daemon_info(mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -122,13 +124,17 @@ struct AdminServer::Impl {
             closed = false;  // nothing was served: a later listen() may retry
             return std::unexpected(std::string("admin listen: libmicrohttpd gave no port or epoll"));
         }
-        start_handles(epoll->epoll_fd);
+        if (auto started = start_handles(epoll->epoll_fd); !started) {
+            close();
+            closed = false;
+            return std::unexpected(started.error());
+        }
         return bound->port;
     }
 
     std::expected<void, std::string> start_mhd(int fd, bool v4) {
-        // Beyond the limit a connection is still served — a 503 — up to as many again; past
-        // those, MHD closes it as soon as it is accepted.
+        // Beyond the limit a connection is still served — a 503 — up to as many again (and 8);
+        // past those, MHD stops accepting and new connections wait in the kernel's backlog.
         const unsigned hard_limit = limits.max_connections * 2 + 8;
         // MHD counts whole seconds of silence; the sweeper enforces the real deadline.
         const unsigned idle_s = static_cast<unsigned>(limits.timeout_ms / 1000 * 2 + 2);
@@ -151,25 +157,37 @@ struct AdminServer::Impl {
         return {};
     }
 
-    void start_handles(int epoll_fd) {
+    std::expected<void, std::string> start_handles(int epoll_fd) {
+        const auto failed = [this](std::string_view step, int rc) {
+            return std::unexpected(fmt::format("admin {}: {}", step, uv_strerror(rc)));
+        };
         poll = new uv_poll_t{};
-        uv_poll_init(loop, poll, epoll_fd);
+        if (const int rc = uv_poll_init(loop, poll, epoll_fd); rc != 0) {
+            delete std::exchange(poll, nullptr);  // never initialised: no close callback
+            return failed("uv_poll_init", rc);
+        }
         poll->data = this;
-        uv_poll_start(poll, UV_READABLE, [](uv_poll_t* p, int, int) {
-            static_cast<Impl*>(p->data)->run();
-        });
-        wakeup = new uv_timer_t{};
-        uv_timer_init(loop, wakeup);
-        wakeup->data = this;
-        uv_unref(as_handle(wakeup));  // the poll handle alone decides whether the loop lives
-        sweeper = new uv_timer_t{};
-        uv_timer_init(loop, sweeper);
-        sweeper->data = this;
+        if (const int rc = uv_poll_start(poll, UV_READABLE,
+                                         [](uv_poll_t* p, int, int) {
+                                             static_cast<Impl*>(p->data)->run();
+                                         });
+            rc != 0) {
+            return failed("uv_poll_start", rc);
+        }
+        for (uv_timer_t** timer : {&wakeup, &sweeper}) {
+            *timer = new uv_timer_t{};
+            if (const int rc = uv_timer_init(loop, *timer); rc != 0) {
+                delete std::exchange(*timer, nullptr);
+                return failed("uv_timer_init", rc);
+            }
+            (*timer)->data = this;
+            uv_unref(as_handle(*timer));  // the poll handle alone decides whether the loop lives
+        }
         const std::uint64_t every = std::clamp<std::uint64_t>(limits.timeout_ms / 10, 10, 1000);
         uv_timer_start(
             sweeper, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->sweep(); }, every, every);
-        uv_unref(as_handle(sweeper));
         run();
+        return {};
     }
 
     /// Lets MHD do what it can without blocking, then arms the timer for its next timeout.
@@ -226,10 +244,14 @@ struct AdminServer::Impl {
         }
     }
 
-    static void* on_request_line(void*, const char* uri, MHD_Connection*) {
-        auto* r = new Request{};
-        r->request.url = uri;  // the raw target: path and "?query", as route() expects
-        return r;
+    static void* on_request_line(void*, const char* uri, MHD_Connection*) noexcept {
+        try {
+            auto r = std::make_unique<Request>();
+            r->request.url = uri;  // the raw target: path and "?query", as route() expects
+            return r.release();
+        } catch (...) {
+            return nullptr;  // out of memory: on_request refuses the request
+        }
     }
 
     static size_t keep_escaped(void*, MHD_Connection*, char* s) { return std::strlen(s); }
@@ -239,10 +261,23 @@ struct AdminServer::Impl {
         delete static_cast<Request*>(std::exchange(*request_context, nullptr));
     }
 
-    static MHD_Result on_request(void* cls, MHD_Connection* connection, const char*,
-                                 const char* method, const char*, const char* upload_data,
-                                 size_t* upload_data_size, void** request_context) {
-        auto* self = static_cast<Impl*>(cls);
+    /// MHD's access handler. Nothing may unwind through MHD's C frames: an exception (out of
+    /// memory) ends the connection instead.
+    static MHD_Result on_request(void* cls, MHD_Connection* connection, const char* /*url*/,
+                                 const char* method, const char* /*version*/,
+                                 const char* upload_data,
+                                 size_t* upload_data_size, void** request_context) noexcept {
+        try {
+            return static_cast<Impl*>(cls)->handle(connection, method, upload_data,
+                                                   upload_data_size, request_context);
+        } catch (...) {
+            return MHD_NO;
+        }
+    }
+
+    MHD_Result handle(MHD_Connection* connection, const char* method, const char* upload_data,
+                      size_t* upload_data_size, void** request_context) {
+        Impl* self = this;
         auto* r = static_cast<Request*>(*request_context);
         if (r == nullptr) {
             return MHD_NO;  // no request line seen: cannot happen, refuse rather than guess
@@ -343,6 +378,6 @@ std::expected<std::uint16_t, std::string> AdminServer::listen(const std::string&
 
 void AdminServer::close() noexcept { impl_->close(); }
 
-std::size_t AdminServer::connection_count() const noexcept { return impl_->open; }
+std::size_t AdminServer::connection_count() const noexcept { return impl_->connections.size(); }
 
 }  // namespace redpacketd

@@ -54,7 +54,7 @@ namespace detail {
 /// Resource limits of the admin server.
 struct AdminLimits {
     std::uint32_t max_connections{64};  ///< more are answered 503 and closed (past twice as
-                                        ///< many, closed when accepted)
+                                        ///< many, left in the listen backlog)
     std::size_t max_request_bytes{64 * 1024};  ///< request line + headers (more → 431), and
                                                ///< the body (more → 413)
     std::uint64_t timeout_ms{10'000};          ///< whole request must arrive within this; the

@@ -84,6 +84,7 @@ Server::Server(Config config) : loaded_{config} {
         c.workers = std::min(c.workers, c.sets);
     }
     set_log_settings(c.log_level, c.log_format);
+    shared_.limits.store(c);
     shared_.registry = std::make_unique<redpacket::ConnectionRegistry>(
         redpacket::ShardingConfig{c.sets, c.workers, c.mailbox_capacity});
     shared_.mailboxes =

@@ -1,7 +1,7 @@
 // Server, part 4: SIGHUP. The settings are read again the way they were at start-up (the
 // config file, the environment, the same flags); what can change while running — the log
-// level and format, and the campaigns — is applied, and every other change is logged as
-// needing a restart. A changed campaign is posted whole, as POST /campaigns/<kind> does: its
+// level and format, the campaigns and the connection limits (RuntimeLimits) — is applied, and
+// every other change is logged as needing a restart. A changed campaign is posted whole, as POST /campaigns/<kind> does: its
 // pacing and total start again. A configuration that does not load or validate changes
 // nothing, and says why.
 #include <fmt/ranges.h>
@@ -36,9 +36,10 @@ void Server::reload() {
     }
     std::vector<std::string> applied, restart;
     for (std::string& key : changed_settings(loaded_, *next)) {
-        const bool runtime =
-            key == "log_level" || key == "log_format" || key.starts_with("shake.") ||
-            key.starts_with("send.");
+        const bool runtime = key == "log_level" || key == "log_format" ||
+                             key.starts_with("shake.") || key.starts_with("send.") ||
+                             std::ranges::find(RuntimeLimits::kKeys, key) !=
+                                 RuntimeLimits::kKeys.end();
         (runtime ? applied : restart).push_back(std::move(key));
     }
     const auto changed = [&](std::string_view section) {
@@ -53,6 +54,7 @@ void Server::reload() {
     if (changed("send.")) {
         shared_.campaigns->post(next->send);
     }
+    shared_.limits.store(*next);  // the limits' keys are all runtime ones
     ++reloads_.ok;
     log(LogLevel::info, "SIGHUP: settings reloaded; applied: {}; changed but need a restart: {}",
         applied.empty() ? "nothing" : fmt::format("{}", fmt::join(applied, ", ")),
@@ -62,6 +64,12 @@ void Server::reload() {
     loaded_.log_format = next->log_format;
     loaded_.shake = next->shake;
     loaded_.send = next->send;
+    loaded_.max_connections = next->max_connections;
+    loaded_.login_timeout_ms = next->login_timeout_ms;
+    loaded_.idle_timeout_ms = next->idle_timeout_ms;
+    loaded_.output_cap = next->output_cap;
+    loaded_.max_forwarded = next->max_forwarded;
+    loaded_.shutdown_grace_ms = next->shutdown_grace_ms;
     notify_ready("serving");
 }
 

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "config.hpp"
@@ -94,9 +95,42 @@ struct WorkerQueues {
     std::uint64_t held_bytes{0}, held_peak{0};        // replies waiting for the journal
 };
 
+/// The connection limits SIGHUP may change while the daemon runs (server_reload.cpp). The
+/// main thread stores them; workers load them where they apply one, so a change takes effect
+/// at the next connection, deadline or reply.
+struct RuntimeLimits {
+    std::atomic<std::uint32_t> max_connections{0};
+    std::atomic<std::uint32_t> login_timeout_ms{0};
+    std::atomic<std::uint32_t> idle_timeout_ms{0};
+    std::atomic<std::uint32_t> output_cap{0};
+    std::atomic<std::uint32_t> max_forwarded{0};
+    std::atomic<std::uint32_t> shutdown_grace_ms{0};
+
+    /// The config keys these are, as changed_settings() names them.
+    static constexpr std::array<std::string_view, 6> kKeys{
+        "max_connections", "login_timeout_ms", "idle_timeout_ms",
+        "output_cap",      "max_forwarded",    "shutdown_grace_ms"};
+
+    void store(const Config& c) noexcept {
+        constexpr auto r = std::memory_order_relaxed;
+        max_connections.store(c.max_connections, r);
+        login_timeout_ms.store(c.login_timeout_ms, r);
+        idle_timeout_ms.store(c.idle_timeout_ms, r);
+        output_cap.store(c.output_cap, r);
+        max_forwarded.store(c.max_forwarded, r);
+        shutdown_grace_ms.store(c.shutdown_grace_ms, r);
+    }
+};
+
+/// Reads a runtime limit (relaxed: each is a value on its own, with nothing to order).
+[[nodiscard]] inline std::uint32_t limit(const std::atomic<std::uint32_t>& value) noexcept {
+    return value.load(std::memory_order_relaxed);
+}
+
 /// State shared by every worker, owned by the Server.
 struct Shared {
     Config config;
+    RuntimeLimits limits;  // what of `config` SIGHUP may change: use these, not config's
     std::unique_ptr<redpacket::ConnectionRegistry> registry;
     std::unique_ptr<redpacket::WorkerMailboxes<WorkerMessage>> mailboxes;
     std::unique_ptr<redpacket::RateCounter> rates;

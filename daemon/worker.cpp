@@ -263,7 +263,7 @@ void Worker::publish() {
 // Called from on_async, which calls check_drain after handling its messages.
 void Worker::begin_drain() {
     draining_ = true;
-    drain_deadline_ms_ = now_ms_ + std::int64_t{config_.shutdown_grace_ms};
+    drain_deadline_ms_ = now_ms_ + std::int64_t{limit(shared_.limits.shutdown_grace_ms)};
     if (listening_) {
         uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
         listening_ = false;

@@ -68,7 +68,7 @@ void Worker::on_connection(uv_stream_t* server, int status) {
     const std::uint64_t open = w.shared_.connections.fetch_add(1) + 1;
     conn->counted = true;
     w.count(Event::accepted);
-    if (open > w.config_.max_connections) {
+    if (open > limit(w.shared_.limits.max_connections)) {
         w.close_connection(*conn, Event::rejected_max_connections);
         return;
     }
@@ -78,7 +78,7 @@ void Worker::on_connection(uv_stream_t* server, int status) {
         // tcp_wmem's max: what a client that never reads can pin in the kernel.
         (void)uv_send_buffer_size(reinterpret_cast<uv_handle_t*>(&conn->tcp), &size);
     }
-    conn->deadline_ms = w.now_ms_ + w.config_.login_timeout_ms;
+    conn->deadline_ms = w.now_ms_ + limit(w.shared_.limits.login_timeout_ms);
     w.start_reading(*conn);
 }
 
@@ -143,7 +143,7 @@ void Worker::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     w.out_hold_ = 0;
     w.count(Event::bytes_in, static_cast<std::uint64_t>(nread));
     if (conn.session.logged_in) {
-        conn.deadline_ms = w.now_ms_ + w.config_.idle_timeout_ms;
+        conn.deadline_ms = w.now_ms_ + limit(w.shared_.limits.idle_timeout_ms);
     }
     std::size_t frames = 0;
     const auto result = conn.assembler.feed(
@@ -206,7 +206,7 @@ void Worker::login(Connection& conn, const redpacket::LoginGranted& granted) {
             close_connection(*old, Event::closed);
         }
     }
-    conn.deadline_ms = now_ms_ + config_.idle_timeout_ms;
+    conn.deadline_ms = now_ms_ + limit(shared_.limits.idle_timeout_ms);
     service_->presence(granted.user, true);
     apply(conn, service_->welcome(conn.session, granted, now()));
 }
@@ -258,7 +258,7 @@ void Worker::flush(Connection& conn, std::vector<std::byte>& bytes) {
     }
     count(Event::bytes_out, bytes.size());
     const int rc = redpacket::detail::write_or_queue(reinterpret_cast<uv_stream_t*>(&conn.tcp),
-                                                     bytes, config_.output_cap, &output_queued_);
+                                                     bytes, limit(shared_.limits.output_cap), &output_queued_);
     output_queued_peak_ = std::max(output_queued_peak_, output_queued_);
     if (rc != 0) {
         close_connection(conn, rc == UV_ENOBUFS ? Event::output_cap_closes : Event::closed);
@@ -326,7 +326,7 @@ void Worker::hold(Connection& conn, bool close_after) {
     // Replies held for the journal count against the output cap like replies queued to a slow
     // reader: a client that keeps asking while its earlier answers wait is closed, not buffered
     // without bound (what is held stays journaled; a retry finds it).
-    if (std::uint64_t{conn.held_bytes} + out_.size() > config_.output_cap) {
+    if (std::uint64_t{conn.held_bytes} + out_.size() > limit(shared_.limits.output_cap)) {
         out_.clear();
         close_connection(conn, Event::output_cap_closes);
         return;

@@ -92,7 +92,7 @@ void Worker::adopt(std::unique_ptr<Migration> m) {
         return;
     }
     conn->assembler = m->assembler;
-    conn->deadline_ms = now_ms_ + config_.idle_timeout_ms;
+    conn->deadline_ms = now_ms_ + limit(shared_.limits.idle_timeout_ms);
     out_ = std::move(m->output);  // replies to frames before the login, in order
     out_hold_ = 0;
     login(*conn, m->login);
@@ -118,7 +118,7 @@ void Worker::adopt(std::unique_ptr<Migration> m) {
 // --- requests for another worker's SETs ------------------------------------------------------
 
 void Worker::forward(Connection& conn, const protocol::Message& request, redpacket::WorkerId to) {
-    const bool limited = forwarded_in_flight_ >= config_.max_forwarded;
+    const bool limited = forwarded_in_flight_ >= limit(shared_.limits.max_forwarded);
     WorkerMessage m{redpacket::PeerRequest{request, conn.session.user, address_of(conn)}};
     if (limited || !shared_.mailboxes->post_to(to, std::move(m))) {
         count(limited ? Event::forward_limited : Event::mailbox_full);

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <fstream>
@@ -12,6 +13,9 @@
 
 int main(int argc, char** argv) {
     using namespace redpacket::load;
+    // A peer that closes mid-write is an error code, not death: libuv's writes and
+    // cpp-httplib's sends (the /stats scrape) both use plain send/write.
+    std::signal(SIGPIPE, SIG_IGN);
     auto options = parse_options(argc, argv);
     if (!options) {
         std::FILE* out = options.error().exit_code == 0 ? stdout : stderr;

@@ -164,12 +164,14 @@ TEST_CASE("under systemd the daemon notifies READY=1 once listening and STOPPING
     CHECK(d.stop(5s) == 0);
 }
 
-TEST_CASE("SIGHUP applies the campaigns and log level from the file, names what needs a restart "
-          "and keeps running on a bad file",
+TEST_CASE("SIGHUP applies the campaigns, log level and connection limits from the file, names "
+          "what needs a restart and keeps running on a bad file",
           "[integration][operations]") {
     using namespace std::chrono_literals;
+    using redpacketd::testing::BlockingClient;
     using redpacketd::testing::eventually;
     using redpacketd::testing::get_json;
+    using redpacketd::testing::must;
     const auto dir = fresh_temp_dir("reload");
     std::filesystem::create_directories(dir);
     const auto file = dir / "redpacketd.json";
@@ -180,8 +182,13 @@ TEST_CASE("SIGHUP applies the campaigns and log level from the file, names what 
         out << text;
     };
     const auto reloads = [&] { return get_json(d.admin_port(), "/stats")["reloads"]; };
+    std::vector<BlockingClient> open;  // two connections under the default limit
+    for (std::uint32_t user = 1; user <= 2; ++user) {
+        open.emplace_back(d.port());
+        REQUIRE(must(open.back().login(user)).result == redpacket::protocol::kResultOk);
+    }
 
-    write(R"({"workers": 1, "log_level": "debug", "max_connections": 500,
+    write(R"({"workers": 1, "log_level": "debug", "max_connections": 2, "max_frame": 2048,
               "shake": {"enabled": true, "rate": 123, "total": 7}})");
     REQUIRE(::kill(d.pid(), SIGHUP) == 0);
     REQUIRE(eventually([&] { return reloads()["ok"] == 1; }, 5s));
@@ -189,9 +196,15 @@ TEST_CASE("SIGHUP applies the campaigns and log level from the file, names what 
     CHECK(shake["enabled"] == true);
     CHECK(shake["rate"] == 123);
     CHECK(shake["total"] == 7);
-    CHECK_THAT(d.log_tail(), Catch::Contains("applied: shake.enabled, shake.rate, shake.total, "
-                                             "log_level; changed but need a restart: "
-                                             "max_connections"));
+    CHECK_THAT(d.log_tail(), Catch::Contains("applied: ") && Catch::Contains("shake.total") &&
+                                 Catch::Contains("log_level") && Catch::Contains("max_connections") &&
+                                 Catch::Contains("changed but need a restart: max_frame"));
+    // The lowered limit holds for the next connection; the two open ones keep working.
+    BlockingClient third(d.port());
+    const auto frames = third.frames_until_close(2s);
+    REQUIRE(frames.has_value());
+    CHECK(frames->empty());
+    CHECK(must(open[0].shake(1)).user == 1);
 
     write(R"({"workers": 1, "shake": {"rate": "fast"}})");
     REQUIRE(::kill(d.pid(), SIGHUP) == 0);
