@@ -8,6 +8,7 @@
 
 #include <csignal>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -189,8 +190,18 @@ TEST_CASE("every thread of the daemon blocks SIGINT, SIGTERM and SIGHUP: the mai
     const std::uint64_t stop_signals = bit(SIGINT) | bit(SIGTERM) | bit(SIGHUP);
     const auto dir = redpacketd::testing::fresh_temp_dir("rp-sigmask");
     DaemonProcess d({"--workers", "2", "--journal-dir", dir.string()});
+    // Each thread names itself once it runs: wait for the four (two workers, two journal writers).
+    std::vector<TaskInfo> tasks;
+    (void)redpacketd::testing::eventually(
+        [&] {
+            tasks = tasks_of(d.pid());
+            return std::ranges::count_if(tasks, [](const TaskInfo& t) {
+                       return t.name.starts_with("rp-");
+                   }) == 4;
+        },
+        std::chrono::seconds{5}, std::chrono::milliseconds{10});
     int ours = 0;
-    for (const TaskInfo& t : tasks_of(d.pid())) {
+    for (const TaskInfo& t : tasks) {
         if (!t.main && !t.name.starts_with("rp-")) {
             continue;  // a sanitizer's helper thread
         }
