@@ -38,8 +38,7 @@ void Server::reload() {
     for (std::string& key : changed_settings(loaded_, *next)) {
         const bool runtime = key == "log_level" || key == "log_format" ||
                              key.starts_with("shake.") || key.starts_with("send.") ||
-                             std::ranges::find(RuntimeLimits::kKeys, key) !=
-                                 RuntimeLimits::kKeys.end();
+                             RuntimeLimits::has(key);
         (runtime ? applied : restart).push_back(std::move(key));
     }
     const auto changed = [&](std::string_view section) {
@@ -64,12 +63,7 @@ void Server::reload() {
     loaded_.log_format = next->log_format;
     loaded_.shake = next->shake;
     loaded_.send = next->send;
-    loaded_.max_connections = next->max_connections;
-    loaded_.login_timeout_ms = next->login_timeout_ms;
-    loaded_.idle_timeout_ms = next->idle_timeout_ms;
-    loaded_.output_cap = next->output_cap;
-    loaded_.max_forwarded = next->max_forwarded;
-    loaded_.shutdown_grace_ms = next->shutdown_grace_ms;
+    RuntimeLimits::copy(*next, loaded_);
     notify_ready("serving");
 }
 

@@ -7,6 +7,7 @@
 // else is an atomic or the CampaignBoard's.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -106,19 +107,38 @@ struct RuntimeLimits {
     std::atomic<std::uint32_t> max_forwarded{0};
     std::atomic<std::uint32_t> shutdown_grace_ms{0};
 
-    /// The config keys these are, as changed_settings() names them.
-    static constexpr std::array<std::string_view, 6> kKeys{
-        "max_connections", "login_timeout_ms", "idle_timeout_ms",
-        "output_cap",      "max_forwarded",    "shutdown_grace_ms"};
+    /// Each limit: its config key (as changed_settings() names it), its Config field, its atomic
+    /// here — the one list that storing, reloading and reporting a limit read.
+    struct Field {
+        std::string_view key;
+        std::uint32_t Config::*config;
+        std::atomic<std::uint32_t> RuntimeLimits::*value;
+    };
+    static constexpr std::array<Field, 6> kFields{{
+        {"max_connections", &Config::max_connections, &RuntimeLimits::max_connections},
+        {"login_timeout_ms", &Config::login_timeout_ms, &RuntimeLimits::login_timeout_ms},
+        {"idle_timeout_ms", &Config::idle_timeout_ms, &RuntimeLimits::idle_timeout_ms},
+        {"output_cap", &Config::output_cap, &RuntimeLimits::output_cap},
+        {"max_forwarded", &Config::max_forwarded, &RuntimeLimits::max_forwarded},
+        {"shutdown_grace_ms", &Config::shutdown_grace_ms, &RuntimeLimits::shutdown_grace_ms},
+    }};
+
+    /// True if `key` is one of the limits.
+    [[nodiscard]] static bool has(std::string_view key) noexcept {
+        return std::ranges::any_of(kFields, [key](const Field& f) { return f.key == key; });
+    }
 
     void store(const Config& c) noexcept {
-        constexpr auto r = std::memory_order_relaxed;
-        max_connections.store(c.max_connections, r);
-        login_timeout_ms.store(c.login_timeout_ms, r);
-        idle_timeout_ms.store(c.idle_timeout_ms, r);
-        output_cap.store(c.output_cap, r);
-        max_forwarded.store(c.max_forwarded, r);
-        shutdown_grace_ms.store(c.shutdown_grace_ms, r);
+        for (const Field& f : kFields) {
+            (this->*f.value).store(c.*f.config, std::memory_order_relaxed);
+        }
+    }
+
+    /// Copies the limits of `from` into `to`, the rest of `to` as it is.
+    static void copy(const Config& from, Config& to) noexcept {
+        for (const Field& f : kFields) {
+            to.*f.config = from.*f.config;
+        }
     }
 };
 
