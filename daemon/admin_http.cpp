@@ -80,8 +80,7 @@ struct AdminServer::Impl {
     uv_poll_t* poll{nullptr};      // heap: freed in its close callback
     uv_timer_t* wakeup{nullptr};   // MHD's next timeout
     uv_timer_t* sweeper{nullptr};  // the whole-exchange deadlines
-    std::list<Connection> connections;
-    std::size_t open{0};  // connections MHD holds, not yet cut
+    std::list<Connection> connections;  // every connection MHD holds, cut or not
     bool closed{false};
 
     std::expected<std::uint16_t, std::string> listen(const std::string& host, std::uint16_t port) {
@@ -190,6 +189,12 @@ struct AdminServer::Impl {
         return {};
     }
 
+    /// Connections not cut at their deadline: what the connection limit counts.
+    [[nodiscard]] std::size_t serving() const noexcept {
+        return static_cast<std::size_t>(
+            std::ranges::count_if(connections, [](const Connection& c) { return !c.cut; }));
+    }
+
     /// Lets MHD do what it can without blocking, then arms the timer for its next timeout.
     void run() {
         if (mhd == nullptr) {
@@ -213,7 +218,6 @@ struct AdminServer::Impl {
         for (Connection& c : connections) {
             if (!c.cut && c.deadline_ms <= now) {
                 c.cut = true;
-                --open;
                 ::shutdown(c.fd, SHUT_RDWR);
                 cut_any = true;
             }
@@ -229,17 +233,16 @@ struct AdminServer::Impl {
         if (code == MHD_CONNECTION_NOTIFY_STARTED) {
             const MHD_ConnectionInfo* info =
                 MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+            const bool over_limit = self->serving() >= self->limits.max_connections;
             Connection& c = self->connections.emplace_back();
             c.fd = info != nullptr ? info->connect_fd : -1;
             c.deadline_ms = uv_now(self->loop) + self->limits.timeout_ms;
-            c.over_limit = self->open >= self->limits.max_connections;
-            ++self->open;
+            c.over_limit = over_limit;
             *socket_context = &c;
             return;
         }
         auto* c = static_cast<Connection*>(*socket_context);
         if (c != nullptr) {
-            self->open -= c->cut ? 0 : 1;
             self->connections.remove_if([c](const Connection& x) { return &x == c; });
         }
     }
@@ -277,7 +280,6 @@ struct AdminServer::Impl {
 
     MHD_Result handle(MHD_Connection* connection, const char* method, const char* upload_data,
                       size_t* upload_data_size, void** request_context) {
-        Impl* self = this;
         auto* r = static_cast<Request*>(*request_context);
         if (r == nullptr) {
             return MHD_NO;  // no request line seen: cannot happen, refuse rather than guess
@@ -290,20 +292,19 @@ struct AdminServer::Impl {
                 MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
             r->request.authorization = auth != nullptr ? auth : "";
             if (c != nullptr && c->over_limit) {
-                return self->respond(connection, c,
-                                     error_response(503, "too many admin connections"));
+                return respond(connection, c, error_response(503, "too many admin connections"));
             }
             if (announced_too_large(MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
                                                                 MHD_HTTP_HEADER_CONTENT_LENGTH),
-                                    self->limits.max_request_bytes)) {
-                return self->respond(connection, c, self->too_large());
+                                    limits.max_request_bytes)) {
+                return respond(connection, c, too_large());
             }
             return MHD_YES;  // ask for the body
         }
         if (*upload_data_size > 0) {
             if (!r->body_too_large) {
                 r->request.body.append(upload_data, *upload_data_size);
-                r->body_too_large = r->request.body.size() > self->limits.max_request_bytes;
+                r->body_too_large = r->request.body.size() > limits.max_request_bytes;
                 if (r->body_too_large) {
                     r->request.body.clear();
                 }
@@ -312,9 +313,9 @@ struct AdminServer::Impl {
             return MHD_YES;
         }
         if (r->body_too_large) {
-            return self->respond(connection, c, self->too_large());
+            return respond(connection, c, too_large());
         }
-        return self->respond(connection, c, route(r->request, self->backend, self->token));
+        return respond(connection, c, route(r->request, backend, token));
     }
 
     [[nodiscard]] HttpResponse too_large() const {
@@ -361,7 +362,6 @@ struct AdminServer::Impl {
             MHD_stop_daemon(std::exchange(mhd, nullptr));  // closes every connection and the socket
         }
         connections.clear();
-        open = 0;
     }
 };
 
