@@ -1,24 +1,12 @@
-// http_request and the helpers: blocking POSIX sockets with poll() deadlines.
+// http_request (on cpp-httplib's client) and the other helpers the integration tests share.
 #include "test_support.hpp"
 
+#include <fmt/format.h>
 #include <httplib.h>
-
-#include <cstdio>
-
 #include <sys/wait.h>
 
-#include <arpa/inet.h>
-#include <fmt/format.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
+#include <cstdio>
 #include <ctime>
 #include <stdexcept>
 #include <thread>
@@ -26,8 +14,6 @@
 
 namespace redpacketd::testing {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 std::uint64_t unix_seconds() { return static_cast<std::uint64_t>(std::time(nullptr)); }
 
