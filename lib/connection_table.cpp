@@ -6,106 +6,171 @@
 
 namespace redpacket {
 namespace {
-constexpr std::size_t kInitialCapacity = 8;
+constexpr std::size_t kInitialCapacity = 16;  // at least one group: the cloned tail fits
+// The most slots that may hold an entry or a tombstone: 7/8 of them.
+constexpr std::size_t max_load(std::size_t capacity) noexcept { return capacity - capacity / 8; }
 }  // namespace
 
 ConnectionTable::ConnectionTable(ConnectionTable&& other) noexcept
-    : entries_{std::move(other.entries_)},
+    : block_{std::move(other.block_)},
+      entries_{other.entries_},
+      ctrl_{other.ctrl_},
       capacity_{other.capacity_},
       size_{other.size_},
+      growth_left_{other.growth_left_},
       shift_{other.shift_} {
     other.clear();
 }
 
 ConnectionTable& ConnectionTable::operator=(ConnectionTable&& other) noexcept {
     if (this != &other) {
-        entries_ = std::move(other.entries_);
+        block_ = std::move(other.block_);
+        entries_ = other.entries_;
+        ctrl_ = other.ctrl_;
         capacity_ = other.capacity_;
         size_ = other.size_;
+        growth_left_ = other.growth_left_;
         shift_ = other.shift_;
         other.clear();
     }
     return *this;
 }
 
-void ConnectionTable::grow() {
-    const std::size_t new_capacity = capacity_ == 0 ? kInitialCapacity : capacity_ * 2;
-    auto fresh = std::make_unique_for_overwrite<Entry[]>(new_capacity);  // may throw: no change yet
-    std::fill_n(fresh.get(), new_capacity, Entry{kReservedUser, 0});
-    auto old = std::exchange(entries_, std::move(fresh));
-    const std::size_t old_capacity = capacity_;
-    capacity_ = new_capacity;
-    shift_ = 64 - std::countr_zero(new_capacity);
-    for (std::size_t i = 0; i < old_capacity; ++i) {
-        if (old[i].user != kReservedUser) {
-            entries_[probe(old[i].user)] = old[i];
+std::size_t ConnectionTable::find_or_free(UserId user, bool& found) const noexcept {
+    const std::uint64_t h = hash(user);
+    const std::size_t mask = capacity_ - 1;
+    std::size_t free = kNoSlot;
+    for (std::size_t pos = home(h);; pos = (pos + Group::kWidth) & mask) {
+        const Group g{ctrl_ + pos};
+        for (auto m = g.match(h2(h)); m; m.clear_lowest()) {
+            const std::size_t i = (pos + m.lowest()) & mask;
+            if (entries_[i].user == user) {
+                found = true;
+                return i;
+            }
+        }
+        if (const auto f = g.match_free(); f && free == kNoSlot) {
+            free = (pos + f.lowest()) & mask;  // at or before this group's first empty slot
+        }
+        if (g.match_empty()) {
+            found = false;
+            return free;
         }
     }
 }
 
+void ConnectionTable::rebuild(std::size_t new_capacity) {
+    static_assert(alignof(Entry) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+    // Allocate before touching the table: a throw leaves it unchanged. The entries and control
+    // bytes are implicit-lifetime types, created in the byte array by its allocation.
+    const std::size_t entry_bytes = new_capacity * sizeof(Entry);
+    auto block = std::make_unique_for_overwrite<std::byte[]>(entry_bytes + ctrl_bytes(new_capacity));
+    auto old_block = std::exchange(block_, std::move(block));
+    const Entry* old_entries = std::exchange(entries_, reinterpret_cast<Entry*>(block_.get()));
+    const std::int8_t* old_ctrl =
+        std::exchange(ctrl_, reinterpret_cast<std::int8_t*>(block_.get() + entry_bytes));
+    std::fill_n(ctrl_, ctrl_bytes(new_capacity), detail::kEmpty);
+    const std::size_t old_capacity = std::exchange(capacity_, new_capacity);
+    shift_ = 64 - std::countr_zero(new_capacity);
+    growth_left_ = max_load(new_capacity) - size_;
+    const std::size_t mask = new_capacity - 1;
+    for (std::size_t i = 0; i < old_capacity; ++i) {
+        if (!detail::is_full(old_ctrl[i])) {
+            continue;
+        }
+        // Distinct users into a table without tombstones, below half full: the first empty
+        // slot from home, byte by byte (they arrive in home order, so a group read would
+        // often overlap the control byte just written and wait for that store).
+        const std::uint64_t h = hash(old_entries[i].user);
+        std::size_t slot = home(h);
+        while (ctrl_[slot] != detail::kEmpty) {
+            slot = (slot + 1) & mask;
+        }
+        entries_[slot] = old_entries[i];
+        set_ctrl(slot, h2(h));
+    }
+}
+
+void ConnectionTable::rehash_for_insert() {
+    if (capacity_ == 0) {
+        rebuild(kInitialCapacity);
+    } else if (size_ + 1 <= max_load(capacity_) / 2) {
+        rebuild(capacity_);  // mostly tombstones: clear them, keep the size
+    } else {
+        rebuild(capacity_ * 2);
+    }
+}
+
+void ConnectionTable::place(UserId user, ConnectionRef conn, std::size_t free) {
+    if (ctrl_[free] == detail::kEmpty) {
+        if (growth_left_ == 0) {
+            rehash_for_insert();
+            bool found = false;
+            free = find_or_free(user, found);  // a rebuilt table has no tombstones: empty
+        }
+        --growth_left_;
+    }
+    entries_[free] = Entry{user, conn};
+    set_ctrl(free, h2(hash(user)));
+    ++size_;
+}
+
 std::expected<void, Error> ConnectionTable::add(UserId user, ConnectionRef conn) {
-    if (user == kReservedUser) {
-        return std::unexpected(Error::invalid_argument);
+    if (capacity_ == 0) {
+        rebuild(kInitialCapacity);
     }
-    if ((size_ + 1) * 4 > capacity_ * 3) {
-        grow();
-    }
-    Entry& e = entries_[probe(user)];  // one probe: find the user or the slot to fill
-    if (e.user == user) {
+    bool found = false;
+    const std::size_t i = find_or_free(user, found);
+    if (found) {
         return std::unexpected(Error::already_exists);
     }
-    e = Entry{user, conn};
-    ++size_;
+    place(user, conn, i);
     return {};
 }
 
 std::optional<ConnectionRef> ConnectionTable::upsert(UserId user, ConnectionRef conn) {
-    if (user == kReservedUser) {
-        return std::nullopt;
+    if (capacity_ == 0) {
+        rebuild(kInitialCapacity);
     }
-    if ((size_ + 1) * 4 > capacity_ * 3) {
-        grow();
+    bool found = false;
+    const std::size_t i = find_or_free(user, found);
+    if (found) {
+        return std::exchange(entries_[i].conn, conn);
     }
-    Entry& e = entries_[probe(user)];
-    if (e.user == user) {
-        const ConnectionRef previous = e.conn;
-        e.conn = conn;
-        return previous;
-    }
-    e = Entry{user, conn};
-    ++size_;
+    place(user, conn, i);
     return std::nullopt;
 }
 
 std::optional<ConnectionRef> ConnectionTable::remove(UserId user) noexcept {
-    if (capacity_ == 0 || user == kReservedUser) {
+    const std::size_t i = find_slot(user);
+    if (i == kNoSlot) {
         return std::nullopt;
     }
+    const ConnectionRef conn = entries_[i].conn;
+    --size_;
     const std::size_t mask = capacity_ - 1;
-    std::size_t hole = probe(user);
-    if (entries_[hole].user != user) {
-        return std::nullopt;
-    }
-    const ConnectionRef conn = entries_[hole].conn;
-    // Backward-shift deletion: pull later members of the probe run into the hole whenever the
-    // hole lies on their path from home, so no tombstone is needed.
-    for (std::size_t next = (hole + 1) & mask; entries_[next].user != kReservedUser;
-         next = (next + 1) & mask) {
-        const std::size_t want = home(entries_[next].user);
-        if (((next - want) & mask) >= ((next - hole) & mask)) {
-            entries_[hole] = entries_[next];
-            hole = next;
+    // When the probe run ends right after this slot no search needs to pass it, nor the
+    // tombstones just before it: they all become empty slots again. Otherwise a tombstone
+    // keeps the run going.
+    const bool run_ends = ctrl_[(i + 1) & mask] == detail::kEmpty;
+    set_ctrl(i, run_ends ? detail::kEmpty : detail::kDeleted);
+    growth_left_ += run_ends ? 1 : 0;
+    if (run_ends) {
+        for (std::size_t j = (i - 1) & mask; ctrl_[j] == detail::kDeleted; j = (j - 1) & mask) {
+            set_ctrl(j, detail::kEmpty);  // stops: at least 1/8 of the slots are empty
+            ++growth_left_;
         }
     }
-    entries_[hole] = Entry{kReservedUser, 0};
-    --size_;
     return conn;
 }
 
 void ConnectionTable::clear() noexcept {
-    entries_.reset();
+    block_.reset();
+    entries_ = nullptr;
+    ctrl_ = nullptr;
     capacity_ = 0;
     size_ = 0;
+    growth_left_ = 0;
     shift_ = 64;
 }
 

@@ -75,7 +75,7 @@ public:
         return shards_[s].table;
     }
 
-    /// Registers `user` in its shard. Errors: already_exists, invalid_argument.
+    /// Registers `user` in its shard. Errors: already_exists.
     [[nodiscard]] std::expected<void, Error> add(UserId user, ConnectionRef conn) {
         return shard(shard_of(user)).add(user, conn);
     }
