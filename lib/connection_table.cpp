@@ -36,7 +36,7 @@ ConnectionTable& ConnectionTable::operator=(ConnectionTable&& other) noexcept {
     return *this;
 }
 
-std::size_t ConnectionTable::find_or_free(UserId user, bool& found) const noexcept {
+inline std::size_t ConnectionTable::find_or_free(UserId user, bool& found) const noexcept {
     const std::uint64_t h = hash(user);
     const std::size_t mask = capacity_ - 1;
     std::size_t free = kNoSlot;
@@ -94,14 +94,17 @@ void ConnectionTable::rebuild(std::size_t new_capacity) {
 void ConnectionTable::rehash_for_insert() {
     if (capacity_ == 0) {
         rebuild(kInitialCapacity);
-    } else if (size_ + 1 <= max_load(capacity_) / 2) {
-        rebuild(capacity_);  // mostly tombstones: clear them, keep the size
+    } else if ((size_ + 1) * 8 <= capacity_ * 5) {
+        // At most 5/8 entries, the rest of the 7/8 tombstones: drop them and keep the size.
+        // At least 1/4 of the slots are then free, so churn at a constant size rebuilds at
+        // most once per capacity/4 insertions (4 moves per insertion, amortised).
+        rebuild(capacity_);
     } else {
         rebuild(capacity_ * 2);
     }
 }
 
-void ConnectionTable::place(UserId user, ConnectionRef conn, std::size_t free) {
+inline void ConnectionTable::place(UserId user, ConnectionRef conn, std::size_t free) {
     if (ctrl_[free] == detail::kEmpty) {
         if (growth_left_ == 0) {
             rehash_for_insert();
@@ -139,29 +142,6 @@ std::optional<ConnectionRef> ConnectionTable::upsert(UserId user, ConnectionRef 
     }
     place(user, conn, i);
     return std::nullopt;
-}
-
-std::optional<ConnectionRef> ConnectionTable::remove(UserId user) noexcept {
-    const std::size_t i = find_slot(user);
-    if (i == kNoSlot) {
-        return std::nullopt;
-    }
-    const ConnectionRef conn = entries_[i].conn;
-    --size_;
-    const std::size_t mask = capacity_ - 1;
-    // When the probe run ends right after this slot no search needs to pass it, nor the
-    // tombstones just before it: they all become empty slots again. Otherwise a tombstone
-    // keeps the run going.
-    const bool run_ends = ctrl_[(i + 1) & mask] == detail::kEmpty;
-    set_ctrl(i, run_ends ? detail::kEmpty : detail::kDeleted);
-    growth_left_ += run_ends ? 1 : 0;
-    if (run_ends) {
-        for (std::size_t j = (i - 1) & mask; ctrl_[j] == detail::kDeleted; j = (j - 1) & mask) {
-            set_ctrl(j, detail::kEmpty);  // stops: at least 1/8 of the slots are empty
-            ++growth_left_;
-        }
-    }
-    return conn;
 }
 
 void ConnectionTable::clear() noexcept {

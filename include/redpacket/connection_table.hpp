@@ -4,10 +4,11 @@
 // tombstone, or 7 bits of the key's hash), linear probing scanned a group of 16 control bytes
 // at a time (SSE2; 8 with plain integer arithmetic elsewhere, see detail/ctrl_group.hpp), so a
 // lookup compares the key only in slots whose hash bits match — usually one. Fibonacci
-// hashing; growth by doubling at 7/8 load. A removal leaves a tombstone only when the next
-// slot is full (otherwise it and the tombstones before it become empty), and tombstones are
-// dropped by rebuilding at the same size when they, not entries, fill the table. Memory:
-// 17 bytes per slot, 19–39 bytes per entry after the first growth.
+// hashing; growth by doubling at 7/8 load (entries and tombstones). A removal leaves a
+// tombstone only when the next slot is full (otherwise its slot is simply empty again), and
+// when tombstones fill the table while at most 5/8 of it are entries, it is rebuilt at the same
+// size instead of doubled. Memory: 17 bytes per slot; 19–39 bytes per entry in a table that
+// only grew, at most 55 under churn.
 // The connection handle is an opaque 64-bit value chosen by the caller (an index, a pointer).
 //
 // Thread-safety: single owner, not thread-safe — the worker that owns the shard.
@@ -43,7 +44,20 @@ public:
     /// Registers or replaces `user`, returning the connection it replaced, if any.
     std::optional<ConnectionRef> upsert(UserId user, ConnectionRef conn);
     /// Unregisters `user`, returning its connection if it was present.
-    std::optional<ConnectionRef> remove(UserId user) noexcept;
+    std::optional<ConnectionRef> remove(UserId user) noexcept {
+        const std::size_t i = find_slot(user);
+        if (i == kNoSlot) {
+            return std::nullopt;
+        }
+        --size_;
+        // When the probe run ends right after this slot, no search needs to pass it: it
+        // becomes empty again. Otherwise a tombstone keeps the run going (a rebuild at the
+        // same size drops tombstones once they, not entries, fill the table).
+        const bool run_ends = ctrl_[(i + 1) & (capacity_ - 1)] == detail::kEmpty;
+        set_ctrl(i, run_ends ? detail::kEmpty : detail::kDeleted);
+        growth_left_ += run_ends ? 1 : 0;
+        return entries_[i].conn;
+    }
     /// The connection of `user`, if registered.
     [[nodiscard]] std::optional<ConnectionRef> find(UserId user) const noexcept {
         const std::size_t i = find_slot(user);
@@ -64,9 +78,9 @@ public:
         }
     }
 
-    /// The entry in slot `i` (< capacity()), if that slot is occupied. A table that has only
-    /// grown is at least 7/16 full after its first growth, so probing random slots finds an
-    /// entry in about 2 tries: a cheap uniform-ish pick of a registered user. Complexity: O(1).
+    /// The entry in slot `i` (< capacity()), if that slot is occupied. After its first growth a
+    /// table is at least 7/16 full if it only grew (5/16 under churn), so probing random slots
+    /// finds an entry in 2–3 tries: a cheap uniform-ish pick of a registered user. O(1).
     [[nodiscard]] std::optional<std::pair<UserId, ConnectionRef>> at_slot(
         std::size_t i) const noexcept {
         if (i >= capacity_ || !detail::is_full(ctrl_[i])) {
