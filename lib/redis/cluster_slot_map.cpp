@@ -33,8 +33,11 @@ void ClusterClient::ask_slots(std::shared_ptr<const std::vector<NodeAddress>> ca
     if (i >= candidates->size()) {
         refreshing_ = false;
         if (on_started_ && now_ms() - last_refresh_ms_ >= options_.timeout.count()) {
-            std::exchange(on_started_, nullptr)(std::unexpected(
-                std::string("no seed node answered CLUSTER SLOTS within the timeout")));
+            std::string why = "no seed node answered CLUSTER SLOTS with a slot map within the timeout";
+            if (!slots_problem_.empty()) {
+                why += " (last: " + slots_problem_ + ")";
+            }
+            std::exchange(on_started_, nullptr)(std::unexpected(std::move(why)));
         } else if (on_started_) {
             refreshing_ = true;  // keep trying the seeds until the start-up timeout
             uv_update_time(loop_);
@@ -49,16 +52,23 @@ void ClusterClient::ask_slots(std::shared_ptr<const std::vector<NodeAddress>> ca
     r->target = (*candidates)[i];
     r->deadline_ms = now_ms() + std::max<std::int64_t>(200, options_.timeout.count() / 4);
     r->done = [this, candidates, i](std::expected<CommandResult, ClusterError> res) {
-        if (!res || res->reply.type != Value::Type::array || res->reply.elements.empty()) {
-            ask_slots(candidates, i + 1);
+        const std::string node = (*candidates)[i].to_string();
+        if (!res) {
+            slots_problem_ = node + ": " + describe(res.error());
+        } else if (res->reply.type == Value::Type::error) {
+            slots_problem_ = node + " answered " + res->reply.str;
+        } else if (res->reply.type != Value::Type::array || !adopt_slot_map(res->reply)) {
+            slots_problem_ = node + " answered no valid slot range";
+        } else {
+            slots_problem_.clear();
             return;
         }
-        adopt_slot_map(res->reply);
+        ask_slots(candidates, i + 1);
     };
     submit(std::move(r));
 }
 
-void ClusterClient::adopt_slot_map(const Value& slots) {
+bool ClusterClient::adopt_slot_map(const Value& slots) {
     std::vector<std::int32_t> owner(kSlots, -1);
     std::vector<NodeAddress> masters;
     for (const Value& range : slots.elements) {
@@ -68,7 +78,8 @@ void ClusterClient::adopt_slot_map(const Value& slots) {
         const auto lo = range.elements[0].as_int();
         const auto hi = range.elements[1].as_int();
         const auto port = range.elements[2].elements[1].as_int();
-        if (!lo || !hi || !port || *lo < 0 || *hi >= kSlots) {
+        if (!lo || !hi || !port || *lo < 0 || *lo > *hi || *hi >= kSlots || *port <= 0 ||
+            *port > 65535 || range.elements[2].elements[0].str.empty()) {
             continue;
         }
         NodeAddress m{range.elements[2].elements[0].str, static_cast<std::uint16_t>(*port)};
@@ -81,12 +92,16 @@ void ClusterClient::adopt_slot_map(const Value& slots) {
             owner[static_cast<std::size_t>(s)] = static_cast<std::int32_t>(pos - masters.begin());
         }
     }
+    if (masters.empty()) {
+        return false;  // keep the map we have: an answer with no usable range is no answer
+    }
     owners_ = std::move(masters);
     slot_owner_ = std::move(owner);
     refreshing_ = false;
     if (on_started_) {
         std::exchange(on_started_, nullptr)({});
     }
+    return true;
 }
 
 }  // namespace redpacket::redis

@@ -2,13 +2,19 @@
 // failures that end as errors within the deadline — never a hang.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <map>
 #include <set>
+#include <optional>
 #include <sstream>
+#include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "cluster_support.hpp"
 #include "redpacket/redis/cluster_client.hpp"
@@ -48,6 +54,83 @@ std::map<int, std::string> master_ids(int port) {
         }
     }
     return out;
+}
+
+/// A loopback "seed" that answers every read with the same bytes, on its own thread, until
+/// destroyed (each wait is bounded by a 50 ms poll, so it stops by itself).
+class FakeSeed {
+public:
+    explicit FakeSeed(std::string reply) : reply_{std::move(reply)} {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+            ::listen(fd_, 8) != 0 ||
+            ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+            throw std::runtime_error("fake seed: cannot listen");
+        }
+        port_ = ntohs(addr.sin_port);
+        thread_ = std::thread{[this] { serve(); }};
+    }
+    FakeSeed(const FakeSeed&) = delete;
+    FakeSeed& operator=(const FakeSeed&) = delete;
+    ~FakeSeed() {
+        stop_ = true;
+        thread_.join();
+        ::close(fd_);
+    }
+    [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+
+private:
+    void serve() {
+        std::vector<pollfd> fds{{fd_, POLLIN, 0}};
+        char buf[4096];
+        while (!stop_) {
+            if (::poll(fds.data(), fds.size(), 50) <= 0) {
+                continue;
+            }
+            for (std::size_t i = fds.size(); i-- > 0;) {
+                if (fds[i].revents == 0) {
+                    continue;
+                }
+                if (i == 0) {
+                    if (const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC); c >= 0) {
+                        fds.push_back({c, POLLIN, 0});
+                    }
+                } else if (::read(fds[i].fd, buf, sizeof buf) <= 0 ||
+                           ::send(fds[i].fd, reply_.data(), reply_.size(), MSG_NOSIGNAL) < 0) {
+                    ::close(fds[i].fd);
+                    fds.erase(fds.begin() + static_cast<std::ptrdiff_t>(i));
+                }
+            }
+        }
+        for (std::size_t i = 1; i < fds.size(); ++i) {
+            ::close(fds[i].fd);
+        }
+    }
+
+    std::string reply_;
+    int fd_{-1};
+    std::uint16_t port_{0};
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+/// Starts a client whose only seed is `seed`; the start's error (the test fails if it started).
+std::string start_error(const FakeSeed& seed) {
+    UvLoop loop;
+    ClusterOptions o;
+    o.seeds = {{"127.0.0.1", seed.port()}};
+    o.timeout = 400ms;
+    ClusterClient client{&loop.loop, o};
+    std::optional<std::expected<void, std::string>> started;
+    client.start([&](auto r) { started = std::move(r); });
+    REQUIRE(loop.run_until([&] { return started.has_value(); }, 10s));
+    close(loop, client);
+    REQUIRE_FALSE(started->has_value());
+    return started->error();
 }
 
 }  // namespace
@@ -136,6 +219,26 @@ TEST_CASE("seeds that do not answer fail the start within the timeout, commands 
     CHECK(got->error().kind != ClusterError::Kind::redis);
     close(loop, client);
     ::close(fd);
+}
+
+TEST_CASE("a seed that answers CLUSTER SLOTS with an error fails the start and says what it said",
+          "[redis]") {
+    const FakeSeed seed{"-ERR This instance has cluster support disabled\r\n"};
+    const std::string error = start_error(seed);
+    CHECK(error.find("CLUSTER SLOTS") != std::string::npos);
+    CHECK(error.find("cluster support disabled") != std::string::npos);
+}
+
+TEST_CASE("a slot map with no valid range is not adopted: the start fails instead of routing nowhere",
+          "[redis]") {
+    // One range, every slot, but its master's port is out of range; then slots reversed.
+    for (const char* reply : {"*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:70000\r\n",
+                              "*1\r\n*3\r\n:16383\r\n:0\r\n*2\r\n$9\r\n127.0.0.1\r\n:7000\r\n",
+                              "*1\r\n:5\r\n"}) {
+        const FakeSeed seed{reply};
+        const std::string error = start_error(seed);
+        CHECK(error.find("no valid slot range") != std::string::npos);
+    }
 }
 
 TEST_CASE("commands keep completing while slots migrate between masters (MOVED and ASK)",

@@ -164,7 +164,8 @@ private:
     void drop_node(const NodeAddress& at);
     void refresh_map();
     void ask_slots(std::shared_ptr<const std::vector<NodeAddress>> candidates, std::size_t i);
-    void adopt_slot_map(const Value& slots);
+    // Adopts the valid ranges of a CLUSTER SLOTS answer; false (nothing changed) if none is.
+    bool adopt_slot_map(const Value& slots);
     void tick();
     [[nodiscard]] std::int64_t now_ms() const noexcept;
 
@@ -187,6 +188,7 @@ private:
     std::uint64_t next_id_{1};
     bool refreshing_{false};
     std::int64_t last_refresh_ms_{0};
+    std::string slots_problem_;  // why the last CLUSTER SLOTS answer was not used (start-up error)
     std::function<void(std::expected<void, std::string>)> on_started_;
     std::function<void()> on_closed_;
     std::size_t closing_handles_{0};
