@@ -78,7 +78,7 @@ void ConnectionTable::rebuild(std::size_t new_capacity) {
         if (!detail::is_full(old_ctrl[i])) {
             continue;
         }
-        // Distinct users into a table without tombstones, below half full: the first empty
+        // Distinct users into a table without tombstones, at most 5/8 full: the first empty
         // slot from home, byte by byte (they arrive in home order, so a group read would
         // often overlap the control byte just written and wait for that store).
         const std::uint64_t h = hash(old_entries[i].user);
