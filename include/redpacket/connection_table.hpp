@@ -8,7 +8,7 @@
 // tombstone only when the next slot is full (otherwise its slot is simply empty again), and
 // when tombstones fill the table while at most 5/8 of it are entries, it is rebuilt at the same
 // size instead of doubled. Memory: 17 bytes per slot; 19–39 bytes per entry in a table that
-// only grew, at most 55 under churn.
+// only grew, at most 55 under churn at a constant size (a table never shrinks).
 // The connection handle is an opaque 64-bit value chosen by the caller (an index, a pointer).
 //
 // Thread-safety: single owner, not thread-safe — the worker that owns the shard.
