@@ -91,9 +91,7 @@ void ConnectionTable::rebuild(std::size_t new_capacity) {
 }
 
 void ConnectionTable::rehash_for_insert() {
-    if (capacity_ == 0) {
-        rebuild(kInitialCapacity);
-    } else if ((size_ + 1) * 8 <= capacity_ * 5) {
+    if ((size_ + 1) * 8 <= capacity_ * 5) {
         // At most 5/8 entries, the rest of the 7/8 tombstones: drop them and keep the size.
         // At least 1/4 of the slots are then free, so churn at a constant size rebuilds at
         // most once per capacity/4 insertions (4 moves per insertion, amortised).

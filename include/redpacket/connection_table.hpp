@@ -153,7 +153,8 @@ private:
         }
     }
     // Makes room for one more entry in an empty slot: a rebuild at the same size when
-    // tombstones fill the table, else twice the size.
+    // tombstones fill the table, else twice the size. Never called on an empty table: add and
+    // upsert allocate the first one before probing.
     void rehash_for_insert();
     void rebuild(std::size_t new_capacity);
     // Writes a user known to be absent into `free` (find_or_free's answer), first making room

@@ -53,10 +53,8 @@ void ClusterClient::ask_slots(std::shared_ptr<const std::vector<NodeAddress>> ca
     r->deadline_ms = now_ms() + std::max<std::int64_t>(200, options_.timeout.count() / 4);
     r->done = [this, candidates, i](std::expected<CommandResult, ClusterError> res) {
         const std::string node = (*candidates)[i].to_string();
-        if (!res) {
+        if (!res) {  // error replies arrive here too, as ClusterError::Kind::redis
             slots_problem_ = node + ": " + describe(res.error());
-        } else if (res->reply.type == Value::Type::error) {
-            slots_problem_ = node + " answered " + res->reply.str;
         } else if (res->reply.type != Value::Type::array || !adopt_slot_map(res->reply)) {
             slots_problem_ = node + " answered no valid slot range";
         } else {
