@@ -123,13 +123,14 @@ BENCHMARK(BM_AssemblerStream);
 
 // What redpacketd does per request minus the socket: decode the frame, let the library's
 // RequestService decide against a MemoryStore (shake from the user's SET), encode the reply.
-struct Harness final : redpacket::ServiceOutput {
+struct Harness {
     redpacket::ConnectionRegistry registry{redpacket::ShardingConfig{256, 1, 1024}};
     redpacket::EventCounter counter{redpacket::kServiceEventCount};
     std::unique_ptr<redpacket::MemoryStore> store;
     std::unique_ptr<redpacket::RequestService> service;
     redpacket::Session session;
     std::vector<std::byte> out;
+    redpacket::Effects effects;
     static constexpr redpacket::Time kNow{1'700'000'000'000};
 
     Harness() {
@@ -139,18 +140,19 @@ struct Harness final : redpacket::ServiceOutput {
         store = std::move(*redpacket::MemoryStore::open(std::move(options), kNow));
         redpacket::ServiceConfig config;
         config.rate_limit = 1U << 30;
-        service = std::make_unique<redpacket::RequestService>(config, *store, registry, 0, counter,
-                                                              *this);
-        const auto login = service->handle(session, protocol::LoginRequest{42}, {}, kNow);
-        (void)service->welcome(session, std::get<redpacket::LoginGranted>(login), kNow);
+        service = std::make_unique<redpacket::RequestService>(config, *store, registry, 0, counter);
+        service->step(redpacket::ClientRequest{session, {}, protocol::LoginRequest{42}}, kNow,
+                      effects);
+        effects.clear();
     }
-    void deliver(const redpacket::ReplyAddress&, const redpacket::Reply&) override {}
-    bool notify(redpacket::ConnectionRef, const protocol::PacketNotice&) override { return false; }
 
     void handle(const protocol::Frame& f) {
-        const redpacket::Decision d = service->handle(session, f.message, {}, kNow);
-        std::get<redpacket::Reply>(d).for_each(
-            [this](const protocol::Message& m) { protocol::append(out, m, 1'700'000'000); });
+        service->step(redpacket::ClientRequest{session, {}, f.message}, kNow, effects);
+        for (const redpacket::Effect& e : effects) {
+            std::get<redpacket::Send>(e).reply.for_each(
+                [this](const protocol::Message& m) { protocol::append(out, m, 1'700'000'000); });
+        }
+        effects.clear();
     }
 };
 

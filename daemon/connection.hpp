@@ -1,6 +1,6 @@
 // Connection: one client connection of a worker — its socket, the service's Session, deadlines
-// and the replies it has held for the journal. Lives in its worker's SlotMap from accept (or
-// adoption after a migration) until its handle's close callback.
+// and its Outbox (every rule about when its replies leave). Lives in its worker's SlotMap from
+// accept (or adoption after a migration) until its handle's close callback.
 #pragma once
 
 #include <uv.h>
@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "redpacket/outbox.hpp"
 #include "redpacket/protocol.hpp"
 #include "redpacket/request_service.hpp"
 #include "worker_messages.hpp"
@@ -29,11 +30,11 @@ struct Connection {
     bool counted{false};   // holds one unit of Shared::connections
     bool migrating{false};
     std::int64_t deadline_ms{0};  // login deadline before login, idle deadline after
-    std::uint32_t held{0};        // reply batches waiting for the journal (kept in order)
-    std::uint32_t held_bytes{0};  // their bytes: counted against output_cap like queued ones
-    // Replies a store completed during this loop iteration: written together at its end (one
-    // write for many completions), and before anything else written to the connection.
-    std::vector<std::byte> deferred;
+    // Replies a store completed during this loop iteration wait in the outbox's open batch,
+    // sealed and written together at its end (one write for many completions).
+    bool unsealed{false};  // listed in Worker::unsealed_
+    bool waiting{false};   // listed in Worker::waiting_: its outbox waits for the journal
+    redpacket::Outbox outbox;
     protocol::FrameAssembler assembler;
     std::unique_ptr<Migration> migration;  // set while migrating
 };

@@ -63,7 +63,7 @@ Worker::Worker(Shared& shared, std::uint32_t index)
     check_uv(uv_check_start(&flush_check_,
                             [](uv_check_t* h) {
                                 auto* w = static_cast<Worker*>(h->data);
-                                w->flush_deferred();
+                                w->flush_unsealed();
                                 w->lag_.on_check(uv_hrtime(), uv_metrics_idle_time(&w->loop_));
                             }),
              "uv_check_start");
@@ -103,7 +103,12 @@ void Worker::open_store() {
     memory_ = handle_->memory();
     handle_->start();
     service_ = std::make_unique<redpacket::RequestService>(
-        service_config(config_), *store_, *shared_.registry, index_, service_events_, *this);
+        service_config(config_), *store_, *shared_.registry, index_, service_events_);
+    // A later completion is the service's next input.
+    store_->set_sink([this](redpacket::StoreCompletion&& done) {
+        refresh_clock();
+        step(std::move(done), nullptr);
+    });
     refresh_clock();
     snapshots_.reset(now_ms_);
 }
@@ -213,7 +218,7 @@ void Worker::on_tick(uv_timer_t* timer) {
     w.retry_posts();
     w.pick_up_campaigns();
     if (!w.draining_) {  // no new store operations while draining
-        w.service_->tick(w.now(), elapsed, true);
+        w.step(redpacket::Tick{elapsed, true}, nullptr);
     }
     if (!w.draining_ && w.memory_ != nullptr) {
         w.snapshots_.maybe_start(*w.memory_, w.now_ms_);
@@ -252,10 +257,10 @@ void Worker::publish() {
         set_sizes_[s].store(size, std::memory_order_relaxed);
     }
     published_.publish_store(handle_->counters());
-    published_.publish(store_->stats(), logged_in, service_->shake_done(), service_->send_done(),
-                       WorkerQueues{output_queued_, output_queued_peak_, forwarded_in_flight_,
-                                    forwarded_peak_, retry_.size(), retry_peak_, held_.bytes(),
-                                    held_.peak()});
+    published_.publish(
+        store_->stats(), logged_in, service_->shake_done(), service_->send_done(),
+        WorkerQueues{output_queued_, output_queued_peak_, forwarded_in_flight_, forwarded_peak_,
+                     retry_.size(), retry_peak_, held_tally_.bytes, held_tally_.peak});
 }
 
 // --- shutdown --------------------------------------------------------------------------------
@@ -279,14 +284,18 @@ void Worker::check_drain() {
     if (!draining_ || stopping_) {
         return;
     }
-    const bool done = held_.empty() && forwarded_in_flight_ == 0 && retry_.empty() &&
-                      output_queued_ == 0 && service_->pending() == 0;
+    const bool done = held_.empty() && !outboxes_waiting() && forwarded_in_flight_ == 0 &&
+                      retry_.empty() && output_queued_ == 0 && service_->pending() == 0;
     const bool late = now_ms_ >= drain_deadline_ms_;
     if (!drain_reported_ && (done || late)) {
         if (!done) {
-            log(LogLevel::warn, "worker {}: shutdown grace over with {} held replies, {} forwarded "
-                "requests, {} store operations and {} queued reply bytes unfinished", index_,
-                held_.size(), forwarded_in_flight_, service_->pending(), output_queued_);
+            log(LogLevel::warn,
+                "worker {}: shutdown grace over with {} held reply bytes, {} held "
+                "peer replies, {} forwarded requests, {} store operations and {} queued reply "
+                "bytes "
+                "unfinished",
+                index_, held_tally_.bytes, held_.size(), forwarded_in_flight_, service_->pending(),
+                output_queued_);
         }
         drain_reported_ = true;
         count_down(shared_.draining_workers);  // late: the others need not wait for this one

@@ -3,11 +3,12 @@
 // and the packets live in a PacketStore (the MemoryStore of the SETs this worker owns).
 //
 // A request passes four stages: it arrives (on_read decodes frames), the service decides
-// (RequestService::handle returns a Reply, Forward, Later or LoginGranted), the store
-// completes (at once for the memory store), the reply leaves (one write per read, or held
-// until the journal has made it durable). Files follow those stages: worker.cpp (loop,
-// tick, shutdown), worker_io.cpp (connections, reads, replies, held output), worker_peers.cpp
-// (migration and the mailbox traffic between workers).
+// (RequestService::step appends effects: Send, Forward, Register, Notify, PacketRead), the
+// store completes (at once for the memory store; later completions are the step's next
+// input), the reply leaves (one write per read, or held until the journal has made it
+// durable). The worker carries out effects and nothing else. Files follow those stages: worker.cpp
+// (loop, tick, shutdown), worker_io.cpp (connections, reads, replies, held output),
+// worker_peers.cpp (migration and the mailbox traffic between workers).
 //
 // After login, a connection whose user belongs to another worker's SET is *migrated*: its
 // socket is dup()ed and handed over, with any frames already read, through that worker's
@@ -25,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "connection.hpp"
@@ -41,10 +43,10 @@
 
 namespace redpacketd {
 
-class Worker final : public redpacket::ServiceOutput {
+class Worker final {
 public:
     Worker(Shared& shared, std::uint32_t index);
-    ~Worker() override;
+    ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
 
@@ -88,10 +90,6 @@ public:
     /// The memory store, or nullptr (another store, or not opened yet).
     [[nodiscard]] const redpacket::MemoryStore* memory_store() const noexcept { return memory_; }
 
-    // ServiceOutput: replies completed later, and campaign notices.
-    void deliver(const redpacket::ReplyAddress& to, const redpacket::Reply& reply) override;
-    bool notify(redpacket::ConnectionRef conn, const protocol::PacketNotice& notice) override;
-
 private:
     friend struct Connection;
 
@@ -121,24 +119,37 @@ private:
     void release_connection(Connection* conn) noexcept;
     void start_reading(Connection& conn);
     void handle_frame(Connection& conn, const protocol::Frame& frame);
-    void login(Connection& conn, const redpacket::LoginGranted& granted);
-    void apply(Connection& conn, const redpacket::Reply& reply);
+    /// Runs the service's step on `input` and carries out its effects; `current` is the
+    /// connection whose read is being served (its replies join the read's one write).
+    void step(const redpacket::Input& input, Connection* current);
+    void carry_out(redpacket::Effect& effect, Connection* current);
+    /// A reply completed outside a read of its connection (a store's later completion).
+    void deliver(const redpacket::ReplyAddress& to, const redpacket::Reply& reply);
+    void notify(redpacket::ConnectionRef conn, const protocol::PacketNotice& notice);
+    /// Enters a logged-in connection in the registry, or starts moving it to its SET's owner.
+    void enter(Connection& conn, redpacket::UserId user);
+    /// Adds `reply` to the connection's outbox; a closing one is sealed and written at once.
+    void reply(Connection& conn, const redpacket::Reply& reply);
+    /// Seals the outbox's open batch and writes what may leave.
     void finish_output(Connection& conn);
-    void flush_deferred();
-    void flush(Connection& conn, std::vector<std::byte>& bytes);
-    void send_now(Connection& conn, std::span<const protocol::Message> frames);
+    /// Writes what the outbox lets leave now (and closes the connection if it says so).
+    void write_ready(Connection& conn);
+    /// Seals and writes the open batches later completions left this loop iteration.
+    void flush_unsealed();
+    void send_now(Connection& conn, const protocol::Message& frame);
     void close_connection(Connection& conn, Event reason);
     Connection* find(const redpacket::ReplyAddress& a) noexcept;
     [[nodiscard]] redpacket::ReplyAddress address_of(const Connection& conn) const noexcept;
-    void hold(Connection& conn, bool close_after);
+    /// Writes what the journal's progress lets leave: held peer replies and waiting outboxes.
     void release_held();
+    /// True while an outbox of a live connection waits for the journal.
+    [[nodiscard]] bool outboxes_waiting();
 
     // worker_peers.cpp: migration, forwarding, mailbox messages.
     void on_message(WorkerMessage&& m);
     void finish_migration(Connection& conn);
     void adopt(std::unique_ptr<Migration> m);
-    void forward(Connection& conn, const protocol::Message& request, redpacket::WorkerId to);
-    void serve_peer(const redpacket::PeerRequest& request);
+    void forward(redpacket::Forward& f, Connection* asker);
     void post_reply(const redpacket::ReplyAddress& to, const redpacket::Reply& reply);
     void post_or_retry(redpacket::WorkerId to, WorkerMessage&& m);
     void retry_posts();
@@ -153,14 +164,14 @@ private:
     uv_async_t async_{};
     uv_timer_t tick_{};
     uv_timer_t sweep_{};
-    uv_check_t flush_check_{};  // writes the replies deferred during the loop iteration
-    std::vector<redpacket::ConnectionRef> deferred_;  // connections with deferred replies
+    uv_check_t flush_check_{};  // writes the replies later completions left in this iteration
+    std::vector<redpacket::ConnectionRef> unsealed_;  // connections with such replies
+    std::vector<redpacket::ConnectionRef> waiting_;   // connections whose outbox waits
+    redpacket::HeldTally held_tally_;                 // their waiting bytes
+    std::vector<std::byte> write_buffer_;             // what one write_ready writes
     std::int64_t now_ms_{0};
     std::int64_t last_tick_ms_{0};
     std::unique_ptr<std::uint8_t[]> read_buffer_;
-    // The replies of the read being served, for one connection, and what they wait for.
-    std::vector<std::byte> out_;
-    std::uint64_t out_hold_{0};
     redpacket::SlotMap<Connection> slots_;
     redpacket::EventCounter transport_;
     redpacket::EventCounter service_events_;
@@ -168,10 +179,14 @@ private:
     redpacket::PacketStore* store_{nullptr};       // handle_'s store
     redpacket::MemoryStore* memory_{nullptr};      // the same, when it is the memory store
     std::unique_ptr<redpacket::RequestService> service_;
+    std::vector<redpacket::Effects> spare_effects_;  // step's buffers, reused (steps nest)
+    // Admin reads waiting for the store, by the token their ReadPacket carried.
+    std::unordered_map<std::uint64_t, std::shared_ptr<AdminRead::Answer>> admin_reads_;
+    std::uint64_t last_admin_read_{0};
     std::uint64_t shake_generation_{0};  // campaign settings last taken from Shared
     std::uint64_t send_generation_{0};
     SnapshotTask snapshots_;
-    HeldReplies held_;
+    HeldReplies held_;  // answers to forwarded requests, waiting for the journal
     std::vector<std::pair<redpacket::WorkerId, WorkerMessage>> retry_;  // refused by a full mailbox
     std::size_t retry_peak_{0};
     // Requests this worker forwarded and has not had answered: at most max_forwarded, so the

@@ -1,7 +1,7 @@
-// Worker, connections: accept, read → decode → the service decides → replies out. All replies
-// produced by one read leave in one write (uv_try_write, queued with a copy only if the socket
-// is full, up to output_cap) — or, when they report money the journal has not made durable yet,
-// are held (in order per connection) until it has.
+// Worker, connections: accept, read → decode → the service's step → its effects carried out.
+// Replies go to the connection's Outbox, which says when they may leave: all replies of one read
+// in one write (uv_try_write, queued with a copy only if the socket is full, up to output_cap),
+// or, when they report money the journal has not made durable yet, once it has.
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -23,6 +23,7 @@ constexpr std::size_t kReadBufferSize = 64 * 1024;
 Connection* Worker::open_connection() {
     auto* conn = new Connection{};
     conn->worker = this;
+    conn->outbox.set_tally(&held_tally_);
     conn->assembler = protocol::FrameAssembler{config_.max_frame};
     conn->slot = slots_.insert(conn);
     conn->tcp.data = conn;
@@ -100,7 +101,7 @@ void Worker::close_connection(Connection& conn, Event reason) {
         auto& table = shared_.registry->shard(shared_.registry->shard_of(conn.session.user));
         if (table.find(conn.session.user) == slots_.ref(conn.slot)) {
             (void)table.remove(conn.session.user);
-            service_->presence(conn.session.user, false);
+            step(redpacket::Presence{conn.session.user, false}, nullptr);
         }
     }
     count(reason);
@@ -140,7 +141,6 @@ void Worker::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     }
     w.refresh_clock();
     const std::uint64_t started = uv_hrtime();
-    w.out_hold_ = 0;
     w.count(Event::bytes_in, static_cast<std::uint64_t>(nread));
     if (conn.session.logged_in) {
         conn.deadline_ms = w.now_ms_ + limit(w.shared_.limits.idle_timeout_ms);
@@ -162,11 +162,10 @@ void Worker::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
         return;
     }
     if (!result) {
-        w.service_events_.add(static_cast<std::size_t>(redpacket::ServiceEvent::protocol_errors),
-                              w.now_ms_ / 1000);
         w.count(decode_event(result.error()));
-        w.apply(conn, w.service_->error(conn.session, 0, protocol::to_error_code(result.error()),
-                                        true));
+        w.step(redpacket::ConnectionFailed{conn.session, w.address_of(conn),
+                                           protocol::to_error_code(result.error()), true},
+               &conn);
         return;
     }
     w.finish_output(conn);
@@ -177,27 +176,59 @@ void Worker::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
 }
 
 void Worker::handle_frame(Connection& conn, const protocol::Frame& frame) {
-    const redpacket::Decision d =
-        service_->handle(conn.session, frame.message, address_of(conn), now());
-    std::visit(redpacket::detail::Overloaded{
-                   [&](const redpacket::Reply& r) { apply(conn, r); },
-                   [&](const redpacket::Forward& f) { forward(conn, frame.message, f.worker); },
-                   [&](const redpacket::Later&) {},  // the reply comes through deliver()
-                   [&](const redpacket::LoginGranted& g) { login(conn, g); },
-               },
-               d);
+    step(redpacket::ClientRequest{conn.session, address_of(conn), frame.message}, &conn);
 }
 
-void Worker::login(Connection& conn, const redpacket::LoginGranted& granted) {
-    const redpacket::ShardId shard = shared_.registry->shard_of(granted.user);
+void Worker::step(const redpacket::Input& input, Connection* current) {
+    redpacket::Effects effects;
+    if (!spare_effects_.empty()) {
+        effects = std::move(spare_effects_.back());
+        spare_effects_.pop_back();
+    }
+    service_->step(input, now(), effects);
+    for (redpacket::Effect& e : effects) {
+        carry_out(e, current);
+    }
+    effects.clear();
+    spare_effects_.push_back(std::move(effects));
+}
+
+void Worker::carry_out(redpacket::Effect& effect, Connection* current) {
+    std::visit(redpacket::detail::Overloaded{
+                   [&](redpacket::Send& s) {
+                       if (current != nullptr && s.to == address_of(*current)) {
+                           reply(*current, s.reply);  // joins the read's one write
+                       } else {
+                           deliver(s.to, s.reply);
+                       }
+                   },
+                   [&](redpacket::Forward& f) { forward(f, current); },
+                   [&](redpacket::Register& r) {
+                       if (Connection* conn = find(r.conn); conn != nullptr) {
+                           enter(*conn, r.user);
+                       }
+                   },
+                   [&](redpacket::Notify& n) { notify(n.conn, n.notice); },
+                   [&](redpacket::PacketRead& r) {
+                       const auto read = admin_reads_.find(r.token);
+                       if (read != admin_reads_.end()) {
+                           read->second->set_value(std::move(r.result));
+                           admin_reads_.erase(read);
+                       }
+                   },
+               },
+               effect);
+}
+
+void Worker::enter(Connection& conn, redpacket::UserId user) {
+    const redpacket::ShardId shard = shared_.registry->shard_of(user);
     if (shared_.registry->worker_of(shard) != index_) {
         conn.migrating = true;  // on_read hands the socket to the owner after this read
         conn.migration = std::make_unique<Migration>();
-        conn.migration->login = granted;
         return;
     }
     const redpacket::ConnectionRef me = slots_.ref(conn.slot);
-    const auto previous = shared_.registry->shard(shard).upsert(granted.user, me);
+    const auto previous = shared_.registry->shard(shard).upsert(user, me);
     if (previous && *previous != me) {
         // The same user logged in again: the newest connection wins.
         Connection* old = slots_.find(*previous);
@@ -207,155 +238,133 @@ void Worker::login(Connection& conn, const redpacket::LoginGranted& granted) {
         }
     }
     conn.deadline_ms = now_ms_ + limit(shared_.limits.idle_timeout_ms);
-    service_->presence(granted.user, true);
-    apply(conn, service_->welcome(conn.session, granted, now()));
+    step(redpacket::Presence{user, true}, nullptr);
 }
 
 // --- replies out -----------------------------------------------------------------------------
 
-void Worker::apply(Connection& conn, const redpacket::Reply& reply) {
-    reply.for_each([this](const protocol::Message& m) {
-        protocol::append(out_, m, static_cast<std::uint64_t>(now_ms_ / 1000));
-    });
-    out_hold_ = std::max(out_hold_, reply.hold_until);
-    if (!reply.close) {
-        return;
+void Worker::reply(Connection& conn, const redpacket::Reply& r) {
+    conn.outbox.add(r, static_cast<std::uint64_t>(now_ms_ / 1000));
+    if (r.close) {
+        finish_output(conn);  // nothing after it is served
     }
-    if (!out_.empty() && conn.attached && !conn.closing &&
-        (conn.held > 0 || out_hold_ > store_->durable_sequence())) {
-        // Earlier replies of this read report money not yet durable: hold everything and
-        // close once it has gone out; read nothing more meanwhile.
-        (void)uv_read_stop(reinterpret_cast<uv_stream_t*>(&conn.tcp));
-        hold(conn, true);
-        return;
-    }
-    flush(conn, out_);
-    close_connection(conn, Event::closed);
 }
 
 void Worker::finish_output(Connection& conn) {
-    if (out_.empty() || conn.closing || !conn.attached ||
-        (conn.held == 0 && out_hold_ <= store_->durable_sequence())) {
-        flush(conn, out_);
-        return;
-    }
-    hold(conn, false);
-}
-
-void Worker::flush(Connection& conn, std::vector<std::byte>& bytes) {
     if (conn.closing || !conn.attached) {
-        bytes.clear();
-        conn.deferred.clear();
+        return;  // what was asked is stored; a retry finds it
+    }
+    switch (conn.outbox.seal(store_->durable_sequence(), limit(shared_.limits.output_cap))) {
+        case redpacket::Outbox::Sealed::empty:
+        case redpacket::Outbox::Sealed::ready:
+            break;
+        case redpacket::Outbox::Sealed::refused:
+            close_connection(conn, Event::output_cap_closes);
+            return;
+        case redpacket::Outbox::Sealed::waiting:
+            count(Event::held_replies);
+            if (!conn.waiting) {
+                conn.waiting = true;
+                waiting_.push_back(slots_.ref(conn.slot));
+            }
+            if (conn.outbox.closing()) {
+                // It ends once what it is owed has gone out: read nothing more meanwhile.
+                (void)uv_read_stop(reinterpret_cast<uv_stream_t*>(&conn.tcp));
+            }
+            break;
+    }
+    write_ready(conn);
+}
+
+void Worker::write_ready(Connection& conn) {
+    if (conn.closing || !conn.attached) {
         return;
     }
-    if (!conn.deferred.empty()) {  // earlier replies first
-        conn.deferred.insert(conn.deferred.end(), bytes.begin(), bytes.end());
-        bytes.swap(conn.deferred);
-        conn.deferred.clear();
+    write_buffer_.clear();
+    const bool close = conn.outbox.take_ready(store_->durable_sequence(), write_buffer_);
+    if (!write_buffer_.empty()) {
+        count(Event::bytes_out, write_buffer_.size());
+        const int rc = redpacket::detail::write_or_queue(
+            reinterpret_cast<uv_stream_t*>(&conn.tcp), write_buffer_,
+            limit(shared_.limits.output_cap), &output_queued_);
+        output_queued_peak_ = std::max(output_queued_peak_, output_queued_);
+        if (rc != 0) {
+            close_connection(conn, rc == UV_ENOBUFS ? Event::output_cap_closes : Event::closed);
+            return;
+        }
     }
-    if (bytes.empty()) {
-        return;
-    }
-    count(Event::bytes_out, bytes.size());
-    const int rc = redpacket::detail::write_or_queue(reinterpret_cast<uv_stream_t*>(&conn.tcp),
-                                                     bytes, limit(shared_.limits.output_cap), &output_queued_);
-    output_queued_peak_ = std::max(output_queued_peak_, output_queued_);
-    if (rc != 0) {
-        close_connection(conn, rc == UV_ENOBUFS ? Event::output_cap_closes : Event::closed);
+    if (close) {
+        close_connection(conn, Event::closed);
     }
 }
 
-void Worker::send_now(Connection& conn, std::span<const protocol::Message> frames) {
-    std::vector<std::byte> bytes;
-    for (const protocol::Message& m : frames) {
-        protocol::append(bytes, m, static_cast<std::uint64_t>(now_ms_ / 1000));
-    }
-    flush(conn, bytes);
+void Worker::send_now(Connection& conn, const protocol::Message& frame) {
+    conn.outbox.add(redpacket::Reply{frame}, static_cast<std::uint64_t>(now_ms_ / 1000));
+    finish_output(conn);
 }
 
-void Worker::deliver(const redpacket::ReplyAddress& to, const redpacket::Reply& reply) {
+void Worker::deliver(const redpacket::ReplyAddress& to, const redpacket::Reply& r) {
     if (to.worker != index_) {
-        post_reply(to, reply);  // a request another worker forwarded here
+        post_reply(to, r);  // a request another worker forwarded here
         return;
     }
     Connection* conn = find(to);
     if (conn == nullptr) {
         return;  // the client left; what it asked is stored and a retry finds it
     }
-    std::vector<std::byte> saved;
-    saved.swap(out_);
-    const std::uint64_t saved_hold = std::exchange(out_hold_, 0);
-    apply(*conn, reply);
-    if (!reply.close && !out_.empty() && !conn->closing && conn->attached && conn->held == 0 &&
-        out_hold_ <= store_->durable_sequence()) {
-        // Nothing to wait for: written with the iteration's other completions (flush_deferred).
-        if (conn->deferred.empty()) {
-            deferred_.push_back(slots_.ref(conn->slot));
-        }
-        conn->deferred.insert(conn->deferred.end(), out_.begin(), out_.end());
-        out_.clear();
-    } else if (!reply.close) {
-        finish_output(*conn);
+    if (r.close) {
+        reply(*conn, r);
+        return;
     }
-    out_.swap(saved);
-    out_hold_ = saved_hold;
+    // Written with the iteration's other completions (flush_unsealed).
+    conn->outbox.add(r, static_cast<std::uint64_t>(now_ms_ / 1000));
+    if (!conn->unsealed) {
+        conn->unsealed = true;
+        unsealed_.push_back(slots_.ref(conn->slot));
+    }
 }
 
-void Worker::flush_deferred() {
-    std::vector<std::byte> none;
-    for (const redpacket::ConnectionRef ref : std::exchange(deferred_, {})) {
-        if (Connection* conn = slots_.find(ref); conn != nullptr && !conn->deferred.empty()) {
-            flush(*conn, none);  // writes what was deferred
+void Worker::flush_unsealed() {
+    for (const redpacket::ConnectionRef ref : std::exchange(unsealed_, {})) {
+        if (Connection* conn = slots_.find(ref); conn != nullptr) {
+            conn->unsealed = false;
+            finish_output(*conn);
         }
     }
 }
 
-bool Worker::notify(redpacket::ConnectionRef conn, const protocol::PacketNotice& notice) {
+void Worker::notify(redpacket::ConnectionRef conn, const protocol::PacketNotice& notice) {
     Connection* c = slots_.find(conn);
     if (c == nullptr || c->closing) {
-        return false;
+        return;  // left since the packet was made
     }
-    const protocol::Message m{notice};
-    send_now(*c, std::span{&m, 1});
-    return true;
+    send_now(*c, protocol::Message{notice});
 }
 
 // --- replies held for the journal ------------------------------------------------------------
 
-void Worker::hold(Connection& conn, bool close_after) {
-    // Replies held for the journal count against the output cap like replies queued to a slow
-    // reader: a client that keeps asking while its earlier answers wait is closed, not buffered
-    // without bound (what is held stays journaled; a retry finds it).
-    if (std::uint64_t{conn.held_bytes} + out_.size() > limit(shared_.limits.output_cap)) {
-        out_.clear();
-        close_connection(conn, Event::output_cap_closes);
-        return;
-    }
-    conn.held_bytes += static_cast<std::uint32_t>(out_.size());
-    ++conn.held;
-    count(Event::held_replies);
-    held_.push(HeldReplies::Entry{out_hold_, address_of(conn), std::move(out_), close_after, {}});
-    out_.clear();
-    release_held();  // the records may be durable already
+void Worker::release_held() {
+    const std::uint64_t durable = store_->durable_sequence();
+    held_.release(durable, [this](HeldReplies::Entry&& h) {
+        post_or_retry(h.message.to.worker, WorkerMessage{std::move(h.message)});
+    });
+    std::erase_if(waiting_, [this](redpacket::ConnectionRef ref) {
+        Connection* conn = slots_.find(ref);
+        if (conn == nullptr) {
+            return true;  // the client left; its money is journaled and a retry finds it
+        }
+        write_ready(*conn);
+        conn->waiting = conn->outbox.waiting() && !conn->closing;
+        return !conn->waiting;
+    });
 }
 
-void Worker::release_held() {
-    held_.release(store_->durable_sequence(), [this](HeldReplies::Entry&& h) {
-        if (h.message) {
-            post_or_retry(h.message->to.worker, std::move(*h.message));
-            return;
-        }
-        Connection* conn = find(h.conn);
-        if (conn == nullptr) {
-            return;  // the client left; its money is journaled and a retry finds it
-        }
-        --conn->held;
-        conn->held_bytes -= static_cast<std::uint32_t>(h.bytes.size());
-        flush(*conn, h.bytes);
-        if (h.close_after) {
-            close_connection(*conn, Event::closed);
-        }
+bool Worker::outboxes_waiting() {
+    std::erase_if(waiting_, [this](redpacket::ConnectionRef ref) {
+        Connection* conn = slots_.find(ref);
+        return conn == nullptr || conn->closing;
     });
+    return !waiting_.empty();
 }
 
 }  // namespace redpacketd

@@ -18,14 +18,14 @@
 namespace redpacketd {
 
 /// A connection on its way to the worker that owns its user's SET: the socket (a dup of the
-/// old handle's), the granted login, the decoder state and what was read and answered after
-/// the login in the same read.
+/// old handle's), the logged-in session, the decoder state, what was answered up to the login
+/// (its response included) and what was read after it in the same read.
 struct Migration {
     int fd{-1};
-    redpacket::LoginGranted login;
+    redpacket::Session session;
     redpacket::protocol::FrameAssembler assembler;
     std::vector<redpacket::protocol::Frame> pending;  // frames after the login, not yet served
-    std::vector<std::byte> output;                    // replies to frames before the login
+    std::vector<std::byte> output;                    // replies up to the login's
 };
 
 struct Migrate {

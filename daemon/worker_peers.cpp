@@ -22,17 +22,16 @@ void Worker::on_message(WorkerMessage&& m) {
                        }
                        adopt(std::move(migrate.migration));
                    },
-                   [this](redpacket::PeerRequest& request) { serve_peer(request); },
+                   [this](redpacket::PeerRequest& request) { step(request, nullptr); },
                    [this](AdminRead& read) {
-                       service_->read_packet(read.packet, [answer = std::move(read.answer)](
-                                                              auto result) {
-                           answer->set_value(std::move(result));
-                       });
+                       const std::uint64_t token = ++last_admin_read_;
+                       admin_reads_.emplace(token, std::move(read.answer));
+                       step(redpacket::ReadPacket{read.packet, token}, nullptr);
                    },
                    [this](PeerReply& reply) {
                        --forwarded_in_flight_;  // every forwarded request gets one reply
                        if (Connection* conn = find(reply.to); conn != nullptr) {
-                           send_now(*conn, std::span{&reply.reply, 1});
+                           send_now(*conn, reply.reply);
                        }
                    },
                },
@@ -47,7 +46,7 @@ void Worker::finish_migration(Connection& conn) {
         if (code == protocol::ErrorCode::overloaded) {
             count(Event::mailbox_full);
         }
-        apply(conn, service_->error(conn.session, 0, code, true));
+        step(redpacket::ConnectionFailed{conn.session, address_of(conn), code, false}, &conn);
     };
     // Closing this handle would cancel writes still queued on it: refuse the hand-over.
     uv_os_fd_t fd = -1;
@@ -61,14 +60,15 @@ void Worker::finish_migration(Connection& conn) {
         return refuse(protocol::ErrorCode::internal);
     }
     const redpacket::WorkerId owner =
-        shared_.registry->worker_of(shared_.registry->shard_of(conn.migration->login.user));
+        shared_.registry->worker_of(shared_.registry->shard_of(conn.session.user));
     conn.migration->fd = dup_fd;
+    conn.migration->session = conn.session;
     conn.migration->assembler = conn.assembler;
-    conn.migration->output = std::exchange(out_, {});
+    conn.migration->output = conn.outbox.take_open();
     WorkerMessage m{Migrate{std::move(conn.migration)}};
     if (!shared_.mailboxes->post_to(owner, std::move(m))) {
         ::close(dup_fd);
-        out_ = std::move(std::get<Migrate>(m).migration->output);
+        conn.outbox.add_bytes(std::get<Migrate>(m).migration->output);
         return refuse(protocol::ErrorCode::overloaded);
     }
     count(Event::migrations);
@@ -93,9 +93,9 @@ void Worker::adopt(std::unique_ptr<Migration> m) {
     }
     conn->assembler = m->assembler;
     conn->deadline_ms = now_ms_ + limit(shared_.limits.idle_timeout_ms);
-    out_ = std::move(m->output);  // replies to frames before the login, in order
-    out_hold_ = 0;
-    login(*conn, m->login);
+    conn->outbox.add_bytes(m->output);  // replies up to the login's, in order
+    conn->session = m->session;
+    enter(*conn, conn->session.user);
     for (const protocol::Frame& f : m->pending) {
         if (!conn->closing) {
             handle_frame(*conn, f);
@@ -104,9 +104,9 @@ void Worker::adopt(std::unique_ptr<Migration> m) {
     if (const auto error = conn->assembler.error(); error && !conn->closing) {
         // The read that carried the login also carried a malformed frame: refuse it here,
         // after answering everything before it, as the old owner would have.
-        service_events_.add(static_cast<std::size_t>(redpacket::ServiceEvent::protocol_errors),
-                            now_ms_ / 1000);
-        apply(*conn, service_->error(conn->session, 0, protocol::to_error_code(*error), true));
+        step(redpacket::ConnectionFailed{conn->session, address_of(*conn),
+                                         protocol::to_error_code(*error), true},
+             conn);
         return;
     }
     finish_output(*conn);
@@ -117,25 +117,22 @@ void Worker::adopt(std::unique_ptr<Migration> m) {
 
 // --- requests for another worker's SETs ------------------------------------------------------
 
-void Worker::forward(Connection& conn, const protocol::Message& request, redpacket::WorkerId to) {
+void Worker::forward(redpacket::Forward& f, Connection* asker) {
     const bool limited = forwarded_in_flight_ >= limit(shared_.limits.max_forwarded);
-    WorkerMessage m{redpacket::PeerRequest{request, conn.session.user, address_of(conn)}};
-    if (limited || !shared_.mailboxes->post_to(to, std::move(m))) {
+    const redpacket::ReplyAddress from = f.request.reply_to;
+    WorkerMessage m{std::move(f.request)};
+    if (limited || !shared_.mailboxes->post_to(f.worker, std::move(m))) {
         count(limited ? Event::forward_limited : Event::mailbox_full);
-        apply(conn, service_->overloaded(request));
+        if (asker != nullptr && from == address_of(*asker)) {
+            reply(*asker, f.refused);
+        } else {
+            deliver(from, f.refused);
+        }
         return;
     }
     ++forwarded_in_flight_;
     forwarded_peak_ = std::max(forwarded_peak_, forwarded_in_flight_);
     count(Event::forwarded);
-}
-
-void Worker::serve_peer(const redpacket::PeerRequest& request) {
-    const redpacket::Decision d = service_->serve_peer(request, now());
-    if (const auto* reply = std::get_if<redpacket::Reply>(&d)) {
-        post_reply(request.reply_to, *reply);
-    }
-    // Later: the store completes it and deliver() posts the reply.
 }
 
 void Worker::post_reply(const redpacket::ReplyAddress& to, const redpacket::Reply& reply) {
@@ -146,7 +143,7 @@ void Worker::post_reply(const redpacket::ReplyAddress& to, const redpacket::Repl
         return;
     }
     count(Event::held_replies);
-    held_.push(HeldReplies::Entry{reply.hold_until, {}, {}, false, std::move(message)});
+    held_.push(HeldReplies::Entry{reply.hold_until, std::move(message)});
     release_held();
 }
 

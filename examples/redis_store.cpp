@@ -8,7 +8,7 @@
 // It learns the slot map, loads (or version-checks) the Functions library on every master,
 // creates one packet of 1000 cents in 10 shares, lets 12 users claim it (the last two find it
 // sold out) and one retry its claim, and reads it back. Every store call completes later,
-// through the StoreListener, once WAIT has confirmed a replica has the money.
+// through the store's sink (a StoreCompletion), once WAIT has confirmed a replica has the money.
 #include <uv.h>
 
 #include <cstdio>
@@ -33,7 +33,7 @@ redpacket::Time wall_now() {
 }
 
 /// The example's flow: create, claims, a retry, a query; each step starts from a completion.
-class Flow final : public redpacket::StoreListener {
+class Flow final {
 public:
     explicit Flow(redpacket::redis::RedisStore& store) : store_{store} {}
 
@@ -46,9 +46,19 @@ public:
         complete_now(store_.create(0, op), [this](StoreTicket t, auto done) { on_created(t, done); });
     }
     [[nodiscard]] bool done() const noexcept { return finished_; }
+    /// The store's sink: each later completion, by the kind of its outcome.
+    void on_completion(redpacket::StoreCompletion&& c) {
+        if (auto* created = std::get_if<Completion<redpacket::Created>>(&c.outcome)) {
+            on_created(c.ticket, std::move(*created));
+        } else if (auto* claimed = std::get_if<Completion<redpacket::Claimed>>(&c.outcome)) {
+            on_claimed(c.ticket, std::move(*claimed));
+        } else if (auto* read = std::get_if<Completion<redpacket::PacketInfo>>(&c.outcome)) {
+            on_queried(c.ticket, std::move(*read));
+        }  // nothing else is asked by this flow
+    }
     [[nodiscard]] bool ok() const noexcept { return ok_; }
 
-    void on_created(StoreTicket, Completion<redpacket::Created> done) override {
+    void on_created(StoreTicket, Completion<redpacket::Created> done) {
         if (!done.result) {
             return fail("create", done.result.error());
         }
@@ -59,7 +69,7 @@ public:
             claim(user, user);  // ticket = user
         }
     }
-    void on_claimed(StoreTicket ticket, Completion<redpacket::Claimed> done) override {
+    void on_claimed(StoreTicket ticket, Completion<redpacket::Claimed> done) {
         if (!done.result) {
             return fail("claim", done.result.error());
         }
@@ -83,7 +93,7 @@ public:
             claim(100, 1000);  // the same user and request id: the same share
         }
     }
-    void on_queried(StoreTicket, Completion<redpacket::PacketInfo> done) override {
+    void on_queried(StoreTicket, Completion<redpacket::PacketInfo> done) {
         if (!done.result) {
             return fail("query", done.result.error());
         }
@@ -99,10 +109,6 @@ public:
               info.claimed_count == 10 && info.remaining == Cents{0};
         finished_ = true;
     }
-    // Not used by this flow.
-    void on_taken(StoreTicket, Completion<std::optional<redpacket::ShakeHit>>) override {}
-    void on_offered(StoreTicket, Completion<PacketId>) override {}
-    void on_expired(StoreTicket, Completion<redpacket::Expired>) override {}
 
 private:
     template <class T, class F>
@@ -179,7 +185,8 @@ int main(int argc, char** argv) {
         options.wait_replicas = 1;  // a reply reporting money waits for one replica
         redpacket::redis::RedisStore store{loop, client, nullptr, options};
         Flow flow{store};
-        store.set_listener(&flow);
+        store.set_sink(
+            [&flow](redpacket::StoreCompletion&& c) { flow.on_completion(std::move(c)); });
         flow.start();
         run_until(loop, [&] { return flow.done(); }, 20);
         status = flow.ok() ? 0 : 1;

@@ -1,14 +1,13 @@
-// RequestService: requests in, decisions out. Campaigns and later completions are in
-// request_service_campaigns.cpp.
+// RequestService: the step, the command table and one handler per command. The campaigns and
+// the tick are in request_service_campaigns.cpp; the reply frame of every outcome in
+// request_service_replies.cpp.
 #include "redpacket/request_service.hpp"
 
-#include "redpacket/proof.hpp"
-#include "redpacket/detail/overloaded.hpp"
-
 #include <algorithm>
-#include <limits>
 
+#include "redpacket/assert.hpp"
 #include "redpacket/auth.hpp"
+#include "redpacket/detail/overloaded.hpp"
 
 namespace redpacket {
 namespace {
@@ -22,154 +21,221 @@ constexpr std::array<std::string_view, kServiceEventCount> kServiceEventNames = 
     "refunds",        "journal_refusals", "claim_claimed",    "claim_already_claimed",
     "claim_sold_out", "claim_expired",    "claim_not_found",  "claim_not_allowed"};
 
-ServiceEvent claim_event(ClaimStatus s) noexcept {
-    return static_cast<ServiceEvent>(static_cast<unsigned>(ServiceEvent::claim_claimed) +
-                                     static_cast<unsigned>(s));
+/// The packet a request names (grab, claim, query, proof); 0 for the others.
+std::uint64_t packet_of(const protocol::Message& m) noexcept {
+    return std::visit(
+        [](const auto& r) -> std::uint64_t {
+            if constexpr (requires { r.packet; }) {
+                return r.packet;
+            } else {
+                return 0;
+            }
+        },
+        m);
 }
 
-/// A Decision holding a one-frame Reply, built in place (no copy of the Reply on the hot path).
-template <class M>
-Decision reply(const M& message, std::uint64_t hold_until = 0) {
-    return Decision{std::in_place_type<Reply>, message, hold_until};
+/// The request id an extended request carries; 0 for the original protocol's.
+std::uint64_t request_id_of(const protocol::Message& m) noexcept {
+    return std::visit(
+        [](const auto& r) -> std::uint64_t {
+            if constexpr (requires { r.request_id; }) {
+                return r.request_id;
+            } else {
+                return 0;
+            }
+        },
+        m);
 }
 
-std::uint32_t to_u32_amount(Cents c) noexcept {
-    return static_cast<std::uint32_t>(
-        std::clamp<std::int64_t>(c.value, 0, std::numeric_limits<std::uint32_t>::max()));
+bool valid_proof_part(const protocol::Message& m) noexcept {
+    const auto part = std::get<protocol::Proof>(m).part;
+    return part == protocol::kProofCommitment || part == protocol::kProofSeed;
 }
 
 }  // namespace
 
 std::span<const std::string_view> service_event_names() noexcept { return kServiceEventNames; }
 
+// --- the command table -----------------------------------------------------------------------
+
+/// Where a request is served.
+enum class Routing : std::uint8_t {
+    connection,  ///< here: the connection's user's SET (a logged-in connection lives on its owner)
+    packet,      ///< the worker whose store serves the packet's SET (forwarded if not this one)
+};
+
+/// One request command: the rules every request of it passes before its handler, in order —
+/// a login (unless a login), its event counted, the rate limit (refused "overloaded", with
+/// `overload_event` counted), its fields checked (`valid`; refused malformed_frame), routed —
+/// then the handler. A command with no row (a server-to-client frame) closes the connection.
+struct RequestService::Command {
+    protocol::Command code;
+    bool needs_login{true};
+    bool rate_limited{true};
+    Routing routing{Routing::connection};
+    std::optional<ServiceEvent> counted;
+    std::optional<ServiceEvent> overload_event;
+    bool (*valid)(const protocol::Message&) noexcept {nullptr};
+    void (RequestService::*handler)(Asked&);
+
+    /// The row of `code`, or nullptr.
+    static const Command* find(protocol::Command code) noexcept;
+    static const std::array<Command, 9> kAll;
+};
+
+using Row = RequestService::Command;
+using E = ServiceEvent;
+constexpr auto kConn = Routing::connection;
+constexpr auto kPacket = Routing::packet;
+constexpr std::optional<ServiceEvent> kNone{};
+// clang-format off
+const std::array<Row, 9> Row::kAll{{
+//   code                               login  limit  routed   counted             refusal counts        check              handler
+    {protocol::Command::login_request,  false, false, kConn,   kNone,              kNone,                nullptr,           &RequestService::login},
+    {protocol::Command::auth_login,     false, false, kConn,   kNone,              kNone,                nullptr,           &RequestService::auth_login},
+    {protocol::Command::heartbeat,      false, true,  kConn,   E::heartbeats,      kNone,                nullptr,           &RequestService::heartbeat},
+    {protocol::Command::shake_request,  true,  true,  kConn,   E::shake_requests,  E::shake_overloaded,  nullptr,           &RequestService::shake},
+    {protocol::Command::create_packet,  true,  true,  kConn,   E::creates,         kNone,                nullptr,           &RequestService::create},
+    {protocol::Command::grab_request,   true,  true,  kPacket, E::grabs,           kNone,                nullptr,           &RequestService::grab},
+    {protocol::Command::claim,          true,  true,  kPacket, E::claims,          kNone,                nullptr,           &RequestService::claim},
+    {protocol::Command::query,          true,  true,  kPacket, E::queries,         kNone,                nullptr,           &RequestService::query},
+    {protocol::Command::proof,          true,  true,  kPacket, E::proofs,          kNone,                &valid_proof_part, &RequestService::proof},
+}};
+// clang-format on
+
+namespace {
+/// kAll by command code (codes are below 32).
+const auto kRowByCode = [] {
+    std::array<const Row*, 32> index{};
+    for (const Row& row : Row::kAll) {
+        REDPACKET_ASSERT(static_cast<std::size_t>(row.code) < index.size());
+        REDPACKET_ASSERT(index[static_cast<std::size_t>(row.code)] == nullptr);
+        index[static_cast<std::size_t>(row.code)] = &row;
+    }
+    return index;
+}();
+}  // namespace
+
+const Row* Row::find(protocol::Command code) noexcept {
+    const auto i = static_cast<std::size_t>(code);
+    return i < kRowByCode.size() ? kRowByCode[i] : nullptr;
+}
+
+// --- the step --------------------------------------------------------------------------------
+
 RequestService::RequestService(ServiceConfig config, PacketStore& store,
                                const ConnectionRegistry& registry, WorkerId self,
-                               EventCounter& counter, ServiceOutput& output)
+                               EventCounter& counter)
     : config_{std::move(config)},
       store_{store},
       registry_{registry},
       self_{self},
       counter_{counter},
-      output_{output},
       rng_{config_.seed * 7919 + self} {
     for (const ShardId s : registry_.shards_of(self_)) {
         if (store_.serves(s)) {
             owned_.push_back(s);
         }
     }
-    store_.set_listener(this);
 }
 
-// --- entry points ----------------------------------------------------------------------------
-
-Decision RequestService::handle(Session& session, const protocol::Message& request,
-                                const ReplyAddress& asker, Time now) {
+void RequestService::step(const Input& input, Time now, Effects& out) {
+    now_ = now;
     second_ = now.count() / 1000;
-    return std::visit(
-        detail::Overloaded{
-            [&](const protocol::LoginRequest&) { return login(session, request, now); },
-            [&](const protocol::AuthLogin&) { return login(session, request, now); },
-            [&](const protocol::Heartbeat& m) -> Decision {
-                count(ServiceEvent::heartbeats);
-                if (rate_limited(session)) {
-                    return reply(protocol::ErrorReply{0, protocol::ErrorCode::overloaded});
-                }
-                return reply(protocol::HeartbeatResponse{m.nonce});
-            },
-            [&](const auto& m) -> Decision {
-                using M = std::decay_t<decltype(m)>;
-                constexpr bool is_request =
-                    std::is_same_v<M, protocol::ShakeRequest> ||
-                    std::is_same_v<M, protocol::GrabRequest> ||
-                    std::is_same_v<M, protocol::CreatePacket> ||
-                    std::is_same_v<M, protocol::Claim> || std::is_same_v<M, protocol::Query> ||
-                    std::is_same_v<M, protocol::Proof>;
-                if (!is_request) {  // a server-to-client frame sent by a client
-                    count(ServiceEvent::protocol_errors);
-                    return error(session, 0, protocol::ErrorCode::unknown_command, true);
-                }
-                if (!session.logged_in) {
-                    count(ServiceEvent::protocol_errors);
-                    return error(session, 0, protocol::ErrorCode::not_logged_in, true);
-                }
-                return dispatch(session, request, asker, now);
-            },
-        },
-        request);
+    [[maybe_unused]] const std::size_t before = out.size();
+    std::visit(detail::Overloaded{
+                   [&](const ClientRequest& in) { on_request(in, out); },
+                   [&](const ConnectionFailed& in) { on_failed(in, out); },
+                   [&](const PeerRequest& in) { on_peer(in, out); },
+                   [&](const StoreCompletion& in) { on_store(in, out); },
+                   [&](const Tick& in) { on_tick(in, out); },
+                   [&](const ReadPacket& in) { on_read(in, out); },
+                   [&](const Presence& in) { on_presence(in); },
+               },
+               input);
+    // A client's request and a forwarded one get exactly one answer, now or when the store
+    // completes: never two.
+    REDPACKET_ASSERT(!std::holds_alternative<ClientRequest>(input) || out.size() - before <= 2);
 }
 
-Decision RequestService::login(Session& session, const protocol::Message& request, Time now) {
-    if (const auto* m = std::get_if<protocol::LoginRequest>(&request)) {
-        if (!config_.compat_mode) {
-            count(ServiceEvent::login_failures);
-            return error(session, 0, protocol::ErrorCode::auth_failed, true);
-        }
-        return grant(session, m->user, false);
-    }
-    const auto& m = std::get<protocol::AuthLogin>(request);
-    const auto now_s = static_cast<std::uint64_t>(now.count() / 1000);
-    if (!verify_login_token(config_.auth_secret, m.user, m.expiry, m.token, now_s)) {
-        count(ServiceEvent::login_failures);
-        session.extended = true;
-        Reply r{protocol::AuthLoginResponse{
-            m.user, static_cast<std::uint32_t>(protocol::ErrorCode::auth_failed)}};
-        r.add(protocol::ErrorReply{0, protocol::ErrorCode::auth_failed});
-        r.close = true;
-        return r;
-    }
-    return grant(session, m.user, true);
-}
-
-Decision RequestService::grant(Session& session, UserId user, bool extended) {
-    if (session.logged_in) {
+void RequestService::on_request(const ClientRequest& in, Effects& out) {
+    Session& session = in.session;
+    const Command* row = Command::find(protocol::command_of(in.request));
+    if (row == nullptr || (row->needs_login && !session.logged_in)) {
+        // A server-to-client frame sent by a client, or a request before the login.
         count(ServiceEvent::protocol_errors);
-        return error(session, 0, protocol::ErrorCode::already_logged_in, true);
+        const auto code = row == nullptr ? protocol::ErrorCode::unknown_command
+                                         : protocol::ErrorCode::not_logged_in;
+        out.push_back(Send{in.from, error(session, 0, code, true)});
+        return;
     }
-    return LoginGranted{user, extended};
+    if (row->counted) {
+        count(*row->counted);
+    }
+    if (row->rate_limited && rate_limited(session)) {
+        if (row->overload_event) {
+            count(*row->overload_event);
+        }
+        out.push_back(Send{in.from, overloaded(in.request, session.user)});
+        return;
+    }
+    if (row->valid != nullptr && !row->valid(in.request)) {
+        send(out, in.from,
+             protocol::ErrorReply{request_id_of(in.request), protocol::ErrorCode::malformed_frame});
+        return;
+    }
+    Asked a{&session, in.request, session.user, in.from, out};
+    if (row->routing == Routing::packet) {
+        route(*row, a);
+        return;
+    }
+    (this->*row->handler)(a);
 }
 
-Reply RequestService::welcome(Session& session, const LoginGranted& login, Time now) {
-    second_ = now.count() / 1000;
-    session.user = login.user;
-    session.extended = login.extended;
-    session.logged_in = true;
-    count(ServiceEvent::logins);
-    const auto u32 = static_cast<std::uint32_t>(login.user);
-    if (login.extended) {
-        return Reply{protocol::AuthLoginResponse{u32, protocol::kResultOk}};
+void RequestService::route(const Command& row, Asked& a) {
+    const PacketId packet{packet_of(a.request)};
+    if (packet_shard(packet) >= registry_.shard_count()) {
+        a.out.push_back(Send{a.asker, beyond_sets(a.request)});
+        return;
     }
-    return Reply{protocol::LoginResponse{u32, protocol::kResultOk}};
+    const ShardId set = packet_shard(packet);
+    if (!store_.serves(set)) {
+        a.out.push_back(Forward{registry_.worker_of(set), PeerRequest{a.request, a.user, a.asker},
+                                overloaded(a.request, a.user)});
+        return;
+    }
+    (this->*row.handler)(a);
 }
 
-Decision RequestService::serve_peer(const PeerRequest& peer, Time now) {
-    second_ = now.count() / 1000;
-    return serve(peer.request, peer.user, peer.reply_to, now);
+void RequestService::on_peer(const PeerRequest& in, Effects& out) {
+    const Command* row = Command::find(protocol::command_of(in.request));
+    // Only a request routed by its packet is forwarded, and only to the SET's owner.
+    REDPACKET_ASSERT(row != nullptr && row->routing == Routing::packet);
+    REDPACKET_ASSERT(store_.serves(packet_shard(PacketId{packet_of(in.request)})));
+    Asked a{nullptr, in.request, in.user, in.reply_to, out};
+    (this->*row->handler)(a);
 }
 
-Reply RequestService::overloaded(const protocol::Message& request) const {
-    if (const auto* g = std::get_if<protocol::GrabRequest>(&request)) {
-        return Reply{protocol::GrabResponse{g->packet, 0}};
+void RequestService::on_failed(const ConnectionFailed& in, Effects& out) {
+    if (in.protocol_error) {
+        count(ServiceEvent::protocol_errors);
     }
-    std::uint64_t request_id = 0;
-    if (const auto* c = std::get_if<protocol::Claim>(&request)) {
-        request_id = c->request_id;
-    } else if (const auto* q = std::get_if<protocol::Query>(&request)) {
-        request_id = q->request_id;
-    } else if (const auto* p = std::get_if<protocol::Proof>(&request)) {
-        request_id = p->request_id;
-    }
-    return Reply{protocol::ErrorReply{request_id, protocol::ErrorCode::overloaded}};
+    out.push_back(Send{in.from, error(in.session, 0, in.code, true)});
 }
 
-Reply RequestService::error(const Session& session, std::uint64_t request_id,
-                            protocol::ErrorCode code, bool close) const {
-    Reply r;
-    // The original client knows no error frame: it only ever sees the connection close.
-    if (session.extended || !config_.compat_mode) {
-        r.add(protocol::ErrorReply{request_id, code});
+void RequestService::on_read(const ReadPacket& in, Effects& out) {
+    const StoreTicket ticket = next_ticket();
+    if (auto result = store_.query(ticket, in.packet); result.ready()) {
+        out.push_back(PacketRead{in.token, std::move(result.get().result)});
+    } else {
+        park(ticket, AwaitRead{in.token});
     }
-    r.close = close;
-    return r;
+}
+
+void RequestService::on_presence(const Presence& in) {
+    if (store_.tracks_presence()) {
+        store_.presence(registry_.shard_of(in.user), in.user, in.online);
+    }
 }
 
 bool RequestService::rate_limited(Session& session) {
@@ -184,84 +250,78 @@ bool RequestService::rate_limited(Session& session) {
     return false;
 }
 
-// --- requests of a logged-in user ------------------------------------------------------------
+// --- the commands ----------------------------------------------------------------------------
 
-Decision RequestService::dispatch(Session& session, const protocol::Message& request,
-                                  const ReplyAddress& asker, Time now) {
-    const auto beyond_sets = [&](std::uint64_t packet) {
-        return packet_shard(PacketId{packet}) >= registry_.shard_count();
-    };
-    if (std::holds_alternative<protocol::ShakeRequest>(request)) {
-        return shake(session, asker, now);
+void RequestService::login(Asked& a) {
+    if (!config_.compat_mode) {
+        count(ServiceEvent::login_failures);
+        a.out.push_back(
+            Send{a.asker, error(*a.session, 0, protocol::ErrorCode::auth_failed, true)});
+        return;
     }
-    if (const auto* m = std::get_if<protocol::CreatePacket>(&request)) {
-        return create(session, *m, asker, now);
-    }
-    if (const auto* g = std::get_if<protocol::GrabRequest>(&request)) {
-        count(ServiceEvent::grabs);
-        if (rate_limited(session)) {
-            return reply(protocol::GrabResponse{g->packet, 0});
-        }
-        if (beyond_sets(g->packet)) {
-            count(ServiceEvent::grab_misses);
-            count(ServiceEvent::claim_not_found);
-            return reply(protocol::GrabResponse{g->packet, 0});
-        }
-    } else if (const auto* c = std::get_if<protocol::Claim>(&request)) {
-        count(ServiceEvent::claims);
-        if (rate_limited(session)) {
-            return reply(protocol::ErrorReply{c->request_id, protocol::ErrorCode::overloaded});
-        }
-        if (beyond_sets(c->packet)) {
-            count(ServiceEvent::claim_not_found);
-            return reply(protocol::ClaimResponse{
-                c->request_id, c->packet, protocol::to_wire(ClaimStatus::not_found), 0, 0});
-        }
-    } else if (const auto* q = std::get_if<protocol::Query>(&request)) {
-        count(ServiceEvent::queries);
-        if (rate_limited(session)) {
-            return reply(protocol::ErrorReply{q->request_id, protocol::ErrorCode::overloaded});
-        }
-        if (beyond_sets(q->packet)) {
-            return reply(protocol::ErrorReply{q->request_id, protocol::ErrorCode::not_found});
-        }
-    } else if (const auto* p = std::get_if<protocol::Proof>(&request)) {
-        count(ServiceEvent::proofs);
-        if (rate_limited(session)) {
-            return reply(protocol::ErrorReply{p->request_id, protocol::ErrorCode::overloaded});
-        }
-        if (p->part != protocol::kProofCommitment && p->part != protocol::kProofSeed) {
-            return reply(protocol::ErrorReply{p->request_id, protocol::ErrorCode::malformed_frame});
-        }
-        if (beyond_sets(p->packet)) {
-            return reply(protocol::ErrorReply{p->request_id, protocol::ErrorCode::not_found});
-        }
-    }
-    return route(session, request, asker, now);
+    grant(a, std::get<protocol::LoginRequest>(a.request).user, false);
 }
 
-Decision RequestService::shake(Session& session, const ReplyAddress& asker, Time now) {
-    count(ServiceEvent::shake_requests);
-    const auto user = static_cast<std::uint32_t>(session.user);
-    if (rate_limited(session)) {
-        count(ServiceEvent::shake_overloaded);
-        return reply(protocol::ShakeResponse{user, protocol::kShakeOverloaded, 0, 0});
+void RequestService::auth_login(Asked& a) {
+    const auto& m = std::get<protocol::AuthLogin>(a.request);
+    const auto now_s = static_cast<std::uint64_t>(second_);
+    if (!verify_login_token(config_.auth_secret, m.user, m.expiry, m.token, now_s)) {
+        count(ServiceEvent::login_failures);
+        a.session->extended = true;
+        Reply r{protocol::AuthLoginResponse{
+            m.user, static_cast<std::uint32_t>(protocol::ErrorCode::auth_failed)}};
+        r.add(protocol::ErrorReply{0, protocol::ErrorCode::auth_failed});
+        r.close = true;
+        a.out.push_back(Send{a.asker, r});
+        return;
     }
-    const StoreTicket ticket = next_ticket();
-    return answer(store_.take(ticket, TakeOp{registry_.shard_of(session.user), session.user, now}),
-                  [&] { return pending_op(OpKind::shake, asker, session.user); },
-                  [&](auto& done) { return shake_reply(session.user, done); });
+    grant(a, m.user, true);
 }
 
-Decision RequestService::create(Session& session, const protocol::CreatePacket& req,
-                                const ReplyAddress& asker, Time now) {
-    count(ServiceEvent::creates);
-    if (rate_limited(session)) {
-        return reply(protocol::ErrorReply{req.request_id, protocol::ErrorCode::overloaded});
+void RequestService::grant(Asked& a, UserId user, bool extended) {
+    Session& session = *a.session;
+    if (session.logged_in) {
+        count(ServiceEvent::protocol_errors);
+        a.out.push_back(
+            Send{a.asker, error(session, 0, protocol::ErrorCode::already_logged_in, true)});
+        return;
     }
+    session.user = user;
+    session.extended = extended;
+    session.logged_in = true;
+    count(ServiceEvent::logins);
+    a.out.push_back(Register{a.asker, user});
+    const auto u32 = static_cast<std::uint32_t>(user);
+    if (extended) {
+        send(a.out, a.asker, protocol::AuthLoginResponse{u32, protocol::kResultOk});
+    } else {
+        send(a.out, a.asker, protocol::LoginResponse{u32, protocol::kResultOk});
+    }
+    REDPACKET_ASSERT(session.logged_in && session.user == user);
+}
+
+void RequestService::heartbeat(Asked& a) {
+    send(a.out, a.asker,
+         protocol::HeartbeatResponse{std::get<protocol::Heartbeat>(a.request).nonce});
+}
+
+void RequestService::shake(Asked& a) {
+    REDPACKET_ASSERT(a.session != nullptr && a.session->logged_in);
+    const UserId user = a.user;
+    answer(
+        store_.take(next_ticket(), TakeOp{registry_.shard_of(user), user, now_}), a.out, a.asker,
+        [&] {
+            return AwaitShake{a.asker, user};
+        },
+        [&](const auto& done) { return shake_reply(user, done); });
+}
+
+void RequestService::create(Asked& a) {
+    REDPACKET_ASSERT(a.session != nullptr && a.session->logged_in);
+    const auto& req = std::get<protocol::CreatePacket>(a.request);
     const auto fail = [&](protocol::ErrorCode code) {
         count(ServiceEvent::create_failures);
-        return reply(protocol::ErrorReply{req.request_id, code});
+        send(a.out, a.asker, protocol::ErrorReply{req.request_id, code});
     };
     const auto policy = protocol::split_policy_from_wire(req.policy);
     if (!policy) {
@@ -273,216 +333,150 @@ Decision RequestService::create(Session& session, const protocol::CreatePacket& 
     if (req.total > static_cast<std::uint64_t>(config_.max_packet_total)) {
         return fail(protocol::ErrorCode::invalid_amount);
     }
-    CreateOp create;
-    create.set = registry_.shard_of(session.user);
-    create.sender = session.user;
-    create.request_id = req.request_id;
-    create.total = Cents{static_cast<std::int64_t>(req.total)};
-    create.count = req.count;
-    create.policy = *policy;
-    create.expires_at = now + std::chrono::seconds{req.ttl_seconds};
-    const StoreTicket ticket = next_ticket();
-    return answer(store_.create(ticket, create),
-                  [&] { return pending_op(OpKind::create, asker, session.user, req.request_id); },
-                  [&](auto& done) { return create_reply(req.request_id, done); });
+    CreateOp op;
+    op.set = registry_.shard_of(a.user);
+    op.sender = a.user;
+    op.request_id = req.request_id;
+    op.total = Cents{static_cast<std::int64_t>(req.total)};
+    op.count = req.count;
+    op.policy = *policy;
+    op.expires_at = now_ + std::chrono::seconds{req.ttl_seconds};
+    answer(
+        store_.create(next_ticket(), op), a.out, a.asker,
+        [&] {
+            return AwaitCreate{a.asker, req.request_id};
+        },
+        [&](const auto& done) { return create_reply(req.request_id, done); });
 }
 
-Decision RequestService::route(const Session& session, const protocol::Message& request,
-                               const ReplyAddress& asker, Time now) {
-    const std::uint64_t packet = std::visit(
-        detail::Overloaded{[](const protocol::GrabRequest& m) -> std::uint64_t { return m.packet; },
-                   [](const protocol::Claim& m) -> std::uint64_t { return m.packet; },
-                   [](const protocol::Query& m) -> std::uint64_t { return m.packet; },
-                   [](const protocol::Proof& m) -> std::uint64_t { return m.packet; },
-                   [](const auto&) -> std::uint64_t { return 0; }},
-        request);
-    const ShardId set = packet_shard(PacketId{packet});
-    if (!store_.serves(set)) {
-        return Forward{registry_.worker_of(set)};
-    }
-    return serve(request, session.user, asker, now);
+void RequestService::grab(Asked& a) {
+    const auto& m = std::get<protocol::GrabRequest>(a.request);
+    answer(
+        store_.claim(next_ticket(), ClaimOp{PacketId{m.packet}, true, a.user, 0, now_}), a.out,
+        a.asker,
+        [&] {
+            return AwaitClaim{a.asker, 0, m.packet, true};
+        },
+        [&](const auto& done) { return claim_reply(true, 0, m.packet, done); });
 }
 
-Decision RequestService::serve(const protocol::Message& request, UserId user,
-                               const ReplyAddress& asker, Time now) {
-    const StoreTicket ticket = next_ticket();
-    if (const auto* m = std::get_if<protocol::GrabRequest>(&request)) {
-        return answer(store_.claim(ticket, ClaimOp{PacketId{m->packet}, true, user, 0, now}),
-                      [&] { return pending_op(OpKind::grab, asker, user, 0, m->packet); },
-                      [&](auto& done) { return claim_reply(OpKind::grab, 0, m->packet, done); });
-    }
-    if (const auto* m = std::get_if<protocol::Claim>(&request)) {
-        return answer(
-            store_.claim(ticket, ClaimOp{PacketId{m->packet}, false, user, m->request_id, now}),
-            [&] { return pending_op(OpKind::claim, asker, user, m->request_id, m->packet); }, [&](auto& done) {
-                return claim_reply(OpKind::claim, m->request_id, m->packet, done);
-            });
-    }
-    if (const auto* m = std::get_if<protocol::Proof>(&request)) {
-        PendingOp op = pending_op(OpKind::proof, asker, user, m->request_id, m->packet);
-        op.recipients = static_cast<std::uint8_t>(m->part);  // which part was asked for
-        return answer(store_.query(ticket, PacketId{m->packet}), [&] { return op; },
-                      [&](auto& done) { return proof_reply(m->request_id, m->part, done); });
-    }
-    const auto& q = std::get<protocol::Query>(request);
-    return answer(store_.query(ticket, PacketId{q.packet}),
-                  [&] { return pending_op(OpKind::query, asker, 0, q.request_id, q.packet); },
-                  [&](auto& done) { return query_reply(q.request_id, q.packet, done); });
+void RequestService::claim(Asked& a) {
+    const auto& m = std::get<protocol::Claim>(a.request);
+    answer(
+        store_.claim(next_ticket(), ClaimOp{PacketId{m.packet}, false, a.user, m.request_id, now_}),
+        a.out, a.asker,
+        [&] {
+            return AwaitClaim{a.asker, m.request_id, m.packet, false};
+        },
+        [&](const auto& done) { return claim_reply(false, m.request_id, m.packet, done); });
+}
+
+void RequestService::query(Asked& a) {
+    const auto& m = std::get<protocol::Query>(a.request);
+    answer(
+        store_.query(next_ticket(), PacketId{m.packet}), a.out, a.asker,
+        [&] {
+            return AwaitQuery{a.asker, m.request_id, m.packet};
+        },
+        [&](const auto& done) { return query_reply(m.request_id, m.packet, done); });
+}
+
+void RequestService::proof(Asked& a) {
+    const auto& m = std::get<protocol::Proof>(a.request);
+    answer(
+        store_.query(next_ticket(), PacketId{m.packet}), a.out, a.asker,
+        [&] {
+            return AwaitProof{a.asker, m.request_id, m.part};
+        },
+        [&](const auto& done) { return proof_reply(m.request_id, m.part, done); });
 }
 
 template <class T, class MakeOp, class Answer>
-Decision RequestService::answer(StoreResult<T>&& result, MakeOp&& op, Answer&& reply) {
+void RequestService::answer(StoreResult<T>&& result, Effects& out, const ReplyAddress& to,
+                            MakeOp&& op, Answer&& reply) {
     if (result.ready()) {
-        return reply(result.get());
+        out.push_back(Send{to, reply(result.get())});
+        return;
     }
-    park(current_ticket_, op());  // built only when the store will answer later
-    return Later{};
+    park(last_ticket_, op());  // built only when the store will answer later
 }
 
-// --- replies ---------------------------------------------------------------------------------
+// --- completions -----------------------------------------------------------------------------
 
-Decision RequestService::shake_reply(UserId user, Completion<std::optional<ShakeHit>>& done) {
-    const auto u32 = static_cast<std::uint32_t>(user);
-    if (!done.result) {
-        count(ServiceEvent::shake_overloaded);
-        count(ServiceEvent::journal_refusals);
-        return reply(protocol::ShakeResponse{u32, protocol::kShakeOverloaded, 0, 0});
+void RequestService::on_store(const StoreCompletion& in, Effects& out) {
+    if (const auto* a = std::get_if<Announced>(&in.outcome)) {
+        on_announcement(*a, out);
+        return;
     }
-    const std::optional<ShakeHit>& hit = *done.result;
-    if (!hit) {
-        count(ServiceEvent::shake_misses);
-        return reply(protocol::ShakeResponse{u32, protocol::kShakeNoPacket, 0, 0},
-                     done.durable_at);
+    auto op = unpark(in.ticket);
+    if (!op) {
+        return;  // not ours, or completed twice: a store bug, ignored
     }
-    count(ServiceEvent::shake_hits);
-    return reply(protocol::ShakeResponse{u32, protocol::kShakeGotPacket,
-                                         static_cast<std::uint32_t>(hit->packet.value),
-                                         to_u32_amount(hit->amount)},
-                 done.durable_at);
+    std::visit(
+        [&](const auto& done) {
+            using D = std::decay_t<decltype(done)>;
+            if constexpr (!std::is_same_v<D, Announced>) {
+                finish(*op, done, out);
+            }
+        },
+        in.outcome);
 }
 
-Decision RequestService::create_reply(std::uint64_t request_id, Completion<Created>& done) {
-    if (!done.result) {
-        count(ServiceEvent::create_failures);
-        const Error e = done.result.error();
-        if (e == Error::unavailable) {
-            count(ServiceEvent::journal_refusals);
-        }
-        // A SET this thread does not hold: the sender's connection is on the wrong worker.
-        const auto code =
-            e == Error::not_found ? protocol::ErrorCode::unavailable : protocol::to_error_code(e);
-        return reply(protocol::ErrorReply{request_id, code}, done.durable_at);
-    }
-    return reply(protocol::CreateResponse{request_id, done.result->packet.value}, done.durable_at);
+template <class T>
+void RequestService::finish(PendingOp& pending, const Completion<T>& done, Effects& out) {
+    std::visit(
+        [&](auto& op) {
+            using Op = std::decay_t<decltype(op)>;
+            if constexpr (std::is_same_v<T, Created> && std::is_same_v<Op, AwaitCreate>) {
+                out.push_back(Send{op.asker, create_reply(op.request_id, done)});
+            } else if constexpr (std::is_same_v<T, Created> && std::is_same_v<Op, AwaitSend>) {
+                on_created_send(op, done, out);
+            } else if constexpr (std::is_same_v<T, Claimed> && std::is_same_v<Op, AwaitClaim>) {
+                out.push_back(Send{op.asker, claim_reply(op.grab, op.request_id, op.packet, done)});
+            } else if constexpr (std::is_same_v<T, PacketInfo> && std::is_same_v<Op, AwaitQuery>) {
+                out.push_back(Send{op.asker, query_reply(op.request_id, op.packet, done)});
+            } else if constexpr (std::is_same_v<T, PacketInfo> && std::is_same_v<Op, AwaitProof>) {
+                out.push_back(Send{op.asker, proof_reply(op.request_id, op.part, done)});
+            } else if constexpr (std::is_same_v<T, PacketInfo> && std::is_same_v<Op, AwaitRead>) {
+                out.push_back(PacketRead{op.token, done.result});
+            } else if constexpr (std::is_same_v<T, std::optional<ShakeHit>> &&
+                                 std::is_same_v<Op, AwaitShake>) {
+                out.push_back(Send{op.asker, shake_reply(op.user, done)});
+            } else if constexpr (std::is_same_v<T, PacketId> && std::is_same_v<Op, AwaitOffer>) {
+                on_offered(op, done);
+            } else if constexpr (std::is_same_v<T, Expired> && std::is_same_v<Op, AwaitExpire>) {
+                if (done.result) {
+                    count(ServiceEvent::refunds, done.result->refunds);
+                }
+            } else if constexpr (std::is_same_v<T, std::vector<UserId>> &&
+                                 std::is_same_v<Op, AwaitRecipients>) {
+                on_recipients(op, done, out);
+            } else {
+                REDPACKET_ASSERT(false && "a completion of another kind than its operation");
+            }
+        },
+        pending);
 }
 
-Decision RequestService::claim_reply(OpKind kind, std::uint64_t request_id, std::uint64_t packet,
-                                  Completion<Claimed>& done) {
-    const bool grab = kind == OpKind::grab;
-    const auto compact = static_cast<std::uint32_t>(packet);
-    if (!done.result && done.result.error() != Error::not_found) {
-        count(ServiceEvent::journal_refusals);
-        if (grab) {
-            count(ServiceEvent::grab_misses);
-            return reply(protocol::GrabResponse{compact, 0});
-        }
-        return reply(protocol::ErrorReply{request_id, protocol::ErrorCode::unavailable});
-    }
-    const ClaimResult r = done.result ? done.result->result : ClaimResult{};  // not_found
-    count(claim_event(r.status));
-    const bool got = r.status == ClaimStatus::claimed || r.status == ClaimStatus::already_claimed;
-    if (grab) {
-        count(got ? ServiceEvent::grab_hits : ServiceEvent::grab_misses);
-        return reply(protocol::GrabResponse{compact, got ? to_u32_amount(r.amount) : 0U},
-                     done.durable_at);
-    }
-    return reply(protocol::ClaimResponse{request_id, packet, protocol::to_wire(r.status),
-                                         r.share_index,
-                                         static_cast<std::uint64_t>(got ? r.amount.value : 0)},
-                 done.durable_at);
+StoreTicket RequestService::next_ticket() {
+    // A number, nothing else: an operation that completes at once never touches the table of
+    // pending ones.
+    return ++last_ticket_;
 }
 
-bool seed_revealable(const PacketInfo& info) noexcept {
-    return info.claimed_count == info.count || info.refunded > Cents{0} ||
-           (info.state == PacketState::expired && info.remaining == Cents{0});
+void RequestService::park(StoreTicket ticket, PendingOp&& op) {
+    const bool fresh = pending_ops_.emplace(ticket, std::move(op)).second;
+    REDPACKET_ASSERT(fresh);  // tickets are never reused
 }
 
-void RequestService::read_packet(PacketId packet, PacketRead done) {
-    const StoreTicket ticket = next_ticket();
-    // Parked first: a store may complete through the listener before query() returns.
-    pending_reads_.emplace(ticket, std::move(done));
-    if (auto result = store_.query(ticket, packet); result.ready()) {
-        (void)answer_read(ticket, result.get().result);
+std::optional<RequestService::PendingOp> RequestService::unpark(StoreTicket ticket) {
+    const auto it = pending_ops_.find(ticket);
+    if (it == pending_ops_.end()) {
+        return std::nullopt;
     }
-}
-
-bool RequestService::answer_read(StoreTicket ticket, std::expected<PacketInfo, Error>& result) {
-    const auto read = pending_reads_.find(ticket);
-    if (read == pending_reads_.end()) {
-        return false;  // answered already, or a client's query
-    }
-    const PacketRead answer = std::move(read->second);
-    pending_reads_.erase(read);
-    answer(std::move(result));
-    return true;
-}
-
-// A query's or a proof's store read that failed: unavailable if the store could not answer,
-// else the packet is not there.
-protocol::ErrorReply RequestService::read_refusal(std::uint64_t request_id, Error e) {
-    return protocol::ErrorReply{request_id, e == Error::unavailable
-                                                ? protocol::ErrorCode::unavailable
-                                                : protocol::ErrorCode::not_found};
-}
-
-Decision RequestService::proof_reply(std::uint64_t request_id, std::uint32_t part,
-                                     Completion<PacketInfo>& done) {
-    if (!done.result) {
-        return reply(read_refusal(request_id, done.result.error()));
-    }
-    const PacketInfo& info = *done.result;
-    protocol::ProofResponse r;
-    r.request_id = request_id;
-    r.part = part;
-    r.policy = protocol::to_wire(info.policy);
-    // No seed, or a minimum share the frame's u32 cannot carry (a clamped one would make
-    // every verifier's commitment differ): no proof (docs/fairness.md §5).
-    if (!info.seed || info.min_share.value < 0 || info.min_share.value > UINT32_MAX) {
-        r.status = protocol::kProofUnavailable;
-        return reply(r);
-    }
-    r.min_share = static_cast<std::uint32_t>(info.min_share.value);
-    const SplitTerms terms{info.id, info.total, info.count, info.policy, info.min_share};
-    if (part == protocol::kProofCommitment) {
-        r.value = commitment(terms, *info.seed);
-    } else if (seed_revealable(info)) {
-        r.value = *info.seed;
-    } else {
-        r.status = protocol::kProofWithheld;
-    }
-    return reply(r);
-}
-
-Decision RequestService::query_reply(std::uint64_t request_id, std::uint64_t packet,
-                                  Completion<PacketInfo>& done) {
-    if (!done.result) {
-        return reply(read_refusal(request_id, done.result.error()));
-    }
-    const PacketInfo& info = *done.result;
-    protocol::QueryResponse q;
-    q.request_id = request_id;
-    q.packet = packet;
-    q.total = static_cast<std::uint64_t>(info.total.value);
-    q.count = info.count;
-    q.claimed_count = info.claimed_count;
-    q.remaining = static_cast<std::uint64_t>(info.remaining.value);
-    if (info.best_luck) {
-        const ClaimRecord& best = info.claims[*info.best_luck];
-        q.best_user = best.user;
-        q.best_amount = static_cast<std::uint64_t>(best.amount.value);
-    }
-    q.state = protocol::to_wire(info.state);
-    return reply(q);
+    PendingOp op = std::move(it->second);
+    pending_ops_.erase(it);
+    return op;
 }
 
 }  // namespace redpacket

@@ -1,4 +1,4 @@
-// RequestService without sockets: requests in, decisions out, against a MemoryStore or a fake
+// RequestService without sockets: inputs in, effects out, against a MemoryStore or a fake
 // store that completes later.
 #include <catch2/catch.hpp>
 
@@ -18,18 +18,36 @@ namespace {
 
 constexpr Time kNow{1'700'000'000'000};
 
-/// Records what the service sends outside `handle`.
-struct RecordingOutput final : ServiceOutput {
+/// Keeps the effects of every step, and sorts them as a worker would carry them out.
+struct RecordingOutput {
+    Effects effects;
     std::vector<std::pair<ReplyAddress, Reply>> delivered;
     std::vector<std::pair<ConnectionRef, protocol::PacketNotice>> notices;
-    void deliver(const ReplyAddress& to, const Reply& reply) override {
-        delivered.emplace_back(to, reply);
-    }
-    bool notify(ConnectionRef conn, const protocol::PacketNotice& notice) override {
-        notices.emplace_back(conn, notice);
-        return true;
+    std::vector<PacketRead> reads;
+    /// Moves what the last steps produced into the lists.
+    void sort() {
+        for (Effect& e : effects) {
+            if (auto* s = std::get_if<Send>(&e)) {
+                delivered.emplace_back(s->to, s->reply);
+            } else if (auto* n = std::get_if<Notify>(&e)) {
+                notices.emplace_back(n->conn, n->notice);
+            } else if (auto* r = std::get_if<PacketRead>(&e)) {
+                reads.push_back(std::move(*r));
+            }
+        }
+        effects.clear();
     }
 };
+
+/// The effects of one client request: exactly one Send (for `reply`) or one other effect.
+template <class E>
+E only_effect(Effects& effects) {
+    REQUIRE(effects.size() == 1);
+    REQUIRE(std::holds_alternative<E>(effects[0]));
+    E e = std::get<E>(effects[0]);
+    effects.clear();
+    return e;
+}
 
 /// One worker of `workers` over 16 SETs, with a MemoryStore of its SETs (journaled in `dir`
 /// when given).
@@ -48,25 +66,36 @@ struct Fixture {
         o.sets = registry.shards_of(self);
         o.journal_dir = std::move(dir);
         store = std::move(*MemoryStore::open(std::move(o), kNow));
-        service = std::make_unique<RequestService>(config, *store, registry, self, counter,
-                                                   output);
+        service = std::make_unique<RequestService>(config, *store, registry, self, counter);
     }
     std::uint64_t count(ServiceEvent e) const {
         return counter.total(static_cast<std::size_t>(e));
     }
-    /// Logs `user` in on `s` (compat), as a worker would after registering the connection.
+    /// Logs `user` in on `s` (compat): the login is granted with a Register and a response.
     Session login(UserId user) {
         Session s;
-        const Decision d = service->handle(s, protocol::LoginRequest{static_cast<std::uint32_t>(user)},
-                                           {}, kNow);
-        REQUIRE(std::holds_alternative<LoginGranted>(d));
-        (void)service->welcome(s, std::get<LoginGranted>(d), kNow);
+        service->step(
+            ClientRequest{s, {}, protocol::LoginRequest{static_cast<std::uint32_t>(user)}}, kNow,
+            output.effects);
+        REQUIRE(output.effects.size() == 2);
+        REQUIRE(std::holds_alternative<Register>(output.effects[0]));
+        output.effects.clear();
         return s;
     }
     Reply reply(Session& s, const protocol::Message& m, Time now = kNow) {
-        Decision d = service->handle(s, m, ReplyAddress{0, 1, 1}, now);
-        REQUIRE(std::holds_alternative<Reply>(d));
-        return std::get<Reply>(d);
+        service->step(ClientRequest{s, ReplyAddress{0, 1, 1}, m}, now, output.effects);
+        const Send sent = only_effect<Send>(output.effects);
+        CHECK(sent.to == ReplyAddress{0, 1, 1});
+        return sent.reply;
+    }
+    /// An operator's read of `packet`, answered at once.
+    std::expected<PacketInfo, Error> read(PacketId packet) {
+        service->step(ReadPacket{packet, 1}, kNow, output.effects);
+        return only_effect<PacketRead>(output.effects).result;
+    }
+    void tick(Time now, std::int64_t elapsed_ms, bool campaigns) {
+        service->step(Tick{elapsed_ms, campaigns}, now, output.effects);
+        output.sort();
     }
 };
 
@@ -79,14 +108,20 @@ T only(const Reply& r) {
 
 }  // namespace
 
-TEST_CASE("a compat login is granted, answered by welcome, and a second one refused",
+TEST_CASE("a compat login is granted — registered, then answered — and a second one refused",
           "[service]") {
     Fixture f;
     Session s;
-    const Decision d = f.service->handle(s, protocol::LoginRequest{7}, {}, kNow);
-    REQUIRE(std::holds_alternative<LoginGranted>(d));
-    CHECK_FALSE(s.logged_in);  // not until the caller has registered the connection
-    const Reply r = f.service->welcome(s, std::get<LoginGranted>(d), kNow);
+    f.service->step(ClientRequest{s, ReplyAddress{0, 2, 1}, protocol::LoginRequest{7}}, kNow,
+                    f.output.effects);
+    // One step: the caller registers the connection first, then sends the response.
+    REQUIRE(f.output.effects.size() == 2);
+    REQUIRE(std::holds_alternative<Register>(f.output.effects[0]));
+    CHECK(std::get<Register>(f.output.effects[0]).conn == ReplyAddress{0, 2, 1});
+    CHECK(std::get<Register>(f.output.effects[0]).user == 7);
+    REQUIRE(std::holds_alternative<Send>(f.output.effects[1]));
+    const Reply r = std::get<Send>(f.output.effects[1]).reply;
+    f.output.effects.clear();
     CHECK(only<protocol::LoginResponse>(r) == protocol::LoginResponse{7, protocol::kResultOk});
     CHECK(s.logged_in);
     CHECK(f.count(ServiceEvent::logins) == 1);
@@ -105,8 +140,13 @@ TEST_CASE("auth logins need a valid, unexpired token, and compat mode off refuse
     const std::uint64_t now_s = static_cast<std::uint64_t>(kNow.count() / 1000);
     Session ok;
     const auto token = make_login_token("s3cret", 5, now_s + 60);
-    CHECK(std::holds_alternative<LoginGranted>(
-        f.service->handle(ok, protocol::AuthLogin{5, now_s + 60, token}, {}, kNow)));
+    f.service->step(ClientRequest{ok, {}, protocol::AuthLogin{5, now_s + 60, token}}, kNow,
+                    f.output.effects);
+    REQUIRE(!f.output.effects.empty());
+    CHECK(std::holds_alternative<Register>(f.output.effects[0]));
+    f.output.effects.clear();
+    CHECK(ok.logged_in);
+    CHECK(ok.extended);
 
     Session wrong;
     const Reply r = f.reply(wrong, protocol::AuthLogin{5, now_s + 60, make_login_token("x", 5, now_s + 60)});
@@ -181,14 +221,18 @@ TEST_CASE("claims are answered where the SET is served and forwarded to its owne
         only<protocol::CreateResponse>(owner.reply(creator, protocol::CreatePacket{1, 100, 2, 2, 60}))
             .packet;
     Session claimer = asker.login(4);  // an even SET: worker 0
-    const Decision d = asker.service->handle(claimer, protocol::Claim{9, packet}, {0, 3, 1}, kNow);
-    REQUIRE(std::holds_alternative<Forward>(d));
-    CHECK(std::get<Forward>(d).worker == 1);
+    asker.service->step(ClientRequest{claimer, {0, 3, 1}, protocol::Claim{9, packet}}, kNow,
+                        asker.output.effects);
+    const Forward forward = only_effect<Forward>(asker.output.effects);
+    CHECK(forward.worker == 1);
+    CHECK(forward.request.reply_to == ReplyAddress{0, 3, 1});
+    CHECK(forward.request.user == 4);
+    CHECK(only<protocol::ErrorReply>(forward.refused).code == protocol::ErrorCode::overloaded);
     // The owner serves the forwarded request and answers for the asker.
-    const Decision served =
-        owner.service->serve_peer(PeerRequest{protocol::Claim{9, packet}, 4, {0, 3, 1}}, kNow);
-    REQUIRE(std::holds_alternative<Reply>(served));
-    const auto claimed = only<protocol::ClaimResponse>(std::get<Reply>(served));
+    owner.service->step(forward.request, kNow, owner.output.effects);
+    const Send served = only_effect<Send>(owner.output.effects);
+    CHECK(served.to == ReplyAddress{0, 3, 1});
+    const auto claimed = only<protocol::ClaimResponse>(served.reply);
     CHECK(claimed.status == protocol::to_wire(ClaimStatus::claimed));
     CHECK(claimed.amount == 50);
     CHECK(owner.count(ServiceEvent::claim_claimed) == 1);
@@ -257,11 +301,11 @@ TEST_CASE("the shake campaign offers its rate over the owned SETs, up to its sha
     c.total = 300;  // this worker's share: 150
     f.service->set_shake_campaign(c);
     for (int tick = 0; tick < 10; ++tick) {
-        f.service->tick(kNow + std::chrono::milliseconds{10 * tick}, 10, true);
+        f.tick(kNow + std::chrono::milliseconds{10 * tick}, 10, true);
     }
     CHECK(f.count(ServiceEvent::shake_offered) == 50);  // 100 ms at 500/s
     for (int tick = 10; tick < 100; ++tick) {
-        f.service->tick(kNow + std::chrono::milliseconds{10 * tick}, 10, true);
+        f.tick(kNow + std::chrono::milliseconds{10 * tick}, 10, true);
     }
     CHECK(f.service->shake_done() == 150);
     CHECK(f.count(ServiceEvent::shake_offered) == 150);
@@ -287,7 +331,7 @@ TEST_CASE("the send campaign makes packets only its online recipients can claim 
     c.min_total = 30;
     c.max_total = 30;
     f.service->set_send_campaign(c);
-    f.service->tick(kNow, 10, true);
+    f.tick(kNow, 10, true);
     CHECK(f.service->send_done() == 3);
     REQUIRE(f.output.notices.size() == 3);  // one single-share packet per SET with one user
     for (const auto& [conn, notice] : f.output.notices) {
@@ -307,9 +351,9 @@ TEST_CASE("the tick refunds what fell due and counts it", "[service]") {
     Fixture f;
     Session s = f.login(1);
     (void)f.reply(s, protocol::CreatePacket{1, 100, 2, 2, 5});
-    f.service->tick(kNow + 4s, 10, false);
+    f.tick(kNow + 4s, 10, false);
     CHECK(f.count(ServiceEvent::refunds) == 0);
-    f.service->tick(kNow + 5s, 10, false);
+    f.tick(kNow + 5s, 10, false);
     CHECK(f.count(ServiceEvent::refunds) == 1);
     CHECK(f.store->stats().refunded == Cents{100});
 }
@@ -318,9 +362,14 @@ namespace {
 
 /// A store whose every operation completes later, when the test says so.
 struct LaterStore final : PacketStore {
-    StoreListener* listener{nullptr};
+    StoreSink sink;
     std::deque<StoreTicket> claims;
-    void set_listener(StoreListener* l) noexcept override { listener = l; }
+    void set_sink(StoreSink s) override { sink = std::move(s); }
+    /// Completes the operation of `ticket` now.
+    template <class T>
+    void complete(StoreTicket ticket, Completion<T> done) {
+        sink(StoreCompletion{ticket, std::move(done)});
+    }
     bool serves(ShardId) const noexcept override { return true; }
     std::uint64_t durable_sequence() const noexcept override { return UINT64_MAX; }
     bool has_room(std::size_t) const noexcept override { return true; }
@@ -354,12 +403,24 @@ struct LaterFixture {
     EventCounter counter{kServiceEventCount};
     RecordingOutput output;
     LaterStore store;
-    RequestService service{{}, store, registry, 0, counter, output};
+    RequestService service{{}, store, registry, 0, counter};
     Session session;
 
     LaterFixture() {
-        const Decision d = service.handle(session, protocol::LoginRequest{4}, {}, kNow);
-        (void)service.welcome(session, std::get<LoginGranted>(d), kNow);
+        // Completions are the service's next input, as a worker feeds them.
+        store.set_sink([this](StoreCompletion&& done) {
+            service.step(done, kNow, output.effects);
+            output.sort();
+        });
+        service.step(ClientRequest{session, {}, protocol::LoginRequest{4}}, kNow, output.effects);
+        output.effects.clear();
+    }
+    /// Steps a client request that waits for the store: nothing comes out yet.
+    bool waits(Session& s, const protocol::Message& m, ReplyAddress from) {
+        service.step(ClientRequest{s, from, m}, kNow, output.effects);
+        const bool nothing = output.effects.empty();
+        output.effects.clear();
+        return nothing;
     }
 };
 
@@ -369,15 +430,15 @@ TEST_CASE("a store that completes later gets Later, and the reply reaches the as
           "[service]") {
     LaterFixture f;
     auto& [registry, counter, output, store, service, s] = f;
-    CHECK(std::holds_alternative<Later>(service.handle(s, protocol::Claim{1, 7}, {0, 1, 1}, kNow)));
-    CHECK(std::holds_alternative<Later>(service.handle(s, protocol::Claim{2, 8}, {0, 2, 5}, kNow)));
+    CHECK(f.waits(s, protocol::Claim{1, 7}, {0, 1, 1}));
+    CHECK(f.waits(s, protocol::Claim{2, 8}, {0, 2, 5}));
     CHECK(service.pending() == 2);
     REQUIRE(store.claims.size() == 2);
     // The second completes first.
-    store.listener->on_claimed(store.claims[1],
-                               Completion<Claimed>{Claimed{PacketId{8}, {ClaimStatus::claimed, Cents{5}, 0}}, 0});
-    store.listener->on_claimed(store.claims[0],
-                               Completion<Claimed>{std::unexpected(Error::unavailable), 0});
+    store.complete(
+        store.claims[1],
+        Completion<Claimed>{Claimed{PacketId{8}, {ClaimStatus::claimed, Cents{5}, 0}}, 0});
+    store.complete(store.claims[0], Completion<Claimed>{std::unexpected(Error::unavailable), 0});
     REQUIRE(output.delivered.size() == 2);
     CHECK(output.delivered[0].first == ReplyAddress{0, 2, 5});
     CHECK(only<protocol::ClaimResponse>(output.delivered[0].second) ==
@@ -387,8 +448,7 @@ TEST_CASE("a store that completes later gets Later, and the reply reaches the as
           protocol::ErrorReply{1, protocol::ErrorCode::unavailable});
     CHECK(service.pending() == 0);
     // A completion with a stale ticket is ignored.
-    store.listener->on_claimed(store.claims[0],
-                               Completion<Claimed>{std::unexpected(Error::unavailable), 0});
+    store.complete(store.claims[0], Completion<Claimed>{std::unexpected(Error::unavailable), 0});
     CHECK(output.delivered.size() == 2);
     CHECK(counter.total(static_cast<std::size_t>(ServiceEvent::journal_refusals)) == 1);
 }
@@ -400,9 +460,8 @@ TEST_CASE("read_packet answers at once from memory, and later from a store that 
     Session s = f.login(3);
     const auto made = only<protocol::CreateResponse>(f.reply(s, protocol::CreatePacket{1, 100, 2, 0, 60}));
     std::vector<std::expected<PacketInfo, Error>> read;
-    const auto keep = [&](std::expected<PacketInfo, Error> r) { read.push_back(std::move(r)); };
-    f.service->read_packet(PacketId{made.packet}, keep);
-    f.service->read_packet(PacketId{made.packet + 1}, keep);
+    read.push_back(f.read(PacketId{made.packet}));
+    read.push_back(f.read(PacketId{made.packet + 1}));
     REQUIRE(read.size() == 2);
     REQUIRE(read[0].has_value());
     CHECK(read[0]->total == Cents{100});
@@ -411,22 +470,22 @@ TEST_CASE("read_packet answers at once from memory, and later from a store that 
 
     LaterFixture later;
     auto& [registry, counter, output, store, service, c] = later;
-    CHECK(std::holds_alternative<Later>(service.handle(c, protocol::Query{1, 8}, {0, 1, 1}, kNow)));
-    read.clear();
-    service.read_packet(PacketId{8}, keep);
+    CHECK(later.waits(c, protocol::Query{1, 8}, {0, 1, 1}));
+    service.step(ReadPacket{PacketId{8}, 5}, kNow, output.effects);
     REQUIRE(store.queries.size() == 2);
-    CHECK(read.empty());
+    CHECK(output.effects.empty());
     PacketInfo info;
     info.id = PacketId{8};
     info.total = Cents{77};
-    store.listener->on_queried(store.queries[1], Completion<PacketInfo>{info, 0});
-    REQUIRE(read.size() == 1);
-    CHECK(read[0]->total == Cents{77});
+    store.complete(store.queries[1], Completion<PacketInfo>{info, 0});
+    REQUIRE(output.reads.size() == 1);
+    CHECK(output.reads[0].token == 5);
+    CHECK(output.reads[0].result->total == Cents{77});
     CHECK(output.delivered.empty());  // the client's query is still waiting
-    store.listener->on_queried(store.queries[0], Completion<PacketInfo>{info, 0});
+    store.complete(store.queries[0], Completion<PacketInfo>{info, 0});
     REQUIRE(output.delivered.size() == 1);
     CHECK(only<protocol::QueryResponse>(output.delivered[0].second).total == 77);
-    CHECK(read.size() == 1);
+    CHECK(output.reads.size() == 1);
 }
 
 TEST_CASE("a proof whose minimum share does not fit the frame's u32 is unavailable, not clamped",
@@ -441,9 +500,9 @@ TEST_CASE("a proof whose minimum share does not fit the frame's u32 is unavailab
         Session s = f->login(3);
         const auto made = only<protocol::CreateResponse>(
             f->reply(s, protocol::CreatePacket{1, std::uint64_t{3} << 32, 2, 0, 60}));
-        std::optional<PacketInfo> info;
-        f->service->read_packet(PacketId{made.packet}, [&](auto r) { info = *r; });
-        REQUIRE(info);
+        const auto read = f->read(PacketId{made.packet});
+        REQUIRE(read);
+        const std::optional<PacketInfo> info = *read;
         CHECK(info->seed.has_value());  // provable in principle: the frame is what cannot carry it
         const auto proof = only<protocol::ProofResponse>(
             f->reply(s, protocol::Proof{2, made.packet, protocol::kProofCommitment}));

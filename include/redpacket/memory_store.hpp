@@ -96,7 +96,7 @@ public:
     MemoryStore& operator=(const MemoryStore&) = delete;
 
     // PacketStore.
-    void set_listener(StoreListener*) noexcept override {}  // everything completes at once
+    void set_sink(StoreSink) override {}  // everything completes at once
     [[nodiscard]] bool serves(ShardId set) const noexcept override {
         return set < pools_.size() && pools_[set] != nullptr;
     }

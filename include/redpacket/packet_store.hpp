@@ -6,10 +6,10 @@
 // Every operation names the SET it concerns and completes on the calling thread, in one of two
 // ways. At once: the call returns a ready StoreResult holding the Completion — no allocation,
 // no extra hop, which is what the in-memory store always does. Or later: the call returns
-// `StoreResult::pending()` and the store calls its StoreListener, on the same thread, with the
-// ticket the caller passed. A store calls the listener exactly once per pending operation,
-// never from inside the call that returned pending, and never for an operation that completed
-// at once.
+// `StoreResult::pending()` and the store hands a StoreCompletion (the ticket the caller passed
+// and the outcome) to its sink, on the same thread; the caller feeds it to the rules as their
+// next input (RequestService::step). A store completes each pending operation exactly once,
+// never from inside the call that returned pending, and never one that completed at once.
 //
 // A Completion carries the result (or the Error that refused it) and `durable_at`: the journal
 // sequence that must be durable (see `durable_sequence()`) before a reply reporting this result
@@ -27,9 +27,11 @@
 #include <array>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <optional>
 #include <span>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "redpacket/error.hpp"
@@ -51,7 +53,7 @@ struct Completion {
     std::uint64_t durable_at{0};
 };
 
-/// A completion now, or the promise of one through the StoreListener.
+/// A completion now, or the promise of one through the store's sink.
 template <class T>
 class StoreResult {
 public:
@@ -154,29 +156,34 @@ struct Announcement {
     std::array<UserId, 3> users{};  ///< the recipients; unused slots 0
 };
 
-/// Receives the completions of operations that returned pending.
-class StoreListener {
-public:
-    virtual ~StoreListener() = default;
-    /// A packet announced by `PacketStore::announce` (this process's or another's) for
-    /// recipients in SET `set`.
-    virtual void on_announcement(ShardId /*set*/, const Announcement& /*a*/) {}
-    virtual void on_recipients(StoreTicket /*ticket*/, Completion<std::vector<UserId>> /*done*/) {}
-    virtual void on_created(StoreTicket ticket, Completion<Created> done) = 0;
-    virtual void on_claimed(StoreTicket ticket, Completion<Claimed> done) = 0;
-    virtual void on_queried(StoreTicket ticket, Completion<PacketInfo> done) = 0;
-    virtual void on_taken(StoreTicket ticket, Completion<std::optional<ShakeHit>> done) = 0;
-    virtual void on_offered(StoreTicket ticket, Completion<PacketId> done) = 0;
-    virtual void on_expired(StoreTicket ticket, Completion<Expired> done) = 0;
+/// A send campaign's packet that a store heard announced (by this process or another) for
+/// recipients in SET `set`.
+struct Announced {
+    ShardId set{0};
+    Announcement announcement;
 };
+
+/// What a store finished later — the outcome of the operation started with `ticket` — or
+/// heard (an Announced, with ticket 0).
+struct StoreCompletion {
+    using Outcome = std::variant<Completion<Created>, Completion<Claimed>, Completion<PacketInfo>,
+                                 Completion<std::optional<ShakeHit>>, Completion<PacketId>,
+                                 Completion<Expired>, Completion<std::vector<UserId>>, Announced>;
+    StoreTicket ticket{0};
+    Outcome outcome;
+};
+
+/// Where a store hands its later completions: the caller's, which passes each to the rules as
+/// an input. Called on the store's thread, never from inside a store call.
+using StoreSink = std::function<void(StoreCompletion&&)>;
 
 /// Where packets live. One per worker thread; see the file comment.
 class PacketStore {
 public:
     virtual ~PacketStore() = default;
 
-    /// Sets who receives later completions. Call before the first operation that may pend.
-    virtual void set_listener(StoreListener* listener) noexcept = 0;
+    /// Sets where later completions go. Call before the first operation that may pend.
+    virtual void set_sink(StoreSink sink) = 0;
     /// True if this store, on this thread, holds or reaches SET `set`; a request for a SET it
     /// does not serve goes to the thread whose store does.
     [[nodiscard]] virtual bool serves(ShardId set) const noexcept = 0;
@@ -208,7 +215,7 @@ public:
                                                         std::uint32_t /*want*/) {
         return Completion<std::vector<UserId>>{std::vector<UserId>{}, 0};
     }
-    /// Tells every process's listener about `a` (its own included).
+    /// Tells every process's sink about `a` (its own included), as an Announced.
     virtual void announce(ShardId /*set*/, const Announcement& /*a*/) {}
     /// False while another process runs the campaigns (one runs them for all).
     [[nodiscard]] virtual bool runs_campaigns() const noexcept { return true; }

@@ -1,34 +1,42 @@
-// RequestService: the request rules of a red-packet service, as a step that returns values.
+// RequestService: the request rules of a red-packet service, as one step: inputs in, effects out.
 //
-// A worker thread runs one service over the SETs it owns. For each decoded request of a
-// connection it decides and returns a Decision:
-//   - Reply: the frames to send (and `hold_until`, the store's journal sequence they must wait
-//     for; `close` when the connection ends after them);
-//   - Forward: the packet's SET is served by another worker's store — hand the request over
-//     (as a PeerRequest) and deliver that worker's reply when it comes back;
-//   - Later: the store completes the operation later; the reply arrives through
-//     ServiceOutput::deliver;
-//   - LoginGranted: register the connection (or move it to the user's SET owner), then
-//     call `welcome`.
-// It never touches a socket, a clock or a thread: the caller passes `now`, and the tests drive
-// it with neither. Stages: a request arrives (the caller's transport) → the service decides →
-// the store completes (packet_store.hpp) → the reply leaves (the caller's transport).
+// A worker thread runs one service over the SETs it owns. Everything that happens to the rules
+// is an Input passed to `step` with the `now` it happens at: a decoded request of a connection,
+// a connection that failed (a frame the decoder refused, a hand-over that could not happen), a
+// request another worker forwarded here, a store's later completion, the ~10 ms tick, an
+// operator's read of a packet, and a connection entering or leaving the registry. What the
+// rules decide comes out as Effects appended to a buffer the caller owns and carries out in
+// order:
+//   - Send: reply frames for a connection (here, or on the worker that forwarded the request),
+//     to leave once the store's durable sequence reaches `hold_until`, then maybe close it;
+//   - Forward: the packet's SET is served by another worker's store — hand the request over,
+//     or send `refused` to the asker if that cannot be done;
+//   - Register: a login was granted — enter the connection in the registry (moving it to the
+//     worker that owns the user's SET first);
+//   - Notify: a send campaign's notice for a registered connection;
+//   - PacketRead: the answer to an operator's read.
+// Store operations the store completes later come back as a StoreCompletion input; nothing in
+// here calls back into its caller. It never touches a socket, a clock or a thread: the caller
+// passes `now`, and the tests drive it with neither. The commands are one table
+// (request_service.cpp, `kCommands`): a row per request command with its login, rate-limit,
+// routing and counting rules, and one handler each.
 //
 // The rules it holds: logins (compat mode, HMAC tokens), per-connection rate limits, create
 // validation (policy, ttl, total) in the sender's SET with idempotent retries (the store's),
-// grab / claim / query routed by the packet's SET, shakes from the user's SET, heartbeats, the
-// reply frame of every outcome in the original and the extended protocol, the campaigns
-// (shake offers; send packets restricted to their recipients, with notices), and expiry.
-// Every outcome is counted (ServiceEvent) in the caller's EventCounter.
+// grab / claim / query / proof routed by the packet's SET, shakes from the user's SET,
+// heartbeats, the reply frame of every outcome in the original and the extended protocol, the
+// campaigns (shake offers; send packets restricted to their recipients, with notices), and
+// expiry. Every outcome is counted (ServiceEvent) in the caller's EventCounter.
 //
 // Ownership and thread-safety: single owner, the worker thread; the store, the counter and the
-// output belong to the same thread. The registry's tables are read only for SETs this worker
-// owns (their owner thread).
+// effects buffer belong to the same thread. The registry's tables are read only for SETs this
+// worker owns (their owner thread).
 #pragma once
 
 #include <array>
 #include <cstdint>
-#include <functional>
+#include <expected>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -139,37 +147,89 @@ struct Reply {
         }
     }
 };
-/// Send the request to `worker`, whose store serves the packet's SET.
-struct Forward {
-    WorkerId worker{0};
-};
-/// The store completes later: the reply comes through ServiceOutput::deliver.
-struct Later {};
-/// The login is valid: register the connection, then `welcome` it.
-struct LoginGranted {
-    UserId user{0};
-    bool extended{false};
-};
-using Decision = std::variant<Reply, Forward, Later, LoginGranted>;
-
-/// A request another worker forwarded here: a grab, claim or query, its user and its asker.
+/// A request another worker forwarded here: a grab, claim, query or proof, its user and its
+/// asker.
 struct PeerRequest {
     protocol::Message request;
     UserId user{0};
     ReplyAddress reply_to;
 };
 
-/// Where the service sends what it produces outside a `handle` call.
-class ServiceOutput {
-public:
-    virtual ~ServiceOutput() = default;
-    /// A reply whose store operation completed later, for connection `to` (of this worker,
-    /// or of another one for a request forwarded here).
-    virtual void deliver(const ReplyAddress& to, const Reply& reply) = 0;
-    /// A send campaign's notice for a connection of this worker (its registry reference);
-    /// false if that connection is gone.
-    virtual bool notify(ConnectionRef conn, const protocol::PacketNotice& notice) = 0;
+// --- inputs ----------------------------------------------------------------------------------
+
+/// A decoded frame of a connection whose replies go to `from`.
+struct ClientRequest {
+    Session& session;
+    ReplyAddress from;
+    protocol::Message request;
 };
+/// The connection `from` cannot go on (its stream failed to decode, or it could not be handed
+/// to its owner): an error frame in its protocol, then the end of it. `protocol_error` counts
+/// it as one.
+struct ConnectionFailed {
+    const Session& session;
+    ReplyAddress from;
+    protocol::ErrorCode code{protocol::ErrorCode::internal};
+    bool protocol_error{false};
+};
+/// The ~10 ms tick: the campaigns' packets due in `elapsed_ms` (unless `campaigns` is false,
+/// e.g. while draining) and the expiry of every owned SET.
+struct Tick {
+    std::int64_t elapsed_ms{0};
+    bool campaigns{true};
+};
+/// An operator reads packet `packet` (the admin API's proof view): answered by a PacketRead
+/// effect with `token`, at once or when the store completes.
+struct ReadPacket {
+    PacketId packet;
+    std::uint64_t token{0};
+};
+/// A connection of `user` entered the registry here (`online`), or left it: tells a store that
+/// tracks presence across processes.
+struct Presence {
+    UserId user{0};
+    bool online{false};
+};
+using Input = std::variant<ClientRequest, ConnectionFailed, PeerRequest, StoreCompletion, Tick,
+                           ReadPacket, Presence>;
+
+// --- effects ---------------------------------------------------------------------------------
+
+/// Send `reply` to connection `to` — of this worker, or of the worker that forwarded the
+/// request here (post it back) — once the store's durable sequence reaches its `hold_until`.
+struct Send {
+    ReplyAddress to;
+    Reply reply;
+};
+/// Hand `request` to `worker`, whose store serves the packet's SET; if that cannot be done
+/// (its mailbox is full, too many requests are out), send `refused` to the asker instead.
+struct Forward {
+    WorkerId worker{0};
+    PeerRequest request;
+    Reply refused;
+};
+/// A login of `user` on connection `conn` was granted (the Session says so already): enter it
+/// in the registry — on the worker that owns the user's SET, moving the connection there
+/// first — and then give the step a Presence input.
+struct Register {
+    ReplyAddress conn;
+    UserId user{0};
+};
+/// A send campaign's notice for a registered connection of this worker (counted as
+/// ServiceEvent::notices; a connection gone by the time it is carried out gets nothing).
+struct Notify {
+    ConnectionRef conn{0};
+    protocol::PacketNotice notice;
+};
+/// The answer to the ReadPacket with `token`. Errors: not_found, unavailable (the store could
+/// not answer).
+struct PacketRead {
+    std::uint64_t token{0};
+    std::expected<PacketInfo, Error> result;
+};
+using Effect = std::variant<Send, Forward, Register, Notify, PacketRead>;
+/// The caller's buffer of effects: `step` appends, the caller carries them out and clears it.
+using Effects = std::vector<Effect>;
 
 /// The rules' settings.
 struct ServiceConfig {
@@ -185,47 +245,23 @@ struct ServiceConfig {
 /// every share claimed, or the rest refunded.
 [[nodiscard]] bool seed_revealable(const PacketInfo& info) noexcept;
 
-class RequestService final : public StoreListener {
+class RequestService {
 public:
     /// A service for worker `self` of `registry`, over the SETs `store` serves among those
-    /// the registry gives `self`. Every reference must outlive the service.
+    /// the registry gives `self`. Every reference must outlive the service; the caller sets
+    /// the store's sink (its completions are this service's inputs).
     RequestService(ServiceConfig config, PacketStore& store, const ConnectionRegistry& registry,
-                   WorkerId self, EventCounter& counter, ServiceOutput& output);
+                   WorkerId self, EventCounter& counter);
     RequestService(const RequestService&) = delete;
     RequestService& operator=(const RequestService&) = delete;
 
-    /// Decides about one decoded frame of a connection whose replies go to `asker`.
-    [[nodiscard]] Decision handle(Session& session, const protocol::Message& request,
-                                  const ReplyAddress& asker, Time now);
-    /// Completes a granted login once the connection is registered: the login response.
-    [[nodiscard]] Reply welcome(Session& session, const LoginGranted& login, Time now);
-    /// Serves a request another worker forwarded: a Reply (to post back after its hold) or
-    /// Later.
-    [[nodiscard]] Decision serve_peer(const PeerRequest& peer, Time now);
-    /// The answer to a request that could not be forwarded (the peer's mailbox is full or
-    /// too many requests are out): "overloaded", in the request's own protocol.
-    [[nodiscard]] Reply overloaded(const protocol::Message& request) const;
-    /// A connection-level error: an error frame (unless the session speaks the original
-    /// protocol, whose client knows none) and, with `close`, the end of the connection.
-    [[nodiscard]] Reply error(const Session& session, std::uint64_t request_id,
-                              protocol::ErrorCode code, bool close) const;
-
-    /// Reads packet `packet` from the store for an operator (the admin API's proof view):
-    /// `done` runs on this thread, at once or when the store answers; never if the service is
-    /// destroyed first. Errors: not_found, unavailable (the store could not answer).
-    using PacketRead = std::function<void(std::expected<PacketInfo, Error>)>;
-    void read_packet(PacketId packet, PacketRead done);
-
-    /// A connection of `user` was registered here (`online`), or went: tells a store that
-    /// tracks presence across processes.
-    void presence(UserId user, bool online);
+    /// The one way in: `input`, happening at `now`; what the rules decide is appended to `out`,
+    /// in the order the caller must carry it out.
+    void step(const Input& input, Time now, Effects& out);
 
     /// Runs or stops the campaigns (takes effect on the next tick; restarts the quota).
     void set_shake_campaign(const ShakeCampaign& campaign);
     void set_send_campaign(const SendCampaign& campaign);
-    /// Every ~10 ms: the campaigns' packets due in `elapsed_ms` (unless `campaigns` is false,
-    /// e.g. while draining) and the expiry of every owned SET.
-    void tick(Time now, std::int64_t elapsed_ms, bool campaigns);
     /// Packets each campaign has made since it was last set.
     [[nodiscard]] std::uint64_t shake_done() const noexcept { return shake_pacer_.done(); }
     [[nodiscard]] std::uint64_t send_done() const noexcept { return send_pacer_.done(); }
@@ -234,95 +270,150 @@ public:
     /// Operations waiting for the store.
     [[nodiscard]] std::size_t pending() const noexcept { return pending_ops_.size(); }
 
-    // StoreListener: completions of operations that returned pending.
-    void on_created(StoreTicket ticket, Completion<Created> done) override;
-    void on_claimed(StoreTicket ticket, Completion<Claimed> done) override;
-    void on_queried(StoreTicket ticket, Completion<PacketInfo> done) override;
-    void on_taken(StoreTicket ticket, Completion<std::optional<ShakeHit>> done) override;
-    void on_offered(StoreTicket ticket, Completion<PacketId> done) override;
-    void on_expired(StoreTicket ticket, Completion<Expired> done) override;
-    void on_recipients(StoreTicket ticket, Completion<std::vector<UserId>> done) override;
-    void on_announcement(ShardId set, const Announcement& a) override;
+    /// One request command's rules (request_service.cpp, kCommands).
+    struct Command;
+    /// A request being served: from a client connection (`session` set) or forwarded by
+    /// another worker.
+    struct Asked {
+        Session* session;  ///< null for a forwarded request
+        const protocol::Message& request;
+        UserId user;
+        ReplyAddress asker;
+        Effects& out;
+    };
 
 private:
-    enum class OpKind : std::uint8_t {
-        create, claim, grab, query, proof, shake, offer, send, expire, recipients
-    };
-    /// What a pending operation needs to answer when it completes.
-    struct PendingOp {
-        OpKind kind{OpKind::claim};
+    // What a store operation that completes later needs to finish: one struct per kind.
+    struct AwaitCreate {
         ReplyAddress asker;
-        UserId user{0};
+        std::uint64_t request_id{0};
+    };
+    struct AwaitClaim {
+        ReplyAddress asker;
         std::uint64_t request_id{0};
         std::uint64_t packet{0};
-        // send campaign: the recipients to notify
+        bool grab{false};
+    };
+    struct AwaitQuery {
+        ReplyAddress asker;
+        std::uint64_t request_id{0};
+        std::uint64_t packet{0};
+    };
+    struct AwaitProof {
+        ReplyAddress asker;
+        std::uint64_t request_id{0};
+        std::uint32_t part{0};
+    };
+    struct AwaitShake {
+        ReplyAddress asker;
+        UserId user{0};
+    };
+    struct AwaitRead {
+        std::uint64_t token{0};
+    };
+    struct AwaitOffer {
+        std::uint32_t epoch{0};
+    };
+    /// A send campaign's packet: its recipients (and, picked here, their connections).
+    struct AwaitSend {
+        std::uint32_t epoch{0};
         std::array<std::uint32_t, protocol::kNoticeUserSlots> users{};
         std::array<ConnectionRef, protocol::kNoticeUserSlots> conns{};
         std::uint8_t recipients{0};
         Cents total{};
-        std::uint32_t epoch{0};  // campaign operations: the campaign they belong to
     };
-    [[nodiscard]] static PendingOp pending_op(OpKind kind, const ReplyAddress& asker = {},
-                                              UserId user = 0, std::uint64_t request_id = 0,
-                                              std::uint64_t packet = 0) noexcept {
-        PendingOp o;
-        o.kind = kind;
-        o.asker = asker;
-        o.user = user;
-        o.request_id = request_id;
-        o.packet = packet;
-        return o;
-    }
+    struct AwaitRecipients {
+        ShardId set{0};
+        std::uint32_t epoch{0};
+    };
+    struct AwaitExpire {};
+    using PendingOp = std::variant<AwaitCreate, AwaitClaim, AwaitQuery, AwaitProof, AwaitShake,
+                                   AwaitRead, AwaitOffer, AwaitSend, AwaitRecipients, AwaitExpire>;
 
     void count(ServiceEvent e, std::uint64_t n = 1) noexcept {
         counter_.add(static_cast<std::size_t>(e), second_, n);
     }
     [[nodiscard]] bool rate_limited(Session& session);
-    [[nodiscard]] Decision login(Session& session, const protocol::Message& request, Time now);
-    [[nodiscard]] Decision grant(Session& session, UserId user, bool extended);
-    [[nodiscard]] Decision dispatch(Session& session, const protocol::Message& request,
-                                    const ReplyAddress& asker, Time now);
-    [[nodiscard]] Decision shake(Session& session, const ReplyAddress& asker, Time now);
-    [[nodiscard]] Decision create(Session& session, const protocol::CreatePacket& req,
-                                  const ReplyAddress& asker, Time now);
-    /// Grab, claim and query: here if the store serves the packet's SET, else Forward.
-    [[nodiscard]] Decision route(const Session& session, const protocol::Message& request,
-                                 const ReplyAddress& asker, Time now);
-    [[nodiscard]] Decision serve(const protocol::Message& request, UserId user,
-                                 const ReplyAddress& asker, Time now);
+    /// A Send of a one-frame reply to `to`.
+    template <class M>
+    static void send(Effects& out, const ReplyAddress& to, const M& m, std::uint64_t hold = 0) {
+        out.emplace_back(std::in_place_type<Send>, to, Reply{m, hold});
+    }
+
+    // The inputs.
+    void on_request(const ClientRequest& in, Effects& out);
+    void on_failed(const ConnectionFailed& in, Effects& out);
+    void on_peer(const PeerRequest& in, Effects& out);
+    void on_store(const StoreCompletion& in, Effects& out);
+    void on_tick(const Tick& in, Effects& out);
+    void on_read(const ReadPacket& in, Effects& out);
+    void on_presence(const Presence& in);
+
+    // The commands (one handler each; the table says which runs when).
+    void login(Asked& a);
+    void auth_login(Asked& a);
+    void grant(Asked& a, UserId user, bool extended);
+    void heartbeat(Asked& a);
+    void shake(Asked& a);
+    void create(Asked& a);
+    void grab(Asked& a);
+    void claim(Asked& a);
+    void query(Asked& a);
+    void proof(Asked& a);
+    /// Serves `a` by its row: here if the store serves the packet's SET, else Forward.
+    void route(const Command& row, Asked& a);
+    /// The answer to `request` when it cannot be served now (rate limit, no room to forward):
+    /// "overloaded", in the request's own protocol (a shake's names `user`).
+    [[nodiscard]] static Reply overloaded(const protocol::Message& request, UserId user);
+    /// The answer to a request for a packet whose id names no SET of the layout.
+    [[nodiscard]] Reply beyond_sets(const protocol::Message& request);
+    /// A connection-level error: an error frame (unless the session speaks the original
+    /// protocol, whose client knows none) and, with `close`, the end of the connection.
+    [[nodiscard]] Reply error(const Session& session, std::uint64_t request_id,
+                              protocol::ErrorCode code, bool close) const;
 
     // Replies from completions, for both the immediate and the later path.
-    [[nodiscard]] Decision shake_reply(UserId user, Completion<std::optional<ShakeHit>>& done);
-    [[nodiscard]] Decision create_reply(std::uint64_t request_id, Completion<Created>& done);
-    [[nodiscard]] Decision claim_reply(OpKind kind, std::uint64_t request_id, std::uint64_t packet,
-                                    Completion<Claimed>& done);
+    [[nodiscard]] Reply shake_reply(UserId user, const Completion<std::optional<ShakeHit>>& done);
+    [[nodiscard]] Reply create_reply(std::uint64_t request_id, const Completion<Created>& done);
+    [[nodiscard]] Reply claim_reply(bool grab, std::uint64_t request_id, std::uint64_t packet,
+                                    const Completion<Claimed>& done);
     [[nodiscard]] static protocol::ErrorReply read_refusal(std::uint64_t request_id, Error e);
-    [[nodiscard]] Decision proof_reply(std::uint64_t request_id, std::uint32_t part,
-                                       Completion<PacketInfo>& done);
-    /// Hands `result` to the read_packet parked under `ticket`; false if there is none.
-    bool answer_read(StoreTicket ticket, std::expected<PacketInfo, Error>& result);
-    [[nodiscard]] Decision query_reply(std::uint64_t request_id, std::uint64_t packet,
-                                    Completion<PacketInfo>& done);
-    /// The reply to a completion now, or Later after parking the operation `op()` describes.
+    [[nodiscard]] Reply proof_reply(std::uint64_t request_id, std::uint32_t part,
+                                    const Completion<PacketInfo>& done);
+    [[nodiscard]] Reply query_reply(std::uint64_t request_id, std::uint64_t packet,
+                                    const Completion<PacketInfo>& done);
+    /// Sends the reply `answer(completion)` to `to` now, or parks `op()` until the store
+    /// completes.
     template <class T, class MakeOp, class Answer>
-    [[nodiscard]] Decision answer(StoreResult<T>&& result, MakeOp&& op, Answer&& reply);
+    void answer(StoreResult<T>&& result, Effects& out, const ReplyAddress& to, MakeOp&& op,
+                Answer&& reply);
+    /// Finishes the operation `op` with the store's later `done`.
+    template <class T>
+    void finish(PendingOp& op, const Completion<T>& done, Effects& out);
 
-    // Campaigns.
+    // Campaigns (request_service_campaigns.cpp).
     void run_shake_campaign(Time now, std::int64_t elapsed_ms);
-    void run_send_campaign(Time now, std::int64_t elapsed_ms);
+    void run_send_campaign(std::int64_t elapsed_ms, Effects& out);
     enum class SendOutcome : std::uint8_t { sent, refused, nobody };
-    [[nodiscard]] SendOutcome send_one_packet(Time now);
-    void pick_recipients(const ConnectionTable& table, PendingOp& sent);
-    void send_notices(const PendingOp& op, PacketId packet);
+    [[nodiscard]] SendOutcome send_one_packet(Effects& out);
+    void pick_recipients(const ConnectionTable& table, AwaitSend& sent);
+    void send_notices(const AwaitSend& op, PacketId packet, Effects& out);
     /// The send campaign's packet for `recipients` of SET `set` (a store tracking presence).
-    void send_to(ShardId set, const std::vector<UserId>& recipients, std::uint32_t epoch, Time now);
-    void on_recipients_now(const PendingOp& op, Completion<std::vector<UserId>>& done);
+    void send_to(ShardId set, const std::vector<UserId>& recipients, std::uint32_t epoch,
+                 Effects& out);
+    void on_recipients(const AwaitRecipients& op, const Completion<std::vector<UserId>>& done,
+                       Effects& out);
+    void on_created_send(const AwaitSend& op, const Completion<Created>& done, Effects& out);
+    void on_offered(const AwaitOffer& op, const Completion<PacketId>& done);
+    void on_announcement(const Announced& a, Effects& out);
     void count_offer(const Completion<PacketId>& done);
     [[nodiscard]] CampaignShare share() const noexcept;
+    [[nodiscard]] CreateOp send_create(ShardId set, AwaitSend& sent,
+                                       std::array<UserId, protocol::kNoticeUserSlots>& allowed);
 
     // Operations the store completes later, by ticket (a counter: never reused).
     [[nodiscard]] StoreTicket next_ticket();
-    void park(StoreTicket ticket, const PendingOp& op);
+    void park(StoreTicket ticket, PendingOp&& op);
     [[nodiscard]] std::optional<PendingOp> unpark(StoreTicket ticket);
 
     ServiceConfig config_;
@@ -330,10 +421,9 @@ private:
     const ConnectionRegistry& registry_;
     WorkerId self_;
     EventCounter& counter_;
-    ServiceOutput& output_;
     std::vector<ShardId> owned_;
-    std::int64_t second_{0};  // of the current call's `now`, for the per-second counts
-    Time now_{};              // of the current call
+    std::int64_t second_{0};  // of the current step's `now`, for the per-second counts
+    Time now_{};              // of the current step
     Rng rng_;
     ShakeCampaign shake_campaign_;
     SendCampaign send_campaign_;
@@ -344,9 +434,7 @@ private:
     std::uint32_t shake_epoch_{0};  // bumped by set_shake_campaign
     std::uint32_t send_epoch_{0};
     StoreTicket last_ticket_{0};
-    StoreTicket current_ticket_{0};  // the ticket of the operation being started
     std::unordered_map<StoreTicket, PendingOp> pending_ops_;
-    std::unordered_map<StoreTicket, PacketRead> pending_reads_;  // read_packet's, answered later
 };
 
 }  // namespace redpacket

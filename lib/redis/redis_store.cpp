@@ -254,20 +254,21 @@ StoreResult<Created> RedisStore::create(StoreTicket ticket, const CreateOp& op) 
     for (const Cents c : shares) {
         argv.arg(c.value);
     }
-    client_.command_resp(slot(op.set), std::move(argv).take(),
+    client_.command_resp(
+        slot(op.set), std::move(argv).take(),
         [this, alive = alive_, ticket](std::expected<CommandResult, ClusterError> r) {
-            if (!*alive || listener_ == nullptr) {
+            if (!*alive || !sink_) {
                 return;
             }
             const bool ok = r && r->reply.type == Value::Type::array &&
                             r->reply.elements.size() == 2 && r->replicas >= options_.wait_replicas;
             if (!ok) {
-                listener_->on_created(ticket, {std::unexpected(refuse(r, true)), 0});
+                complete(ticket, Completion<Created>{std::unexpected(refuse(r, true)), 0});
                 return;
             }
             const Created c{PacketId{static_cast<std::uint64_t>(int_at(r->reply, 0))},
                             int_at(r->reply, 1) != 0};
-            listener_->on_created(ticket, {c, 0});
+            complete(ticket, Completion<Created>{c, 0});
         },
         CommandOptions{options_.wait_replicas, options_.wait_timeout, true});
     return StoreResult<Created>::pending();
@@ -283,25 +284,26 @@ StoreResult<Claimed> RedisStore::claim(StoreTicket ticket, const ClaimOp& op) {
         .arg(op.compact ? "1" : "0")
         .arg(static_cast<std::int64_t>(op.user))
         .arg(op.now.count());
-    client_.command_resp(slot(set), std::move(argv).take(),
+    client_.command_resp(
+        slot(set), std::move(argv).take(),
         [this, alive = alive_, ticket](std::expected<CommandResult, ClusterError> r) {
-            if (!*alive || listener_ == nullptr) {
+            if (!*alive || !sink_) {
                 return;
             }
             if (!r || r->reply.type != Value::Type::array || r->reply.elements.size() < 4) {
-                listener_->on_claimed(ticket, {std::unexpected(refuse(r, false)), 0});
+                complete(ticket, Completion<Claimed>{std::unexpected(refuse(r, false)), 0});
                 return;
             }
             const auto status = static_cast<ClaimStatus>(int_at(r->reply, 0));
             const bool money = status == ClaimStatus::claimed || status == ClaimStatus::already_claimed;
             if (money && r->replicas < options_.wait_replicas) {
-                listener_->on_claimed(ticket, {std::unexpected(refuse(r, true)), 0});
+                complete(ticket, Completion<Claimed>{std::unexpected(refuse(r, true)), 0});
                 return;
             }
             const Claimed c{PacketId{static_cast<std::uint64_t>(int_at(r->reply, 3))},
                             ClaimResult{status, Cents{int_at(r->reply, 2)},
                                         static_cast<std::uint32_t>(int_at(r->reply, 1))}};
-            listener_->on_claimed(ticket, {c, 0});
+            complete(ticket, Completion<Claimed>{c, 0});
         },
         CommandOptions{options_.wait_replicas, options_.wait_timeout, true});
     return StoreResult<Claimed>::pending();
@@ -314,17 +316,17 @@ StoreResult<PacketInfo> RedisStore::query(StoreTicket ticket, PacketId packet) {
     }
     Resp argv = fcall("rp_query", set, 1);
     argv.arg(static_cast<std::int64_t>(packet.value));
-    client_.command_resp(slot(set), std::move(argv).take(),
-                    [this, alive = alive_, ticket, packet](auto r) {
-                        if (!*alive || listener_ == nullptr) {
-                            return;
-                        }
-                        if (!r) {
-                            listener_->on_queried(ticket, {std::unexpected(refuse(r, false)), 0});
-                            return;
-                        }
-                        listener_->on_queried(ticket, {packet_info(packet, r->reply, wall_ms()), 0});
-                    });
+    client_.command_resp(
+        slot(set), std::move(argv).take(), [this, alive = alive_, ticket, packet](auto r) {
+            if (!*alive || !sink_) {
+                return;
+            }
+            if (!r) {
+                complete(ticket, Completion<PacketInfo>{std::unexpected(refuse(r, false)), 0});
+                return;
+            }
+            complete(ticket, Completion<PacketInfo>{packet_info(packet, r->reply, wall_ms()), 0});
+        });
     return StoreResult<PacketInfo>::pending();
 }
 
@@ -337,27 +339,30 @@ StoreResult<std::optional<ShakeHit>> RedisStore::take(StoreTicket ticket, const 
     Resp argv = fcall("rp_take", op.set, 2);
     argv.arg(static_cast<std::int64_t>(op.user)).arg(op.now.count());
     const ShardId set = op.set;
-    client_.command_resp(slot(set), std::move(argv).take(),
+    client_.command_resp(
+        slot(set), std::move(argv).take(),
         [this, alive = alive_, ticket, set](std::expected<CommandResult, ClusterError> r) {
-            if (!*alive || listener_ == nullptr) {
+            if (!*alive || !sink_) {
                 return;
             }
             if (!r || r->reply.type != Value::Type::array) {
-                listener_->on_taken(ticket, {std::unexpected(refuse(r, false)), 0});
+                complete(ticket,
+                         Completion<std::optional<ShakeHit>>{std::unexpected(refuse(r, false)), 0});
                 return;
             }
             if (r->reply.elements.size() < 2) {
                 empty_until_ms_[set] = now_ms() + options_.shake_empty_ttl.count();
-                listener_->on_taken(ticket, {std::optional<ShakeHit>{}, 0});
+                complete(ticket, Completion<std::optional<ShakeHit>>{std::optional<ShakeHit>{}, 0});
                 return;
             }
             if (r->replicas < options_.wait_replicas) {
-                listener_->on_taken(ticket, {std::unexpected(refuse(r, true)), 0});
+                complete(ticket,
+                         Completion<std::optional<ShakeHit>>{std::unexpected(refuse(r, true)), 0});
                 return;
             }
             const ShakeHit hit{PacketId{static_cast<std::uint64_t>(int_at(r->reply, 0))},
                                Cents{int_at(r->reply, 1)}};
-            listener_->on_taken(ticket, {std::optional<ShakeHit>{hit}, 0});
+            complete(ticket, Completion<std::optional<ShakeHit>>{std::optional<ShakeHit>{hit}, 0});
         },
         // A take is not idempotent: lost with its connection, it is refused, not resent.
         CommandOptions{options_.wait_replicas, options_.wait_timeout, false});
@@ -371,22 +376,22 @@ StoreResult<PacketId> RedisStore::offer(StoreTicket ticket, const OfferOp& op) {
         argv.arg(v);
     }
     const ShardId set = op.set;
-    client_.command_resp(slot(set), std::move(argv).take(),
-                    [this, alive = alive_, ticket, set](std::expected<CommandResult, ClusterError> r) {
-                        if (!*alive || listener_ == nullptr) {
-                            return;
-                        }
-                        if (!r || r->reply.elements.empty()) {
-                            listener_->on_offered(ticket, {std::unexpected(refuse(r, false)), 0});
-                            return;
-                        }
-                        empty_until_ms_[set] = 0;
-                        // Everyone else learns it from the SET's shard channel.
-                        client_.command(slot(set), {"SPUBLISH", channels_[set], "offer"},
-                                        [](auto) {});
-                        listener_->on_offered(
-                            ticket, {PacketId{static_cast<std::uint64_t>(int_at(r->reply, 0))}, 0});
-                    });
+    client_.command_resp(
+        slot(set), std::move(argv).take(),
+        [this, alive = alive_, ticket, set](std::expected<CommandResult, ClusterError> r) {
+            if (!*alive || !sink_) {
+                return;
+            }
+            if (!r || r->reply.elements.empty()) {
+                complete(ticket, Completion<PacketId>{std::unexpected(refuse(r, false)), 0});
+                return;
+            }
+            empty_until_ms_[set] = 0;
+            // Everyone else learns it from the SET's shard channel.
+            client_.command(slot(set), {"SPUBLISH", channels_[set], "offer"}, [](auto) {});
+            complete(ticket, Completion<PacketId>{
+                                 PacketId{static_cast<std::uint64_t>(int_at(r->reply, 0))}, 0});
+        });
     return StoreResult<PacketId>::pending();
 }
 
@@ -404,20 +409,21 @@ StoreResult<Expired> RedisStore::expire(StoreTicket ticket, const ExpireOp& op) 
     argv.arg(op.now.count())
         .arg(static_cast<std::int64_t>(options_.retention.count()))
         .arg(static_cast<std::int64_t>(kExpireBatch));
-    client_.command_resp(slot(op.set), std::move(argv).take(),
-                    [this, alive = alive_, ticket](std::expected<CommandResult, ClusterError> r) {
-                        if (!*alive || listener_ == nullptr) {
-                            return;
-                        }
-                        if (!r || r->reply.elements.size() < 2) {
-                            listener_->on_expired(ticket, {std::unexpected(refuse(r, false)), 0});
-                            return;
-                        }
-                        listener_->on_expired(
-                            ticket, {Expired{static_cast<std::uint64_t>(int_at(r->reply, 0)),
-                                             Cents{int_at(r->reply, 1)}},
-                                     0});
-                    });
+    client_.command_resp(
+        slot(op.set), std::move(argv).take(),
+        [this, alive = alive_, ticket](std::expected<CommandResult, ClusterError> r) {
+            if (!*alive || !sink_) {
+                return;
+            }
+            if (!r || r->reply.elements.size() < 2) {
+                complete(ticket, Completion<Expired>{std::unexpected(refuse(r, false)), 0});
+                return;
+            }
+            complete(ticket,
+                     Completion<Expired>{Expired{static_cast<std::uint64_t>(int_at(r->reply, 0)),
+                                                 Cents{int_at(r->reply, 1)}},
+                                         0});
+        });
     return StoreResult<Expired>::pending();
 }
 
@@ -439,18 +445,19 @@ StoreResult<std::vector<UserId>> RedisStore::recipients(StoreTicket ticket, Shar
                                                         std::uint32_t want) {
     client_.command(slot(set), {"SRANDMEMBER", online_keys_[set], std::to_string(want)},
                     [this, alive = alive_, ticket](std::expected<CommandResult, ClusterError> r) {
-                        if (!*alive || listener_ == nullptr) {
+                        if (!*alive || !sink_) {
                             return;
                         }
                         if (!r) {
-                            listener_->on_recipients(ticket, {std::unexpected(refuse(r, false)), 0});
+                            complete(ticket, Completion<std::vector<UserId>>{
+                                                 std::unexpected(refuse(r, false)), 0});
                             return;
                         }
                         std::vector<UserId> users;
                         for (const Value& e : r->reply.elements) {
                             users.push_back(static_cast<UserId>(e.as_int().value_or(0)));
                         }
-                        listener_->on_recipients(ticket, {std::move(users), 0});
+                        complete(ticket, Completion<std::vector<UserId>>{std::move(users), 0});
                     });
     return StoreResult<std::vector<UserId>>::pending();
 }
@@ -485,7 +492,7 @@ void RedisStore::on_channel_message(std::string_view channel, std::string_view m
         return;
     }
     const auto f = split_on(message, ',');
-    if (f.size() != 7 || f[0] != "notice" || listener_ == nullptr) {
+    if (f.size() != 7 || f[0] != "notice" || !sink_) {
         return;
     }
     Announcement a;
@@ -495,7 +502,9 @@ void RedisStore::on_channel_message(std::string_view channel, std::string_view m
     for (std::size_t i = 0; i < 3; ++i) {
         a.users[i] = static_cast<UserId>(to_int(f[4 + i]).value_or(0));
     }
-    listener_->on_announcement(static_cast<ShardId>(*set), a);
+    if (sink_) {
+        sink_(StoreCompletion{0, Announced{static_cast<ShardId>(*set), a}});
+    }
 }
 
 bool RedisStore::runs_campaigns() const noexcept {

@@ -8,7 +8,7 @@
 // node that owns that slot. Shares are split here, by the library's split policies, and stored
 // as they are.
 //
-// Every operation completes later (through the StoreListener). A result that reports money —
+// Every operation completes later (through its sink). A result that reports money —
 // a created packet, a claimed share, a shake packet taken — is followed on the same connection
 // by WAIT for `wait_replicas` replicas; if fewer acknowledge it in `wait_timeout`, the operation
 // completes with `unavailable` (the write happened: a retry under the same request id, or the
@@ -96,7 +96,7 @@ public:
     void close(std::function<void()> done);
 
     // PacketStore.
-    void set_listener(StoreListener* listener) noexcept override { listener_ = listener; }
+    void set_sink(StoreSink sink) override { sink_ = std::move(sink); }
     [[nodiscard]] bool serves(ShardId set) const noexcept override { return set < options_.sets; }
     [[nodiscard]] std::uint64_t durable_sequence() const noexcept override { return UINT64_MAX; }
     [[nodiscard]] bool has_room(std::size_t operations) const noexcept override;
@@ -133,13 +133,18 @@ private:
     [[nodiscard]] Error refuse(const std::expected<CommandResult, ClusterError>& r, bool money);
     [[nodiscard]] std::int64_t now_ms() const noexcept;
     void refresh_stats();
+    /// Hands a later completion to the sink.
+    template <class T>
+    void complete(StoreTicket ticket, Completion<T> done) {
+        sink_(StoreCompletion{ticket, std::move(done)});
+    }
     void renew_lease();
 
     uv_loop_t* loop_;
     ClusterClient& client_;
     ShardedSubscriber* subscriber_;
     RedisStoreOptions options_;
-    StoreListener* listener_{nullptr};
+    StoreSink sink_;
     Rng rng_;
     SeedSource seeds_;
     std::vector<std::array<std::string, 11>> keys_;  // by SET (lib/redis/keys.hpp)
