@@ -1,11 +1,13 @@
 // redpacketd configuration: loading, checking and printing.
 //
-// One table, `kFields`, lists every setting once: its JSON key, where it lives in `Config`, its
-// flag help and the range `validate()` enforces on it alone. JSON loading, JSON printing, the
-// command-line flags and the per-setting range checks all walk that table, so a new setting is
-// one row. Command-line values are converted by the same code as JSON values (the flag text is
-// read as a JSON scalar), so both sources refuse the same inputs with the same messages.
+// One table, `kFields` (config_table.hpp), lists every setting once: its JSON key, where it lives
+// in `Config`, whether SIGHUP applies it, its flag help, its range, whether it is a secret and
+// its environment variable. JSON loading, JSON printing, the command-line flags and their help,
+// the per-setting range checks and the reload rule all walk that table, so a new setting is one
+// row. Command-line values are converted by the same code as JSON values (the flag text is read
+// as a JSON scalar), so both sources refuse the same inputs with the same messages.
 #include "config.hpp"
+#include "config_table.hpp"
 #include "isolation.hpp"
 #include "redpacket_build_info.hpp"
 
@@ -34,165 +36,18 @@ namespace redpacketd {
 namespace {
 
 using Json = nlohmann::ordered_json;  // keeps the table's order in --print-config
+using config_table::Field;
+using config_table::FieldRef;
+using config_table::FieldView;
+using config_table::find_field;
+using config_table::kFields;
+using config_table::kNoMax;
+using config_table::kNoMin;
 using redpacket::SplitPolicy;
-
-template <template <class> class Pointer>
-using FieldVariant = std::variant<Pointer<bool>, Pointer<std::uint16_t>, Pointer<std::uint32_t>,
-                                  Pointer<std::uint64_t>, Pointer<std::int64_t>,
-                                  Pointer<std::string>, Pointer<SplitPolicy>>;
-template <class T>
-using MutablePointer = T*;
-template <class T>
-using ConstPointer = const T*;
-using FieldRef = FieldVariant<MutablePointer>;  ///< a setting to write
-using FieldView = FieldVariant<ConstPointer>;   ///< a setting to read
-
-struct Accessor {
-    FieldRef (*ref)(Config&);
-    FieldView (*view)(const Config&);
-};
-
-/// Reaches the member `config.*P1.*P2...` (one pointer for a top-level setting, two inside a
-/// campaign).
-// clang-format off
-template <auto... Path>
-constexpr Accessor at{[](Config& c) -> FieldRef { return &(c .* ... .* Path); },
-                      [](const Config& c) -> FieldView { return &(c .* ... .* Path); }};
-// clang-format on
-
-constexpr std::int64_t kNoMin = std::numeric_limits<std::int64_t>::min();
-constexpr std::int64_t kNoMax = std::numeric_limits<std::int64_t>::max();
-
-/// One setting. `key` is "name", or "section.name" inside a campaign object; `min`/`max` are
-/// the bounds on the setting alone (cross-field rules live in `check_orderings`).
-struct Field {
-    std::string_view key;
-    Accessor access;
-    std::string_view help;
-    std::int64_t min{kNoMin};
-    std::int64_t max{kNoMax};
-    bool secret{false};  ///< printed as "<redacted>" by to_json unless asked otherwise
-};
-
-constexpr auto kShake = &Config::shake;
-constexpr auto kSend = &Config::send;
-using Shake = ShakeCampaignConfig;
-using Send = SendCampaignConfig;
-
-// clang-format off
-constexpr auto kFields = std::to_array<Field>({
-    {"host", at<&Config::host>, "address of the game protocol listener"},
-    {"port", at<&Config::port>, "game protocol port; 0 picks a free one"},
-    {"admin_host", at<&Config::admin_host>, "address of the admin HTTP API"},
-    {"admin_port", at<&Config::admin_port>, "admin HTTP port; 0 picks a free one"},
-    {"admin_token", at<&Config::admin_token>, "bearer token for the admin API; empty = none "
-     "(visible in the process list as a flag: prefer --admin-token-file or $REDPACKETD_ADMIN_TOKEN)",
-     kNoMin, kNoMax, true},
-    {"admin_token_file", at<&Config::admin_token_file>, "file holding the admin API's bearer "
-     "token (one trailing newline dropped)"},
-    {"admin_read_timeout_ms", at<&Config::admin_read_timeout_ms>,
-     "GET /packets/<id>/proof: longest wait for the packet's store; over it, 503", 1, 60000},
-    {"workers", at<&Config::workers>, "worker threads; 0 = number of cores", 0, 1024},
-    {"sets", at<&Config::sets>, "SETs (shards)", 1, 4096},
-    {"backlog", at<&Config::backlog>, "listen(2) backlog"},
-    {"cpu_affinity", at<&Config::cpu_affinity>, "CPU list (0,2-3): worker i pinned to its i-th "
-     "CPU, the other threads kept off them; empty = no pinning"},
-    {"realtime_priority", at<&Config::realtime_priority>, "SCHED_FIFO priority of the worker "
-     "threads (needs CAP_SYS_NICE or RLIMIT_RTPRIO; see README); 0 = normal scheduling", 0, 99},
-    {"compat_mode", at<&Config::compat_mode>, "accept the original unauthenticated login"},
-    {"allow_compat_on_public", at<&Config::allow_compat_on_public>,
-     "allow compat mode on a non-loopback host"},
-    {"auth_secret", at<&Config::auth_secret>, "HMAC-SHA256 key for authenticated logins "
-     "(prefer --auth-secret-file or $REDPACKETD_AUTH_SECRET)", kNoMin, kNoMax, true},
-    {"auth_secret_file", at<&Config::auth_secret_file>, "file holding auth_secret (one trailing "
-     "newline dropped)"},
-    {"max_connections", at<&Config::max_connections>, "most open client connections"},
-    {"login_timeout_ms", at<&Config::login_timeout_ms>, "time allowed to log in", 1},
-    {"idle_timeout_ms", at<&Config::idle_timeout_ms>, "time a silent client stays", 1},
-    {"shutdown_grace_ms", at<&Config::shutdown_grace_ms>, "on SIGTERM/SIGINT: longest wait for "
-     "replies already owed (journal, other workers, slow readers) before closing", 0, 4000},
-    {"max_frame", at<&Config::max_frame>, "largest request frame, bytes", 72, 65535},
-    {"output_cap", at<&Config::output_cap>, "bytes queued to one client before closing it", 4096},
-    {"socket_send_buffer", at<&Config::socket_send_buffer>,
-     "kernel send buffer of a client socket (SO_SNDBUF); 0 = the kernel's autotuning", 0,
-     std::int64_t{1} << 30},
-    {"rate_limit", at<&Config::rate_limit>, "requests per second per connection", 1},
-    {"mailbox_capacity", at<&Config::mailbox_capacity>, "cross-worker messages per worker", 16,
-     std::int64_t{1} << 30},
-    {"max_forwarded", at<&Config::max_forwarded>,
-     "requests a worker has forwarded to others and not yet had answered", 1,
-     std::int64_t{1} << 30},
-    {"max_packets_per_set", at<&Config::max_packets_per_set>, "open packets per SET", 1,
-     std::int64_t{1} << 19},
-    {"shake_capacity_per_set", at<&Config::shake_capacity_per_set>,
-     "shake packets queued per SET", 1},
-    {"max_shares", at<&Config::max_shares>, "most shares of one packet", 1, 100'000},
-    {"max_packet_total", at<&Config::max_packet_total>, "largest packet, cents", 1,
-     1'000'000'000'000},
-    {"max_ttl_seconds", at<&Config::max_ttl_seconds>, "longest packet lifetime"},
-    {"retention_seconds", at<&Config::retention_seconds>, "how long finished packets are kept"},
-    {"seed", at<&Config::seed>, "random seed (splits when verifiable_splits is off)"},
-    {"verifiable_splits", at<&Config::verifiable_splits>,
-     "each packet's split from its own committed CSPRNG seed, provable (docs/fairness.md)"},
-    {"journal_dir", at<&Config::journal_dir>, "write-ahead journal directory; empty = none"},
-    {"journal_fsync", at<&Config::journal_fsync>, "always, batch (group commit) or off"},
-    {"journal_max_delay_us", at<&Config::journal_max_delay_us>, "group commit interval", 0,
-     1'000'000},
-    {"journal_max_batch", at<&Config::journal_max_batch>, "records that start a batch early", 1},
-    {"journal_max_pending", at<&Config::journal_max_pending>,
-     "records not yet durable before money requests are refused", 16},
-    {"journal_segment_bytes", at<&Config::journal_segment_bytes>, "journal segment size", 4096},
-    {"snapshot_interval_s", at<&Config::snapshot_interval_s>, "seconds between snapshots; 0 = "
-     "never"},
-    {"journal_repair", at<&Config::journal_repair>, "cut a corrupt journal at the first bad "
-     "record instead of refusing to start (what is cut is logged)"},
-    {"store", at<&Config::store>, "memory or redis-cluster"},
-    {"redis_nodes", at<&Config::redis_nodes>, "Redis Cluster seed nodes: host:port,host:port"},
-    {"redis_prefix", at<&Config::redis_prefix>, "prefix of every Redis key"},
-    {"redis_timeout_ms", at<&Config::redis_timeout_ms>,
-     "deadline of one store operation, retries included", 10, 60'000},
-    {"redis_wait_replicas", at<&Config::redis_wait_replicas>,
-     "replicas a write must reach (WAIT) before a reply reports money", 0, 16},
-    {"redis_wait_timeout_ms", at<&Config::redis_wait_timeout_ms>, "how long WAIT waits", 1,
-     60'000},
-    {"redis_sweep_interval_ms", at<&Config::redis_sweep_interval_ms>,
-     "how often each SET's due packets are refunded", 10, 60'000},
-    {"redis_shake_empty_ms", at<&Config::redis_shake_empty_ms>,
-     "how long a SET's shake supply found empty is trusted to stay so", 0, 60'000},
-    {"redis_lease_ttl_ms", at<&Config::redis_lease_ttl_ms>,
-     "campaign lease lifetime; one daemon of a cluster runs the campaigns", 300, 600'000},
-    {"shake.enabled", at<kShake, &Shake::enabled>, "run the shake campaign"},
-    {"shake.rate", at<kShake, &Shake::rate>, "packets per second over all SETs"},
-    {"shake.total", at<kShake, &Shake::total>, "packets to offer in all; 0 = no limit"},
-    {"shake.min_amount", at<kShake, &Shake::min_amount>, "smallest packet, cents", 1},
-    {"shake.max_amount", at<kShake, &Shake::max_amount>, "largest packet, cents"},
-    {"shake.ttl_seconds", at<kShake, &Shake::ttl_seconds>, "packet lifetime", 1},
-    {"send.enabled", at<kSend, &Send::enabled>, "run the send campaign"},
-    {"send.rate", at<kSend, &Send::rate>, "packets per second over all SETs"},
-    {"send.total", at<kSend, &Send::total>, "packets to create in all; 0 = no limit"},
-    {"send.min_total", at<kSend, &Send::min_total>, "smallest packet, cents"},
-    {"send.max_total", at<kSend, &Send::max_total>, "largest packet, cents"},
-    {"send.shares", at<kSend, &Send::shares>, "recipients per packet", 1, 3},
-    {"send.policy", at<kSend, &Send::policy>, "double_mean, line_cut, equal or fixed"},
-    {"send.ttl_seconds", at<kSend, &Send::ttl_seconds>, "packet lifetime", 1},
-    {"log_level", at<&Config::log_level>, "debug, info, warn or error"},
-    {"log_format", at<&Config::log_format>, "text, or json: one object per line with time, "
-     "level and msg"},
-});
-// clang-format on
 
 constexpr std::array kPolicies{SplitPolicy::double_mean, SplitPolicy::line_cut, SplitPolicy::equal,
                                SplitPolicy::fixed};
 constexpr std::array<std::string_view, 4> kLogLevels{"debug", "info", "warn", "error"};
-
-const Field* find_field(std::string_view key) {
-    for (const Field& field : kFields) {
-        if (field.key == key) {
-            return &field;
-        }
-    }
-    return nullptr;
-}
 
 /// True if `name` is a campaign object ("shake", "send"): some key is "name.<setting>".
 bool is_section(std::string_view name) {
@@ -453,6 +308,24 @@ std::string flag_type(const Json& value) {
     return value.is_string() ? "TEXT" : "INT";
 }
 
+/// The flag's help: the row's, then what else the row says (" [reloadable]", " [env NAME]").
+std::string flag_help(const Field& field) {
+    std::string help(field.help);
+    if (field.reload == Reload::runtime) {
+        help += " [reloadable]";
+    }
+    if (!field.env.empty()) {
+        help += fmt::format(" [env {}]", field.env);
+    }
+    return help;
+}
+
+constexpr std::string_view kHelpFooter =
+    "[reloadable]: a SIGHUP reloads the settings (the config file, the environment, the same "
+    "flags) and applies a change of this one while running; a change of any other is logged as "
+    "needing a restart. [env NAME]: the environment variable NAME, when set and not empty, sets "
+    "it over the config file and under the flags.";
+
 struct FlagSlot {
     const Field* field;
     CLI::Option* option;
@@ -469,7 +342,7 @@ void add_setting_flags(CLI::App& app, std::vector<FlagSlot>& slots) {
         const std::string group = dot == std::string_view::npos
                                       ? "Settings"
                                       : fmt::format("{} campaign", field.key.substr(0, dot));
-        slot.option = app.add_option(flag_name(field.key), slot.text, std::string(field.help))
+        slot.option = app.add_option(flag_name(field.key), slot.text, flag_help(field))
                           ->type_name(flag_type(shown))
                           ->default_str(shown.is_string() ? shown.get<std::string>() : shown.dump())
                           ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
@@ -550,6 +423,21 @@ std::vector<std::string> changed_settings(const Config& a, const Config& b) {
     return changed;
 }
 
+bool reloadable(std::string_view key) {
+    const Field* field = find_field(key);
+    return field != nullptr && field->reload == Reload::runtime;
+}
+
+std::vector<EnvironmentSetting> environment_settings() {
+    std::vector<EnvironmentSetting> settings;
+    for (const Field& field : kFields) {
+        if (!field.env.empty()) {
+            settings.push_back({field.env, field.key});
+        }
+    }
+    return settings;
+}
+
 std::expected<CommandLine, CommandLineExit> parse_command_line(int argc, char** argv) {
     CLI::App app{"redpacketd: the red packet reference daemon", "redpacketd"};
     app.set_version_flag("--version", redpacket::build_info::version_line("redpacketd"));
@@ -560,6 +448,7 @@ std::expected<CommandLine, CommandLineExit> parse_command_line(int argc, char** 
     app.add_flag("--print-config", result.print_config,
                  "print the effective configuration as JSON and exit");
     add_setting_flags(app, slots);
+    app.footer(std::string(kHelpFooter));
     bool repair = false;
     app.add_flag("--repair", repair, "same as --journal-repair true");
     try {

@@ -111,12 +111,27 @@ enum class Secrets { redacted, shown };
 [[nodiscard]] std::string to_json(const Config& config, Secrets secrets = Secrets::redacted);
 /// The keys ("port", "shake.rate") whose values differ between `a` and `b`, in table order.
 [[nodiscard]] std::vector<std::string> changed_settings(const Config& a, const Config& b);
-/// Environment variables that set a secret, read after the config file and before the flags.
+/// What a SIGHUP does with a changed setting: applies it while running, or logs that it needs a
+/// restart (each setting's `reload` column in config_table.hpp).
+enum class Reload { restart, runtime };
+/// Whether SIGHUP applies a change of `key` ("log_level", "shake.rate") while running; false for
+/// a setting that needs a restart, and for an unknown key.
+[[nodiscard]] bool reloadable(std::string_view key);
+/// Environment variables that set a secret, read after the config file and before the flags
+/// (the table's `env` column names them).
 inline constexpr const char* kAuthSecretEnv = "REDPACKETD_AUTH_SECRET";
 inline constexpr const char* kAdminTokenEnv = "REDPACKETD_ADMIN_TOKEN";
+/// A variable of the environment and the setting it sets.
+struct EnvironmentSetting {
+    std::string_view variable;  ///< "REDPACKETD_AUTH_SECRET"
+    std::string_view key;       ///< "auth_secret"
+};
+/// Every variable of the environment that sets a setting, in table order.
+[[nodiscard]] std::vector<EnvironmentSetting> environment_settings();
 /// Refuses a secret that is "<redacted>" (a --print-config output loaded back). Part of validate.
 [[nodiscard]] std::expected<void, std::string> check_secrets(const Config& config);
-/// $REDPACKETD_AUTH_SECRET / $REDPACKETD_ADMIN_TOKEN (when set and non-empty) over `config`.
+/// Each variable of environment_settings() that is set and non-empty over its setting in
+/// `config` ($REDPACKETD_AUTH_SECRET, $REDPACKETD_ADMIN_TOKEN).
 void apply_secret_environment(Config& config);
 /// Reads `auth_secret_file` / `admin_token_file` into their secrets (one trailing newline
 /// dropped). Error: a file that cannot be read or is empty, or a secret given both ways.

@@ -1,6 +1,6 @@
 // redpacketd configuration, the parts that read files: the JSON config file and the secret
-// files, the secrets' environment variables, and the check that a secret is not the
-// placeholder --print-config prints.
+// files, the environment variables (the option table's `env` column), and the check that a secret
+// is not the placeholder --print-config prints.
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -10,8 +10,10 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 
 #include "config.hpp"
+#include "config_table.hpp"
 
 namespace redpacketd {
 
@@ -44,7 +46,7 @@ std::expected<void, std::string> load_secret_file(std::string& secret, const std
         return std::unexpected(fmt::format(
             "\"{0}\" is given twice: by \"{0}_file\" and by the config file, ${1} or --{2}; "
             "give one",
-            key, key == "auth_secret" ? kAuthSecretEnv : kAdminTokenEnv, flag));
+            key, config_table::find_field(key)->env, flag));
     }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
@@ -82,11 +84,15 @@ std::expected<void, std::string> check_secrets(const Config& c) {
 }
 
 void apply_secret_environment(Config& config) {
-    if (const char* secret = std::getenv(kAuthSecretEnv); secret != nullptr && *secret != 0) {
-        config.auth_secret = secret;
-    }
-    if (const char* token = std::getenv(kAdminTokenEnv); token != nullptr && *token != 0) {
-        config.admin_token = token;
+    for (const config_table::Field& field : config_table::kFields) {
+        if (field.env.empty()) {
+            continue;
+        }
+        const char* value = std::getenv(std::string(field.env).c_str());
+        if (value != nullptr && *value != 0) {
+            // A text setting: config_table.hpp's static_assert checks it.
+            *std::get<std::string*>(field.access.ref(config)) = value;
+        }
     }
 }
 

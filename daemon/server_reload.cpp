@@ -1,20 +1,47 @@
 // Server, part 4: SIGHUP. The settings are read again the way they were at start-up (the
-// config file, the environment, the same flags); what can change while running — the log
-// level and format, the campaigns and the connection limits (RuntimeLimits) — is applied, and
-// every other change is logged as needing a restart. A changed campaign is posted whole, as POST /campaigns/<kind> does: its
-// pacing and total start again. A configuration that does not load or validate changes
-// nothing, and says why.
+// config file, the environment, the same flags); what the option table marks `runtime` — the
+// log level and format, the campaigns and the connection limits (RuntimeLimits) — is applied,
+// and every other change is logged as needing a restart. A changed campaign is posted whole, as
+// POST /campaigns/<kind> does: its pacing and total start again. A configuration that does not
+// load or validate changes nothing, and says why.
 #include <fmt/ranges.h>
 
 #include <algorithm>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "config_table.hpp"
 #include "log.hpp"
 #include "server.hpp"
 #include "service_manager.hpp"
 
 namespace redpacketd {
+
+namespace {
+
+/// The keys reload() below applies while running: the log settings, the campaigns (each posted
+/// whole when any of its keys changed) and the limits.
+constexpr bool applied_by_reload(std::string_view key) {
+    return key == "log_level" || key == "log_format" || key.starts_with("shake.") ||
+           key.starts_with("send.") || RuntimeLimits::has(key);
+}
+
+// What reload() applies is exactly what the table marks reloadable...
+static_assert(std::ranges::all_of(config_table::kFields,
+                                  [](const config_table::Field& field) {
+                                      return (field.reload == Reload::runtime) ==
+                                             applied_by_reload(field.key);
+                                  }),
+              "a `runtime` row of config_table.hpp that reload() does not apply, or the reverse");
+// ... and every limit is a setting of the table (so a runtime one, by the above).
+static_assert(std::ranges::all_of(RuntimeLimits::kFields,
+                                  [](const RuntimeLimits::Field& limit) {
+                                      return config_table::find_field(limit.key) != nullptr;
+                                  }),
+              "a RuntimeLimits key that is not a setting of config_table.hpp");
+
+}  // namespace
 
 void Server::reload() {
     if (draining_) {
@@ -36,13 +63,11 @@ void Server::reload() {
     }
     std::vector<std::string> applied, restart;
     for (std::string& key : changed_settings(loaded_, *next)) {
-        const bool runtime = key == "log_level" || key == "log_format" ||
-                             key.starts_with("shake.") || key.starts_with("send.") ||
-                             RuntimeLimits::has(key);
-        (runtime ? applied : restart).push_back(std::move(key));
+        (reloadable(key) ? applied : restart).push_back(std::move(key));
     }
     const auto changed = [&](std::string_view section) {
-        return std::ranges::any_of(applied, [&](const std::string& k) { return k.starts_with(section); });
+        return std::ranges::any_of(applied,
+                                   [&](const std::string& k) { return k.starts_with(section); });
     };
     if (changed("log_")) {
         set_log_settings(next->log_level, next->log_format);

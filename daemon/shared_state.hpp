@@ -123,8 +123,9 @@ struct RuntimeLimits {
         {"shutdown_grace_ms", &Config::shutdown_grace_ms, &RuntimeLimits::shutdown_grace_ms},
     }};
 
-    /// True if `key` is one of the limits.
-    [[nodiscard]] static bool has(std::string_view key) noexcept {
+    /// True if `key` is one of the limits. Each is a `runtime` row of the option table (checked
+    /// at compile time in server_reload.cpp, and by the configuration tests).
+    [[nodiscard]] static constexpr bool has(std::string_view key) noexcept {
         return std::ranges::any_of(kFields, [key](const Field& f) { return f.key == key; });
     }
 

@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -12,10 +13,12 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config.hpp"
 #include "config_test_support.hpp"
+#include "shared_state.hpp"
 
 namespace {
 
@@ -474,4 +477,123 @@ TEST_CASE("log_format is text or json", "[config]") {
           R"("log_format" must be text or json, got "xml")");
     config.log_format = "json";
     CHECK(error_of(redpacketd::validate(config)) == "");
+}
+
+namespace {
+
+/// Every setting's key ("port", "shake.rate"), from what --print-config prints.
+std::vector<std::string> every_key() {
+    std::vector<std::string> keys;
+    const auto document = nlohmann::json::parse(redpacketd::to_json(Config{}));
+    for (const auto& [key, value] : document.items()) {
+        if (!value.is_object()) {
+            keys.push_back(key);
+            continue;
+        }
+        for (const auto& item : value.items()) {
+            keys.push_back(key + "." + item.key());
+        }
+    }
+    return keys;
+}
+
+/// Sets an environment variable for one scope, then unsets it.
+class EnvVariable {
+public:
+    EnvVariable(std::string name, const std::string& value) : name_(std::move(name)) {
+        ::setenv(name_.c_str(), value.c_str(), 1);
+    }
+    EnvVariable(const EnvVariable&) = delete;
+    EnvVariable& operator=(const EnvVariable&) = delete;
+    ~EnvVariable() { ::unsetenv(name_.c_str()); }
+
+private:
+    std::string name_;
+};
+
+/// The --help entry of `key`'s flag: from "--flag " to the next flag or the end of the group.
+std::string help_entry(const std::string& help, std::string key) {
+    std::ranges::replace(key, '.', '-');
+    std::ranges::replace(key, '_', '-');
+    const auto start = help.find("\n  --" + key + " ");
+    if (start == std::string::npos) {
+        return {};
+    }
+    const auto end = std::min(help.find("\n  -", start + 1), help.find("\n\n", start + 1));
+    return help.substr(start + 1, end - start - 1);
+}
+
+}  // namespace
+
+TEST_CASE("the option table marks what SIGHUP applies while running", "[config][reload]") {
+    for (const char* key : {"log_level", "log_format", "shake.rate", "shake.enabled", "send.policy",
+                            "max_connections", "shutdown_grace_ms"}) {
+        INFO(key);
+        CHECK(redpacketd::reloadable(key));
+    }
+    for (const char* key : {"port", "host", "workers", "auth_secret", "admin_token", "journal_dir",
+                            "max_frame", "rate_limit", "store", "no_such_key", "shake", ""}) {
+        INFO(key);
+        CHECK_FALSE(redpacketd::reloadable(key));
+    }
+    // Every limit SIGHUP stores into RuntimeLimits is a reloadable setting...
+    CHECK(redpacketd::RuntimeLimits::kFields.size() == 6);
+    for (const auto& limit : redpacketd::RuntimeLimits::kFields) {
+        INFO(limit.key);
+        CHECK(redpacketd::reloadable(limit.key));
+    }
+    // ... and every reloadable setting is one that Server::reload applies: the log settings, a
+    // campaign's or a limit.
+    const auto keys = every_key();
+    CHECK(keys.size() > 60);
+    for (const std::string& key : keys) {
+        INFO(key);
+        const bool applied = key == "log_level" || key == "log_format" ||
+                             key.starts_with("shake.") || key.starts_with("send.") ||
+                             redpacketd::RuntimeLimits::has(key);
+        CHECK(redpacketd::reloadable(key) == applied);
+    }
+}
+
+TEST_CASE("the option table names the environment variables and each sets its setting",
+          "[config][environment]") {
+    const auto settings = redpacketd::environment_settings();
+    REQUIRE(settings.size() == 2);
+    CHECK(settings[0].variable == "REDPACKETD_ADMIN_TOKEN");
+    CHECK(settings[0].key == "admin_token");
+    CHECK(settings[1].variable == "REDPACKETD_AUTH_SECRET");
+    CHECK(settings[1].key == "auth_secret");
+    for (const auto& setting : settings) {
+        const std::string key(setting.key);
+        INFO(key);
+        const auto printed = [&key](const Config& config) {
+            return nlohmann::json::parse(to_json(config, redpacketd::Secrets::shown))[key];
+        };
+        EnvVariable variable(std::string(setting.variable), "value-from-env");
+        auto line = run({});
+        REQUIRE(error_of(line) == "");
+        CHECK(printed(line->config) == "value-from-env");
+        EnvVariable empty(std::string(setting.variable), "");  // empty: not applied
+        line = run({});
+        REQUIRE(error_of(line) == "");
+        CHECK(printed(line->config) == "");
+    }
+}
+
+TEST_CASE("--help marks each reloadable setting and each environment variable",
+          "[config][reload][environment]") {
+    auto line = run({"--help"});
+    REQUIRE_FALSE(line);
+    const std::string& help = line.error().text;
+    for (const std::string& key : every_key()) {
+        INFO(key);
+        const std::string entry = help_entry(help, key);
+        REQUIRE_FALSE(entry.empty());
+        CHECK((entry.find("[reloadable]") != std::string::npos) == redpacketd::reloadable(key));
+        CHECK((entry.find("[env ") != std::string::npos) ==
+              (key == "admin_token" || key == "auth_secret"));
+    }
+    CHECK(help_entry(help, "auth_secret").ends_with(" [env REDPACKETD_AUTH_SECRET]"));
+    CHECK(help_entry(help, "shake.rate").ends_with(" [reloadable]"));
+    CHECK(help.find("[reloadable]: a SIGHUP") != std::string::npos);
 }
