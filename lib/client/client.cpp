@@ -1,6 +1,7 @@
 // Client: connection life cycle (connect, login, lose, reconnect), requests and their
 // callbacks, deadlines and heartbeats — all on the caller's libuv loop.
 #include "redpacket/client.hpp"
+#include "redpacket/assert.hpp"
 
 #include <sys/socket.h>
 
@@ -8,7 +9,6 @@
 #include <mutex>
 
 #include <algorithm>
-#include <cassert>
 #include <ctime>
 #include <random>
 
@@ -116,7 +116,7 @@ Client::Client(uv_loop_t* loop, ClientOptions options)
 
 Client::~Client() {
     // Handles must be closed (close() and a loop run) before their memory goes away.
-    assert(state_ == ClientState::closed || state_ == ClientState::idle);
+    REDPACKET_ASSERT(state_ == ClientState::closed || state_ == ClientState::idle);
 }
 
 void Client::set_state(ClientState s, const ClientError* why) {

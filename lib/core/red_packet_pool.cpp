@@ -1,10 +1,10 @@
 // RedPacketPool operations. The data layout (slots, deadline heap, shake ring) is described in
 // red_packet_pool_impl.hpp; replay and snapshots live in red_packet_pool_replay.cpp.
 #include "redpacket/red_packet_pool.hpp"
+#include "redpacket/assert.hpp"
 
 #include <algorithm>
 #include <bit>
-#include <cassert>
 
 #include "red_packet_pool_impl.hpp"
 
@@ -79,8 +79,7 @@ std::expected<PacketId, Error> RedPacketPool::create(UserId sender, Cents total,
     Rng packet_rng = seed ? rng_from_seed(*seed) : Rng{};
     auto ok = split_into(policy, total, std::span<Cents>{p.scratch}, p.config.min_share,
                          seed ? packet_rng : p.rng);
-    assert(ok.has_value());
-    (void)ok;
+    REDPACKET_ASSERT(ok.has_value());  // check_create validated the same terms
     if (p.config.fault_swap_shares && count >= 2) {
         std::swap(p.scratch[0], p.scratch[1]);
     }
@@ -220,6 +219,7 @@ std::expected<PacketId, Error> RedPacketPool::offer(Cents amount, Time expires_a
         ++p.stats.shake_refused;
         return std::unexpected(Error::queue_full);
     }
+    REDPACKET_ASSERT(p.shake_count < p.shake_ring.size());
     const std::uint64_t serial = ++p.shake_serial;
     const std::size_t tail = (p.shake_head + p.shake_count) % p.shake_ring.size();
     p.shake_ring[tail] = Impl::ShakeEntry{amount, expires_at, serial};
@@ -245,6 +245,7 @@ std::optional<ShakeHit> RedPacketPool::take(UserId user, Time now) noexcept {
     ++p.stats.shake_issued;
     p.stats.shake_amount_issued += e.amount;
     p.stats.shake_amount_queued -= e.amount;
+    REDPACKET_ASSERT(p.stats.shake_amount_queued >= Cents{0});
     const PacketId id = p.shake_id(e.serial);
     p.notify(PoolEventKind::shake_issued, id, user, e.amount, 0, now);
     return ShakeHit{id, e.amount};

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "redpacket/proof.hpp"
+#include "redpacket/assert.hpp"
 #include "redpacket/random.hpp"
 #include "redpacket/red_packet_pool.hpp"
 
@@ -181,10 +182,15 @@ struct RedPacketPool::Impl {
                    UserId sender, Cents total, Time expires_at, SplitPolicy policy,
                    std::unique_ptr<UserId[]>&& claimers) noexcept {
         const auto count = static_cast<std::uint32_t>(amounts.size());
+        Cents sum{0};
         for (std::uint32_t i = 0; i < count; ++i) {
             storage.cells[i].amount = amounts[i];
+            sum += amounts[i];
         }
         Slot& s = slots[slot_index];
+        REDPACKET_ASSERT(!s.live);     // a free slot
+        REDPACKET_ASSERT(count > 0);
+        REDPACKET_ASSERT(sum == total);  // the shares are the whole packet: no cent made or lost
         s.cells = std::move(storage.cells);
         s.index = std::move(storage.index);
         s.index_shift = storage.index_shift;
@@ -307,6 +313,7 @@ struct RedPacketPool::Impl {
     // Hands the next share of `s` to `user` (the caller checked it is open, unexpired, not
     // sold out and that `user` holds no share) and updates the totals. Returns the share index.
     std::uint32_t hand_out(Slot& s, UserId user) noexcept {
+        REDPACKET_ASSERT(s.live && s.state == PacketState::open && s.claimed < s.count);
         const std::uint32_t share = s.claimed++;
         const Cents amount = s.cells[share].amount;
         insert_user(s, user, share);
@@ -320,6 +327,9 @@ struct RedPacketPool::Impl {
         ++stats.claims;
         stats.amount_claimed += amount;
         stats.amount_outstanding -= amount;
+        REDPACKET_ASSERT(s.claimed_amount <= s.total);
+        REDPACKET_ASSERT(s.claimed < s.count || s.claimed_amount == s.total);  // sold out: all paid
+        REDPACKET_ASSERT(stats.amount_outstanding >= Cents{0});
         return share;
     }
 
@@ -341,6 +351,9 @@ struct RedPacketPool::Impl {
     }
     void release_slot(std::uint32_t i) noexcept {
         Slot& s = slots[i];
+        REDPACKET_ASSERT(s.live && stats.packets_live > 0);
+        // Retired only once nothing is left to hand out: sold out, or refunded.
+        REDPACKET_ASSERT(s.state != PacketState::open);
         s.live = false;
         s.cells.reset();
         s.index.reset();
@@ -395,6 +408,8 @@ struct RedPacketPool::Impl {
     }
     void refund(std::uint32_t slot_index, Cents amount, Time now, bool report = true) noexcept {
         Slot& s = slots[slot_index];
+        REDPACKET_ASSERT(s.live && s.state != PacketState::expired);  // refunded exactly once
+        REDPACKET_ASSERT(amount == s.total - s.claimed_amount && amount >= Cents{0});
         s.state = PacketState::expired;
         stats.amount_refunded += amount;
         stats.amount_outstanding -= amount;
@@ -418,6 +433,7 @@ struct RedPacketPool::Impl {
             notify(PoolEventKind::shake_expired, shake_id(e.serial), 0, e.amount, 0, now);
             shake_head = (shake_head + 1) % shake_ring.size();
             --shake_count;
+            REDPACKET_ASSERT(stats.shake_amount_queued >= Cents{0});
         }
     }
 

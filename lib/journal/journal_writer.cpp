@@ -9,6 +9,7 @@
 
 #include "byte_io.hpp"
 #include "redpacket/journal.hpp"
+#include "redpacket/assert.hpp"
 
 namespace redpacket {
 
@@ -141,6 +142,7 @@ std::expected<std::uint64_t, Error> JournalWriter::enqueue(std::size_t size, Adm
             return std::unexpected(Error::queue_full);
         }
         sequence = next_sequence_;
+        REDPACKET_ASSERT(sequence > durable_.load(std::memory_order_relaxed));  // never durable yet
         const std::size_t at = pending_.size();
         pending_.resize(at + size);  // may throw before anything changed
         if (encode(sequence, std::span<std::byte>{pending_}.subspan(at)) != size) {
@@ -155,6 +157,7 @@ std::expected<std::uint64_t, Error> JournalWriter::enqueue(std::size_t size, Adm
         wake = wake || pending_count_ == options_.max_batch;
         ++next_sequence_;
         last_.store(sequence, std::memory_order_release);
+        REDPACKET_ASSERT(pending_first_ + pending_count_ == next_sequence_);  // no hole
     }
     if (wake) {
         work_.notify_one();
@@ -255,6 +258,7 @@ Attempt JournalWriter::Private::roll() {
 
 // Writes `count` whole records at the end of the segment, syncs per policy, publishes.
 Attempt JournalWriter::Private::commit(std::span<const std::byte> bytes, std::size_t count) {
+    REDPACKET_ASSERT(count > 0 && count <= batch_count && !bytes.empty());
     if (offset >= w.options_.segment_bytes) {
         if (const Attempt a = roll(); !a.ok) {
             return a;
@@ -280,6 +284,9 @@ Attempt JournalWriter::Private::commit(std::span<const std::byte> bytes, std::si
     }
     offset += bytes.size();
     const std::uint64_t last = batch_first + count - 1;
+    // Durable advances in order, by exactly what was written: no record is skipped or reported
+    // twice.
+    REDPACKET_ASSERT(last >= batch_first && batch_first == w.durable_.load() + 1);
     batch_first += count;
     batch_count -= count;
     c.records.fetch_add(count, std::memory_order_relaxed);
@@ -343,6 +350,7 @@ bool JournalWriter::next_batch(std::chrono::steady_clock::time_point& last_start
             w.batch.insert(w.batch.end(), pending_.begin(), pending_.end());
         }
         pending_.clear();
+        REDPACKET_ASSERT(w.batch_first + w.batch_count == pending_first_);  // retried ones first
         w.batch_count += pending_count_;
         pending_count_ = 0;
     }

@@ -1,7 +1,7 @@
 #include "redpacket/snapshot.hpp"
+#include "redpacket/assert.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <charconv>
 #include <cstdio>
 
@@ -107,7 +107,7 @@ void put_record(std::vector<std::byte>& out, std::size_t size, Encode&& encode) 
     out.resize(at + size);
     // Records come from for_each_live or from a decoded snapshot: within every limit.
     [[maybe_unused]] const std::size_t written = encode(std::span<std::byte>{out}.subspan(at));
-    assert(written == size);
+    REDPACKET_ASSERT(written == size);
 }
 
 std::expected<PoolSnapshot, JournalError> get_pool(ByteReader& r, std::span<const std::byte> bytes,
@@ -223,7 +223,7 @@ std::vector<std::byte> encode_snapshot(const Snapshot& snapshot) {
         }
     }
     put_requests_and_crc(w, out, snapshot.create_requests);
-    assert(out.size() == size);
+    REDPACKET_ASSERT(out.size() == size);
     return out;
 }
 
@@ -257,7 +257,7 @@ std::vector<std::byte> encode_snapshot(std::uint64_t sequence,
         });
     }
     put_requests_and_crc(w, out, create_requests);
-    assert(out.size() == size);
+    REDPACKET_ASSERT(out.size() == size);
     return out;
 }
 

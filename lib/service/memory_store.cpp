@@ -1,4 +1,5 @@
 #include "redpacket/memory_store.hpp"
+#include "redpacket/assert.hpp"
 
 #include <algorithm>
 #include <new>
@@ -145,6 +146,7 @@ std::uint64_t MemoryStore::hold_for(std::uint64_t before, bool money) const noex
         return 0;
     }
     const std::uint64_t last = journal_->last_sequence();
+    REDPACKET_ASSERT(before == UINT64_MAX || last >= before);  // sequences only grow
     return last > before || (money && last > journal_->durable_sequence()) ? last : 0;
 }
 
@@ -234,6 +236,7 @@ StoreResult<Claimed> MemoryStore::claim(StoreTicket, const ClaimOp& op) {
     }
     const std::uint64_t before = journal_ ? journal_->last_sequence() : 0;
     PoolJournal* pj = journal_ ? pool_journals_[set].get() : nullptr;
+    const std::uint64_t lost_before = pj != nullptr ? pj->lost() : 0;
     if (pj != nullptr) {
         pj->set_request(op.request_id);
     }
@@ -245,6 +248,10 @@ StoreResult<Claimed> MemoryStore::claim(StoreTicket, const ClaimOp& op) {
     const ClaimStatus status = done.result->result.status;
     done.durable_at = hold_for(
         before, status == ClaimStatus::claimed || status == ClaimStatus::already_claimed);
+    // A claim that paid was journaled (its reply waits for a record that exists), or the
+    // journal counted it lost (an invariant violation /stats reports).
+    REDPACKET_ASSERT(pj == nullptr || status != ClaimStatus::claimed || pj->lost() > lost_before ||
+                     (done.durable_at > before && done.durable_at <= journal_->last_sequence()));
     return out;
 }
 

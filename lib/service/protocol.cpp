@@ -1,9 +1,9 @@
 #include "redpacket/protocol.hpp"
+#include "redpacket/assert.hpp"
 #include "redpacket/detail/overloaded.hpp"
 
 #include <algorithm>
 #include <bit>
-#include <cassert>
 #include <cstring>
 #include <tuple>
 #include <utility>
@@ -365,7 +365,7 @@ void append(std::vector<std::byte>& out, const Message& m, std::uint64_t time) {
     const std::size_t at = out.size();
     out.resize(at + frame_size(command_of(m)).value_or(0));
     [[maybe_unused]] const std::size_t written = encode(m, time, std::span{out}.subspan(at));
-    assert(written == out.size() - at);
+    REDPACKET_ASSERT(written == out.size() - at);
 }
 
 DecodeResult decode(std::span<const std::byte> in, std::size_t max_frame) noexcept {
