@@ -295,8 +295,8 @@ nlohmann::json Server::campaigns() const {
     std::uint64_t shake_done = 0;
     std::uint64_t send_done = 0;
     for (const auto& w : workers_) {
-        shake_done += w->published().shake_campaign_done.load(std::memory_order_relaxed);
-        send_done += w->published().send_campaign_done.load(std::memory_order_relaxed);
+        shake_done += static_cast<std::uint64_t>(w->published().get(Gauge::shake_campaign_done));
+        send_done += static_cast<std::uint64_t>(w->published().get(Gauge::send_campaign_done));
     }
     const ShakeCampaignConfig shake = shared_.campaigns->shake();
     const SendCampaignConfig send = shared_.campaigns->send();

@@ -13,59 +13,29 @@ namespace {
 
 constexpr int kRateWindow = 60;
 
-/// Sums (or takes the largest of) the workers' published values.
-struct PublishedTotals {
-    std::int64_t created{0}, claimed{0}, refunded{0}, outstanding{0};
-    std::int64_t shake_offered{0}, shake_issued{0}, shake_expired{0};
-    std::uint64_t live{0}, queued{0}, logged_in{0}, violations{0};
-    std::uint64_t out_now{0}, out_peak{0}, fwd_now{0}, fwd_peak{0}, retry_now{0}, retry_peak{0},
-        held_now{0}, held_peak{0};
-    std::uint64_t publish_rounds{UINT64_MAX};
-
-    void add(const PublishedStats& p) {
-        publish_rounds = std::min(publish_rounds, p.publishes.load(std::memory_order_acquire));
-        const auto r = std::memory_order_relaxed;
-        created += p.amount_created.load(r);
-        claimed += p.amount_claimed.load(r);
-        refunded += p.amount_refunded.load(r);
-        outstanding += p.amount_outstanding.load(r);
-        shake_offered += p.shake_amount_offered.load(r);
-        shake_issued += p.shake_amount_issued.load(r);
-        shake_expired += p.shake_amount_expired.load(r);
-        live += p.packets_live.load(r);
-        queued += p.shake_queued.load(r);
-        logged_in += p.connections.load(r);
-        violations += p.invariant_violations.load(r);
-        out_now += p.output_queued_bytes.load(r);
-        out_peak = std::max(out_peak, p.output_queued_peak.load(r));
-        fwd_now += p.forwarded_in_flight.load(r);
-        fwd_peak = std::max(fwd_peak, p.forwarded_peak.load(r));
-        retry_now += p.reply_retry_queued.load(r);
-        retry_peak = std::max(retry_peak, p.reply_retry_peak.load(r));
-        held_now += p.held_bytes.load(r);
-        held_peak = std::max(held_peak, p.held_bytes_peak.load(r));
-    }
-};
-
-void add_published(nlohmann::json& j, const PublishedTotals& t, bool any_worker) {
+void add_published(nlohmann::json& j, const GaugeTotals& t, bool any_worker) {
+    using G = Gauge;
     // What peers can make the daemon hold, now (all workers) and at most so far (the largest
     // one worker held): reply bytes queued to slow readers, forwarded requests awaiting their
     // answer, replies waiting for room in a full mailbox, reply bytes waiting for the journal.
-    j["queues"] = {{"output_bytes", t.out_now},  {"output_bytes_peak", t.out_peak},
-                   {"forwarded", t.fwd_now},     {"forwarded_peak", t.fwd_peak},
-                   {"reply_retry", t.retry_now}, {"reply_retry_peak", t.retry_peak},
-                   {"held_bytes", t.held_now},   {"held_bytes_peak", t.held_peak}};
+    j["queues"] = {{"output_bytes", t[G::output_bytes]},  {"output_bytes_peak", t[G::output_bytes_peak]},
+                   {"forwarded", t[G::forwarded]},        {"forwarded_peak", t[G::forwarded_peak]},
+                   {"reply_retry", t[G::reply_retry]},    {"reply_retry_peak", t[G::reply_retry_peak]},
+                   {"held_bytes", t[G::held_bytes]},      {"held_bytes_peak", t[G::held_bytes_peak]}};
     // Every worker has published its totals (every 100 ms) at least this many times: a client
     // that needs numbers newer than some moment waits for this to pass its value then + 1.
     j["publish_rounds"] = any_worker ? t.publish_rounds : 0;
-    j["logged_in"] = t.logged_in;
-    j["packets_open"] = t.live;
-    j["shake_queued"] = t.queued;
-    j["money"] = {{"group_created", t.created},   {"group_claimed", t.claimed},
-                  {"group_refunded", t.refunded}, {"group_outstanding", t.outstanding},
-                  {"shake_offered", t.shake_offered}, {"shake_issued", t.shake_issued},
-                  {"shake_expired", t.shake_expired}};
-    j["invariant_violations"] = t.violations;
+    j["logged_in"] = t[G::logged_in];
+    j["packets_open"] = t[G::packets_live];
+    j["shake_queued"] = t[G::shake_queued];
+    j["money"] = {{"group_created", t[G::amount_created]},
+                  {"group_claimed", t[G::amount_claimed]},
+                  {"group_refunded", t[G::amount_refunded]},
+                  {"group_outstanding", t[G::amount_outstanding]},
+                  {"shake_offered", t[G::shake_amount_offered]},
+                  {"shake_issued", t[G::shake_amount_issued]},
+                  {"shake_expired", t[G::shake_amount_expired]}};
+    j["invariant_violations"] = t[G::invariant_violations];
 }
 
 nlohmann::json journal_stats(const Config& c, const std::vector<Worker*>& workers) {
@@ -107,24 +77,20 @@ nlohmann::json store_stats(const Config& c, const std::vector<Worker*>& workers)
     if (c.store == "memory") {
         return store;
     }
-    StoreCounters sum;
+    GaugeTotals t;
     for (const Worker* w : workers) {
-        const StoreCounters one = w->published().store_counters();
-        for (auto [to, from] : {std::pair{&sum.round_trips, one.round_trips},
-                                {&sum.commands, one.commands}, {&sum.moved, one.moved},
-                                {&sum.ask, one.ask}, {&sum.retries, one.retries},
-                                {&sum.failures, one.failures}, {&sum.timeouts, one.timeouts},
-                                {&sum.refusals, one.refusals}, {&sum.short_waits, one.short_waits},
-                                {&sum.shakes_known_empty, one.shakes_known_empty},
-                                {&sum.notices_received, one.notices_received},
-                                {&sum.connects, one.connects}}) {
-            *to += from;
-        }
-        sum.lease_held = sum.lease_held || one.lease_held;
-        sum.latency.count += one.latency.count;
-        sum.latency.p50 = std::max(sum.latency.p50, one.latency.p50);
-        sum.latency.p99 = std::max(sum.latency.p99, one.latency.p99);
+        t.add(w->published());
     }
+    const auto u = [&](Gauge g) { return static_cast<std::uint64_t>(t[g]); };
+    StoreCounters sum{u(Gauge::store_round_trips), u(Gauge::store_commands), u(Gauge::store_moved),
+                      u(Gauge::store_ask), u(Gauge::store_retries), u(Gauge::store_failures),
+                      u(Gauge::store_timeouts), u(Gauge::store_refusals),
+                      u(Gauge::store_short_waits), u(Gauge::store_shakes_known_empty),
+                      u(Gauge::store_notices_received), u(Gauge::store_connects),
+                      t[Gauge::store_lease_held] != 0, {}};
+    sum.latency.count = u(Gauge::store_latency_count);
+    sum.latency.p50 = u(Gauge::store_latency_p50);
+    sum.latency.p99 = u(Gauge::store_latency_p99);
     store["round_trips"] = sum.round_trips;  // network round trips (a pipelined batch: one)
     store["commands"] = sum.commands;
     store["moved"] = sum.moved;
@@ -174,7 +140,7 @@ nlohmann::json Server::stats() const {
     j["workers"] = workers_.size();
     j["sets"] = c.sets;
     j["connections"] = shared_.connections.load(std::memory_order_relaxed);
-    PublishedTotals published;
+    GaugeTotals published;
     redpacket::LatencyHistogram latency;
     for (const auto& w : workers_) {
         published.add(w->published());

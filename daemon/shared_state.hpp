@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "published_stats.hpp"
 #include "redpacket/mailbox.hpp"
 #include "redpacket/packet_store.hpp"
 #include "redpacket/rate_counter.hpp"
@@ -86,14 +87,6 @@ private:
     std::atomic<std::uint64_t> send_generation_{1};
     ShakeCampaignConfig shake_;
     SendCampaignConfig send_;
-};
-
-/// The queues a peer can grow in one worker, now and at their peak since start.
-struct WorkerQueues {
-    std::uint64_t output_bytes{0}, output_peak{0};    // replies waiting in uv_write queues
-    std::uint64_t forwarded{0}, forwarded_peak{0};    // forwarded requests awaiting a reply
-    std::uint64_t reply_retry{0}, reply_retry_peak{0};  // replies a full mailbox refused
-    std::uint64_t held_bytes{0}, held_peak{0};        // replies waiting for the journal
 };
 
 /// The connection limits SIGHUP may change while the daemon runs (server_reload.cpp). The
@@ -167,85 +160,5 @@ struct Shared {
     std::atomic<std::uint32_t> draining_workers{0};
 };
 
-/// Money and packet totals of one worker's store, and the queues a peer can grow, published
-/// once per 100 ms.
-struct alignas(redpacket::kCacheLine) PublishedStats {
-    std::atomic<std::int64_t> amount_created{0};
-    std::atomic<std::int64_t> amount_claimed{0};
-    std::atomic<std::int64_t> amount_refunded{0};
-    std::atomic<std::int64_t> amount_outstanding{0};
-    std::atomic<std::int64_t> shake_amount_offered{0};
-    std::atomic<std::int64_t> shake_amount_issued{0};
-    std::atomic<std::int64_t> shake_amount_expired{0};
-    std::atomic<std::uint64_t> packets_live{0};
-    std::atomic<std::uint64_t> shake_queued{0};
-    std::atomic<std::uint64_t> connections{0};
-    std::atomic<std::uint64_t> invariant_violations{0};
-    std::atomic<std::uint64_t> shake_campaign_done{0};
-    std::atomic<std::uint64_t> send_campaign_done{0};
-    // Queues a peer can grow, with their high-water marks since start.
-    std::atomic<std::uint64_t> output_queued_bytes{0};  // replies waiting in uv_write queues
-    std::atomic<std::uint64_t> output_queued_peak{0};
-    std::atomic<std::uint64_t> forwarded_in_flight{0};  // forwarded requests awaiting a reply
-    std::atomic<std::uint64_t> forwarded_peak{0};
-    std::atomic<std::uint64_t> reply_retry_queued{0};   // replies a full mailbox refused
-    std::atomic<std::uint64_t> reply_retry_peak{0};
-    std::atomic<std::uint64_t> held_bytes{0};  // replies waiting for their journal records
-    std::atomic<std::uint64_t> held_bytes_peak{0};
-    // A remote store's counters (StoreCounters, in that order; zero for the memory store).
-    static constexpr std::size_t kStoreCounters = 16;
-    std::array<std::atomic<std::uint64_t>, kStoreCounters> store{};
-    // Publishes so far, stored last with release: a reader that sees it advance sees every
-    // value above from that publish or a later one.
-    std::atomic<std::uint64_t> publishes{0};
-
-    /// The store counters, as published.
-    [[nodiscard]] StoreCounters store_counters() const noexcept {
-        const auto at = [&](std::size_t i) { return store[i].load(std::memory_order_relaxed); };
-        StoreCounters c{at(0), at(1), at(2), at(3), at(4), at(5), at(6), at(7), at(8), at(9),
-                        at(10), at(11), at(12) != 0, {}};
-        c.latency.count = at(13);
-        c.latency.p50 = at(14);
-        c.latency.p99 = at(15);
-        return c;
-    }
-    void publish_store(const StoreCounters& c) noexcept {
-        const std::array<std::uint64_t, kStoreCounters> v{
-            c.round_trips, c.commands, c.moved, c.ask, c.retries, c.failures, c.timeouts,
-            c.refusals, c.short_waits, c.shakes_known_empty, c.notices_received, c.connects,
-            c.lease_held ? 1U : 0U, c.latency.count, c.latency.p50, c.latency.p99};
-        for (std::size_t i = 0; i < kStoreCounters; ++i) {
-            store[i].store(v[i], std::memory_order_relaxed);
-        }
-    }
-
-    /// Called by the worker every 100 ms.
-    void publish(const redpacket::StoreStats& st, std::uint64_t logged_in, std::uint64_t shakes_offered,
-                 std::uint64_t packets_sent, const WorkerQueues& q) noexcept {
-        const auto rel = std::memory_order_relaxed;
-        amount_created.store(st.created.value, rel);
-        amount_claimed.store(st.claimed.value, rel);
-        amount_refunded.store(st.refunded.value, rel);
-        amount_outstanding.store(st.outstanding.value, rel);
-        shake_amount_offered.store(st.shake_offered.value, rel);
-        shake_amount_issued.store(st.shake_issued.value, rel);
-        shake_amount_expired.store(st.shake_expired.value, rel);
-        packets_live.store(st.packets_live, rel);
-        shake_queued.store(st.shake_queued, rel);
-        connections.store(logged_in, rel);
-        invariant_violations.store(st.invariant_violations, rel);
-        shake_campaign_done.store(shakes_offered, rel);
-        send_campaign_done.store(packets_sent, rel);
-        output_queued_bytes.store(q.output_bytes, rel);
-        output_queued_peak.store(q.output_peak, rel);
-        forwarded_in_flight.store(q.forwarded, rel);
-        forwarded_peak.store(q.forwarded_peak, rel);
-        reply_retry_queued.store(q.reply_retry, rel);
-        reply_retry_peak.store(q.reply_retry_peak, rel);
-        held_bytes.store(q.held_bytes, rel);
-        held_bytes_peak.store(q.held_peak, rel);
-        publishes.fetch_add(1, std::memory_order_release);
-    }
-};
 
 }  // namespace redpacketd

@@ -256,11 +256,38 @@ void Worker::publish() {
         logged_in += size;
         set_sizes_[s].store(size, std::memory_order_relaxed);
     }
-    published_.publish_store(handle_->counters());
-    published_.publish(
-        store_->stats(), logged_in, service_->shake_done(), service_->send_done(),
-        WorkerQueues{output_queued_, output_queued_peak_, forwarded_in_flight_, forwarded_peak_,
-                     retry_.size(), retry_peak_, held_tally_.bytes, held_tally_.peak});
+    const redpacket::StoreStats st = store_->stats();
+    const StoreCounters sc = handle_->counters();
+    const auto u = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
+    using G = Gauge;
+    for (const auto& [g, v] : std::to_array<std::pair<Gauge, std::int64_t>>({
+             {G::amount_created, st.created.value}, {G::amount_claimed, st.claimed.value},
+             {G::amount_refunded, st.refunded.value}, {G::amount_outstanding, st.outstanding.value},
+             {G::shake_amount_offered, st.shake_offered.value},
+             {G::shake_amount_issued, st.shake_issued.value},
+             {G::shake_amount_expired, st.shake_expired.value},
+             {G::packets_live, u(st.packets_live)}, {G::shake_queued, u(st.shake_queued)},
+             {G::logged_in, u(logged_in)}, {G::invariant_violations, u(st.invariant_violations)},
+             {G::shake_campaign_done, u(service_->shake_done())},
+             {G::send_campaign_done, u(service_->send_done())},
+             {G::output_bytes, u(output_queued_)}, {G::output_bytes_peak, u(output_queued_peak_)},
+             {G::forwarded, u(forwarded_in_flight_)}, {G::forwarded_peak, u(forwarded_peak_)},
+             {G::reply_retry, u(retry_.size())}, {G::reply_retry_peak, u(retry_peak_)},
+             {G::held_bytes, u(held_tally_.bytes)}, {G::held_bytes_peak, u(held_tally_.peak)},
+             {G::store_round_trips, u(sc.round_trips)}, {G::store_commands, u(sc.commands)},
+             {G::store_moved, u(sc.moved)}, {G::store_ask, u(sc.ask)},
+             {G::store_retries, u(sc.retries)}, {G::store_failures, u(sc.failures)},
+             {G::store_timeouts, u(sc.timeouts)}, {G::store_refusals, u(sc.refusals)},
+             {G::store_short_waits, u(sc.short_waits)},
+             {G::store_shakes_known_empty, u(sc.shakes_known_empty)},
+             {G::store_notices_received, u(sc.notices_received)},
+             {G::store_connects, u(sc.connects)}, {G::store_lease_held, sc.lease_held ? 1 : 0},
+             {G::store_latency_count, u(sc.latency.count)},
+             {G::store_latency_p50, u(sc.latency.p50)}, {G::store_latency_p99, u(sc.latency.p99)},
+         })) {
+        published_.set(g, v);
+    }
+    published_.published();
 }
 
 // --- shutdown --------------------------------------------------------------------------------
