@@ -356,3 +356,17 @@ TEST_CASE("decode of random bytes never overreads and every frame re-encodes exa
         CHECK(count > 5'000);
     }
 }
+
+TEST_CASE("request_id_of and packet_of read the ids a message carries, 0 where it has none",
+          "[protocol]") {
+    using namespace redpacket::protocol;
+    CHECK(request_id_of(Claim{7, 9}) == 7);
+    CHECK(packet_of(Claim{7, 9}) == 9);
+    CHECK(request_id_of(Proof{3, 4, kProofSeed}) == 3);
+    CHECK(packet_of(Proof{3, 4, kProofSeed}) == 4);
+    CHECK(request_id_of(ErrorReply{5, ErrorCode::overloaded}) == 5);
+    CHECK(request_id_of(GrabRequest{1, 0xABCDEF01}) == 0);  // the original protocol has none
+    CHECK(packet_of(GrabRequest{1, 0xABCDEF01}) == 0xABCDEF01);
+    CHECK(packet_of(ShakeRequest{1}) == 0);
+    CHECK(request_id_of(Heartbeat{8}) == 0);
+}

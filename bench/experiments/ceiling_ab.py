@@ -22,7 +22,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from seed_experiment import ROOT, Server, log, run_load  # noqa: E402
+from seed_experiment import Server, ab_setup, add_ab_arguments, log, run_load  # noqa: E402
 
 
 def closed_loop(args, argv, echo, inflight, name):
@@ -42,25 +42,13 @@ def closed_loop(args, argv, echo, inflight, name):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--build", default=os.path.join(ROOT, "build", "release"))
-    ap.add_argument("--daemon", action="append", default=[],
-                    help="NAME=PATH of a redpacketd binary (repeatable)")
-    ap.add_argument("--rounds", type=int, default=3)
+    add_ab_arguments(ap, rounds=3)
     ap.add_argument("--inflight", default="1,16")
     ap.add_argument("--connections", type=int, default=100)
     ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--server-core", type=int, default=0)
-    ap.add_argument("--load-core", type=int, default=1)
-    ap.add_argument("--out", default=None)
     args = ap.parse_args()
     args.no_spin = True
-    args.load = os.path.join(args.build, "bench", "load", "redpacket-load")
-    echo_bin = os.path.join(args.build, "bench", "load", "redpacket-echo")
-    daemons = [d.split("=", 1) for d in args.daemon] or [
-        ["current", os.path.join(args.build, "daemon", "redpacketd")]]
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    args.out = args.out or os.path.join(args.build, "experiments", f"ceiling-ab-{stamp}")
-    os.makedirs(args.out, exist_ok=True)
+    echo_bin, daemons = ab_setup(args, "ceiling-ab")
     depths = [int(x) for x in args.inflight.split(",")]
 
     rows = []  # (round, inflight, name, rps, ratio, cpu_us)

@@ -27,7 +27,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from seed_experiment import ROOT, Server, log, run_load  # noqa: E402
+from seed_experiment import Server, ab_setup, add_ab_arguments, log, run_load  # noqa: E402
 
 
 def paced(args, argv, echo, qps, name):
@@ -79,25 +79,13 @@ def report(args, rows, names, rates):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--build", default=os.path.join(ROOT, "build", "release"))
-    ap.add_argument("--daemon", action="append", default=[],
-                    help="NAME=PATH of a redpacketd binary (repeatable)")
-    ap.add_argument("--rounds", type=int, default=5)
+    add_ab_arguments(ap, rounds=5)
     ap.add_argument("--qps", default="30000,60000")
     ap.add_argument("--connections", type=int, default=19000)
     ap.add_argument("--seconds", type=int, default=15)
-    ap.add_argument("--server-core", type=int, default=0)
-    ap.add_argument("--load-core", type=int, default=1)
-    ap.add_argument("--out", default=None)
     args = ap.parse_args()
     args.no_spin = False
-    args.load = os.path.join(args.build, "bench", "load", "redpacket-load")
-    echo_bin = os.path.join(args.build, "bench", "load", "redpacket-echo")
-    daemons = [d.split("=", 1) for d in args.daemon] or [
-        ["current", os.path.join(args.build, "daemon", "redpacketd")]]
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    args.out = args.out or os.path.join(args.build, "experiments", f"paced-ab-{stamp}")
-    os.makedirs(args.out, exist_ok=True)
+    echo_bin, daemons = ab_setup(args, "paced-ab")
     rates = [int(x) for x in args.qps.split(",")]
 
     rows = []

@@ -116,6 +116,33 @@ def run_load(args, port, argv, name, server_pid, admin_port=None, spin=True):
 # --- the three-phase run ---------------------------------------------------------------------
 
 
+# --- A/B experiments: servers compared in interleaved rounds (ceiling_ab.py, paced_ab.py) -------
+
+
+def add_ab_arguments(ap, rounds):
+    """The options every A/B experiment takes."""
+    ap.add_argument("--build", default=os.path.join(ROOT, "build", "release"))
+    ap.add_argument("--daemon", action="append", default=[],
+                    help="NAME=PATH of a redpacketd binary (repeatable)")
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--server-core", type=int, default=0)
+    ap.add_argument("--load-core", type=int, default=1)
+    ap.add_argument("--out", default=None)
+
+
+def ab_setup(args, kind):
+    """Fills in the load generator, the output folder (build/experiments/<kind>-<stamp>) and
+    returns (echo binary, [(name, daemon path)]: this build's daemon as "current" if none)."""
+    args.load = os.path.join(args.build, "bench", "load", "redpacket-load")
+    echo_bin = os.path.join(args.build, "bench", "load", "redpacket-echo")
+    daemons = [d.split("=", 1) for d in args.daemon] or [
+        ["current", os.path.join(args.build, "daemon", "redpacketd")]]
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    args.out = args.out or os.path.join(args.build, "experiments", f"{kind}-{stamp}")
+    os.makedirs(args.out, exist_ok=True)
+    return echo_bin, daemons
+
+
 def realtime_permitted():
     """Whether this process may give a thread SCHED_FIFO (chrt asks the kernel itself)."""
     if shutil.which("chrt") is None:

@@ -359,6 +359,33 @@ struct Frame {
 [[nodiscard]] constexpr std::uint32_t to_wire(SplitPolicy p) noexcept {
     return static_cast<std::uint32_t>(p);
 }
+
+/// The request id an extended message carries; 0 for a message without one (the original
+/// protocol's).
+[[nodiscard]] inline std::uint64_t request_id_of(const Message& m) noexcept {
+    return std::visit(
+        [](const auto& msg) noexcept -> std::uint64_t {
+            if constexpr (requires { msg.request_id; }) {
+                return msg.request_id;
+            } else {
+                return 0;
+            }
+        },
+        m);
+}
+
+/// The packet id a message names (a grab's compact one zero-extended); 0 for one naming none.
+[[nodiscard]] inline std::uint64_t packet_of(const Message& m) noexcept {
+    return std::visit(
+        [](const auto& msg) noexcept -> std::uint64_t {
+            if constexpr (requires { msg.packet; }) {
+                return msg.packet;
+            } else {
+                return 0;
+            }
+        },
+        m);
+}
 /// The wire value of a claim status (claimed 0 … not_found 4).
 [[nodiscard]] constexpr std::uint32_t to_wire(ClaimStatus s) noexcept {
     return static_cast<std::uint32_t>(s);

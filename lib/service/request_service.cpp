@@ -21,32 +21,6 @@ constexpr std::array<std::string_view, kServiceEventCount> kServiceEventNames = 
     "refunds",        "journal_refusals", "claim_claimed",    "claim_already_claimed",
     "claim_sold_out", "claim_expired",    "claim_not_found",  "claim_not_allowed"};
 
-/// The packet a request names (grab, claim, query, proof); 0 for the others.
-std::uint64_t packet_of(const protocol::Message& m) noexcept {
-    return std::visit(
-        [](const auto& r) -> std::uint64_t {
-            if constexpr (requires { r.packet; }) {
-                return r.packet;
-            } else {
-                return 0;
-            }
-        },
-        m);
-}
-
-/// The request id an extended request carries; 0 for the original protocol's.
-std::uint64_t request_id_of(const protocol::Message& m) noexcept {
-    return std::visit(
-        [](const auto& r) -> std::uint64_t {
-            if constexpr (requires { r.request_id; }) {
-                return r.request_id;
-            } else {
-                return 0;
-            }
-        },
-        m);
-}
-
 bool valid_proof_part(const protocol::Message& m) noexcept {
     const auto part = std::get<protocol::Proof>(m).part;
     return part == protocol::kProofCommitment || part == protocol::kProofSeed;
@@ -181,7 +155,8 @@ void RequestService::on_request(const ClientRequest& in, Effects& out) {
     }
     if (row->valid != nullptr && !row->valid(in.request)) {
         send(out, in.from,
-             protocol::ErrorReply{request_id_of(in.request), protocol::ErrorCode::malformed_frame});
+             protocol::ErrorReply{protocol::request_id_of(in.request),
+                                  protocol::ErrorCode::malformed_frame});
         return;
     }
     Asked a{&session, in.request, session.user, in.from, out};
@@ -193,7 +168,7 @@ void RequestService::on_request(const ClientRequest& in, Effects& out) {
 }
 
 void RequestService::route(const Command& row, Asked& a) {
-    const PacketId packet{packet_of(a.request)};
+    const PacketId packet{protocol::packet_of(a.request)};
     if (packet_shard(packet) >= registry_.shard_count()) {
         a.out.push_back(Send{a.asker, beyond_sets(a.request)});
         return;
@@ -211,7 +186,7 @@ void RequestService::on_peer(const PeerRequest& in, Effects& out) {
     const Command* row = Command::find(protocol::command_of(in.request));
     // Only a request routed by its packet is forwarded, and only to the SET's owner.
     REDPACKET_ASSERT(row != nullptr && row->routing == Routing::packet);
-    REDPACKET_ASSERT(store_.serves(packet_shard(PacketId{packet_of(in.request)})));
+    REDPACKET_ASSERT(store_.serves(packet_shard(PacketId{protocol::packet_of(in.request)})));
     Asked a{nullptr, in.request, in.user, in.reply_to, out};
     (this->*row->handler)(a);
 }

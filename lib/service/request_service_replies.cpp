@@ -36,15 +36,8 @@ Reply RequestService::overloaded(const protocol::Message& request, UserId user) 
         return Reply{protocol::ShakeResponse{static_cast<std::uint32_t>(user),
                                              protocol::kShakeOverloaded, 0, 0}};
     }
-    std::uint64_t request_id = 0;
-    std::visit(
-        [&](const auto& r) {
-            if constexpr (requires { r.request_id; }) {
-                request_id = r.request_id;
-            }
-        },
-        request);
-    return Reply{protocol::ErrorReply{request_id, protocol::ErrorCode::overloaded}};
+    return Reply{
+        protocol::ErrorReply{protocol::request_id_of(request), protocol::ErrorCode::overloaded}};
 }
 
 Reply RequestService::beyond_sets(const protocol::Message& request) {
@@ -58,13 +51,9 @@ Reply RequestService::beyond_sets(const protocol::Message& request) {
         return Reply{protocol::ClaimResponse{c->request_id, c->packet,
                                              protocol::to_wire(ClaimStatus::not_found), 0, 0}};
     }
-    std::uint64_t request_id = 0;
-    if (const auto* q = std::get_if<protocol::Query>(&request)) {
-        request_id = q->request_id;
-    } else if (const auto* p = std::get_if<protocol::Proof>(&request)) {
-        request_id = p->request_id;
-    }
-    return Reply{protocol::ErrorReply{request_id, protocol::ErrorCode::not_found}};
+    // A query or a proof.
+    return Reply{
+        protocol::ErrorReply{protocol::request_id_of(request), protocol::ErrorCode::not_found}};
 }
 
 Reply RequestService::error(const Session& session, std::uint64_t request_id,
