@@ -4,9 +4,10 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <exception>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -16,18 +17,43 @@
 #include "config_table.hpp"
 
 namespace redpacketd {
+namespace {
+
+/// The whole of the regular file `path`, or why it cannot be had: missing, not a regular file
+/// (a directory, a device), unreadable. Never throws (libstdc++'s filebuf throws on a read
+/// error such as EISDIR).
+std::expected<std::string, std::string> read_regular_file(const std::string& path) {
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (ec) {
+        return std::unexpected(fmt::format("cannot read \"{}\"", path));
+    }
+    if (!std::filesystem::is_regular_file(status)) {
+        return std::unexpected(fmt::format("\"{}\" is not a regular file", path));
+    }
+    try {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) {
+            return std::unexpected(fmt::format("cannot read \"{}\"", path));
+        }
+        std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+        if (in.bad()) {
+            return std::unexpected(fmt::format("cannot read \"{}\"", path));
+        }
+        return text;
+    } catch (const std::exception& e) {
+        return std::unexpected(fmt::format("cannot read \"{}\": {}", path, e.what()));
+    }
+}
+
+}  // namespace
 
 std::expected<Config, std::string> load_config_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return std::unexpected(fmt::format("cannot open config file \"{}\"", path));
+    auto text = read_regular_file(path);
+    if (!text) {
+        return std::unexpected(fmt::format("config file: {}", text.error()));
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) {
-        return std::unexpected(fmt::format("cannot read config file \"{}\"", path));
-    }
-    auto config = parse_config(text.str());
+    auto config = parse_config(*text);
     if (!config) {
         return std::unexpected(fmt::format("{}: {}", path, config.error()));
     }
@@ -48,15 +74,11 @@ std::expected<void, std::string> load_secret_file(std::string& secret, const std
             "give one",
             key, config_table::find_field(key)->env, flag));
     }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return std::unexpected(fmt::format("\"{}_file\": cannot read \"{}\"", key, path));
+    auto text = read_regular_file(path);
+    if (!text) {
+        return std::unexpected(fmt::format("\"{}_file\": {}", key, text.error()));
     }
-    // Not `text << in.rdbuf()`: that sets failbit on an empty file, which is reported below.
-    secret.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    if (in.bad()) {
-        return std::unexpected(fmt::format("\"{}_file\": cannot read \"{}\"", key, path));
-    }
+    secret = std::move(*text);
     if (secret.ends_with('\n')) {
         secret.pop_back();
         if (secret.ends_with('\r')) {

@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <exception>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,7 +54,14 @@ void Server::reload() {
         return;
     }
     notify_reloading();
-    auto next = reload_source_();
+    // Loading may fail in any way a start-up may (a file that cannot be read, a value out of
+    // range, out of memory): every failure is a refused reload, never the end of the daemon.
+    std::expected<Config, std::string> next = std::unexpected(std::string{"not loaded"});
+    try {
+        next = reload_source_();
+    } catch (const std::exception& e) {
+        next = std::unexpected(fmt::format("loading failed: {}", e.what()));
+    }
     if (!next) {
         ++reloads_.failed;
         log(LogLevel::error, "SIGHUP: settings not reloaded, the running ones stay: {}",

@@ -1,5 +1,7 @@
 // Tests of redpacketd's secrets: redaction, secret files, the environment, the placeholder.
 #include <catch2/catch.hpp>
+
+#include <filesystem>
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -82,6 +84,17 @@ TEST_CASE("a secret file that is missing, empty or doubled by another source is 
     line = run({"--admin-token-file", token.path(), "--admin-token", "other"});
     REQUIRE_FALSE(line);
     CHECK(line.error().text.starts_with(R"("admin_token" is given twice)"));
+}
+
+TEST_CASE("a directory given as a secret or config file is an error, not an abort", "[config]") {
+    const std::string dir = std::filesystem::temp_directory_path().string();
+    for (const char* flag : {"--auth-secret-file", "--admin-token-file", "--config"}) {
+        INFO(flag);
+        const auto line = run({flag, dir});
+        REQUIRE_FALSE(line);
+        CHECK(line.error().code == 2);
+        CHECK_THAT(line.error().text, Catch::Contains(fmt::format(R"("{}" is not a regular file)", dir)));
+    }
 }
 
 TEST_CASE("the placeholder --print-config prints is refused as a secret", "[config]") {

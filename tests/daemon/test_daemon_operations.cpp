@@ -214,6 +214,13 @@ TEST_CASE("SIGHUP applies the campaigns, log level and connection limits from th
     CHECK_THAT(d.log_tail(), Catch::Contains("SIGHUP: settings not reloaded, the running ones "
                                              "stay: " + file.string() + ": \"shake.rate\""));
     CHECK(d.running());
+
+    // A directory as a secret file is a refused reload too, not the end of the daemon.
+    write(R"({"workers": 1, "auth_secret_file": ")" + dir.string() + R"("})");
+    REQUIRE(::kill(d.pid(), SIGHUP) == 0);
+    REQUIRE(eventually([&] { return reloads()["failed"] == 2; }, 5s));
+    CHECK_THAT(d.log_tail(), Catch::Contains("is not a regular file"));
+    CHECK(d.running());
     CHECK(d.stop(5s) == 0);
     std::filesystem::remove_all(dir);
 }
