@@ -38,7 +38,13 @@ static_assert(std::ranges::all_of(config_table::kFields,
 // ... and every limit is a setting of the table (so a runtime one, by the above).
 static_assert(std::ranges::all_of(RuntimeLimits::kFields,
                                   [](const RuntimeLimits::Field& limit) {
-                                      return config_table::find_field(limit.key) != nullptr;
+                                      // Keys compared, not find_field's pointer: under ASan a
+                                      // pointer into the table is no constant expression.
+                                      return std::ranges::any_of(
+                                          config_table::kFields,
+                                          [&](const config_table::Field& field) {
+                                              return field.key == limit.key;
+                                          });
                                   }),
               "a RuntimeLimits key that is not a setting of config_table.hpp");
 
