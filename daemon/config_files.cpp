@@ -112,7 +112,7 @@ void apply_secret_environment(Config& config) {
         }
         const char* value = std::getenv(std::string(field.env).c_str());
         if (value != nullptr && *value != 0) {
-            // A text setting: config_table.hpp's static_assert checks it.
+            // A text setting: a test checks it (config_table::environment_sets_text).
             *std::get<std::string*>(field.access.ref(config)) = value;
         }
     }

@@ -399,38 +399,59 @@ void RequestService::on_store(const StoreCompletion& in, Effects& out) {
 
 template <class T>
 void RequestService::finish(PendingOp& pending, const Completion<T>& done, Effects& out) {
-    std::visit(
-        [&](auto& op) {
-            using Op = std::decay_t<decltype(op)>;
-            if constexpr (std::is_same_v<T, Created> && std::is_same_v<Op, AwaitCreate>) {
-                out.push_back(Send{op.asker, create_reply(op.request_id, done)});
-            } else if constexpr (std::is_same_v<T, Created> && std::is_same_v<Op, AwaitSend>) {
-                on_created_send(op, done, out);
-            } else if constexpr (std::is_same_v<T, Claimed> && std::is_same_v<Op, AwaitClaim>) {
-                out.push_back(Send{op.asker, claim_reply(op.grab, op.request_id, op.packet, done)});
-            } else if constexpr (std::is_same_v<T, PacketInfo> && std::is_same_v<Op, AwaitQuery>) {
-                out.push_back(Send{op.asker, query_reply(op.request_id, op.packet, done)});
-            } else if constexpr (std::is_same_v<T, PacketInfo> && std::is_same_v<Op, AwaitProof>) {
-                out.push_back(Send{op.asker, proof_reply(op.request_id, op.part, done)});
-            } else if constexpr (std::is_same_v<T, PacketInfo> && std::is_same_v<Op, AwaitRead>) {
-                out.push_back(PacketRead{op.token, done.result});
-            } else if constexpr (std::is_same_v<T, std::optional<ShakeHit>> &&
-                                 std::is_same_v<Op, AwaitShake>) {
-                out.push_back(Send{op.asker, shake_reply(op.user, done)});
-            } else if constexpr (std::is_same_v<T, PacketId> && std::is_same_v<Op, AwaitOffer>) {
-                on_offered(op, done);
-            } else if constexpr (std::is_same_v<T, Expired> && std::is_same_v<Op, AwaitExpire>) {
-                if (done.result) {
-                    count(ServiceEvent::refunds, done.result->refunds);
-                }
-            } else if constexpr (std::is_same_v<T, std::vector<UserId>> &&
-                                 std::is_same_v<Op, AwaitRecipients>) {
-                on_recipients(op, done, out);
-            } else {
-                REDPACKET_ASSERT(false && "a completion of another kind than its operation");
-            }
-        },
-        pending);
+    // By the kind of completion, then by what was waiting for it; any other pairing is a store
+    // that completed a ticket with another operation's result.
+    bool matched = true;
+    if constexpr (std::is_same_v<T, Created>) {
+        if (const auto* op = std::get_if<AwaitCreate>(&pending)) {
+            out.push_back(Send{op->asker, create_reply(op->request_id, done)});
+        } else if (const auto* send = std::get_if<AwaitSend>(&pending)) {
+            on_created_send(*send, done, out);
+        } else {
+            matched = false;
+        }
+    } else if constexpr (std::is_same_v<T, Claimed>) {
+        if (const auto* op = std::get_if<AwaitClaim>(&pending)) {
+            out.push_back(Send{op->asker, claim_reply(op->grab, op->request_id, op->packet, done)});
+        } else {
+            matched = false;
+        }
+    } else if constexpr (std::is_same_v<T, PacketInfo>) {
+        if (const auto* query = std::get_if<AwaitQuery>(&pending)) {
+            out.push_back(Send{query->asker, query_reply(query->request_id, query->packet, done)});
+        } else if (const auto* proof = std::get_if<AwaitProof>(&pending)) {
+            out.push_back(Send{proof->asker, proof_reply(proof->request_id, proof->part, done)});
+        } else if (const auto* read = std::get_if<AwaitRead>(&pending)) {
+            out.push_back(PacketRead{read->token, done.result});
+        } else {
+            matched = false;
+        }
+    } else if constexpr (std::is_same_v<T, std::optional<ShakeHit>>) {
+        if (const auto* op = std::get_if<AwaitShake>(&pending)) {
+            out.push_back(Send{op->asker, shake_reply(op->user, done)});
+        } else {
+            matched = false;
+        }
+    } else if constexpr (std::is_same_v<T, PacketId>) {
+        if (const auto* op = std::get_if<AwaitOffer>(&pending)) {
+            on_offered(*op, done);
+        } else {
+            matched = false;
+        }
+    } else if constexpr (std::is_same_v<T, Expired>) {
+        matched = std::holds_alternative<AwaitExpire>(pending);
+        if (matched && done.result) {
+            count(ServiceEvent::refunds, done.result->refunds);
+        }
+    } else {
+        static_assert(std::is_same_v<T, std::vector<UserId>>, "a completion kind with no finish");
+        if (const auto* op = std::get_if<AwaitRecipients>(&pending)) {
+            on_recipients(*op, done, out);
+        } else {
+            matched = false;
+        }
+    }
+    REDPACKET_ASSERT(matched && "a completion of another kind than its operation");
 }
 
 StoreTicket RequestService::next_ticket() {

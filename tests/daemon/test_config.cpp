@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "config_table.hpp"
 #include "config_test_support.hpp"
 #include "shared_state.hpp"
 
@@ -558,6 +559,7 @@ TEST_CASE("the option table marks what SIGHUP applies while running", "[config][
 TEST_CASE("the option table names the environment variables and each sets its setting",
           "[config][environment]") {
     const auto settings = redpacketd::environment_settings();
+    CHECK(redpacketd::config_table::environment_sets_text());  // each variable sets text
     REQUIRE(settings.size() == 2);
     CHECK(settings[0].variable == "REDPACKETD_ADMIN_TOKEN");
     CHECK(settings[0].key == "admin_token");
