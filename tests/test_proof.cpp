@@ -290,3 +290,25 @@ TEST_CASE("a pool restored from its journal gives the same proofs", "[proof][jou
     CHECK(*a->seed == *b->seed);
     CHECK(a->min_share == b->min_share);
 }
+
+TEST_CASE("a simulated SeedSource repeats its seeds; the CSPRNG one does not", "[proof]") {
+    SeedSource a{42};
+    SeedSource b{42};
+    SeedSource c{43};
+    SeedSource real1;
+    SeedSource real2;
+    bool all_same = true;
+    bool any_same_as_other_seed = false;
+    for (int i = 0; i < 300; ++i) {  // past one buffer of 256
+        const auto sa = a.next();
+        const auto sb = b.next();
+        const auto sc = c.next();
+        REQUIRE(sa);
+        REQUIRE(valid_seed(*sa));
+        all_same = all_same && *sa == *sb;
+        any_same_as_other_seed = any_same_as_other_seed || *sa == *sc;
+    }
+    CHECK(all_same);
+    CHECK_FALSE(any_same_as_other_seed);
+    CHECK(*real1.next() != *real2.next());
+}

@@ -81,8 +81,15 @@ struct Verdict {
 
 /// Seeds from the operating system's CSPRNG (OpenSSL RAND_bytes), drawn 256 at a time (8 KiB) so a
 /// create pays a copy, not a system call. Never returns an invalid seed.
+///
+/// A source built with a non-zero `simulated` seed draws from an Rng seeded with it instead:
+/// the same seeds every run, so the deterministic simulator (sim/) can replay a run bit for
+/// bit. Such seeds are predictable — a claimer could compute the shares — so nothing but the
+/// simulator and tests may ask for one (PoolConfig::simulated_seeds).
 class SeedSource {
 public:
+    explicit SeedSource(std::uint64_t simulated = 0) noexcept
+        : simulated_{simulated != 0}, rng_{simulated} {}
     /// The next seed; Error::unavailable if the CSPRNG failed (nothing is created then).
     [[nodiscard]] std::expected<Seed, Error> next() noexcept;
 
@@ -90,6 +97,8 @@ private:
     static constexpr std::size_t kBuffered = 256;
     std::array<Seed, kBuffered> buffer_{};
     std::size_t used_{kBuffered};
+    bool simulated_{false};
+    Rng rng_;
 };
 
 }  // namespace redpacket

@@ -150,6 +150,10 @@ struct PoolConfig {
     /// Test-only fault injection: swap the first two shares of every packet after the split
     /// (what a dishonest store would do); proofs must then reject position 0 or 1.
     bool fault_swap_shares{false};
+    /// Simulator-only: non-zero draws verifiable packets' seeds from an Rng seeded with this
+    /// (SeedSource) instead of the CSPRNG, so a simulated run replays exactly. Predictable
+    /// seeds let anyone compute the shares: never in a real store.
+    std::uint64_t simulated_seeds{0};
 };
 
 /// Running totals of one pool. Conservation: amount_created == amount_claimed +

@@ -151,7 +151,17 @@ Verdict verify_claim(const SplitTerms& terms, const Digest& commit, const Seed& 
 
 std::expected<Seed, Error> SeedSource::next() noexcept {
     while (true) {
-        if (used_ == buffer_.size()) {
+        if (used_ == buffer_.size() && simulated_) {
+            for (Seed& seed : buffer_) {
+                for (std::size_t i = 0; i < seed.size(); i += 8) {
+                    const std::uint64_t word = rng_();
+                    for (std::size_t b = 0; b < 8; ++b) {
+                        seed[i + b] = static_cast<std::uint8_t>(word >> (8 * b));
+                    }
+                }
+            }
+            used_ = 0;
+        } else if (used_ == buffer_.size()) {
             if (RAND_bytes(buffer_.front().data(),
                            static_cast<int>(buffer_.size() * sizeof(Seed))) != 1) {
                 return std::unexpected(Error::unavailable);

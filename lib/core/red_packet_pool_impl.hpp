@@ -121,7 +121,7 @@ struct RedPacketPool::Impl {
         std::uint64_t serial;
     };
 
-    explicit Impl(const PoolConfig& c) : config{c}, rng{c.seed} {
+    explicit Impl(const PoolConfig& c) : config{c}, rng{c.seed}, seeds{c.simulated_seeds} {
         if (c.shard > kMaxShard) {
             throw std::invalid_argument("pool shard exceeds kMaxShard");
         }

@@ -52,6 +52,9 @@ MemoryStore::MemoryStore(MemoryStoreOptions options) : options_{std::move(option
         PoolConfig pc = options_.pool;
         pc.shard = s;
         pc.seed = options_.pool.seed + s;
+        if (pc.simulated_seeds != 0) {
+            pc.simulated_seeds += s;  // each SET its own stream
+        }
         pools_[s] = std::make_unique<RedPacketPool>(pc);
     }
     created_order_.reserve(std::min<std::size_t>(options_.remembered_creates, 1024));
