@@ -234,6 +234,55 @@ TEST_CASE("records appended while a sync runs share the next sync", "[journal][w
     CHECK(test_support::read_journal(fs, dir.path()).size() == 1000);
 }
 
+TEST_CASE("a driven writer writes only when pumped, retries a failed sync on the next pump",
+          "[journal][writer]") {
+    TempDir dir;
+    FaultInjectingFileSystem fs{posix_file_system()};
+    JournalWriterOptions o = quick(FsyncPolicy::batch);
+    o.driven = true;
+    int batches = 0;
+    o.on_batch = [&] { ++batches; };
+    auto w = JournalWriter::open(fs, dir.path(), 1, o);
+    REQUIRE(w.has_value());
+    CHECK_FALSE((*w)->pump());  // nothing pending
+    for (std::uint64_t s = 1; s <= 3; ++s) {
+        REQUIRE((*w)->append(claim_record(s)) == s);
+    }
+    CHECK((*w)->durable_sequence() == 0);  // no thread wrote them
+    CHECK(fs.calls(Op::write) == 0);
+    fs.fail(Op::sync, 1, EIO);
+    CHECK((*w)->pump());
+    CHECK((*w)->failed());
+    CHECK((*w)->durable_sequence() == 0);
+    REQUIRE((*w)->append(claim_record(4)) == 4U);
+    CHECK((*w)->pump());  // the failed batch again, with the new record behind it
+    CHECK_FALSE((*w)->failed());
+    CHECK((*w)->durable_sequence() == 4);
+    CHECK(batches == 2);
+    CHECK_FALSE((*w)->pump());
+    REQUIRE((*w)->append(claim_record(5)) == 5U);
+    REQUIRE((*w)->close().has_value());  // close pumps what is left
+    CHECK((*w)->durable_sequence() == 5);
+    CHECK(test_support::read_journal(fs, dir.path()).size() == 5);
+}
+
+TEST_CASE("a driven writer whose disk keeps failing gives up at close, naming what is lost",
+          "[journal][writer]") {
+    TempDir dir;
+    FaultInjectingFileSystem fs{posix_file_system()};
+    JournalWriterOptions o = quick(FsyncPolicy::batch);
+    o.driven = true;
+    auto w = JournalWriter::open(fs, dir.path(), 1, o);
+    REQUIRE(w.has_value());
+    REQUIRE((*w)->append(claim_record(1)) == 1U);
+    fs.fail(Op::sync, 1, EIO, 0);
+    const auto closed = (*w)->close();
+    REQUIRE_FALSE(closed.has_value());
+    CHECK(closed.error().message.find("1 records not durable") != std::string::npos);
+    CHECK(fs.calls(Op::sync) >= o.close_attempts);
+    fs.clear();
+}
+
 TEST_CASE("fsync=always syncs every record and fsync=off none", "[journal][writer]") {
     for (FsyncPolicy policy : {FsyncPolicy::always, FsyncPolicy::off}) {
         TempDir dir;

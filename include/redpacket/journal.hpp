@@ -100,6 +100,10 @@ struct JournalWriterOptions {
     std::uint32_t close_attempts{10};
     /// Called on the writer thread after every batch, durable or failed. Must not throw.
     std::function<void()> on_batch;
+    /// No writer thread: the owner calls `pump()` to write and sync what is pending, one batch
+    /// a call, and applies max_delay and the retry backoff itself (the deterministic simulator
+    /// drives its simulated disk this way). `on_batch` then runs inside `pump`.
+    bool driven{false};
 };
 
 /// A writer's counters (each read with relaxed ordering).
@@ -165,6 +169,10 @@ public:
     /// benchmarks and shutdown — never on an event loop.
     [[nodiscard]] bool wait_durable(std::uint64_t sequence, std::chrono::milliseconds timeout);
 
+    /// Options::driven only: one attempt at writing and syncing every record pending (and any
+    /// being retried) on the caller's thread. Returns false if there was nothing to write.
+    bool pump();
+
     /// Stops accepting records, writes and syncs everything pending (retrying a failure up to
     /// `close_attempts` times), and joins the writer thread. Idempotent. Errors: the records
     /// that could not be made durable (io_error, naming the last errno).
@@ -178,6 +186,11 @@ private:
     std::expected<std::uint64_t, Error> enqueue(std::size_t size, Admission admission,
                                                 Encode&& encode);
     bool next_batch(std::chrono::steady_clock::time_point& last_start);
+    void take_pending();  // moves pending records behind the batch; mutex_ held
+    /// Publishes an attempt's outcome (counters, on_batch, waiters).
+    void attempted(bool ok, std::error_code error);
+    /// Gives up on the records not durable at close; mutex_ held.
+    void give_up(std::error_code error);
     void run();
 
     JournalFileSystem& fs_;

@@ -55,6 +55,9 @@ struct MemoryStoreOptions {
     bool repair{false};
     /// Create requests remembered for idempotent retries.
     std::size_t remembered_creates{65536};
+    /// The files under the journal and snapshots; null: the real file system (the simulator
+    /// passes its simulated disk). Must outlive the store and its snapshot jobs.
+    JournalFileSystem* fs{nullptr};
 };
 
 /// What `MemoryStore::open` recovered, for the log.
@@ -79,6 +82,7 @@ public:
 private:
     friend class MemoryStore;
     JournalWriter* writer_{nullptr};
+    JournalFileSystem* fs_{nullptr};
     std::string dir_;
     std::uint64_t sequence_{0};
     std::vector<std::byte> bytes_;
@@ -118,6 +122,8 @@ public:
     [[nodiscard]] const std::vector<ShardId>& sets() const noexcept { return sets_; }
     /// The journal writer, or nullptr without a journal. Its stats are thread-safe.
     [[nodiscard]] const JournalWriter* journal() const noexcept { return journal_.get(); }
+    /// The same, to drive a writer opened with JournalWriterOptions::driven (`pump`).
+    [[nodiscard]] JournalWriter* journal() noexcept { return journal_.get(); }
     /// Pool changes that could not be journaled (writer closed): each a broken invariant.
     /// Thread-safety: any thread.
     [[nodiscard]] std::uint64_t journal_lost() const noexcept {

@@ -8,8 +8,8 @@
 #include <cerrno>
 
 #include "byte_io.hpp"
-#include "redpacket/journal.hpp"
 #include "redpacket/assert.hpp"
+#include "redpacket/journal.hpp"
 
 namespace redpacket {
 
@@ -55,9 +55,12 @@ struct JournalWriter::Private {
 
 std::string_view to_string(FsyncPolicy p) noexcept {
     switch (p) {
-        case FsyncPolicy::always: return "always";
-        case FsyncPolicy::batch: return "batch";
-        case FsyncPolicy::off: return "off";
+        case FsyncPolicy::always:
+            return "always";
+        case FsyncPolicy::batch:
+            return "batch";
+        case FsyncPolicy::off:
+            return "off";
     }
     return "unknown";
 }
@@ -77,8 +80,8 @@ std::expected<std::unique_ptr<JournalWriter>, JournalError> JournalWriter::open(
     if (next_sequence == 0 || options.max_batch == 0 || options.max_pending == 0 ||
         options.segment_bytes == 0 || options.retry_min.count() <= 0 ||
         options.retry_max < options.retry_min) {
-        return std::unexpected(JournalError{Error::invalid_argument, {}, dir, 0,
-                                            "journal writer options out of range"});
+        return std::unexpected(JournalError{
+            Error::invalid_argument, {}, dir, 0, "journal writer options out of range"});
     }
     if (auto ok = fs.create_dirs(dir); !ok) {
         return std::unexpected(io_error(dir, ok.error(), "cannot create the journal directory"));
@@ -93,16 +96,16 @@ std::expected<std::unique_ptr<JournalWriter>, JournalError> JournalWriter::open(
         return std::unexpected(io_error(path, size.error(), "cannot stat the journal segment"));
     }
     if (*size != 0) {
-        return std::unexpected(JournalError{Error::already_exists, {}, path, 0,
-                                            "segment already holds records: recover first"});
+        return std::unexpected(JournalError{
+            Error::already_exists, {}, path, 0, "segment already holds records: recover first"});
     }
     if (options.fsync != FsyncPolicy::off) {
         if (auto ok = fs.sync_dir(dir); !ok) {
             return std::unexpected(io_error(dir, ok.error(), "cannot sync the journal directory"));
         }
     }
-    return std::unique_ptr<JournalWriter>{new JournalWriter(fs, std::move(dir), next_sequence,
-                                                            std::move(options), std::move(*file))};
+    return std::unique_ptr<JournalWriter>{
+        new JournalWriter(fs, std::move(dir), next_sequence, std::move(options), std::move(*file))};
 }
 
 JournalWriter::JournalWriter(JournalFileSystem& fs, std::string dir, std::uint64_t next_sequence,
@@ -118,10 +121,12 @@ JournalWriter::JournalWriter(JournalFileSystem& fs, std::string dir, std::uint64
     state_->file_name = dir_ + "/" + segment_name(next_sequence);
     state_->batch_first = next_sequence;
     counters_.segments.store(1, std::memory_order_relaxed);
-    thread_ = std::thread{[this] {
-        pthread_setname_np(pthread_self(), "rp-journal");  // for ps, top and perf
-        run();
-    }};
+    if (!options_.driven) {
+        thread_ = std::thread{[this] {
+            pthread_setname_np(pthread_self(), "rp-journal");  // for ps, top and perf
+            run();
+        }};
+    }
 }
 
 JournalWriter::~JournalWriter() { (void)close(); }
@@ -189,8 +194,8 @@ std::expected<std::uint64_t, Error> JournalWriter::append(const PoolEvent& event
     if (event.allowed.size() > kMaxAllowedClaimers) {
         return std::unexpected(Error::invalid_argument);
     }
-    return enqueue(record_size(event.shares.size(), event.allowed.size(), event.seed != nullptr), admission,
-                   [&](std::uint64_t sequence, std::span<std::byte> out) {
+    return enqueue(record_size(event.shares.size(), event.allowed.size(), event.seed != nullptr),
+                   admission, [&](std::uint64_t sequence, std::span<std::byte> out) {
                        return encode_event(sequence, shard, request_id, event, out);
                    });
 }
@@ -206,10 +211,10 @@ std::error_code JournalWriter::last_error() const noexcept {
 
 JournalWriterStats JournalWriter::stats() const noexcept {
     constexpr auto r = std::memory_order_relaxed;
-    return JournalWriterStats{counters_.records.load(r),   counters_.bytes.load(r),
-                              counters_.batches.load(r),   counters_.syncs.load(r),
-                              counters_.failures.load(r),  counters_.max_batch.load(r),
-                              counters_.refused.load(r),   counters_.segments.load(r)};
+    return JournalWriterStats{counters_.records.load(r),  counters_.bytes.load(r),
+                              counters_.batches.load(r),  counters_.syncs.load(r),
+                              counters_.failures.load(r), counters_.max_batch.load(r),
+                              counters_.refused.load(r),  counters_.segments.load(r)};
 }
 
 bool JournalWriter::wait_durable(std::uint64_t sequence, std::chrono::milliseconds timeout) {
@@ -227,6 +232,17 @@ std::expected<void, JournalError> JournalWriter::close() {
     if (thread_.joinable()) {
         thread_.join();
     }
+    if (options_.driven && !closed_) {
+        std::error_code error;
+        for (std::uint32_t i = 0; i < options_.close_attempts && pump(); ++i) {
+            error = failed() ? last_error() : std::error_code{};
+        }
+        const std::lock_guard lock{mutex_};
+        if (state_->batch_count + pending_count_ > 0) {
+            give_up(error);
+        }
+    }
+    closed_ = true;
     const std::lock_guard lock{mutex_};
     if (close_error_) {
         return std::unexpected(*close_error_);
@@ -336,12 +352,17 @@ bool JournalWriter::next_batch(std::chrono::steady_clock::time_point& last_start
             return false;
         }
         if (options_.fsync == FsyncPolicy::batch && options_.max_delay.count() > 0) {
-            work_.wait_until(lock, last_start + options_.max_delay, [&] {
-                return pending_count_ >= options_.max_batch || stopping_;
-            });
+            work_.wait_until(lock, last_start + options_.max_delay,
+                             [&] { return pending_count_ >= options_.max_batch || stopping_; });
         }
         last_start = std::chrono::steady_clock::now();
     }
+    take_pending();
+    return true;
+}
+
+void JournalWriter::take_pending() {
+    Private& w = *state_;
     if (pending_count_ > 0) {
         if (w.batch_count == 0) {
             w.batch.swap(pending_);
@@ -354,6 +375,47 @@ bool JournalWriter::next_batch(std::chrono::steady_clock::time_point& last_start
         w.batch_count += pending_count_;
         pending_count_ = 0;
     }
+}
+
+void JournalWriter::attempted(bool ok, std::error_code error) {
+    if (!ok) {
+        failed_.store(true, std::memory_order_release);
+        last_errno_.store(error.value(), std::memory_order_relaxed);
+        counters_.failures.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (options_.on_batch && (!ok || options_.fsync != FsyncPolicy::always)) {
+        options_.on_batch();
+    }
+    {
+        const std::lock_guard lock{mutex_};  // so that a waiter cannot miss the notify
+    }
+    durable_cv_.notify_all();
+}
+
+void JournalWriter::give_up(std::error_code error) {
+    Private& w = *state_;
+    // Leave no record behind that was reported as not durable (best effort).
+    if (w.needs_truncate && w.file->truncate(w.offset)) {
+        (void)w.file->sync();
+    }
+    close_error_ =
+        JournalError{Error::io_error, error, w.file_name, w.offset,
+                     "journal closed with " + std::to_string(w.batch_count + pending_count_) +
+                         " records not durable"};
+}
+
+bool JournalWriter::pump() {
+    REDPACKET_ASSERT(options_.driven);
+    Private& w = *state_;
+    {
+        const std::lock_guard lock{mutex_};
+        if (w.batch_count == 0 && pending_count_ == 0) {
+            return false;
+        }
+        take_pending();
+    }
+    const Attempt a = w.write_batch();
+    attempted(a.ok, a.error);
     return true;
 }
 
@@ -365,18 +427,7 @@ void JournalWriter::run() {
     auto last_start = std::chrono::steady_clock::now();
     while (next_batch(last_start)) {
         const Attempt a = w.write_batch();
-        if (!a.ok) {
-            failed_.store(true, std::memory_order_release);
-            last_errno_.store(a.error.value(), std::memory_order_relaxed);
-            counters_.failures.fetch_add(1, std::memory_order_relaxed);
-        }
-        if (options_.on_batch && (!a.ok || options_.fsync != FsyncPolicy::always)) {
-            options_.on_batch();
-        }
-        {
-            const std::lock_guard lock{mutex_};  // so that a waiter cannot miss the notify
-        }
-        durable_cv_.notify_all();
+        attempted(a.ok, a.error);
         if (a.ok) {
             backoff = options_.retry_min;
             continue;
@@ -384,14 +435,7 @@ void JournalWriter::run() {
         {
             const std::lock_guard lock{mutex_};
             if (stopping_ && ++attempts_after_stop >= options_.close_attempts) {
-                // Leave no record behind that was reported as not durable (best effort).
-                if (w.needs_truncate && w.file->truncate(w.offset)) {
-                    (void)w.file->sync();
-                }
-                close_error_ = JournalError{
-                    Error::io_error, a.error, w.file_name, w.offset,
-                    "journal closed with " + std::to_string(w.batch_count + pending_count_) +
-                        " records not durable"};
+                give_up(a.error);
                 break;
             }
         }

@@ -27,7 +27,7 @@ bool balances(const PoolStats& st) noexcept {
 // --- snapshot job ----------------------------------------------------------------------------
 
 std::string SnapshotJob::run(std::chrono::milliseconds wait) {
-    auto& fs = posix_file_system();
+    JournalFileSystem& fs = *fs_;
     if (!writer_->wait_durable(sequence_, wait)) {
         return "journal not durable in time";
     }
@@ -88,7 +88,7 @@ std::expected<std::unique_ptr<MemoryStore>, std::string> MemoryStore::open(
 }
 
 std::expected<void, std::string> MemoryStore::recover(MemoryStoreOpenReport& report) {
-    auto& fs = posix_file_system();
+    JournalFileSystem& fs = options_.fs != nullptr ? *options_.fs : posix_file_system();
     const std::string& dir = options_.journal_dir;
     auto recovered = redpacket::recover(
         fs, dir, [this](ShardId s) { return pool(s); }, RecoveryOptions{options_.repair});
@@ -352,6 +352,7 @@ std::unique_ptr<SnapshotJob> MemoryStore::snapshot() const {
     }
     auto job = std::make_unique<SnapshotJob>();
     job->writer_ = journal_.get();
+    job->fs_ = options_.fs != nullptr ? options_.fs : &posix_file_system();
     job->dir_ = options_.journal_dir;
     job->sequence_ = journal_->last_sequence();
     job->bytes_ = encode_snapshot(job->sequence_, pools, requests);
