@@ -1,6 +1,7 @@
 // The simulator's checks: what clients were told (the Oracle), money in every pool after every
 // event, every packet at checkpoints, and the drain that lets every packet expire so that the
 // last check can demand that nothing is left outstanding.
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -117,7 +118,7 @@ void Oracle::check_against(World& world) const {
                 if (c.user != user) {
                     continue;
                 }
-                found = c.amount == told.amount && (!told.index || *told.index == i);
+                found = found || (c.amount == told.amount && (!told.index || *told.index == i));
             }
             if (!found) {
                 throw Broken(packet_name(packet) + ": user " + std::to_string(user) +
@@ -171,6 +172,43 @@ void World::check_packets() {
     oracle_.check_against(*this);
 }
 
+void Oracle::keep(PacketId packet, Time until) {
+    Time& t = keep_until_[packet];
+    t = std::max(t, until);
+}
+
+void Oracle::check_recovered(World& world, Time now) {
+    for (const auto& [packet, until] : keep_until_) {
+        if (now + Time{World::kTickMs} >= until) {
+            continue;  // retired by now, or about to be
+        }
+        const auto info = world.read(packet);
+        if (!info) {
+            throw Broken(packet_name(packet) +
+                         ", which a client was told of, is gone after a "
+                         "crash");
+        }
+        ++result_.durable_checked;
+        const auto told = shares_.find(packet);
+        if (told == shares_.end()) {
+            continue;
+        }
+        for (const auto& [user, share] : told->second) {
+            bool found = false;
+            for (std::size_t i = 0; i < info->claims.size(); ++i) {
+                const ClaimRecord& c = info->claims[i];
+                found = found || (c.user == user && c.amount == share.amount &&
+                                  (!share.index || *share.index == i));
+            }
+            if (!found) {
+                throw Broken(packet_name(packet) + ": user " + std::to_string(user) + "'s share (" +
+                             std::to_string(share.amount.value) + " cents) is gone after a crash");
+            }
+            ++result_.durable_checked;
+        }
+    }
+}
+
 void World::drain() {
     // No new requests; answers in flight land; every packet reaches its deadline.
     draining_ = true;
@@ -180,6 +218,7 @@ void World::drain() {
         now_ = node.key().first;
         ++result_.events;
         handle(node.mapped());
+        schedule_pumps();
         check_pools();
     }
     check_packets();

@@ -57,8 +57,12 @@ void World::check_answered(const SimClient& client) const {
         return;
     }
     if (client.garbage_sent && now_ - *client.garbage_sent > kAnswerBound) {
+        const Link& l = *links_[client.link - 1];
         throw Broken("client " + std::to_string(client.user) +
-                     "'s malformed frame did not close its connection");
+                     "'s malformed frame did not close its connection (link " +
+                     std::to_string(l.id) + (l.alive ? ", open" : ", closed") +
+                     (l.outbox.closing() ? ", closing" : "") +
+                     (l.outbox.waiting() ? ", waiting for the journal" : "") + ")");
     }
     if (!links_[client.link - 1]->alive) {
         return;
@@ -86,15 +90,8 @@ void World::client_act(SimClient& client) {
         return;
     }
     if (chance(scenario_.drop_permille)) {
-        // Cut off mid-request: the retryable requests go again after the next login.
-        drop(client.link);
-        client.link = 0;
-        client.state = SimClient::State::offline;
-        client.session.reset([&](ClientSession<Tag>::Pending&& p) {
-            if (is_retryable(p.key.kind) && p.key.kind != RequestKind::heartbeat) {
-                client.resend.push_back(p.request);
-            }
-        });
+        drop(client.link);  // cut off mid-request
+        client_lost(client);
         return;
     }
     if (!client.answered.empty() && chance(scenario_.retry_permille)) {
@@ -104,6 +101,24 @@ void World::client_act(SimClient& client) {
         ++result_.requests;
         return;
     }
+    const protocol::Message m = client_request(client);
+    note("client " + std::to_string(client.user) + " sends a " + kind_of(m));
+    client.session.send(m, Tag{now_, false}, now_s());
+    ++result_.requests;
+}
+
+void World::client_lost(SimClient& client) {
+    // The retryable requests go again, under their request ids, after the next login.
+    client.link = 0;
+    client.state = SimClient::State::offline;
+    client.session.reset([&](ClientSession<Tag>::Pending&& p) {
+        if (is_retryable(p.key.kind) && p.key.kind != RequestKind::heartbeat) {
+            client.resend.push_back(p.request);
+        }
+    });
+}
+
+protocol::Message World::client_request(SimClient& client) {
     const auto u = static_cast<std::uint32_t>(client.user);
     const std::uint64_t rid = client.next_request_id++;
     const auto& known = known_;
@@ -136,9 +151,7 @@ void World::client_act(SimClient& client) {
             m = protocol::Heartbeat{rid};
         }
     }
-    note("client " + std::to_string(client.user) + " sends a " + kind_of(m));
-    client.session.send(m, Tag{now_, false}, now_s());
-    ++result_.requests;
+    return m;
 }
 
 void World::client_read(Link& link, const ToClient& in) {
@@ -169,13 +182,7 @@ void World::client_read(Link& link, const ToClient& in) {
             ++result_.garbage_closes;
             client.garbage_sent.reset();
         }
-        client.link = 0;
-        client.state = SimClient::State::offline;
-        client.session.reset([&](ClientSession<Tag>::Pending&& p) {
-            if (is_retryable(p.key.kind) && p.key.kind != RequestKind::heartbeat) {
-                client.resend.push_back(p.request);
-            }
-        });
+        client_lost(client);
     }
     write(client);
 }
@@ -202,34 +209,18 @@ void World::client_reply(SimClient& client, const Tag& tag, const protocol::Mess
             }
         }
     };
+    const auto logged_in = [&](std::uint32_t result) {
+        if (result != protocol::kResultOk) {
+            throw Broken("a valid login was refused: " + std::to_string(result));
+        }
+        client_logged_in(client);
+    };
     std::visit(
         detail::Overloaded{
-            [&](const protocol::LoginResponse& r) {
-                if (r.result != protocol::kResultOk) {
-                    throw Broken("a compat login was refused: " + std::to_string(r.result));
-                }
-                client_logged_in(client);
-            },
-            [&](const protocol::AuthLoginResponse& r) {
-                if (r.result != protocol::kResultOk) {
-                    throw Broken("a valid token was refused: " + std::to_string(r.result));
-                }
-                client_logged_in(client);
-            },
+            [&](const protocol::LoginResponse& r) { logged_in(r.result); },
+            [&](const protocol::AuthLoginResponse& r) { logged_in(r.result); },
             [&](const protocol::CreateResponse& r) {
-                const PacketId packet{r.packet};
-                oracle_.created(user, r.request_id, packet);
-                const auto& op = std::get<protocol::CreatePacket>(pending.request);
-                const auto info = read(packet);
-                if (info && (info->total.value != static_cast<std::int64_t>(op.total) ||
-                             info->count != op.count || info->sender != user)) {
-                    throw Broken("packet " + std::to_string(packet.value) +
-                                 " is not the one its create asked for");
-                }
-                if (!tag.retry) {
-                    ++result_.creates;
-                }
-                learn(packet);
+                on_created(user, std::get<protocol::CreatePacket>(pending.request), r, tag.retry);
                 remember();
             },
             [&](const protocol::ClaimResponse& r) {
@@ -239,42 +230,62 @@ void World::client_reply(SimClient& client, const Tag& tag, const protocol::Mess
                     const Cents amount{static_cast<std::int64_t>(r.amount)};
                     oracle_.told_share(packet, user, amount, r.share_index);
                     oracle_.claim_answer(user, r.request_id, packet, amount, r.share_index);
+                    keep_packet(packet);
                     remember();
                 }
             },
             [&](const protocol::GrabResponse& r) {
-                if (r.amount != 0) {
-                    if (const auto full = resolve_compact(r.packet)) {
-                        oracle_.told_share(*full, user, Cents{static_cast<std::int64_t>(r.amount)},
-                                           std::nullopt);
-                    }
+                const auto full = resolve_compact(r.packet);
+                if (r.amount != 0 && full) {
+                    oracle_.told_share(*full, user, Cents{static_cast<std::int64_t>(r.amount)},
+                                       std::nullopt);
+                    keep_packet(*full);
                 }
             },
             [&](const protocol::ProofResponse& r) {
-                if (r.status != protocol::kProofOk) {
-                    return;
-                }
-                const auto& asked = std::get<protocol::Proof>(pending.request);
-                const PacketId packet{asked.packet};
-                if (r.part == protocol::kProofCommitment) {
-                    oracle_.commitment(packet, r.value);
-                    return;
-                }
-                const auto info = read(packet);
-                if (!info) {
-                    return;  // retired: nothing left here to prove it against
-                }
-                const auto policy = protocol::split_policy_from_wire(r.policy);
-                if (!policy) {
-                    throw Broken("a proof names an unknown policy");
-                }
-                oracle_.seed(SplitTerms{packet, info->total, info->count, *policy,
-                                        Cents{static_cast<std::int64_t>(r.min_share)}},
-                             r.value);
+                on_proof(PacketId{std::get<protocol::Proof>(pending.request).packet}, r);
             },
             [](const auto&) {},
         },
         reply);
+}
+
+void World::on_created(UserId user, const protocol::CreatePacket& asked,
+                       const protocol::CreateResponse& r, bool retry) {
+    const PacketId packet{r.packet};
+    oracle_.created(user, r.request_id, packet);
+    const auto info = read(packet);
+    if (info && (info->total.value != static_cast<std::int64_t>(asked.total) ||
+                 info->count != asked.count || info->sender != user)) {
+        throw Broken("packet " + std::to_string(packet.value) +
+                     " is not the one its create asked for");
+    }
+    if (!retry) {
+        ++result_.creates;
+    }
+    keep_packet(packet);
+    learn(packet);
+}
+
+void World::on_proof(PacketId packet, const protocol::ProofResponse& r) {
+    if (r.status != protocol::kProofOk) {
+        return;
+    }
+    if (r.part == protocol::kProofCommitment) {
+        oracle_.commitment(packet, r.value);
+        return;
+    }
+    const auto info = read(packet);
+    if (!info) {
+        return;  // retired: nothing left here to prove it against
+    }
+    const auto policy = protocol::split_policy_from_wire(r.policy);
+    if (!policy) {
+        throw Broken("a proof names an unknown policy");
+    }
+    oracle_.seed(SplitTerms{packet, info->total, info->count, *policy,
+                            Cents{static_cast<std::int64_t>(r.min_share)}},
+                 r.value);
 }
 
 }  // namespace redpacket::sim

@@ -26,6 +26,12 @@ void print(const redpacket::sim::Scenario& s, const redpacket::sim::Result& r, b
             r.events, r.simulated_ms, r.requests, r.replies, r.creates, r.shares_told,
             r.retries_checked, r.proofs_checked, r.drops, r.garbage_closes, r.forwards,
             r.forwards_refused, r.notices, r.packets_expired);
+        fmt::print(
+            "  disk: {} crashes, {} shares and packets found again after them, {} snapshots, "
+            "{} reply batches held for the journal, {} failed syncs, {} failed writes, "
+            "{} torn bytes\n",
+            r.crashes, r.durable_checked, r.snapshots, r.held_batches, r.sync_failures,
+            r.write_failures, r.torn_bytes);
         fmt::print("  hash {:016x}\n", r.hash);
     }
     if (!r.ok) {
@@ -34,7 +40,9 @@ void print(const redpacket::sim::Scenario& s, const redpacket::sim::Result& r, b
             fmt::print("    {}\n", line);
         }
         fmt::print("  replay: redpacket-sim --seed {}{}\n", r.seed,
-                   s.plant == redpacket::sim::Plant::swap_shares ? " --plant swap-shares" : "");
+                   s.plant == redpacket::sim::Plant::swap_shares     ? " --plant swap-shares"
+                   : s.plant == redpacket::sim::Plant::early_replies ? " --plant early-replies"
+                                                                     : "");
     }
 }
 
@@ -50,13 +58,15 @@ int main(int argc, char** argv) {
     app.add_option("--seeds", seeds, "run this many seeds, from --first")->excludes(one);
     app.add_option("--first", first, "the first seed of --seeds")->capture_default_str();
     app.add_option("--plant", plant,
-                   "plant a fault the checks must catch: none or swap-shares (the pools swap "
-                   "the first two shares of every packet)")
-        ->check(CLI::IsMember({"none", "swap-shares"}))
+                   "plant a fault the checks must catch: none, swap-shares (the pools swap "
+                   "the first two shares of every packet) or early-replies (replies leave "
+                   "before their journal records are durable)")
+        ->check(CLI::IsMember({"none", "swap-shares", "early-replies"}))
         ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
-    const auto planted =
-        plant == "swap-shares" ? redpacket::sim::Plant::swap_shares : redpacket::sim::Plant::none;
+    const auto planted = plant == "swap-shares"     ? redpacket::sim::Plant::swap_shares
+                         : plant == "early-replies" ? redpacket::sim::Plant::early_replies
+                                                    : redpacket::sim::Plant::none;
     const auto scenario = [&](std::uint64_t s) {
         auto sc = redpacket::sim::Scenario::from_seed(s);
         sc.plant = planted;

@@ -26,6 +26,21 @@ Scenario Scenario::from_seed(std::uint64_t seed) {
         s.retry_permille = static_cast<std::uint32_t>(rng.below(150));
         s.garbage_permille = rng.below(3) == 0 ? static_cast<std::uint32_t>(rng.below(10)) : 0;
     }
+    s.journal = rng.below(4) != 0;
+    if (s.journal) {
+        s.disk_delay_max_ms = 1 + static_cast<std::int64_t>(rng.below(calm ? 3 : 30));
+        s.snapshot_every_ms =
+            rng.below(2) == 0 ? 200 + static_cast<std::int64_t>(rng.below(2000)) : 0;
+        if (!calm) {
+            s.sync_fail_permille =
+                rng.below(3) == 0 ? static_cast<std::uint32_t>(rng.below(300)) : 0;
+            s.write_fail_permille =
+                rng.below(4) == 0 ? static_cast<std::uint32_t>(rng.below(100)) : 0;
+            s.crashes = static_cast<std::uint32_t>(rng.below(4));
+            s.power_loss = rng.below(2) == 0;
+            s.tear = s.power_loss && rng.below(4) != 0;
+        }
+    }
     s.rate_limit = rng.below(5) == 0 ? static_cast<std::uint32_t>(5 + rng.below(40)) : 1000;
     s.auth = rng.below(3) == 0;
     s.shake_rate = rng.below(2) == 0 ? static_cast<std::uint32_t>(50 + rng.below(400)) : 0;
@@ -43,9 +58,19 @@ std::string Scenario::describe() const {
            "‰, cut writes " + std::to_string(split_permille) + "‰, retries " +
            std::to_string(retry_permille) + "‰, malformed frames " +
            std::to_string(garbage_permille) + "‰, rate limit " + std::to_string(rate_limit) +
-           "/s, " + (auth ? "auth" : "compat") + " logins, shake " + std::to_string(shake_rate) +
-           "/s, send " + std::to_string(send_rate) + "/s" +
-           (plant == Plant::swap_shares ? ", PLANTED: swapped shares" : "");
+           "/s, " + (auth ? "auth" : "compat") + " logins, " +
+           (journal ? "journal (disk delay ≤ " + std::to_string(disk_delay_max_ms) +
+                          " ms, failing syncs " + std::to_string(sync_fail_permille) +
+                          "‰, failing writes " + std::to_string(write_fail_permille) +
+                          "‰, snapshot every " + std::to_string(snapshot_every_ms) + " ms, " +
+                          std::to_string(crashes) + (power_loss ? " power cuts" : " kill -9s") +
+                          (tear ? ", torn" : "") + ")"
+                    : std::string{"no journal"}) +
+           ", shake " + std::to_string(shake_rate) + "/s, send " + std::to_string(send_rate) +
+           "/s" +
+           (plant == Plant::swap_shares     ? ", PLANTED: swapped shares"
+            : plant == Plant::early_replies ? ", PLANTED: early replies"
+                                            : "");
 }
 
 }  // namespace redpacket::sim

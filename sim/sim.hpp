@@ -20,9 +20,14 @@
 // and share; a commitment never changes, and every seed handed out proves every share a client
 // was told of (verify_claim); every request on a live connection is answered within a bound.
 //
-// Not yet simulated (see the README's Simulator section): the journal writer, snapshots and
-// recovery on a simulated disk (so no crash-and-recover faults yet), and the daemon's Worker
-// itself (the simulator carries effects out as it does, but is its own code).
+// With `journal`, every store journals through the real writer (driven: no thread) to a
+// simulated disk (sim/disk.hpp) whose syncs and writes fail at the scenario's rates; snapshots
+// are taken and the journal pruned; and the whole daemon is killed at random moments and
+// recovered from what the disk kept (torn tails included): every share and packet a client was
+// told of must be found again, and retries must get the same answers.
+//
+// Not simulated: the daemon's Worker itself (the simulator carries effects out as it does, in
+// its own code), the Redis store, and a disk that lies about a sync.
 //
 // Single-threaded; a run owns everything it builds.
 #pragma once
@@ -36,7 +41,8 @@ namespace redpacket::sim {
 /// A fault planted in the rules under test, to show that the checks catch it.
 enum class Plant : std::uint8_t {
     none,
-    swap_shares,  ///< the pools swap the first two shares of every packet (a dishonest split)
+    swap_shares,    ///< the pools swap the first two shares of every packet (a dishonest split)
+    early_replies,  ///< replies leave before their journal records are durable
 };
 
 /// Everything a run does, drawn from its seed (`from_seed`); fields may be changed before `run`.
@@ -56,8 +62,17 @@ struct Scenario {
     std::uint32_t garbage_permille{0};  ///< actions that send a frame the decoder must refuse
     std::uint32_t rate_limit{1000};     ///< requests per second per connection
     bool auth{false};                   ///< compat mode off: HMAC logins
-    std::uint32_t shake_rate{0};        ///< shake campaign packets/s; 0: off
-    std::uint32_t send_rate{0};         ///< send campaign packets/s; 0: off
+    // The disk: each worker's store journals to the simulated disk (when `journal`).
+    bool journal{false};
+    std::int64_t disk_delay_max_ms{2};  ///< from records appended to their batch's write
+    std::uint32_t sync_fail_permille{0};
+    std::uint32_t write_fail_permille{0};  ///< half written, then ENOSPC
+    std::int64_t snapshot_every_ms{0};     ///< 0: no snapshots
+    std::uint32_t crashes{0};              ///< kill -9 of the whole daemon, at random times
+    bool power_loss{false};                ///< crashes lose what was not synced
+    bool tear{false};                      ///< …but keep a torn piece of it
+    std::uint32_t shake_rate{0};           ///< shake campaign packets/s; 0: off
+    std::uint32_t send_rate{0};            ///< send campaign packets/s; 0: off
     Plant plant{Plant::none};
 
     /// The scenario of `seed`: some seeds calm, some storms.
@@ -88,6 +103,13 @@ struct Result {
     std::uint64_t forwards_refused{0};
     std::uint64_t notices{0};
     std::uint64_t packets_expired{0};
+    std::uint64_t crashes{0};
+    std::uint64_t durable_checked{0};  ///< shares and packets found again after a recovery
+    std::uint64_t sync_failures{0};
+    std::uint64_t write_failures{0};
+    std::uint64_t torn_bytes{0};
+    std::uint64_t snapshots{0};
+    std::uint64_t held_batches{0};  ///< replies that waited for the journal
 };
 
 /// Runs `scenario`, keeping the last `history` events for a failure report.

@@ -13,7 +13,6 @@ namespace redpacket::sim {
 namespace {
 
 constexpr Time kEpoch{1'700'000'000'000};
-constexpr std::int64_t kTickMs = 10;
 constexpr std::uint64_t kOutputCap = 1U << 20;
 
 }  // namespace
@@ -23,53 +22,21 @@ World::World(const Scenario& scenario, std::size_t history)
       rng_{scenario.seed},
       now_{kEpoch},
       start_{kEpoch},
-      registry_{ShardingConfig{scenario.sets, scenario.workers, 64}},
+      disk_{rng_},
       oracle_{result_},
       history_size_{history} {
     result_.seed = scenario.seed;
     result_.hash = 0xcbf29ce484222325ULL;
-    ServiceConfig config;
-    config.compat_mode = !scenario.auth;
-    config.auth_secret = scenario.auth ? kSecret : "";
-    config.rate_limit = scenario.rate_limit;
-    config.max_ttl_seconds = 10;
-    config.seed = scenario.seed;
-    workers_.resize(scenario.workers);
-    for (WorkerId w = 0; w < scenario.workers; ++w) {
-        SimWorker& worker = workers_[w];
-        MemoryStoreOptions o;
-        o.sets = registry_.shards_of(w);
-        o.pool.max_packets = 512;
-        o.pool.shake_capacity = 64;
-        o.pool.retention = std::chrono::seconds{2};
-        o.pool.fault_swap_shares = scenario.plant == Plant::swap_shares;
-        o.pool.simulated_seeds = scenario.seed * 7919 + 1;
-        auto store = MemoryStore::open(std::move(o), now_);
-        if (!store) {
-            throw Broken("the store did not open: " + store.error());
-        }
-        worker.store = std::move(*store);
-        worker.counter = std::make_unique<EventCounter>(kServiceEventCount);
-        worker.service =
-            std::make_unique<RequestService>(config, *worker.store, registry_, w, *worker.counter);
-        if (scenario.shake_rate != 0) {
-            worker.service->set_shake_campaign(
-                ShakeCampaign{true, scenario.shake_rate, 0, 1, 500, 3});
-        }
-        if (scenario.send_rate != 0) {
-            SendCampaign send;
-            send.enabled = true;
-            send.rate = scenario.send_rate;
-            send.total = 0;
-            send.ttl_seconds = 3;
-            worker.service->set_send_campaign(send);
-        }
-        at(now_ + Time{1 + static_cast<std::int64_t>(rng_.below(kTickMs))}, TickDue{w});
+    disk_.sync_fail_permille = scenario.sync_fail_permille;
+    disk_.write_fail_permille = scenario.write_fail_permille;
+    start_process();
+    for (std::uint32_t c = 0; c < scenario.crashes; ++c) {
+        at(now_ + up_to(scenario.duration_ms), CrashDue{});
     }
     clients_.resize(scenario.clients);
     for (std::uint32_t c = 0; c < scenario.clients; ++c) {
         clients_[c].user = 1000 + c * 7 + static_cast<UserId>(rng_.below(7));
-        at(now_ + Time{static_cast<std::int64_t>(rng_.below(50))}, ClientWake{c});
+        at(now_ + up_to(49), ClientWake{c});
     }
 }
 
@@ -103,6 +70,7 @@ Result World::run() {
             now_ = node.key().first;
             ++result_.events;
             handle(node.mapped());
+            schedule_pumps();
             check_pools();
             if (result_.events % 4096 == 0) {
                 check_packets();
@@ -115,11 +83,15 @@ Result World::run() {
                           ", " + std::to_string((now_ - start_).count()) + " ms)";
     }
     result_.simulated_ms = (now_ - start_).count();
+    result_.sync_failures = disk_.stats().sync_failures;
+    result_.write_failures = disk_.stats().write_failures;
+    result_.torn_bytes = disk_.stats().torn_bytes;
     result_.history.assign(history_.begin(), history_.end());
     return std::move(result_);
 }
 
 void World::handle(Event& e) {
+    const auto live = [&](std::uint32_t incarnation) { return incarnation == incarnation_; };
     std::visit(detail::Overloaded{
                    [&](ClientWake& w) { client_wake(w.client); },
                    [&](ToServer& t) {
@@ -130,20 +102,38 @@ void World::handle(Event& e) {
                    },
                    [&](ToClient& t) { client_read(*links_[t.link - 1], t); },
                    [&](PeerArrive& p) {
-                       --workers_[p.worker].peer_in_flight;
-                       note("worker " + std::to_string(p.worker) + " serves a forwarded request");
-                       step(p.worker, p.request, nullptr);
+                       if (live(p.incarnation)) {  // else sent by a process that died
+                           --workers_[p.worker].peer_in_flight;
+                           step(p.worker, p.request, nullptr);
+                       }
                    },
                    [&](PeerReply& r) {
-                       if (Link* link = find(r.send.to); link != nullptr) {
+                       Link* link = live(r.incarnation) ? find(r.send.to) : nullptr;
+                       if (link != nullptr) {
+                           // Durable on the worker that sent it (as redpacketd posts only the
+                           // frame): nothing here to wait for.
+                           r.send.reply.hold_until = 0;
                            link->outbox.add(r.send.reply, now_s());
                            flush(*link);
                        }
                    },
                    [&](TickDue& t) {
-                       step(t.worker, Tick{kTickMs, !draining_}, nullptr);
-                       at(now_ + Time{kTickMs}, TickDue{t.worker});
+                       if (live(t.incarnation)) {
+                           step(t.worker, Tick{kTickMs, !draining_}, nullptr);
+                           at(now_ + Time{kTickMs}, TickDue{incarnation_, t.worker});
+                       }
                    },
+                   [&](JournalPump& j) {
+                       if (live(j.incarnation)) {
+                           pump(j.worker);
+                       }
+                   },
+                   [&](SnapshotDue& d) {
+                       if (live(d.incarnation)) {
+                           snapshot(d.worker);
+                       }
+                   },
+                   [&](CrashDue&) { crash(); },
                },
                e);
 }
@@ -248,9 +238,13 @@ void World::carry_out(WorkerId w, Effect& effect, Link* current, std::vector<Lin
         }
     };
     const auto send = [&](Send& s) {
-        if (s.to.worker != w) {
+        if (s.to.worker != w && scenario_.plant != Plant::early_replies &&
+            s.reply.hold_until > workers_[w].store->durable_sequence()) {
+            ++result_.held_batches;
+            workers_[w].held.push_back(std::move(s));  // until this worker's journal has it
+        } else if (s.to.worker != w) {
             const Time delay = Time{1} + up_to(scenario_.peer_delay_max_ms - 1);
-            at(now_ + delay, PeerReply{std::move(s)});
+            at(now_ + delay, PeerReply{incarnation_, std::move(s)});
         } else if (Link* link = find(s.to); link != nullptr) {
             to_link(*link, s.reply);
         }
@@ -267,7 +261,7 @@ void World::carry_out(WorkerId w, Effect& effect, Link* current, std::vector<Lin
                        }
                        ++workers_[f.worker].peer_in_flight;
                        const Time delay = Time{1} + up_to(scenario_.peer_delay_max_ms - 1);
-                       at(now_ + delay, PeerArrive{f.worker, std::move(f.request)});
+                       at(now_ + delay, PeerArrive{incarnation_, f.worker, std::move(f.request)});
                    },
                    [&](Register& r) {
                        if (Link* link = find(r.conn); link != nullptr) {
@@ -287,12 +281,12 @@ void World::carry_out(WorkerId w, Effect& effect, Link* current, std::vector<Lin
 }
 
 void World::enter(Link& link, UserId user) {
-    const WorkerId owner = registry_.worker_of(registry_.shard_of(user));
+    const WorkerId owner = registry_->worker_of(registry_->shard_of(user));
     if (owner != link.worker) {
         link.move_to = owner;  // after this read, as redpacketd hands the socket over
         return;
     }
-    const auto previous = registry_.shard(registry_.shard_of(user)).upsert(user, link.id);
+    const auto previous = registry_->shard(registry_->shard_of(user)).upsert(user, link.id);
     if (previous && *previous != link.id) {
         Link& old = *links_[*previous - 1];
         old.session.logged_in = false;  // its entry now belongs to `link`
@@ -314,10 +308,18 @@ void World::flush(Link& link) {
     if (!link.alive) {
         return;
     }
-    const std::uint64_t durable = workers_[link.worker].store->durable_sequence();
-    if (link.outbox.seal(durable, kOutputCap) == Outbox::Sealed::refused) {
-        close(link);
-        return;
+    const std::uint64_t durable = scenario_.plant == Plant::early_replies
+                                      ? UINT64_MAX  // the planted bug: hold nothing
+                                      : workers_[link.worker].store->durable_sequence();
+    switch (link.outbox.seal(durable, kOutputCap)) {
+        case Outbox::Sealed::refused:
+            close(link);
+            return;
+        case Outbox::Sealed::waiting:
+            ++result_.held_batches;
+            break;
+        default:
+            break;
     }
     std::vector<std::byte> out;
     const bool closing = link.outbox.take_ready(durable, out);
@@ -334,9 +336,12 @@ void World::close(Link& link) {
         return;
     }
     link.alive = false;
+    if (!link.outbox.closing()) {
+        send_to_client(link, {}, true);  // the client sees the end of the connection
+    }
     if (link.session.logged_in) {
         const UserId user = link.session.user;
-        ConnectionTable& table = registry_.shard(registry_.shard_of(user));
+        ConnectionTable& table = registry_->shard(registry_->shard_of(user));
         if (const auto ref = table.find(user); ref && *ref == link.id) {
             table.remove(user);
             step(link.worker, Presence{user, false}, nullptr);
@@ -372,7 +377,7 @@ std::optional<PacketInfo> World::read(PacketId packet) {
     if (set >= scenario_.sets) {
         return std::nullopt;
     }
-    SimWorker& w = workers_[registry_.worker_of(set)];
+    SimWorker& w = workers_[registry_->worker_of(set)];
     const RedPacketPool* pool = w.store->pool(set);
     if (pool == nullptr) {
         return std::nullopt;

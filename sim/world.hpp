@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "disk.hpp"
 #include "redpacket/client_session.hpp"
 #include "redpacket/memory_store.hpp"
 #include "redpacket/outbox.hpp"
@@ -46,19 +47,36 @@ struct ToClient {
     std::vector<std::byte> bytes;
     bool close{false};
 };
+// Events of the daemon's process carry its incarnation: after a crash, those of the dead one
+// are dropped.
 /// A forwarded request arriving at `worker`.
 struct PeerArrive {
+    std::uint32_t incarnation;
     WorkerId worker;
     PeerRequest request;
 };
 /// A reply posted back by another worker, arriving at the asker's worker.
 struct PeerReply {
+    std::uint32_t incarnation;
     Send send;
 };
 struct TickDue {
+    std::uint32_t incarnation;
     WorkerId worker;
 };
-using Event = std::variant<ClientWake, ToServer, ToClient, PeerArrive, PeerReply, TickDue>;
+/// The journal writer of `worker` writes and syncs what is pending.
+struct JournalPump {
+    std::uint32_t incarnation;
+    WorkerId worker;
+};
+struct SnapshotDue {
+    std::uint32_t incarnation;
+    WorkerId worker;
+};
+/// kill -9 of the daemon, then its restart from what the disk kept.
+struct CrashDue {};
+using Event = std::variant<ClientWake, ToServer, ToClient, PeerArrive, PeerReply, TickDue,
+                           JournalPump, SnapshotDue, CrashDue>;
 
 // --- the parts -------------------------------------------------------------------------------
 
@@ -82,6 +100,9 @@ struct SimWorker {
     std::unique_ptr<EventCounter> counter;
     std::unique_ptr<RequestService> service;
     std::uint32_t peer_in_flight{0};
+    /// Replies for other workers' connections, waiting for this worker's journal.
+    std::vector<Send> held;
+    bool pump_due{false};
 };
 
 /// What a client keeps per request: when it was sent, and whether it resends an answered one.
@@ -117,6 +138,10 @@ class Oracle {
 public:
     explicit Oracle(Result& result) : result_{result} {}
     void created(UserId user, std::uint64_t request_id, PacketId packet);
+    /// A packet clients know of must be found until `until` (its deadline plus retention).
+    void keep(PacketId packet, Time until);
+    /// After a recovery: every packet and share clients were told of, still there at `now`.
+    void check_recovered(World& world, Time now);
     void told_share(PacketId packet, UserId user, Cents amount, std::optional<std::uint32_t> index);
     void claim_answer(UserId user, std::uint64_t request_id, PacketId packet, Cents amount,
                       std::uint32_t index);
@@ -136,6 +161,7 @@ private:
     std::map<RequestKey, std::tuple<PacketId, Cents, std::uint32_t>> claims_;
     std::map<PacketId, std::map<UserId, Told>> shares_;
     std::map<PacketId, std::array<std::uint8_t, 32>> commitments_;
+    std::map<PacketId, Time> keep_until_;
 };
 
 class World {
@@ -172,6 +198,10 @@ public:
     Result& result() noexcept { return result_; }
     const Scenario& scenario() const noexcept { return scenario_; }
     static constexpr const char* kSecret = "simulated-secret";
+    static constexpr std::int64_t kTickMs = 10;
+    static constexpr Time kRetention{2000};
+    /// Tells the oracle how long a packet a client knows of must be found.
+    void keep_packet(PacketId packet);
 
 private:
     // The worker side (world.cpp).
@@ -183,6 +213,15 @@ private:
     void move(Link& link);
     void flush(Link& link);
     void close(Link& link);
+    // The process and its disk (process.cpp).
+    void start_process();
+    void start_once();
+    [[nodiscard]] MemoryStoreOptions store_options(WorkerId w);
+    void crash();
+    void pump(WorkerId w);
+    void schedule_pumps();
+    void snapshot(WorkerId w);
+    void release_held(WorkerId w);
     [[nodiscard]] Link* find(const ReplyAddress& a);
     [[nodiscard]] ReplyAddress address(const Link& l) const {
         return ReplyAddress{l.worker, static_cast<std::uint32_t>(l.id), l.generation};
@@ -196,6 +235,11 @@ private:
     void client_reply(SimClient& client, const Tag& tag, const protocol::Message& reply,
                       const ClientSession<Tag>::Pending& pending);
     void client_logged_in(SimClient& client);
+    void client_lost(SimClient& client);
+    [[nodiscard]] protocol::Message client_request(SimClient& client);
+    void on_created(UserId user, const protocol::CreatePacket& asked,
+                    const protocol::CreateResponse& r, bool retry);
+    void on_proof(PacketId packet, const protocol::ProofResponse& r);
     void check_answered(const SimClient& client) const;
     // Checks (checks.cpp).
     void check_pools();
@@ -209,8 +253,10 @@ private:
     Time start_;
     std::uint64_t sequence_{0};
     std::map<std::pair<Time, std::uint64_t>, Event> queue_;
-    ConnectionRegistry registry_;
+    SimDisk disk_;
+    std::unique_ptr<ConnectionRegistry> registry_;
     std::vector<SimWorker> workers_;
+    std::uint32_t incarnation_{0};
     std::vector<std::unique_ptr<Link>> links_;  // by id − 1
     std::vector<SimClient> clients_;
     std::vector<PacketId> known_;

@@ -42,6 +42,13 @@ TEST_CASE("every check holds over many seeds, and the seeds do the work they sho
         total.forwards_refused += r.forwards_refused;
         total.notices += r.notices;
         total.packets_expired += r.packets_expired;
+        total.crashes += r.crashes;
+        total.durable_checked += r.durable_checked;
+        total.snapshots += r.snapshots;
+        total.held_batches += r.held_batches;
+        total.sync_failures += r.sync_failures;
+        total.write_failures += r.write_failures;
+        total.torn_bytes += r.torn_bytes;
     }
     // A simulator that exercised nothing would pass too: demand that each kind of work happened.
     if (n >= 16) {
@@ -55,6 +62,13 @@ TEST_CASE("every check holds over many seeds, and the seeds do the work they sho
         CHECK(total.forwards_refused > 0);
         CHECK(total.notices > 0);
         CHECK(total.packets_expired > 0);
+        CHECK(total.crashes > 0);
+        CHECK(total.durable_checked > 0);
+        CHECK(total.snapshots > 0);
+        CHECK(total.held_batches > 0);
+        CHECK(total.sync_failures > 0);
+        CHECK(total.write_failures > 0);
+        CHECK(total.torn_bytes > 0);
     }
 }
 
@@ -83,4 +97,29 @@ TEST_CASE("a dishonest split (the first two shares swapped) is caught by the pro
     }
     REQUIRE(caught == 1);
     CHECK(what.find("proof rejects") != std::string::npos);
+}
+
+TEST_CASE("replies that leave before their records are durable are caught after a crash", "[sim]") {
+    std::uint64_t caught = 0;
+    std::string what;
+    for (std::uint64_t seed = 1; seed <= 40 && caught == 0; ++seed) {
+        Scenario s = Scenario::from_seed(seed);
+        s.plant = Plant::early_replies;
+        const Result r = run(s);
+        if (!r.ok) {
+            ++caught;
+            what = r.failure;
+        }
+    }
+    REQUIRE(caught == 1);
+    CHECK((what.find("after a crash") != std::string::npos ||
+           what.find("does not hold") != std::string::npos));
+}
+
+TEST_CASE("without the planted fault, the same seeds pass", "[sim]") {
+    for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+        const Result r = run(Scenario::from_seed(seed));
+        INFO(report(r));
+        CHECK(r.ok);
+    }
 }
