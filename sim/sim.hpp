@@ -52,6 +52,7 @@ struct Scenario {
     std::uint32_t sets{4};
     std::uint32_t clients{4};
     std::int64_t duration_ms{5000};    ///< clients act until then; the world then drains
+    std::uint64_t max_steps{0};        ///< …or until this many events (0: no limit)
     std::int64_t think_max_ms{40};     ///< a client's pause between actions: 1 .. this
     std::int64_t net_delay_max_ms{5};  ///< one way, per chunk; each connection stays in order
     std::int64_t peer_delay_max_ms{3};

@@ -62,19 +62,33 @@ void World::hash(std::uint64_t v) noexcept {
     }
 }
 
+bool World::next(Time end) {
+    if (queue_.empty() || queue_.begin()->first.first >= end) {
+        return false;
+    }
+    auto node = queue_.extract(queue_.begin());
+    now_ = node.key().first;
+    ++result_.events;
+    handle(node.mapped());
+    schedule_pumps();
+    check_pools();
+    return true;
+}
+
 Result World::run() {
     try {
         const Time end = start_ + Time{scenario_.duration_ms};
-        while (!queue_.empty() && now_ < end) {
-            auto node = queue_.extract(queue_.begin());
-            now_ = node.key().first;
-            ++result_.events;
-            handle(node.mapped());
-            schedule_pumps();
-            check_pools();
+        while ((scenario_.max_steps == 0 || result_.events < scenario_.max_steps) && next(end)) {
             if (result_.events % 4096 == 0) {
                 check_packets();
             }
+        }
+        // Cut short by max_steps: a crash that was due later happens now, while work is in
+        // flight, rather than in the quiet of the drain.
+        const auto due = std::erase_if(
+            queue_, [](const auto& kv) { return std::holds_alternative<CrashDue>(kv.second); });
+        if (due > 0 && now_ < end) {
+            crash();
         }
         drain();
     } catch (const Broken& e) {

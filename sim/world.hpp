@@ -245,6 +245,9 @@ private:
     void check_pools();
     void check_packets();
     void drain();
+    [[nodiscard]] bool settled();
+    /// Runs the next event before `end` and the checks after it; false if there is none.
+    bool next(Time end);
 
     Scenario scenario_;
     Result result_;

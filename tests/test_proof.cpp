@@ -291,7 +291,7 @@ TEST_CASE("a pool restored from its journal gives the same proofs", "[proof][jou
     CHECK(a->min_share == b->min_share);
 }
 
-TEST_CASE("a simulated SeedSource repeats its seeds; the CSPRNG one does not", "[proof]") {
+TEST_CASE("a simulated SeedSource repeats its seeds, and the CSPRNG one does not", "[proof]") {
     SeedSource a{42};
     SeedSource b{42};
     SeedSource c{43};
