@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "redpacket/assert.hpp"
 #include "redpacket/detail/overloaded.hpp"
 
 namespace redpacket::sim {
@@ -400,9 +401,41 @@ std::optional<PacketInfo> World::read(PacketId packet) {
     return info ? std::optional{std::move(*info)} : std::nullopt;
 }
 
+namespace {
+
+const World* running = nullptr;  // for the assertion hook: the world whose step broke one
+
+void report_assertion(const char*, const char*, int) noexcept {
+    if (running != nullptr) {
+        running->report_abort();
+    }
+}
+
+}  // namespace
+
+void World::report_abort() const noexcept {
+    std::fprintf(stderr, "FAILED seed %llu: an assertion failed (event %llu, %lld ms)\n",
+                 static_cast<unsigned long long>(scenario_.seed),
+                 static_cast<unsigned long long>(result_.events),
+                 static_cast<long long>((now_ - start_).count()));
+    std::fprintf(stderr, "  the last events:\n");
+    for (const std::string& line : history_) {
+        std::fprintf(stderr, "    %s\n", line.c_str());
+    }
+    std::fprintf(stderr, "  replay: redpacket-sim --seed %llu%s\n",
+                 static_cast<unsigned long long>(scenario_.seed),
+                 scenario_.max_steps != 0
+                     ? (" --steps " + std::to_string(scenario_.max_steps)).c_str()
+                     : "");
+}
+
 Result run(const Scenario& scenario, std::size_t history) {
     World world{scenario, history};
-    return world.run();
+    running = &world;
+    detail::set_assertion_hook(&report_assertion);
+    Result r = world.run();
+    running = nullptr;
+    return r;
 }
 
 }  // namespace redpacket::sim

@@ -168,6 +168,8 @@ class World {
 public:
     explicit World(const Scenario& scenario, std::size_t history);
     Result run();
+    /// Says which seed, event and history an assertion broke (before the abort).
+    void report_abort() const noexcept;
 
     // For the clients (clients.cpp).
     [[nodiscard]] Time now() const noexcept { return now_; }

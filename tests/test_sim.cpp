@@ -73,13 +73,22 @@ TEST_CASE("every check holds over many seeds, and the seeds do the work they sho
 }
 
 TEST_CASE("a seed replays bit for bit, and another seed differs", "[sim]") {
-    const Result a = run(Scenario::from_seed(7));
-    const Result b = run(Scenario::from_seed(7));
-    const Result c = run(Scenario::from_seed(8));
+    // Seed 7 journals to the simulated disk, cuts it three times (torn) and fails syncs.
+    const Scenario seven = Scenario::from_seed(7);
+    REQUIRE(seven.journal);
+    REQUIRE(seven.crashes > 0);
+    const std::size_t all = 1U << 20;  // keep the whole history
+    const Result a = run(seven, all);
+    const Result b = run(seven, all);
+    const Result c = run(Scenario::from_seed(8), all);
     REQUIRE(a.ok);
+    CHECK(a.crashes > 0);
     CHECK(a.events == b.events);
     CHECK(a.hash == b.hash);
+    CHECK(a.history.size() > 1000);
+    CHECK(a.history == b.history);  // every event, byte for byte
     CHECK(a.hash != c.hash);
+    CHECK(a.history != c.history);
 }
 
 TEST_CASE("a dishonest split (the first two shares swapped) is caught by the proof check",

@@ -15,8 +15,14 @@
 
 namespace redpacket::detail {
 
-/// Prints "assertion failed: <condition> at <file>:<line>" and aborts.
+/// Prints "assertion failed: <condition> at <file>:<line>", calls the hook if one is set, and
+/// aborts.
 [[noreturn]] void assertion_failed(const char* condition, const char* file, int line) noexcept;
+
+/// Called by a failing assertion before it aborts, e.g. to say which simulated seed broke it
+/// (sim/). Null: none. Set it before any thread that may fail one starts.
+using AssertionHook = void (*)(const char* condition, const char* file, int line) noexcept;
+void set_assertion_hook(AssertionHook hook) noexcept;
 
 }  // namespace redpacket::detail
 

@@ -5,10 +5,18 @@
 #include <cstdlib>
 
 namespace redpacket::detail {
+namespace {
+AssertionHook hook = nullptr;
+}  // namespace
+
+void set_assertion_hook(AssertionHook h) noexcept { hook = h; }
 
 void assertion_failed(const char* condition, const char* file, int line) noexcept {
     std::fprintf(stderr, "redpacket: assertion failed: %s at %s:%d\n", condition, file, line);
     std::fflush(stderr);
+    if (hook != nullptr) {
+        hook(condition, file, line);
+    }
     std::abort();
 }
 
