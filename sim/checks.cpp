@@ -170,6 +170,30 @@ void World::check_packets() {
         }
     }
     oracle_.check_against(*this);
+    check_registry();
+}
+
+void World::check_registry() {
+    // Every logged-in connection is registered, on the worker that owns its user's SET, and
+    // every registration names a live, logged-in connection of that user.
+    std::size_t logged_in = 0;
+    for (const auto& link : links_) {
+        if (!link->alive || !link->session.logged_in) {
+            continue;
+        }
+        ++logged_in;
+        const UserId user = link->session.user;
+        const auto ref = registry_->find(user);
+        if (!ref || *ref != link->id ||
+            registry_->worker_of(registry_->shard_of(user)) != link->worker) {
+            throw Broken("link " + std::to_string(link->id) + " of user " + std::to_string(user) +
+                         " is logged in but not registered on its owner");
+        }
+    }
+    if (registry_->total_size() != logged_in) {
+        throw Broken("the registry holds " + std::to_string(registry_->total_size()) +
+                     " connections, " + std::to_string(logged_in) + " are logged in");
+    }
 }
 
 void Oracle::keep(PacketId packet, Time until) {

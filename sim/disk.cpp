@@ -57,6 +57,9 @@ public:
             return std::unexpected(sys(EBADF));
         }
         ++disk_.counters().syncs;
+        if (node_->durable == node_->data.size()) {
+            return {};  // nothing dirty: nothing to fail
+        }
         if (disk_.fail(disk_.sync_fail_permille)) {
             ++disk_.counters().sync_failures;
             return std::unexpected(sys(EIO));

@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
     std::uint64_t first = 1;
     std::uint64_t steps = 0;
     std::string plant = "none";
+    bool storm = false;
     auto* one = app.add_option("--seed", seed, "run this seed and print what it did");
     app.add_option("--seeds", seeds, "run the seeds A..B (inclusive), or N seeds from --first")
         ->excludes(one);
@@ -87,6 +88,8 @@ int main(int argc, char** argv) {
                    "cut each seed's active phase to this many events, then drain (0: the "
                    "scenario's length)")
         ->capture_default_str();
+    app.add_flag("--storm", storm,
+                 "make every journaled seed a disk storm: 40 % of syncs fail, three crashes");
     app.add_option("--plant", plant,
                    "plant a fault the checks must catch: none, swap-shares (the pools swap "
                    "the first two shares of every packet) or early-replies (replies leave "
@@ -101,6 +104,9 @@ int main(int argc, char** argv) {
         Scenario sc = Scenario::from_seed(s);
         sc.plant = planted;
         sc.max_steps = steps;
+        if (storm) {
+            sc.storm();
+        }
         return sc;
     };
     if (seeds.empty()) {

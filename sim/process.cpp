@@ -94,9 +94,12 @@ MemoryStoreOptions World::store_options(WorkerId w) {
 }
 
 void World::crash() {
-    note(scenario_.power_loss ? "power cut: the daemon dies" : "kill -9: the daemon dies");
+    // Power-cut seeds mix both kinds: a kill -9 leaves unsynced bytes in the page cache that the
+    // restarted daemon reads, and a power cut after it may still take them.
+    const bool power = scenario_.power_loss && rng_.below(3) != 0;
+    note(power ? "power cut: the daemon dies" : "kill -9: the daemon dies");
     ++result_.crashes;
-    disk_.crash(scenario_.power_loss, scenario_.tear);  // first: the dead process writes no more
+    disk_.crash(power, scenario_.tear);  // first: the dead process writes no more
     for (auto& link : links_) {
         if (link->alive) {
             link->alive = false;
@@ -119,8 +122,10 @@ void World::schedule_pumps() {
         const JournalWriter* writer = worker.store->journal();
         if (!worker.pump_due && writer->last_sequence() > writer->durable_sequence()) {
             worker.pump_due = true;
-            at(now_ + Time{1} + up_to(scenario_.disk_delay_max_ms - 1),
-               JournalPump{incarnation_, w});
+            const Time delay = chance(scenario_.stall_permille)
+                                   ? Time{100} + up_to(900)  // an fsync that stalls
+                                   : Time{1} + up_to(scenario_.disk_delay_max_ms - 1);
+            at(now_ + delay, JournalPump{incarnation_, w});
         }
     }
 }
@@ -151,23 +156,31 @@ void World::release_held(WorkerId w) {
 
 void World::snapshot(WorkerId w) {
     at(now_ + Time{scenario_.snapshot_every_ms}, SnapshotDue{incarnation_, w});
-    MemoryStore& store = *workers_[w].store;
-    const std::unique_ptr<SnapshotJob> job = store.snapshot();
-    JournalWriter& writer = *store.journal();
-    for (int i = 0; i < 4 && writer.durable_sequence() < job->sequence(); ++i) {
-        (void)writer.pump();
+    SimWorker& worker = workers_[w];
+    if (worker.snapshot == nullptr) {
+        worker.snapshot = worker.store->snapshot();
+        at(now_ + Time{1} + up_to(49), SnapshotWrite{incarnation_, w, 0});
     }
-    release_held(w);
-    if (writer.durable_sequence() < job->sequence()) {
-        note("worker " + std::to_string(w) + " skips a snapshot: the journal is failing");
+}
+
+void World::write_snapshot(WorkerId w, std::uint32_t tries) {
+    SimWorker& worker = workers_[w];
+    if (worker.store->durable_sequence() < worker.snapshot->sequence()) {
+        if (tries < 20) {  // the snapshot thread waits for the journal (at most 100 ms here)
+            at(now_ + Time{5}, SnapshotWrite{incarnation_, w, tries + 1});
+            return;
+        }
+        note("worker " + std::to_string(w) + " drops a snapshot: the journal is failing");
+        worker.snapshot.reset();
         return;
     }
-    const std::string error = job->run(std::chrono::milliseconds{0});
-    note("worker " + std::to_string(w) + " snapshot at " + std::to_string(job->sequence()) +
-         (error.empty() ? "" : ": " + error));
+    const std::string error = worker.snapshot->run(std::chrono::milliseconds{0});
+    note("worker " + std::to_string(w) + " wrote a snapshot at " +
+         std::to_string(worker.snapshot->sequence()) + (error.empty() ? "" : ": " + error));
     if (error.empty()) {
         ++result_.snapshots;
     }
+    worker.snapshot.reset();
 }
 
 void World::keep_packet(PacketId packet) {

@@ -37,15 +37,30 @@ Scenario Scenario::from_seed(std::uint64_t seed) {
             s.write_fail_permille =
                 rng.below(4) == 0 ? static_cast<std::uint32_t>(rng.below(100)) : 0;
             s.crashes = static_cast<std::uint32_t>(rng.below(4));
+            s.stall_permille = rng.below(3) == 0 ? static_cast<std::uint32_t>(rng.below(20)) : 0;
             s.power_loss = rng.below(2) == 0;
             s.tear = s.power_loss && rng.below(4) != 0;
         }
+    }
+    if (s.journal && !calm && rng.below(8) == 0) {
+        s.storm();
     }
     s.rate_limit = rng.below(5) == 0 ? static_cast<std::uint32_t>(5 + rng.below(40)) : 1000;
     s.auth = rng.below(3) == 0;
     s.shake_rate = rng.below(2) == 0 ? static_cast<std::uint32_t>(50 + rng.below(400)) : 0;
     s.send_rate = rng.below(2) == 0 ? static_cast<std::uint32_t>(20 + rng.below(200)) : 0;
     return s;
+}
+
+void Scenario::storm() noexcept {
+    if (!journal) {
+        return;
+    }
+    sync_fail_permille = 400;
+    crashes = 3;
+    power_loss = true;
+    retry_permille = 200;
+    drop_permille = 20;
 }
 
 std::string Scenario::describe() const {
@@ -60,11 +75,11 @@ std::string Scenario::describe() const {
            std::to_string(garbage_permille) + "‰, rate limit " + std::to_string(rate_limit) +
            "/s, " + (auth ? "auth" : "compat") + " logins, " +
            (journal ? "journal (disk delay ≤ " + std::to_string(disk_delay_max_ms) +
-                          " ms, failing syncs " + std::to_string(sync_fail_permille) +
-                          "‰, failing writes " + std::to_string(write_fail_permille) +
-                          "‰, snapshot every " + std::to_string(snapshot_every_ms) + " ms, " +
-                          std::to_string(crashes) + (power_loss ? " power cuts" : " kill -9s") +
-                          (tear ? ", torn" : "") + ")"
+                          " ms, stalls " + std::to_string(stall_permille) + "‰, failing syncs " +
+                          std::to_string(sync_fail_permille) + "‰, failing writes " +
+                          std::to_string(write_fail_permille) + "‰, snapshot every " +
+                          std::to_string(snapshot_every_ms) + " ms, " + std::to_string(crashes) +
+                          (power_loss ? " power cuts" : " kill -9s") + (tear ? ", torn" : "") + ")"
                     : std::string{"no journal"}) +
            ", shake " + std::to_string(shake_rate) + "/s, send " + std::to_string(send_rate) +
            "/s" +

@@ -67,6 +67,7 @@ struct Scenario {
     bool journal{false};
     std::int64_t disk_delay_max_ms{2};  ///< from records appended to their batch's write
     std::uint32_t sync_fail_permille{0};
+    std::uint32_t stall_permille{0};       ///< batches whose sync stalls 100 ms – 1 s
     std::uint32_t write_fail_permille{0};  ///< half written, then ENOSPC
     std::int64_t snapshot_every_ms{0};     ///< 0: no snapshots
     std::uint32_t crashes{0};              ///< kill -9 of the whole daemon, at random times
@@ -78,6 +79,9 @@ struct Scenario {
 
     /// The scenario of `seed`: some seeds calm, some storms.
     [[nodiscard]] static Scenario from_seed(std::uint64_t seed);
+    /// Makes a journaled scenario a disk storm: 40 % of syncs fail, three crashes (kill -9s and
+    /// power cuts), many retries. An eighth of the rough seeds are storms already.
+    void storm() noexcept;
     /// One line: every field.
     [[nodiscard]] std::string describe() const;
 };

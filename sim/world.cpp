@@ -148,6 +148,11 @@ void World::handle(Event& e) {
                            snapshot(d.worker);
                        }
                    },
+                   [&](SnapshotWrite& d) {
+                       if (live(d.incarnation)) {
+                           write_snapshot(d.worker, d.tries);
+                       }
+                   },
                    [&](CrashDue&) { crash(); },
                },
                e);

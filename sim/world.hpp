@@ -69,14 +69,22 @@ struct JournalPump {
     std::uint32_t incarnation;
     WorkerId worker;
 };
+/// A worker encodes a snapshot of its pools (on its own thread, between two steps)…
 struct SnapshotDue {
     std::uint32_t incarnation;
     WorkerId worker;
 };
+/// …and, later, another thread writes it once the journal has every record it covers, while
+/// claims go on.
+struct SnapshotWrite {
+    std::uint32_t incarnation;
+    WorkerId worker;
+    std::uint32_t tries;
+};
 /// kill -9 of the daemon, then its restart from what the disk kept.
 struct CrashDue {};
 using Event = std::variant<ClientWake, ToServer, ToClient, PeerArrive, PeerReply, TickDue,
-                           JournalPump, SnapshotDue, CrashDue>;
+                           JournalPump, SnapshotDue, SnapshotWrite, CrashDue>;
 
 // --- the parts -------------------------------------------------------------------------------
 
@@ -103,6 +111,7 @@ struct SimWorker {
     /// Replies for other workers' connections, waiting for this worker's journal.
     std::vector<Send> held;
     bool pump_due{false};
+    std::unique_ptr<SnapshotJob> snapshot;  ///< encoded, not yet written
 };
 
 /// What a client keeps per request: when it was sent, and whether it resends an answered one.
@@ -223,6 +232,7 @@ private:
     void pump(WorkerId w);
     void schedule_pumps();
     void snapshot(WorkerId w);
+    void write_snapshot(WorkerId w, std::uint32_t tries);
     void release_held(WorkerId w);
     [[nodiscard]] Link* find(const ReplyAddress& a);
     [[nodiscard]] ReplyAddress address(const Link& l) const {
@@ -246,6 +256,7 @@ private:
     // Checks (checks.cpp).
     void check_pools();
     void check_packets();
+    void check_registry();
     void drain();
     [[nodiscard]] bool settled();
     /// Runs the next event before `end` and the checks after it; false if there is none.

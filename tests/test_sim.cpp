@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "disk.hpp"
 #include "sim.hpp"
 
 using namespace redpacket::sim;
@@ -26,10 +27,12 @@ std::string report(const Result& r) {
 }  // namespace
 
 TEST_CASE("every check holds over many seeds, and the seeds do the work they should", "[sim]") {
-    const std::uint64_t n = seeds_to_run(16);
+    const std::uint64_t n = seeds_to_run(32);
     Result total;
     for (std::uint64_t seed = 1; seed <= n; ++seed) {
-        const Result r = run(Scenario::from_seed(seed));
+        Scenario s = Scenario::from_seed(seed);
+        s.max_steps = 3000;  // as ctest's sim.seeds runs them
+        const Result r = run(s);
         INFO(report(r));
         REQUIRE(r.ok);
         total.creates += r.creates;
@@ -68,7 +71,6 @@ TEST_CASE("every check holds over many seeds, and the seeds do the work they sho
         CHECK(total.held_batches > 0);
         CHECK(total.sync_failures > 0);
         CHECK(total.write_failures > 0);
-        CHECK(total.torn_bytes > 0);
     }
 }
 
@@ -121,8 +123,12 @@ TEST_CASE("replies that leave before their records are durable are caught after 
         }
     }
     REQUIRE(caught == 1);
-    CHECK((what.find("after a crash") != std::string::npos ||
-           what.find("does not hold") != std::string::npos));
+    // Found gone after the crash, handed to someone else after it, or made anew on a retry.
+    const bool durability = what.find("after a crash") != std::string::npos ||
+                            what.find("does not hold") != std::string::npos ||
+                            what.find("was told to users") != std::string::npos ||
+                            what.find("its retry answered") != std::string::npos;
+    CHECK(durability);
 }
 
 TEST_CASE("without the planted fault, the same seeds pass", "[sim]") {
@@ -130,5 +136,94 @@ TEST_CASE("without the planted fault, the same seeds pass", "[sim]") {
         const Result r = run(Scenario::from_seed(seed));
         INFO(report(r));
         CHECK(r.ok);
+    }
+}
+
+TEST_CASE("the simulated disk keeps what was synced through a power cut, all through a kill -9",
+          "[sim]") {
+    using redpacket::OpenMode;
+    redpacket::Rng rng{5};
+    SimDisk disk{rng};
+    const auto bytes = [](std::size_t n, std::uint8_t v) {
+        return std::vector<std::byte>(n, std::byte{v});
+    };
+    auto f = disk.open("/d/journal", OpenMode::write);
+    REQUIRE(f.has_value());
+    REQUIRE((*f)->write_at(0, bytes(100, 1)).has_value());
+    REQUIRE((*f)->sync().has_value());
+    REQUIRE(disk.sync_dir("/d").has_value());
+    REQUIRE((*f)->write_at(100, bytes(50, 2)).has_value());  // written, not synced
+    auto tmp = disk.open("/d/new", OpenMode::write);         // an entry never made durable
+    REQUIRE(tmp.has_value());
+
+    disk.crash(false, false);  // kill -9: the kernel keeps what was written
+    CHECK_FALSE((*f)->write_at(150, bytes(1, 3)).has_value());  // the dead process's file
+    auto again = disk.open("/d/journal", OpenMode::read);
+    REQUIRE(again.has_value());
+    CHECK((*again)->size() == 150U);
+    CHECK(disk.list("/d")->size() == 2);
+
+    disk.crash(true, false);  // a power cut: only what was synced, and only durable entries
+    auto after = disk.open("/d/journal", OpenMode::read);
+    CHECK((*after)->size() == 100U);  // what the kill -9 left in the page cache was never synced
+    CHECK(disk.list("/d")->size() == 1);
+
+    auto w = disk.open("/d/journal", OpenMode::write);
+    REQUIRE((*w)->write_at(100, bytes(1000, 4)).has_value());
+    disk.crash(true, true);  // torn: a piece of the unsynced bytes survives
+    const auto size = *(*disk.open("/d/journal", OpenMode::read))->size();
+    CHECK(size >= 100U);
+    CHECK(size < 1100U);
+    CHECK(disk.stats().torn_bytes == size - 100);
+
+    auto s = disk.open("/d/snap.tmp", OpenMode::write);
+    REQUIRE((*s)->write_at(0, bytes(10, 5)).has_value());
+    REQUIRE((*s)->sync().has_value());
+    REQUIRE(disk.rename("/d/snap.tmp", "/d/snap").has_value());
+    disk.crash(true, false);  // the rename was never made durable by a directory sync
+    CHECK_FALSE(disk.open("/d/snap", OpenMode::read).has_value());
+}
+
+TEST_CASE("the simulated disk fails syncs and writes at the rates set", "[sim]") {
+    redpacket::Rng rng{9};
+    SimDisk disk{rng};
+    disk.sync_fail_permille = 500;
+    disk.write_fail_permille = 500;
+    auto f = disk.open("/d/f", redpacket::OpenMode::write);
+    int sync_failed = 0;
+    int write_failed = 0;
+    for (int i = 0; i < 200; ++i) {
+        const std::vector<std::byte> b(8, std::byte{1});
+        if (!(*f)->write_at(static_cast<std::uint64_t>(i) * 8, b)) {
+            ++write_failed;
+        }
+        if (!(*f)->sync()) {
+            ++sync_failed;
+        }
+    }
+    CHECK(sync_failed > 50);
+    CHECK(sync_failed < 150);
+    CHECK(write_failed > 50);
+    CHECK(disk.stats().sync_failures == static_cast<std::uint64_t>(sync_failed));
+    CHECK(disk.stats().write_failures == static_cast<std::uint64_t>(write_failed));
+}
+
+TEST_CASE("regression: recovery makes the records it replays durable (seeds 224; 14 in a storm)",
+          "[sim]") {
+    // Before recovery synced what it read, a kill -9 between a batch's write and its fsync left
+    // records in the page cache that the restarted daemon replayed and answered from; a power
+    // cut then took them, leaving a hole before the new segment that no start could pass:
+    // "record has sequence 70, expected 68" (storm seed 14), "bad record (truncated) before the
+    // end of the journal" (seed 224). Both failed on the code before the fix.
+    Scenario a = Scenario::from_seed(224);
+    a.max_steps = 3000;
+    Scenario b = Scenario::from_seed(14);
+    b.max_steps = 3000;
+    b.storm();
+    for (const Scenario& s : {a, b}) {
+        const Result r = run(s);
+        INFO(report(r));
+        CHECK(r.ok);
+        CHECK(r.crashes > 0);
     }
 }

@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <cerrno>
 #include <chrono>
 #include <map>
@@ -58,8 +57,8 @@ std::string take_snapshot(const std::string& dir, JournaledPool& jp,
 RecoveryReport recover_into(const std::string& dir, RedPacketPool& pool,
                             RecoveryOptions options = {}) {
     const ShardId shard = pool.config().shard;
-    auto report = recover(posix_file_system(), dir,
-                          [&](ShardId s) { return s == shard ? &pool : nullptr; }, options);
+    auto report = recover(
+        posix_file_system(), dir, [&](ShardId s) { return s == shard ? &pool : nullptr; }, options);
     if (!report) {
         FAIL("recover failed: " << describe(report.error()));
     }
@@ -271,7 +270,8 @@ TEST_CASE("pruning keeps what the oldest kept snapshot needs", "[snapshot][recov
     const auto after = list_segments(posix_file_system(), dir.path());
     CHECK(after->size() + pruned->removed_segments.size() == before->size());
     // Every record after the oldest kept snapshot is still there.
-    const std::uint64_t oldest_kept = *parse_snapshot_name(snaps[1].substr(snaps[1].rfind('/') + 1));
+    const std::uint64_t oldest_kept =
+        *parse_snapshot_name(snaps[1].substr(snaps[1].rfind('/') + 1));
     CHECK(after->front().first_sequence <= oldest_kept + 1);
 
     // Even with the newest snapshot corrupt, recovery still rebuilds the same state.
@@ -303,8 +303,7 @@ TEST_CASE("recovery refuses a journal whose start no snapshot covers", "[snapsho
     const auto segments = *list_segments(posix_file_system(), dir.path());
     std::filesystem::remove(segments.front().file);  // ...until its first segment is gone
     RedPacketPool pool{config};
-    const auto report = recover(posix_file_system(), dir.path(),
-                                [&](ShardId) { return &pool; });
+    const auto report = recover(posix_file_system(), dir.path(), [&](ShardId) { return &pool; });
     REQUIRE_FALSE(report.has_value());
     CHECK(report.error().code == Error::corrupt);
     CHECK(report.error().message.find("no snapshot covers") != std::string::npos);
@@ -329,6 +328,42 @@ TEST_CASE("recovery refuses a record numbered 0 instead of skipping it", "[snaps
     CHECK(report.error().code == Error::corrupt);
     CHECK(report.error().message.find("sequence 0") != std::string::npos);
     CHECK(pool.stats().shake_offered == 0);
+}
+
+TEST_CASE("recovery syncs every segment it replays, and a failing sync fails it",
+          "[snapshot][recovery]") {
+    // Found by the simulator (sim/, seed 224): records a killed process wrote but never synced
+    // are read back from the page cache; the restarted daemon builds on them, so they must be
+    // made durable before it does.
+    TempDir dir;
+    const PoolConfig config = test_support::replay_config();
+    JournalRecord offer;
+    offer.sequence = 1;
+    offer.kind = PoolEventKind::shake_offered;
+    offer.shard = config.shard;
+    offer.packet = PacketId{(std::uint64_t{1} << 13) | (std::uint64_t{1} << 12) | config.shard};
+    offer.amount = Cents{25};
+    offer.at = 10s;
+    test_support::write_segment(dir.path(), 1, {offer});
+    JournalRecord second = offer;
+    second.sequence = 2;
+    second.packet = PacketId{(std::uint64_t{2} << 13) | (std::uint64_t{1} << 12) | config.shard};
+    test_support::write_segment(dir.path(), 2, {second});
+    FaultInjectingFileSystem fs{posix_file_system()};
+    {
+        RedPacketPool pool{config};
+        const auto report = recover(fs, dir.path(), [&](ShardId) { return &pool; });
+        REQUIRE(report.has_value());
+        CHECK(report->last_sequence == 2);
+        CHECK(fs.calls(FaultInjectingFileSystem::Op::sync) == 2);  // one per segment
+        CHECK(fs.calls(FaultInjectingFileSystem::Op::sync_dir) >= 1);
+    }
+    fs.fail(FaultInjectingFileSystem::Op::sync, 1, EIO);
+    RedPacketPool pool{config};
+    const auto failed = recover(fs, dir.path(), [&](ShardId) { return &pool; });
+    REQUIRE_FALSE(failed.has_value());
+    CHECK(failed.error().code == Error::io_error);
+    CHECK(failed.error().message.find("cannot sync a recovered segment") != std::string::npos);
 }
 
 TEST_CASE("recovery needs fresh pools for every shard it finds", "[snapshot][recovery]") {
