@@ -125,7 +125,7 @@ private:
     void carry_out(redpacket::Effect& effect, Connection* current);
     /// A reply completed outside a read of its connection (a store's later completion).
     void deliver(const redpacket::ReplyAddress& to, const redpacket::Reply& reply);
-    void notify(redpacket::ConnectionRef conn, const protocol::PacketNotice& notice);
+    void notify(const redpacket::Notify& n);
     /// Enters a logged-in connection in the registry, or starts moving it to its SET's owner.
     void enter(Connection& conn, redpacket::UserId user);
     /// Adds `reply` to the connection's outbox; a closing one is sealed and written at once.

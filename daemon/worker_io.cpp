@@ -208,7 +208,7 @@ void Worker::carry_out(redpacket::Effect& effect, Connection* current) {
                            enter(*conn, r.user);
                        }
                    },
-                   [&](redpacket::Notify& n) { notify(n.conn, n.notice); },
+                   [&](redpacket::Notify& n) { notify(n); },
                    [&](redpacket::PacketRead& r) {
                        const auto read = admin_reads_.find(r.token);
                        if (read != admin_reads_.end()) {
@@ -333,12 +333,15 @@ void Worker::flush_unsealed() {
     }
 }
 
-void Worker::notify(redpacket::ConnectionRef conn, const protocol::PacketNotice& notice) {
-    Connection* c = slots_.find(conn);
+void Worker::notify(const redpacket::Notify& n) {
+    Connection* c = slots_.find(n.conn);
     if (c == nullptr || c->closing) {
         return;  // left since the packet was made
     }
-    send_now(*c, protocol::Message{notice});
+    // Held like a reply until the packet's create record is durable.
+    c->outbox.add(redpacket::Reply{n.notice, n.hold_until},
+                  static_cast<std::uint64_t>(now_ms_ / 1000));
+    finish_output(*c);
 }
 
 // --- replies held for the journal ------------------------------------------------------------

@@ -1,11 +1,11 @@
 // RequestService without sockets: inputs in, effects out, against a MemoryStore or a fake
 // store that completes later.
-#include <catch2/catch.hpp>
+#include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <deque>
 #include <filesystem>
 #include <map>
-#include <unistd.h>
 
 #include "redpacket/auth.hpp"
 #include "redpacket/memory_store.hpp"
@@ -68,9 +68,7 @@ struct Fixture {
         store = std::move(*MemoryStore::open(std::move(o), kNow));
         service = std::make_unique<RequestService>(config, *store, registry, self, counter);
     }
-    std::uint64_t count(ServiceEvent e) const {
-        return counter.total(static_cast<std::size_t>(e));
-    }
+    std::uint64_t count(ServiceEvent e) const { return counter.total(static_cast<std::size_t>(e)); }
     /// Logs `user` in on `s` (compat): the login is granted with a Register and a response.
     Session login(UserId user) {
         Session s;
@@ -149,7 +147,8 @@ TEST_CASE("auth logins need a valid, unexpired token, and compat mode off refuse
     CHECK(ok.extended);
 
     Session wrong;
-    const Reply r = f.reply(wrong, protocol::AuthLogin{5, now_s + 60, make_login_token("x", 5, now_s + 60)});
+    const Reply r =
+        f.reply(wrong, protocol::AuthLogin{5, now_s + 60, make_login_token("x", 5, now_s + 60)});
     REQUIRE(r.count == 2);
     CHECK(std::get<protocol::AuthLoginResponse>(r.at(0)).result ==
           static_cast<std::uint32_t>(protocol::ErrorCode::auth_failed));
@@ -217,9 +216,9 @@ TEST_CASE("claims are answered where the SET is served and forwarded to its owne
     Fixture owner{1, 2};  // worker 1 of 2: odd SETs
     Fixture asker{0, 2};
     Session creator = owner.login(5);
-    const auto packet =
-        only<protocol::CreateResponse>(owner.reply(creator, protocol::CreatePacket{1, 100, 2, 2, 60}))
-            .packet;
+    const auto packet = only<protocol::CreateResponse>(
+                            owner.reply(creator, protocol::CreatePacket{1, 100, 2, 2, 60}))
+                            .packet;
     Session claimer = asker.login(4);  // an even SET: worker 0
     asker.service->step(ClientRequest{claimer, {0, 3, 1}, protocol::Claim{9, packet}}, kNow,
                         asker.output.effects);
@@ -274,8 +273,8 @@ TEST_CASE("more requests than the rate limit in one second are answered overload
 }
 
 TEST_CASE("with a journal a money reply waits for its record's sequence", "[service][journal]") {
-    const auto dir = std::filesystem::temp_directory_path() /
-                     ("service-hold-" + std::to_string(::getpid()));
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("service-hold-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir);
     {
         Fixture f{0, 1, {}, dir.string()};
@@ -338,13 +337,40 @@ TEST_CASE("the send campaign makes packets only its online recipients can claim 
         const UserId user = conn >> 32;
         CHECK(notice.users[0] == user);
         CHECK(notice.share_count == 1);
-        const PacketId packet = *f.store->pool(f.registry.shard_of(user))->resolve_compact(notice.packet);
+        const PacketId packet =
+            *f.store->pool(f.registry.shard_of(user))->resolve_compact(notice.packet);
         CHECK(f.store->pool(packet_shard(packet))->claim(packet, user + 1, kNow).status ==
               ClaimStatus::not_allowed);
         CHECK(f.store->pool(packet_shard(packet))->claim(packet, user, kNow).amount == Cents{30});
     }
     CHECK(f.count(ServiceEvent::packets_sent) == 3);
     CHECK(f.count(ServiceEvent::notices) == 3);
+}
+
+TEST_CASE("with a journal a send campaign's notice waits for its packet's create record",
+          "[service][campaign][journal]") {
+    // Found by the simulator (seed 1160): a notice that left before the record could name a
+    // packet a power cut then took back, and its id another packet.
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("service-notice-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    {
+        Fixture f{0, 1, {}, dir.string()};
+        REQUIRE(f.registry.add(16, (ConnectionRef{16} << 32) | 1));
+        SendCampaign c;
+        c.enabled = true;
+        c.rate = 100;  // one packet in the first 10 ms tick
+        c.total = 1;
+        c.shares = 1;
+        f.service->set_send_campaign(c);
+        f.service->step(Tick{10, true}, kNow, f.output.effects);
+        REQUIRE(f.output.effects.size() == 1);
+        const Notify n = std::get<Notify>(f.output.effects[0]);
+        CHECK(n.hold_until > 0);
+        CHECK(n.hold_until == f.store->journal()->last_sequence());  // the create's record
+        f.output.effects.clear();
+    }
+    std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("the tick refunds what fell due and counts it", "[service]") {
@@ -453,12 +479,14 @@ TEST_CASE("a store that completes later gets Later, and the reply reaches the as
     CHECK(counter.total(static_cast<std::size_t>(ServiceEvent::journal_refusals)) == 1);
 }
 
-TEST_CASE("read_packet answers at once from memory, and later from a store that completes "
-          "later without taking a client's reply",
-          "[service][proof]") {
+TEST_CASE(
+    "read_packet answers at once from memory, and later from a store that completes "
+    "later without taking a client's reply",
+    "[service][proof]") {
     Fixture f;
     Session s = f.login(3);
-    const auto made = only<protocol::CreateResponse>(f.reply(s, protocol::CreatePacket{1, 100, 2, 0, 60}));
+    const auto made =
+        only<protocol::CreateResponse>(f.reply(s, protocol::CreatePacket{1, 100, 2, 0, 60}));
     std::vector<std::expected<PacketInfo, Error>> read;
     read.push_back(f.read(PacketId{made.packet}));
     read.push_back(f.read(PacketId{made.packet + 1}));

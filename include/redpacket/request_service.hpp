@@ -216,10 +216,13 @@ struct Register {
     UserId user{0};
 };
 /// A send campaign's notice for a registered connection of this worker (counted as
-/// ServiceEvent::notices; a connection gone by the time it is carried out gets nothing).
+/// ServiceEvent::notices; a connection gone by the time it is carried out gets nothing), to
+/// leave once the store's durable sequence reaches `hold_until` — the packet's create record:
+/// a notice names money, and a crash must not take back a packet its recipients were told of.
 struct Notify {
     ConnectionRef conn{0};
     protocol::PacketNotice notice;
+    std::uint64_t hold_until{0};
 };
 /// The answer to the ReadPacket with `token`. Errors: not_found, unavailable (the store could
 /// not answer).
@@ -233,12 +236,12 @@ using Effects = std::vector<Effect>;
 
 /// The rules' settings.
 struct ServiceConfig {
-    bool compat_mode{true};            ///< accept the original unauthenticated login
-    std::string auth_secret;           ///< HMAC key of authenticated logins; empty: none
-    std::uint32_t rate_limit{1000};    ///< requests per second per connection
+    bool compat_mode{true};          ///< accept the original unauthenticated login
+    std::string auth_secret;         ///< HMAC key of authenticated logins; empty: none
+    std::uint32_t rate_limit{1000};  ///< requests per second per connection
     std::uint32_t max_ttl_seconds{86400};
     std::int64_t max_packet_total{100000000};  ///< cents
-    std::uint64_t seed{2017};          ///< the campaigns' random amounts and recipients
+    std::uint64_t seed{2017};                  ///< the campaigns' random amounts and recipients
 };
 
 /// Whether a packet's seed may be shown (docs/fairness.md): nothing is left to hand out —
@@ -397,7 +400,7 @@ private:
     enum class SendOutcome : std::uint8_t { sent, refused, nobody };
     [[nodiscard]] SendOutcome send_one_packet(Effects& out);
     void pick_recipients(const ConnectionTable& table, AwaitSend& sent);
-    void send_notices(const AwaitSend& op, PacketId packet, Effects& out);
+    void send_notices(const AwaitSend& op, PacketId packet, std::uint64_t durable_at, Effects& out);
     /// The send campaign's packet for `recipients` of SET `set` (a store tracking presence).
     void send_to(ShardId set, const std::vector<UserId>& recipients, std::uint32_t epoch,
                  Effects& out);

@@ -53,7 +53,8 @@ void RequestService::run_shake_campaign(Time now, std::int64_t elapsed_ms) {
         const ShardId s = owned_[next_shake_set_++ % owned_.size()];
         const Cents amount{rng_.between(c.min_amount, c.max_amount)};
         const StoreTicket ticket = next_ticket();
-        auto result = store_.offer(ticket, OfferOp{s, amount, now + std::chrono::seconds{c.ttl_seconds}});
+        auto result =
+            store_.offer(ticket, OfferOp{s, amount, now + std::chrono::seconds{c.ttl_seconds}});
         shake_pacer_.made();  // counted now so the quota holds while offers are pending
         if (result.ready()) {
             count_offer(result.get());
@@ -94,8 +95,8 @@ void RequestService::pick_recipients(const ConnectionTable& table, AwaitSend& se
     for (int probe = 0; probe < 256 && sent.recipients < want; ++probe) {
         const auto e = table.at_slot(rng_.below(table.capacity()));
         const auto chosen = sent.users.begin() + sent.recipients;
-        if (!e || std::find(sent.users.begin(), chosen, static_cast<std::uint32_t>(e->first)) !=
-                      chosen) {
+        if (!e ||
+            std::find(sent.users.begin(), chosen, static_cast<std::uint32_t>(e->first)) != chosen) {
             continue;
         }
         sent.users[sent.recipients] = static_cast<std::uint32_t>(e->first);
@@ -164,7 +165,7 @@ RequestService::SendOutcome RequestService::send_one_packet(Effects& out) {
             count(ServiceEvent::create_failures);
             return SendOutcome::refused;
         }
-        send_notices(sent, result.get().result->packet, out);
+        send_notices(sent, result.get().result->packet, result.get().durable_at, out);
         return SendOutcome::sent;
     }
     return SendOutcome::nobody;
@@ -209,7 +210,7 @@ void RequestService::on_created_send(const AwaitSend& op, const Completion<Creat
         count(ServiceEvent::create_failures);
         return;
     }
-    send_notices(op, done.result->packet, out);
+    send_notices(op, done.result->packet, done.durable_at, out);
 }
 
 void RequestService::on_offered(const AwaitOffer& op, const Completion<PacketId>& done) {
@@ -241,7 +242,8 @@ void RequestService::on_announcement(const Announced& in, Effects& out) {
     }
 }
 
-void RequestService::send_notices(const AwaitSend& op, PacketId packet, Effects& out) {
+void RequestService::send_notices(const AwaitSend& op, PacketId packet, std::uint64_t durable_at,
+                                  Effects& out) {
     count(ServiceEvent::packets_sent);
     if (store_.tracks_presence()) {
         // Recipients may be connected to any process: announce it on the SET's channel.
@@ -256,12 +258,12 @@ void RequestService::send_notices(const AwaitSend& op, PacketId packet, Effects&
         return;
     }
     const protocol::PacketNotice notice{static_cast<std::uint32_t>(packet.value),
-                                        static_cast<std::uint32_t>(op.total.value),
-                                        op.recipients, op.users};
+                                        static_cast<std::uint32_t>(op.total.value), op.recipients,
+                                        op.users};
     // On each recipient's own connection, picked from the registry when the packet was made
     // (the caller skips one that has left since).
     for (std::size_t i = 0; i < op.recipients; ++i) {
-        out.push_back(Notify{op.conns[i], notice});
+        out.push_back(Notify{op.conns[i], notice, durable_at});
         count(ServiceEvent::notices);
     }
 }
