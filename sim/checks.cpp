@@ -108,6 +108,9 @@ void Oracle::seed(const SplitTerms& terms, const std::array<std::uint8_t, 32>& s
 void Oracle::check_against(World& world) const {
     for (const auto& [packet, users] : shares_) {
         const auto info = world.read(packet);
+        if (!info && keep_until(packet) > world.now() + Time{World::kTickMs}) {
+            throw Broken(packet_name(packet) + ", which clients were told of, is not in the store");
+        }
         if (!info) {
             continue;  // retired
         }
@@ -150,7 +153,7 @@ void World::check_pools() {
 }
 
 void World::check_packets() {
-    for (const PacketId packet : known_) {
+    for (const auto& [compact, packet] : compact_) {
         const auto info = read(packet);
         if (!info) {
             continue;
@@ -193,6 +196,14 @@ void World::check_registry() {
     if (registry_->total_size() != logged_in) {
         throw Broken("the registry holds " + std::to_string(registry_->total_size()) +
                      " connections, " + std::to_string(logged_in) + " are logged in");
+    }
+}
+
+void Oracle::shook(std::uint32_t compact, UserId user) {
+    const auto [it, fresh] = shakes_.emplace(compact, user);
+    if (!fresh && it->second != user) {
+        throw Broken("shake packet " + std::to_string(compact) + " was handed to users " +
+                     std::to_string(it->second) + " and " + std::to_string(user));
     }
 }
 

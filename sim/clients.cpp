@@ -220,18 +220,19 @@ void World::client_reply(SimClient& client, const Tag& tag, const protocol::Mess
             [&](const protocol::LoginResponse& r) { logged_in(r.result); },
             [&](const protocol::AuthLoginResponse& r) { logged_in(r.result); },
             [&](const protocol::CreateResponse& r) {
-                on_created(user, std::get<protocol::CreatePacket>(pending.request), r, tag.retry);
+                on_created(user, std::get<protocol::CreatePacket>(pending.request), r, tag);
                 remember();
             },
             [&](const protocol::ClaimResponse& r) {
+                on_claimed(user, std::get<protocol::Claim>(pending.request), r);
                 const auto status = protocol::claim_status_from_wire(r.status);
                 if (status == ClaimStatus::claimed || status == ClaimStatus::already_claimed) {
-                    const PacketId packet{r.packet};
-                    const Cents amount{static_cast<std::int64_t>(r.amount)};
-                    oracle_.told_share(packet, user, amount, r.share_index);
-                    oracle_.claim_answer(user, r.request_id, packet, amount, r.share_index);
-                    keep_packet(packet);
                     remember();
+                }
+            },
+            [&](const protocol::ShakeResponse& r) {
+                if (r.result == protocol::kShakeGotPacket) {
+                    oracle_.shook(r.packet, user);
                 }
             },
             [&](const protocol::GrabResponse& r) {
@@ -251,20 +252,46 @@ void World::client_reply(SimClient& client, const Tag& tag, const protocol::Mess
 }
 
 void World::on_created(UserId user, const protocol::CreatePacket& asked,
-                       const protocol::CreateResponse& r, bool retry) {
+                       const protocol::CreateResponse& r, const Tag& tag) {
     const PacketId packet{r.packet};
     oracle_.created(user, r.request_id, packet);
+    // Its deadline is at least the request's send time + ttl, and it is kept for the retention
+    // after its refund: until then it must be found. (A resent create may have made the packet
+    // at the first sending, earlier: no bound from it.)
+    if (!tag.retry) {
+        oracle_.keep(packet, tag.sent + Time{std::int64_t{asked.ttl_seconds} * 1000} + kRetention);
+    }
     const auto info = read(packet);
     if (info && (info->total.value != static_cast<std::int64_t>(asked.total) ||
                  info->count != asked.count || info->sender != user)) {
         throw Broken("packet " + std::to_string(packet.value) +
                      " is not the one its create asked for");
     }
-    if (!retry) {
+    if (!tag.retry) {
         ++result_.creates;
     }
     keep_packet(packet);
     learn(packet);
+}
+
+void World::on_claimed(UserId user, const protocol::Claim& asked,
+                       const protocol::ClaimResponse& r) {
+    const auto status = protocol::claim_status_from_wire(r.status);
+    if (status == ClaimStatus::claimed || status == ClaimStatus::already_claimed) {
+        const PacketId packet{r.packet};
+        const Cents amount{static_cast<std::int64_t>(r.amount)};
+        oracle_.told_share(packet, user, amount, r.share_index);
+        oracle_.claim_answer(user, r.request_id, packet, amount, r.share_index);
+        keep_packet(packet);
+        return;
+    }
+    // A user who holds a share gets it again (already_claimed) until the packet retires.
+    const PacketId packet{asked.packet};
+    if (oracle_.holds(packet, user) && oracle_.keep_until(packet) > now_ + Time{kTickMs}) {
+        throw Broken("user " + std::to_string(user) + " holds a share of packet " +
+                     std::to_string(packet.value) + ", but a claim of it was answered " +
+                     std::string(status ? to_string(*status) : "with an unknown status"));
+    }
 }
 
 void World::on_proof(PacketId packet, const protocol::ProofResponse& r) {

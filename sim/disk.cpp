@@ -105,6 +105,9 @@ void SimDisk::remember(const std::string& path) {
 
 std::expected<std::unique_ptr<JournalFile>, std::error_code> SimDisk::open(const std::string& path,
                                                                            OpenMode mode) {
+    if (!call()) {
+        return std::unexpected(sys(EBADF));
+    }
     auto it = entries_.find(path);
     if (it == entries_.end()) {
         if (mode == OpenMode::read) {
@@ -116,6 +119,9 @@ std::expected<std::unique_ptr<JournalFile>, std::error_code> SimDisk::open(const
 }
 
 std::expected<std::vector<std::string>, std::error_code> SimDisk::list(const std::string& dir) {
+    if (!call()) {
+        return std::unexpected(sys(EBADF));
+    }
     std::vector<std::string> names;
     const std::string prefix = dir + "/";
     for (auto it = entries_.lower_bound(prefix);
@@ -128,6 +134,9 @@ std::expected<std::vector<std::string>, std::error_code> SimDisk::list(const std
 }
 
 std::expected<void, std::error_code> SimDisk::remove(const std::string& path) {
+    if (!call()) {
+        return std::unexpected(sys(EBADF));
+    }
     if (!entries_.contains(path)) {
         return std::unexpected(sys(ENOENT));
     }
@@ -138,6 +147,9 @@ std::expected<void, std::error_code> SimDisk::remove(const std::string& path) {
 
 std::expected<void, std::error_code> SimDisk::rename(const std::string& from,
                                                      const std::string& to) {
+    if (!call()) {
+        return std::unexpected(sys(EBADF));
+    }
     const auto it = entries_.find(from);
     if (it == entries_.end()) {
         return std::unexpected(sys(ENOENT));
@@ -151,6 +163,9 @@ std::expected<void, std::error_code> SimDisk::rename(const std::string& from,
 }
 
 std::expected<void, std::error_code> SimDisk::sync_dir(const std::string& dir) {
+    if (!call()) {
+        return std::unexpected(sys(EBADF));
+    }
     for (auto& [path, entry] : entries_) {
         if (dir_of(path) == dir) {
             entry.durable = true;
@@ -163,6 +178,9 @@ std::expected<void, std::error_code> SimDisk::sync_dir(const std::string& dir) {
 void SimDisk::crash(bool power_loss, bool tear) {
     ++epoch_;
     ++stats_.crashes;
+    frozen_ = true;
+    tripped_ = false;
+    armed_.reset();
     if (!power_loss) {
         return;
     }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,14 @@ public:
     /// (plus, with `tear`, a random piece of the bytes written after them), every entry not
     /// made durable by a directory sync undone.
     void crash(bool power_loss, bool tear);
+    /// After a crash, nothing reaches the disk (open, remove, rename, list, sync_dir fail with
+    /// EBADF too) until the next process starts: `restart`.
+    void restart() noexcept { frozen_ = false; }
+    /// The process dies in the middle of what it is doing: after `calls` more calls, every
+    /// call fails (as a process killed between a write and its fsync). `tripped` tells the
+    /// world to carry out the crash at the end of the current event.
+    void arm(std::uint32_t calls) noexcept { armed_ = calls; }
+    [[nodiscard]] bool tripped() const noexcept { return tripped_; }
 
     struct Stats {
         std::uint64_t syncs{0}, sync_failures{0}, write_failures{0}, torn_bytes{0}, crashes{0};
@@ -57,7 +66,19 @@ public:
         std::size_t durable{0};  ///< bytes of `data` a sync made durable
     };
     /// For SimFile.
-    [[nodiscard]] bool alive(std::uint64_t epoch) const noexcept { return epoch == epoch_; }
+    [[nodiscard]] bool alive(std::uint64_t epoch) noexcept { return epoch == epoch_ && call(); }
+    /// Counts a call against an armed crash; false once the process is dead.
+    [[nodiscard]] bool call() noexcept {
+        if (frozen_ || tripped_) {
+            return false;
+        }
+        if (armed_ && (*armed_)-- == 0) {
+            tripped_ = true;
+            armed_.reset();
+            return false;
+        }
+        return true;
+    }
     [[nodiscard]] bool fail(std::uint32_t permille) noexcept {
         return permille != 0 && rng_.below(1000) < permille;
     }
@@ -75,6 +96,9 @@ private:
 
     Rng& rng_;
     std::uint64_t epoch_{1};
+    bool frozen_{false};
+    bool tripped_{false};
+    std::optional<std::uint32_t> armed_;
     std::map<std::string, Entry> entries_;
     std::map<std::string, std::shared_ptr<Node>> undone_;  // durable entries gone since a sync
     Stats stats_;

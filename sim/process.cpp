@@ -20,14 +20,15 @@ void World::start_process() {
                 throw;
             }
             note(std::string("the daemon exits at start: ") + e.what());
+            disk_.crash(false, false);  // first: the exiting process writes no more
             workers_.clear();
-            disk_.crash(false, false);
         }
     }
 }
 
 void World::start_once() {
     ++incarnation_;
+    disk_.restart();
     registry_ =
         std::make_unique<ConnectionRegistry>(ShardingConfig{scenario_.sets, scenario_.workers, 64});
     ServiceConfig config;
@@ -186,6 +187,9 @@ void World::write_snapshot(WorkerId w, std::uint32_t tries) {
 void World::keep_packet(PacketId packet) {
     if (const auto info = read(packet)) {
         oracle_.keep(packet, info->expires_at + kRetention);
+    } else if (oracle_.keep_until(packet) > now_ + Time{kTickMs}) {
+        throw Broken("packet " + std::to_string(packet.value) +
+                     ", which a reply just named, is not in the store");
     }
 }
 

@@ -71,6 +71,9 @@ bool World::next(Time end) {
     now_ = node.key().first;
     ++result_.events;
     handle(node.mapped());
+    if (disk_.tripped()) {
+        crash();  // the process died inside a disk operation of this event
+    }
     schedule_pumps();
     check_pools();
     return true;
@@ -153,7 +156,14 @@ void World::handle(Event& e) {
                            write_snapshot(d.worker, d.tries);
                        }
                    },
-                   [&](CrashDue&) { crash(); },
+                   [&](CrashDue& c) {
+                       if (!c.armed && rng_.below(2) == 0) {
+                           disk_.arm(static_cast<std::uint32_t>(rng_.below(8)));
+                           at(now_ + Time{100}, CrashDue{true, incarnation_});
+                       } else if (!c.armed || live(c.incarnation)) {
+                           crash();
+                       }
+                   },
                },
                e);
 }
@@ -292,7 +302,7 @@ void World::carry_out(WorkerId w, Effect& effect, Link* current, std::vector<Lin
                        Link& link = *links_[n.conn - 1];
                        if (link.alive && link.worker == w) {
                            ++result_.notices;
-                           to_link(link, Reply{n.notice});
+                           to_link(link, Reply{n.notice, n.hold_until});
                        }
                    },
                    [&](PacketRead&) {},
@@ -379,7 +389,9 @@ Link* World::find(const ReplyAddress& a) {
 }
 
 void World::learn(PacketId packet) {
-    if (compact_.emplace(static_cast<std::uint32_t>(packet.value), packet).second) {
+    PacketId& slot = compact_[static_cast<std::uint32_t>(packet.value)];
+    if (slot != packet) {
+        slot = packet;  // the newest packet of that compact id
         known_.push_back(packet);
         if (known_.size() > 256) {
             known_.erase(known_.begin(), known_.begin() + 64);  // clients favour recent ones
@@ -387,7 +399,16 @@ void World::learn(PacketId packet) {
     }
 }
 
-std::optional<PacketId> World::resolve_compact(std::uint32_t compact) const {
+std::optional<PacketId> World::resolve_compact(std::uint32_t compact) {
+    // A live packet first (as the store resolves a grab), else the newest learned.
+    const ShardId set = compact & kMaxShard;
+    if (set < scenario_.sets) {
+        if (RedPacketPool* pool = workers_[registry_->worker_of(set)].store->pool(set)) {
+            if (const auto live = pool->resolve_compact(compact)) {
+                return live;
+            }
+        }
+    }
     const auto it = compact_.find(compact);
     return it == compact_.end() ? std::nullopt : std::optional{it->second};
 }

@@ -81,8 +81,13 @@ struct SnapshotWrite {
     WorkerId worker;
     std::uint32_t tries;
 };
-/// kill -9 of the daemon, then its restart from what the disk kept.
-struct CrashDue {};
+/// kill -9 of the daemon (or a power cut), then its restart from what the disk kept. Half of
+/// them land inside a disk operation: the disk is armed to die a few calls later, and the crash
+/// is carried out at the end of that event (`armed`: the fallback if it never trips).
+struct CrashDue {
+    bool armed{false};
+    std::uint32_t incarnation{0};
+};
 using Event = std::variant<ClientWake, ToServer, ToClient, PeerArrive, PeerReply, TickDue,
                            JournalPump, SnapshotDue, SnapshotWrite, CrashDue>;
 
@@ -151,6 +156,18 @@ public:
     void keep(PacketId packet, Time until);
     /// After a recovery: every packet and share clients were told of, still there at `now`.
     void check_recovered(World& world, Time now);
+    /// Until when `packet` must be found (Time::min() if nobody said).
+    [[nodiscard]] Time keep_until(PacketId packet) const {
+        const auto it = keep_until_.find(packet);
+        return it == keep_until_.end() ? Time::min() : it->second;
+    }
+    /// True if `user` was told of a share of `packet`.
+    [[nodiscard]] bool holds(PacketId packet, UserId user) const {
+        const auto it = shares_.find(packet);
+        return it != shares_.end() && it->second.contains(user);
+    }
+    /// A shake packet handed to `user`: never to two users.
+    void shook(std::uint32_t compact, UserId user);
     void told_share(PacketId packet, UserId user, Cents amount, std::optional<std::uint32_t> index);
     void claim_answer(UserId user, std::uint64_t request_id, PacketId packet, Cents amount,
                       std::uint32_t index);
@@ -171,6 +188,7 @@ private:
     std::map<PacketId, std::map<UserId, Told>> shares_;
     std::map<PacketId, std::array<std::uint8_t, 32>> commitments_;
     std::map<PacketId, Time> keep_until_;
+    std::unordered_map<std::uint32_t, UserId> shakes_;
 };
 
 class World {
@@ -202,8 +220,9 @@ public:
     /// Sends the client's output on its link.
     void write(SimClient& client);
     [[nodiscard]] const std::vector<PacketId>& known_packets() const { return known_; }
+    /// Every packet clients have learned of (by compact id, the newest).
     void learn(PacketId packet);
-    [[nodiscard]] std::optional<PacketId> resolve_compact(std::uint32_t compact) const;
+    [[nodiscard]] std::optional<PacketId> resolve_compact(std::uint32_t compact);
     [[nodiscard]] std::optional<PacketInfo> read(PacketId packet);
     Oracle& oracle() noexcept { return oracle_; }
     Result& result() noexcept { return result_; }
@@ -250,7 +269,8 @@ private:
     void client_lost(SimClient& client);
     [[nodiscard]] protocol::Message client_request(SimClient& client);
     void on_created(UserId user, const protocol::CreatePacket& asked,
-                    const protocol::CreateResponse& r, bool retry);
+                    const protocol::CreateResponse& r, const Tag& tag);
+    void on_claimed(UserId user, const protocol::Claim& asked, const protocol::ClaimResponse& r);
     void on_proof(PacketId packet, const protocol::ProofResponse& r);
     void check_answered(const SimClient& client) const;
     // Checks (checks.cpp).

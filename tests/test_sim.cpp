@@ -157,13 +157,16 @@ TEST_CASE("the simulated disk keeps what was synced through a power cut, all thr
     REQUIRE(tmp.has_value());
 
     disk.crash(false, false);  // kill -9: the kernel keeps what was written
-    CHECK_FALSE((*f)->write_at(150, bytes(1, 3)).has_value());  // the dead process's file
+    CHECK_FALSE((*f)->write_at(150, bytes(1, 3)).has_value());        // the dead process's file
+    CHECK_FALSE(disk.open("/d/other", OpenMode::write).has_value());  // nor anything new
+    disk.restart();
     auto again = disk.open("/d/journal", OpenMode::read);
     REQUIRE(again.has_value());
     CHECK((*again)->size() == 150U);
     CHECK(disk.list("/d")->size() == 2);
 
     disk.crash(true, false);  // a power cut: only what was synced, and only durable entries
+    disk.restart();
     auto after = disk.open("/d/journal", OpenMode::read);
     CHECK((*after)->size() == 100U);  // what the kill -9 left in the page cache was never synced
     CHECK(disk.list("/d")->size() == 1);
@@ -171,6 +174,7 @@ TEST_CASE("the simulated disk keeps what was synced through a power cut, all thr
     auto w = disk.open("/d/journal", OpenMode::write);
     REQUIRE((*w)->write_at(100, bytes(1000, 4)).has_value());
     disk.crash(true, true);  // torn: a piece of the unsynced bytes survives
+    disk.restart();
     const auto size = *(*disk.open("/d/journal", OpenMode::read))->size();
     CHECK(size >= 100U);
     CHECK(size < 1100U);
@@ -181,7 +185,18 @@ TEST_CASE("the simulated disk keeps what was synced through a power cut, all thr
     REQUIRE((*s)->sync().has_value());
     REQUIRE(disk.rename("/d/snap.tmp", "/d/snap").has_value());
     disk.crash(true, false);  // the rename was never made durable by a directory sync
+    disk.restart();
     CHECK_FALSE(disk.open("/d/snap", OpenMode::read).has_value());
+
+    // An armed disk dies two calls later, in the middle of what the process was doing.
+    auto g = disk.open("/d/g", OpenMode::write);
+    disk.arm(2);
+    CHECK((*g)->write_at(0, bytes(10, 6)).has_value());   // call 1
+    CHECK((*g)->write_at(10, bytes(10, 6)).has_value());  // call 2
+    CHECK_FALSE(disk.tripped());
+    CHECK_FALSE((*g)->sync().has_value());  // dead between the write and its fsync
+    CHECK(disk.tripped());
+    CHECK_FALSE(disk.list("/d").has_value());
 }
 
 TEST_CASE("the simulated disk fails syncs and writes at the rates set", "[sim]") {
@@ -208,7 +223,7 @@ TEST_CASE("the simulated disk fails syncs and writes at the rates set", "[sim]")
     CHECK(disk.stats().write_failures == static_cast<std::uint64_t>(write_failed));
 }
 
-TEST_CASE("regression: recovery makes the records it replays durable (seeds 224; 14 in a storm)",
+TEST_CASE("regression: recovery makes the records it replays durable (seed 224, and 14 in a storm)",
           "[sim]") {
     // Before recovery synced what it read, a kill -9 between a batch's write and its fsync left
     // records in the page cache that the restarted daemon replayed and answered from; a power
@@ -226,4 +241,19 @@ TEST_CASE("regression: recovery makes the records it replays durable (seeds 224;
         CHECK(r.ok);
         CHECK(r.crashes > 0);
     }
+}
+
+TEST_CASE("regression: a send campaign's notice waits for its packet's record (seed 1160)",
+          "[sim]") {
+    // Before notices were held until the campaign packet's create record was durable, a
+    // recipient could learn a packet, fetch its commitment, and see a power cut take the packet
+    // back — the same id then named another packet: "packet …: its commitment changed".
+    Scenario s = Scenario::from_seed(1160);
+    s.max_steps = 3000;
+    REQUIRE(s.send_rate > 0);
+    const Result r = run(s);
+    INFO(report(r));
+    CHECK(r.ok);
+    CHECK(r.notices > 0);
+    CHECK(r.crashes > 0);
 }
