@@ -2,11 +2,10 @@
 // pool workload that records every event, state comparison, and hand-written segment files.
 #pragma once
 
-#include <algorithm>
-#include <catch2/catch.hpp>
-
 #include <stdlib.h>
 
+#include <algorithm>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -24,13 +23,29 @@
 namespace test_support {
 
 using namespace redpacket;
+
+/// A claim record of `sequence` (the other fields derived from it).
+inline JournalRecord claim_record(std::uint64_t sequence = 7) {
+    JournalRecord r;
+    r.sequence = sequence;
+    r.kind = PoolEventKind::claimed;
+    r.shard = 3;
+    r.packet = PacketId{(sequence << 13) | 3};
+    r.user = 1000 + sequence;
+    r.amount = Cents{static_cast<std::int64_t>(sequence % 97) + 1};
+    r.index = static_cast<std::uint32_t>(sequence % 5);
+    r.at = Time{static_cast<std::int64_t>(sequence) * 10};
+    r.request_id = sequence * 3;
+    return r;
+}
 using namespace std::chrono_literals;
 
 /// A fresh directory under the temp dir, removed with its content at scope exit.
 class TempDir {
 public:
     TempDir() {
-        std::string pattern = (std::filesystem::temp_directory_path() / "redpacket-test-XXXXXX").string();
+        std::string pattern =
+            (std::filesystem::temp_directory_path() / "redpacket-test-XXXXXX").string();
         if (::mkdtemp(pattern.data()) == nullptr) {
             throw std::runtime_error("mkdtemp failed");
         }
@@ -83,10 +98,15 @@ public:
         now_ += Time{static_cast<std::int64_t>(rng_.below(200))};
         switch (rng_.below(10)) {
             case 0:
-            case 1: create(); break;
-            case 2: (void)pool_.expire(now_); break;
+            case 1:
+                create();
+                break;
+            case 2:
+                (void)pool_.expire(now_);
+                break;
             case 3: {
-                auto id = pool_.offer(Cents{rng_.between(1, 500)}, now_ + 2s + Time{rng_.between(0, 999)});
+                auto id = pool_.offer(Cents{rng_.between(1, 500)},
+                                      now_ + 2s + Time{rng_.between(0, 999)});
                 if (id && !shake_ids_.empty() && *id <= shake_ids_.back()) {
                     FAIL("shake ids must grow");
                 }
@@ -95,8 +115,12 @@ public:
                 }
                 break;
             }
-            case 4: (void)pool_.take(rng_.below(1000), now_); break;
-            default: claim(); break;
+            case 4:
+                (void)pool_.take(rng_.below(1000), now_);
+                break;
+            default:
+                claim();
+                break;
         }
     }
     void create() {
@@ -115,8 +139,8 @@ public:
                 }
             }
         }
-        auto id = pool_.create(rng_.below(1000), Cents{rng_.between(count, 100000)}, count,
-                               policy, now_ + Time{rng_.between(500, 6000)}, allowed);
+        auto id = pool_.create(rng_.below(1000), Cents{rng_.between(count, 100000)}, count, policy,
+                               now_ + Time{rng_.between(500, 6000)}, allowed);
         if (id) {
             ids_.insert(*id);
             live_.push_back(*id);
@@ -204,7 +228,8 @@ inline void write_segment(const std::string& dir, std::uint64_t first_sequence,
     for (const JournalRecord& r : records) {
         std::vector<std::byte> buf(record_size(r));
         REQUIRE(encode_record(r, buf) == buf.size());
-        out.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
+        out.write(reinterpret_cast<const char*>(buf.data()),
+                  static_cast<std::streamsize>(buf.size()));
     }
 }
 
@@ -222,11 +247,12 @@ inline void write_bytes(const std::string& path, const std::vector<char>& bytes)
 /// Every record of a journal directory (require continuity; fails the test on error).
 inline std::vector<JournalRecord> read_journal(JournalFileSystem& fs, const std::string& dir) {
     std::vector<JournalRecord> out;
-    auto scan = scan_journal(fs, dir, [&](const JournalRecord& r, const RecordLocation&)
-                                          -> std::expected<void, JournalError> {
-        out.push_back(r);
-        return {};
-    });
+    auto scan = scan_journal(
+        fs, dir,
+        [&](const JournalRecord& r, const RecordLocation&) -> std::expected<void, JournalError> {
+            out.push_back(r);
+            return {};
+        });
     if (!scan) {
         FAIL("scan failed: " << describe(scan.error()));
     }
