@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 #include <microhttpd.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -29,6 +30,8 @@
 #include <memory>
 #include <string_view>
 #include <utility>
+
+#include "log.hpp"
 
 namespace redpacketd {
 
@@ -82,6 +85,9 @@ struct AdminServer::Impl {
     uv_timer_t* sweeper{nullptr};  // the whole-exchange deadlines
     std::list<Connection> connections;  // every connection MHD holds, cut or not
     bool closed{false};
+    AdminCounts counts;
+    std::uint64_t auth_logged_ms{0};        // when a refused token was last logged
+    std::uint64_t auth_unlogged{0};         // refused since, not logged
 
     std::expected<std::uint16_t, std::string> listen(const std::string& host, std::uint16_t port) {
         if (mhd != nullptr || closed) {
@@ -267,19 +273,19 @@ struct AdminServer::Impl {
     /// MHD's access handler. Nothing may unwind through MHD's C frames: an exception (out of
     /// memory) ends the connection instead.
     static MHD_Result on_request(void* cls, MHD_Connection* connection, const char* /*url*/,
-                                 const char* method, const char* /*version*/,
+                                 const char* method, const char* version,
                                  const char* upload_data,
                                  size_t* upload_data_size, void** request_context) noexcept {
         try {
-            return static_cast<Impl*>(cls)->handle(connection, method, upload_data,
+            return static_cast<Impl*>(cls)->handle(connection, method, version, upload_data,
                                                    upload_data_size, request_context);
         } catch (...) {
             return MHD_NO;
         }
     }
 
-    MHD_Result handle(MHD_Connection* connection, const char* method, const char* upload_data,
-                      size_t* upload_data_size, void** request_context) {
+    MHD_Result handle(MHD_Connection* connection, const char* method, const char* version,
+                      const char* upload_data, size_t* upload_data_size, void** request_context) {
         auto* r = static_cast<Request*>(*request_context);
         if (r == nullptr) {
             return MHD_NO;  // no request line seen: cannot happen, refuse rather than guess
@@ -293,6 +299,12 @@ struct AdminServer::Impl {
             r->request.authorization = auth != nullptr ? auth : "";
             if (c != nullptr && c->over_limit) {
                 return respond(connection, c, error_response(503, "too many admin connections"));
+            }
+            // RFC 9112 §3.2: an HTTP/1.1 request without a Host header is answered 400.
+            if (std::string_view{version} == MHD_HTTP_VERSION_1_1 &&
+                MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) ==
+                    nullptr) {
+                return respond(connection, c, error_response(400, "HTTP/1.1 request without Host"));
             }
             if (announced_too_large(MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
                                                                 MHD_HTTP_HEADER_CONTENT_LENGTH),
@@ -315,7 +327,56 @@ struct AdminServer::Impl {
         if (r->body_too_large) {
             return respond(connection, c, too_large());
         }
-        return respond(connection, c, route(r->request, backend, token));
+        const HttpResponse answer = route(r->request, backend, token);
+        if (answer.status == 401) {
+            log_refused_token(connection, r->request);
+        }
+        log(LogLevel::debug, "admin: {} {} answered {}", r->request.method,
+            printable(r->request.url), answer.status);
+        return respond(connection, c, answer);
+    }
+
+    /// A log line for a refused token: at most one a second, naming the client and the request.
+    void log_refused_token(MHD_Connection* connection, const HttpRequest& request) {
+        ++counts.auth_failures;
+        const std::uint64_t now = uv_now(loop);
+        if (auth_logged_ms != 0 && now < auth_logged_ms + 1000) {
+            ++auth_unlogged;
+            return;
+        }
+        log(LogLevel::warn, "admin: {} {} from {} refused: missing or wrong bearer token{}",
+            request.method, printable(request.url), peer_of(connection),
+            auth_unlogged == 0 ? std::string{}
+                               : fmt::format(" ({} more refused since the last such line)",
+                                             auth_unlogged));
+        auth_logged_ms = now;
+        auth_unlogged = 0;
+    }
+
+    /// The client's address, "?" if MHD does not say.
+    static std::string peer_of(MHD_Connection* connection) {
+        const MHD_ConnectionInfo* info =
+            MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (info == nullptr || info->client_addr == nullptr) {
+            return "?";
+        }
+        char text[INET6_ADDRSTRLEN] = "?";
+        const sockaddr* a = info->client_addr;
+        if (a->sa_family == AF_INET) {
+            ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(a)->sin_addr, text,
+                        sizeof text);
+        } else if (a->sa_family == AF_INET6) {
+            ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr, text,
+                        sizeof text);
+        }
+        return text;
+    }
+
+    /// At most 200 bytes of a client's URL, control bytes shown as '?', for a log line.
+    static std::string printable(std::string_view url) {
+        std::string out(url.substr(0, 200));
+        std::ranges::replace_if(out, [](char ch) { return ch < 0x20 || ch == 0x7f; }, '?');
+        return out;
     }
 
     [[nodiscard]] HttpResponse too_large() const {
@@ -331,9 +392,13 @@ struct AdminServer::Impl {
         }
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, answer.content_type.c_str());
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+        if (!answer.allow.empty()) {
+            MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, answer.allow.c_str());
+        }
         if (answer.status == 401) {
             MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
         }
+        ++counts.by_status[answer.status];
         const MHD_Result queued =
             MHD_queue_response(connection, static_cast<unsigned>(answer.status), response);
         MHD_destroy_response(response);
@@ -379,5 +444,7 @@ std::expected<std::uint16_t, std::string> AdminServer::listen(const std::string&
 void AdminServer::close() noexcept { impl_->close(); }
 
 std::size_t AdminServer::connection_count() const noexcept { return impl_->connections.size(); }
+
+const AdminCounts& AdminServer::counts() const noexcept { return impl_->counts; }
 
 }  // namespace redpacketd

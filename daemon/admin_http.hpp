@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -34,9 +35,10 @@ struct HttpResponse {
     int status;
     std::string content_type;
     std::string body;
+    std::string allow{};  ///< a 405's Allow header: the methods the path takes
 };
 
-/// Answers one admin request. GET /healthz, /stats, /metrics, /campaigns,
+/// Answers one admin request. GET (or HEAD) /healthz, /stats, /metrics, /campaigns,
 /// /packets/<id>/proof; POST
 /// /campaigns/shake and /campaigns/send (JSON); GET /yaohongbao and /fahongbao (the 2017
 /// query-string forms). A non-empty `bearer_token` guards every path but /healthz (401).
@@ -61,6 +63,14 @@ struct AdminLimits {
                                                ///< same again to finish after the response
 };
 
+/// What an admin server answered since it started: requests by status code (its loop's thread
+/// writes and reads them). A 401 is a failed authentication; those are also logged, at most one
+/// line a second (the line says how many it stands for).
+struct AdminCounts {
+    std::map<int, std::uint64_t> by_status;
+    std::uint64_t auth_failures{0};
+};
+
 /// Serves `route()` on a libuv loop. Handles are freed in their close callbacks, so after
 /// `close()` (or destruction, which calls it) the loop must run once more to release them.
 class AdminServer {
@@ -83,6 +93,8 @@ public:
     void close() noexcept;
     /// Admin connections currently open (not yet closing).
     [[nodiscard]] std::size_t connection_count() const noexcept;
+    /// The requests answered so far. Call on the loop's thread.
+    [[nodiscard]] const AdminCounts& counts() const noexcept;
 
 private:
     struct Impl;

@@ -234,14 +234,23 @@ HttpResponse packet_proof(std::uint64_t packet, AdminBackend& backend) {
                  : error_response(proof.error().first, proof.error().second);
 }
 
+/// 405, with the Allow header RFC 9110 requires.
 HttpResponse wrong_method(std::string_view allowed) {
-    return error_response(405, fmt::format("method not allowed; use {}", allowed));
+    HttpResponse r = error_response(405, fmt::format("method not allowed; use {}", allowed));
+    r.allow = allowed;
+    return r;
+}
+constexpr std::string_view kRead = "GET, HEAD";  // the paths that only read
+
+/// GET or HEAD: the same answer (the server sends HEAD's without its body).
+bool is_get(const HttpRequest& request) noexcept {
+    return request.method == "GET" || request.method == "HEAD";
 }
 
 /// Campaign control: the JSON forms and the 2017 query-string forms; nullopt for other paths.
 std::optional<HttpResponse> route_campaigns(const HttpRequest& request, std::string_view path,
                                             std::string_view query, AdminBackend& backend) {
-    const bool get = request.method == "GET";
+    const bool get = request.method == "GET";  // these GETs start campaigns: no HEAD
     const bool post = request.method == "POST";
     const auto shake = [&](const ShakeCampaignConfig& c) { return backend.start_shake(c); };
     const auto send = [&](const SendCampaignConfig& c) { return backend.start_send(c); };
@@ -282,19 +291,19 @@ HttpResponse route_unchecked(const HttpRequest& request, AdminBackend& backend,
         query = url.substr(path_end + 1);
         query = query.substr(0, query.find('#'));
     }
-    const bool get = request.method == "GET";
+    const bool get = is_get(request);
     // Probes need no token: /livez (and its old name /healthz) answers while the process
     // does; /readyz says whether it should get traffic, and why not.
     if (path == "/livez" || path == "/healthz") {
-        return get ? HttpResponse{200, "text/plain; charset=utf-8", "ok\n"} : wrong_method("GET");
+        return get ? HttpResponse{200, "text/plain; charset=utf-8", "ok\n"} : wrong_method(kRead);
     }
     if (path == "/dashboard") {  // the page holds no data: it asks /stats with the token
         return get ? HttpResponse{200, "text/html; charset=utf-8", std::string(kDashboardPage)}
-                   : wrong_method("GET");
+                   : wrong_method(kRead);
     }
     if (path == "/readyz") {
         if (!get) {
-            return wrong_method("GET");
+            return wrong_method(kRead);
         }
         const auto ready = backend.readiness();
         return ready ? HttpResponse{200, "text/plain; charset=utf-8", "ready\n"}
@@ -305,17 +314,17 @@ HttpResponse route_unchecked(const HttpRequest& request, AdminBackend& backend,
         return error_response(401, "missing or wrong bearer token");
     }
     if (path == "/stats") {
-        return get ? json_response(200, backend.stats()) : wrong_method("GET");
+        return get ? json_response(200, backend.stats()) : wrong_method(kRead);
     }
     if (path == "/metrics") {
         return get ? HttpResponse{200, "text/plain; version=0.0.4", backend.metrics()}
-                   : wrong_method("GET");
+                   : wrong_method(kRead);
     }
     if (path == "/campaigns") {
-        return get ? json_response(200, backend.campaigns()) : wrong_method("GET");
+        return get ? json_response(200, backend.campaigns()) : wrong_method(kRead);
     }
     if (const auto proof = proof_path(path)) {
-        return !get     ? wrong_method("GET")
+        return !get     ? wrong_method(kRead)
                : *proof ? packet_proof(**proof, backend)
                         : error_response(400, proof->error());
     }

@@ -271,9 +271,14 @@ void Server::finish_shutdown() {
     const auto service = [&](redpacket::ServiceEvent e) {
         return totals[kServiceEventBase + static_cast<std::size_t>(e)];
     };
+    using E = redpacket::ServiceEvent;
+    std::uint64_t requests = 0;  // every kind requests_total counts, logins to heartbeats
+    for (const E kind : {E::logins, E::shake_requests, E::grabs, E::claims, E::creates, E::queries,
+                         E::proofs, E::heartbeats}) {
+        requests += service(kind);
+    }
     log(LogLevel::info, "stopped: {} connections served, {} requests",
-        totals[static_cast<std::size_t>(Event::accepted)],
-        service(redpacket::ServiceEvent::shake_requests) + service(redpacket::ServiceEvent::grabs));
+        totals[static_cast<std::size_t>(Event::accepted)], requests);
 }
 
 std::vector<std::uint64_t> Server::event_totals() const {

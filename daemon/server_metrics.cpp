@@ -368,6 +368,22 @@ std::string Server::metrics() const {
              "GET /packets/<id>/proof reads that got no answer, by reason.");
     e.sample("admin_proof_read_failures_total", R"(reason="refused")", admin_reads_.refused);
     e.sample("admin_proof_read_failures_total", R"(reason="timed_out")", admin_reads_.timed_out);
+    if (admin_) {
+        const AdminCounts& admin = admin_->counts();
+        e.family("admin_requests_total", "counter", "Admin API requests answered, by status code.");
+        for (const auto& [status, n] : admin.by_status) {
+            e.sample("admin_requests_total", fmt::format(R"(code="{}")", status), n);
+        }
+        e.single("admin_auth_failures_total", "counter",
+                 "Admin API requests refused for a missing or wrong bearer token (logged).",
+                 admin.auth_failures);
+    }
+    e.family("limit", "gauge",
+             "The limits in force now (SIGHUP may change them), by setting: max_connections and "
+             "max_forwarded are counts, output_cap is bytes, *_ms are milliseconds.");
+    for (const RuntimeLimits::Field& f : RuntimeLimits::kFields) {
+        e.sample("limit", fmt::format(R"(limit="{}")", f.key), limit(shared_.limits.*f.value));
+    }
     e.family("config_reloads_total", "counter", "SIGHUP reloads of the settings, by outcome.");
     e.sample("config_reloads_total", R"(outcome="ok")", reloads_.ok);
     e.sample("config_reloads_total", R"(outcome="failed")", reloads_.failed);

@@ -1,8 +1,9 @@
 // Server, part 4: SIGHUP. The settings are read again the way they were at start-up (the
 // config file, the environment, the same flags); what the option table marks `runtime` — the
 // log level and format, the campaigns and the connection limits (RuntimeLimits) — is applied,
-// and every other change is logged as needing a restart. A changed campaign is posted whole, as
-// POST /campaigns/<kind> does: its pacing and total start again. A configuration that does not
+// and every other change is logged as needing a restart. A changed campaign goes on with its new
+// settings: the packets it made so far count against its total (POST /campaigns/<kind>, by
+// contrast, starts a campaign's count again). A configuration that does not
 // load or validate changes nothing, and says why.
 #include <fmt/ranges.h>
 
@@ -87,10 +88,12 @@ void Server::reload() {
         set_log_settings(next->log_level, next->log_format);
     }
     if (changed("shake.")) {
-        shared_.campaigns->post(next->shake);  // validate() passed on the whole configuration
+        // validate() passed on the whole configuration. The campaign goes on: what it made
+        // so far counts against its (new) total.
+        shared_.campaigns->post(next->shake, CampaignBoard::Change::retune);
     }
     if (changed("send.")) {
-        shared_.campaigns->post(next->send);
+        shared_.campaigns->post(next->send, CampaignBoard::Change::retune);
     }
     shared_.limits.store(*next);  // the limits' keys are all runtime ones
     ++reloads_.ok;

@@ -165,6 +165,11 @@ nlohmann::json Server::stats() const {
     j["campaigns"] = campaigns();
     j["loop"] = loop_lag_json();
     j["reloads"] = {{"ok", reloads_.ok}, {"failed", reloads_.failed}};
+    nlohmann::json limits = nlohmann::json::object();  // in force now (SIGHUP may change them)
+    for (const RuntimeLimits::Field& f : RuntimeLimits::kFields) {
+        limits[std::string(f.key)] = limit(shared_.limits.*f.value);
+    }
+    j["limits"] = std::move(limits);
     j["build"] = {{"version", redpacket::build_info::kVersion},
                   {"commit", redpacket::build_info::kCommit},
                   {"build_type", redpacket::build_info::kBuildType}};

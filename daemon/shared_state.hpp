@@ -37,18 +37,33 @@ class Worker;
 class CampaignBoard {
 public:
     CampaignBoard(const ShakeCampaignConfig& shake, const SendCampaignConfig& send)
-        : shake_{shake}, send_{send} {}
+        : shake_{{shake, Change::restart}}, send_{{send, Change::restart}} {}
 
-    void post(const ShakeCampaignConfig& c) { post(shake_, shake_generation_, c); }
-    void post(const SendCampaignConfig& c) { post(send_, send_generation_, c); }
-    [[nodiscard]] ShakeCampaignConfig shake() const { return read(shake_); }
-    [[nodiscard]] SendCampaignConfig send() const { return read(send_); }
-    /// The settings posted since generation `seen` (then updated), if any.
-    [[nodiscard]] std::optional<ShakeCampaignConfig> shake_since(std::uint64_t& seen) const {
-        return since(shake_, shake_generation_, seen);
+    using Change = redpacket::CampaignChange;
+    /// A posted campaign and whether it restarts the count of the one running.
+    template <class C>
+    struct Posted {
+        C campaign;
+        Change change{Change::restart};
+    };
+
+    void post(const ShakeCampaignConfig& c, Change change = Change::restart) {
+        post(shake_, shake_generation_, {c, change});
     }
-    [[nodiscard]] std::optional<SendCampaignConfig> send_since(std::uint64_t& seen) const {
-        return since(send_, send_generation_, seen);
+    void post(const SendCampaignConfig& c, Change change = Change::restart) {
+        post(send_, send_generation_, {c, change});
+    }
+    [[nodiscard]] ShakeCampaignConfig shake() const { return read(shake_).campaign; }
+    [[nodiscard]] SendCampaignConfig send() const { return read(send_).campaign; }
+    /// The settings posted since generation `seen` (then updated), if any. Of several posts in
+    /// between, the last one's settings and a restart if any of them restarted.
+    [[nodiscard]] std::optional<Posted<ShakeCampaignConfig>> shake_since(
+        std::uint64_t& seen, std::uint64_t& restarts_seen) const {
+        return since(shake_, shake_generation_, seen, restarts_seen);
+    }
+    [[nodiscard]] std::optional<Posted<SendCampaignConfig>> send_since(
+        std::uint64_t& seen, std::uint64_t& restarts_seen) const {
+        return since(send_, send_generation_, seen, restarts_seen);
     }
 
 private:
@@ -60,33 +75,44 @@ private:
         ~Lock() { flag.clear(std::memory_order_release); }
         std::atomic_flag& flag;
     };
-    template <class T>
-    void post(T& slot, std::atomic<std::uint64_t>& generation, const T& value) {
+    template <class C>
+    struct Slot {
+        Posted<C> posted;
+        std::uint64_t restarts{1};  // restarting posts so far (workers start at 0)
+    };
+    template <class C>
+    void post(Slot<C>& slot, std::atomic<std::uint64_t>& generation, const Posted<C>& value) {
         Lock lock{lock_};
-        slot = value;
+        slot.posted = value;
+        slot.restarts += value.change == Change::restart ? 1 : 0;
         generation.fetch_add(1, std::memory_order_release);
     }
-    template <class T>
-    [[nodiscard]] T read(const T& slot) const {
+    template <class C>
+    [[nodiscard]] Posted<C> read(const Slot<C>& slot) const {
         Lock lock{lock_};
-        return slot;
+        return slot.posted;
     }
-    template <class T>
-    [[nodiscard]] std::optional<T> since(const T& slot, const std::atomic<std::uint64_t>& generation,
-                                         std::uint64_t& seen) const {
+    template <class C>
+    [[nodiscard]] std::optional<Posted<C>> since(const Slot<C>& slot,
+                                                 const std::atomic<std::uint64_t>& generation,
+                                                 std::uint64_t& seen,
+                                                 std::uint64_t& restarts_seen) const {
         if (generation.load(std::memory_order_acquire) == seen) {
             return std::nullopt;
         }
         Lock lock{lock_};
         seen = generation.load(std::memory_order_relaxed);
-        return slot;
+        Posted<C> posted = slot.posted;
+        posted.change = slot.restarts != restarts_seen ? Change::restart : Change::retune;
+        restarts_seen = slot.restarts;
+        return posted;
     }
 
     mutable std::atomic_flag lock_ = ATOMIC_FLAG_INIT;
     std::atomic<std::uint64_t> shake_generation_{1};  // workers start at 0: they take the first
     std::atomic<std::uint64_t> send_generation_{1};
-    ShakeCampaignConfig shake_;
-    SendCampaignConfig send_;
+    Slot<ShakeCampaignConfig> shake_;
+    Slot<SendCampaignConfig> send_;
 };
 
 /// The connection limits SIGHUP may change while the daemon runs (server_reload.cpp). The

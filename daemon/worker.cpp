@@ -230,11 +230,11 @@ void Worker::on_tick(uv_timer_t* timer) {
 }
 
 void Worker::pick_up_campaigns() {
-    if (auto shake = shared_.campaigns->shake_since(shake_generation_)) {
-        service_->set_shake_campaign(*shake);
+    if (auto shake = shared_.campaigns->shake_since(shake_generation_, shake_restarts_)) {
+        service_->set_shake_campaign(shake->campaign, shake->change);
     }
-    if (auto send = shared_.campaigns->send_since(send_generation_)) {
-        service_->set_send_campaign(*send);
+    if (auto send = shared_.campaigns->send_since(send_generation_, send_restarts_)) {
+        service_->set_send_campaign(send->campaign, send->change);
     }
 }
 

@@ -185,6 +185,8 @@ private:
     std::uint64_t last_admin_read_{0};
     std::uint64_t shake_generation_{0};  // campaign settings last taken from Shared
     std::uint64_t send_generation_{0};
+    std::uint64_t shake_restarts_{0};  // and the restarts among them (CampaignBoard)
+    std::uint64_t send_restarts_{0};
     SnapshotTask snapshots_;
     HeldReplies held_;  // answers to forwarded requests, waiting for the journal
     std::vector<std::pair<redpacket::WorkerId, WorkerMessage>> retry_;  // refused by a full mailbox

@@ -316,6 +316,38 @@ TEST_CASE("the shake campaign offers its rate over the owned SETs, up to its sha
     CHECK(queued == 150);
 }
 
+TEST_CASE("a retuned campaign counts what it made against its new total; a restart starts again",
+          "[service][campaign]") {
+    Fixture f{1, 2};  // 8 of 16 SETs
+    ShakeCampaign c;
+    c.enabled = true;
+    c.rate = 1000;
+    c.total = 100;  // this worker's share: 50
+    f.service->set_shake_campaign(c);
+    int tick = 0;
+    const auto run = [&](int ticks) {
+        for (const int end = tick + ticks; tick < end; ++tick) {
+            f.tick(kNow + std::chrono::milliseconds{10 * tick}, 10, true);
+        }
+    };
+    run(100);
+    REQUIRE(f.service->shake_done() == 50);
+    c.rate = 2000;  // a reload that changes only the rate: the quota is made
+    f.service->set_shake_campaign(c, CampaignChange::retune);
+    run(100);
+    CHECK(f.service->shake_done() == 50);
+    CHECK(f.count(ServiceEvent::shake_offered) == 50);
+    c.total = 160;  // a higher total: 30 more on this worker, not 80
+    f.service->set_shake_campaign(c, CampaignChange::retune);
+    run(100);
+    CHECK(f.service->shake_done() == 80);
+    CHECK(f.count(ServiceEvent::shake_offered) == 80);
+    f.service->set_shake_campaign(c);  // a restart: a new campaign of 80 on this worker
+    run(100);
+    CHECK(f.service->shake_done() == 80);
+    CHECK(f.count(ServiceEvent::shake_offered) == 160);
+}
+
 TEST_CASE("the send campaign makes packets only its online recipients can claim and tells them",
           "[service][campaign]") {
     Fixture f;

@@ -54,11 +54,19 @@ struct CampaignShare {
     WorkerId index{0};
 };
 
+/// What setting a campaign does to the one running: `restart` starts its count (and so its
+/// total) again — POST /campaigns/<kind>; `retune` keeps the packets made so far counting
+/// against the new total — a reload of the settings.
+enum class CampaignChange : std::uint8_t { restart, retune };
+
 /// One worker's progress through a campaign: quota, packets made, token bucket.
 class CampaignPacer {
 public:
     /// Starts (or restarts) a campaign of `rate` packets/s and `total` packets (0: no limit).
     void start(std::uint32_t rate, std::uint64_t total, const CampaignShare& share) noexcept;
+    /// Changes the rate and total of the running campaign: the packets made so far count
+    /// against the new total and the tokens saved stay (up to the new rate's cap).
+    void retune(std::uint32_t rate, std::uint64_t total, const CampaignShare& share) noexcept;
     /// Adds the tokens of `elapsed_ms`. False when there is nothing to do on this worker (no
     /// SETs, rate 0, or its quota is made).
     [[nodiscard]] bool refill(std::int64_t elapsed_ms) noexcept;
@@ -77,6 +85,7 @@ public:
     [[nodiscard]] std::optional<std::uint64_t> quota() const noexcept { return quota_; }
 
 private:
+    [[nodiscard]] std::int64_t cap() const noexcept;
     [[nodiscard]] std::int64_t cost() const noexcept {
         return 1000 * static_cast<std::int64_t>(share_.sets);
     }

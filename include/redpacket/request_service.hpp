@@ -262,10 +262,12 @@ public:
     /// in the order the caller must carry it out.
     void step(const Input& input, Time now, Effects& out);
 
-    /// Runs or stops the campaigns (takes effect on the next tick; restarts the quota).
-    void set_shake_campaign(const ShakeCampaign& campaign);
-    void set_send_campaign(const SendCampaign& campaign);
-    /// Packets each campaign has made since it was last set.
+    /// Runs or stops the campaigns (takes effect on the next tick).
+    void set_shake_campaign(const ShakeCampaign& campaign,
+                            CampaignChange change = CampaignChange::restart);
+    void set_send_campaign(const SendCampaign& campaign,
+                           CampaignChange change = CampaignChange::restart);
+    /// Packets each campaign has made since it was last restarted.
     [[nodiscard]] std::uint64_t shake_done() const noexcept { return shake_pacer_.done(); }
     [[nodiscard]] std::uint64_t send_done() const noexcept { return send_pacer_.done(); }
     /// The SETs this service owns.

@@ -25,6 +25,15 @@ void CampaignPacer::start(std::uint32_t rate, std::uint64_t total,
     tokens_ = 0;
 }
 
+void CampaignPacer::retune(std::uint32_t rate, std::uint64_t total,
+                           const CampaignShare& share) noexcept {
+    const std::uint64_t done = done_;
+    const std::int64_t tokens = tokens_;
+    start(rate, total, share);
+    done_ = done;
+    tokens_ = std::min(tokens, cap());
+}
+
 bool CampaignPacer::refill(std::int64_t elapsed_ms) noexcept {
     if (share_.owned_sets == 0 || !quota_left()) {
         return false;
@@ -33,9 +42,14 @@ bool CampaignPacer::refill(std::int64_t elapsed_ms) noexcept {
     // owned/sets: R · owned · ms tokens of 1/(1000 · sets) packet.
     const auto owned = static_cast<std::int64_t>(share_.owned_sets);
     const std::int64_t gained = std::int64_t{rate_} * owned * elapsed_ms;
-    const std::int64_t cap = std::max<std::int64_t>(std::int64_t{rate_} * owned * 100, cost());
-    tokens_ = std::min(tokens_ + gained, cap);
+    tokens_ = std::min(tokens_ + gained, cap());
     return true;
+}
+
+std::int64_t CampaignPacer::cap() const noexcept {
+    // At most 100 ms of tokens (and one packet's at least).
+    const auto owned = static_cast<std::int64_t>(share_.owned_sets);
+    return std::max<std::int64_t>(std::int64_t{rate_} * owned * 100, cost());
 }
 
 bool CampaignPacer::try_spend() noexcept {

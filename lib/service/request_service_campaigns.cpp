@@ -9,14 +9,22 @@ namespace redpacket {
 
 // --- the tick --------------------------------------------------------------------------------
 
-void RequestService::set_shake_campaign(const ShakeCampaign& campaign) {
+void RequestService::set_shake_campaign(const ShakeCampaign& campaign, CampaignChange change) {
     shake_campaign_ = campaign;
+    if (change == CampaignChange::retune) {
+        shake_pacer_.retune(campaign.rate, campaign.total, share());
+        return;  // the same campaign: its pending offers still count
+    }
     shake_pacer_.start(campaign.rate, campaign.total, share());
     ++shake_epoch_;
 }
 
-void RequestService::set_send_campaign(const SendCampaign& campaign) {
+void RequestService::set_send_campaign(const SendCampaign& campaign, CampaignChange change) {
     send_campaign_ = campaign;
+    if (change == CampaignChange::retune) {
+        send_pacer_.retune(campaign.rate, campaign.total, share());
+        return;
+    }
     send_pacer_.start(campaign.rate, campaign.total, share());
     ++send_epoch_;
 }

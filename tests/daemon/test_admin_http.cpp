@@ -180,12 +180,12 @@ TEST_CASE("the admin server answers real requests and its loop closes cleanly", 
     CHECK_THAT(posted.head, Catch::Contains("Content-Type: application/json"));
     CHECK(json::parse(posted.body)["started"] == "shake");
 
-    const auto unauthorized = round_trip(server.port, "GET /stats HTTP/1.1\r\n\r\n");
+    const auto unauthorized = round_trip(server.port, "GET /stats HTTP/1.1\r\nHost: x\r\n\r\n");
     CHECK(unauthorized.status == 401);
     CHECK_THAT(unauthorized.head, Catch::Contains("WWW-Authenticate: Bearer"));
 
     const auto chunked =
-        round_trip(server.port, "POST /campaigns/send HTTP/1.1\r\nAuthorization: Bearer " + kToken +
+        round_trip(server.port, "POST /campaigns/send HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + kToken +
                                     "\r\nTransfer-Encoding: chunked\r\n\r\n"
                                     "5\r\n{\"sha\r\nA\r\nres\": 2}  \r\n0\r\n\r\n");
     CHECK(chunked.status == 200);
@@ -197,11 +197,12 @@ TEST_CASE("the admin server answers real requests and its loop closes cleanly", 
 
     // Announced too large: refused as soon as the headers are in.
     CHECK(
-        round_trip(server.port, "POST /campaigns/shake HTTP/1.1\r\nContent-Length: 100000\r\n\r\n")
+        round_trip(server.port,
+                   "POST /campaigns/shake HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
             .status == 413);
     // Actually too large, body and all, and a giant header without any body.
     const auto oversized = round_trip(server.port,
-                                      "POST /campaigns/shake HTTP/1.1\r\nContent-Length: 100000\r\n"
+                                      "POST /campaigns/shake HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
                                       "\r\n" +
                                           std::string(100000, ' '));
     CHECK(oversized.status == 413);
@@ -251,4 +252,43 @@ TEST_CASE("listen refuses a host that is not a numeric address", "[admin]") {
     }
     CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
     CHECK(uv_loop_close(&loop) == 0);
+}
+
+TEST_CASE("a 405 names the methods in Allow, HEAD reads like GET without a body, and an HTTP/1.1 "
+          "request needs a Host",
+          "[admin]") {
+    const Watchdog watchdog(std::chrono::seconds(30));
+    RunningServer server({}, kToken);
+    const auto raw = [&](std::string_view request) {
+        Client client(server.port);
+        client.send_all(request);
+        return client.read_all();
+    };
+    const auto posted = round_trip(server.port, "POST /livez HTTP/1.1\r\nHost: x\r\n"
+                                                "Content-Length: 0\r\n\r\n");
+    CHECK(posted.status == 405);
+    CHECK_THAT(posted.head, Catch::Contains("\r\nAllow: GET, HEAD"));
+    const auto put = round_trip(server.port, "PUT /campaigns/shake HTTP/1.1\r\nHost: x\r\n"
+                                             "Authorization: Bearer " + kToken +
+                                                 "\r\nContent-Length: 0\r\n\r\n");
+    CHECK(put.status == 405);
+    CHECK_THAT(put.head, Catch::Contains("\r\nAllow: POST"));
+
+    // HEAD: GET's status and headers, no body; and a HEAD starts no campaign.
+    const std::string head = raw("HEAD /livez HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(head.starts_with("HTTP/1.1 200"));
+    CHECK(head.ends_with("\r\n\r\n"));
+    CHECK_THAT(head, Catch::Contains("\r\nContent-Length: 3\r\n"));
+    const std::string head_campaign =
+        raw("HEAD /yaohongbao?qps=1&sum=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+            kToken + "\r\n\r\n");
+    CHECK(head_campaign.starts_with("HTTP/1.1 405"));
+    CHECK_THAT(head_campaign, Catch::Contains("\r\nAllow: GET\r\n"));
+
+    const auto no_host = round_trip(server.port, "GET /livez HTTP/1.1\r\n\r\n");
+    CHECK(no_host.status == 400);
+    CHECK_THAT(no_host.body, Catch::Contains("Host"));
+    CHECK(round_trip(server.port, "GET /livez HTTP/1.0\r\n\r\n").status == 200);
+    server.stop();
+    CHECK(server.backend.shakes().empty());
 }

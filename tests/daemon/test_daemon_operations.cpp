@@ -17,6 +17,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "daemon_process.hpp"
@@ -50,6 +51,47 @@ TEST_CASE("a token from --admin-token-file guards the admin API and is in no pro
     CHECK(read_file("/proc/" + std::to_string(d.pid()) + "/cmdline").find("s3cr3t") ==
           std::string::npos);
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("admin answers are counted by status, refused tokens are counted and logged, and the "
+          "limits in force are exported",
+          "[integration][operations]") {
+    const auto dir = fresh_temp_dir("admin-counts");
+    std::filesystem::create_directories(dir);
+    const auto token_file = dir / "admin-token";
+    std::ofstream(token_file) << "count-me\n";
+    DaemonProcess d({"--workers", "1", "--max-connections", "1234", "--admin-token-file",
+                     token_file.string()});
+    for (int i = 0; i < 3; ++i) {
+        CHECK(http_request(d.admin_port(), "GET", "/stats", {}, i == 0 ? "" : "wrong").status ==
+              401);
+    }
+    CHECK(http_request(d.admin_port(), "GET", "/nowhere", {}, "count-me").status == 404);
+    const auto stats = redpacketd::testing::get_json(d.admin_port(), "/stats", "count-me");
+    CHECK(stats["limits"]["max_connections"] == 1234);
+    const auto metrics = http_request(d.admin_port(), "GET", "/metrics", {}, "count-me").body;
+    CHECK_THAT(metrics, Catch::Contains("redpacketd_admin_requests_total{code=\"401\"} 3\n") &&
+                            Catch::Contains("redpacketd_admin_requests_total{code=\"404\"} 1\n") &&
+                            Catch::Contains("redpacketd_admin_requests_total{code=\"200\"} 1\n") &&
+                            Catch::Contains("redpacketd_admin_auth_failures_total 3\n") &&
+                            Catch::Contains("redpacketd_limit{limit=\"max_connections\"} 1234\n"));
+    CHECK_THAT(d.log_tail(), Catch::Contains("admin: GET /stats from 127.0.0.1 refused: missing or "
+                                             "wrong bearer token"));
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("the shutdown line counts requests of every kind", "[integration][operations]") {
+    using redpacketd::testing::BlockingClient;
+    using redpacketd::testing::must;
+    DaemonProcess d({"--workers", "1"});
+    {
+        BlockingClient c(d.port());
+        REQUIRE(must(c.login(5)).result == redpacket::protocol::kResultOk);  // 1
+        (void)must(c.shake(5));                                               // 2
+        (void)must(c.heartbeat(7));                                           // 3
+    }
+    CHECK(d.stop() == 0);
+    CHECK_THAT(d.log_tail(), Catch::Contains("stopped: 1 connections served, 3 requests"));
 }
 
 TEST_CASE("print-config shows that secrets are set, never their values",
@@ -221,6 +263,47 @@ TEST_CASE("SIGHUP applies the campaigns, log level and connection limits from th
     REQUIRE(eventually([&] { return reloads()["failed"] == 2; }, 5s));
     CHECK_THAT(d.log_tail(), Catch::Contains("is not a regular file"));
     CHECK(d.running());
+    CHECK(d.stop(5s) == 0);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("SIGHUP retunes a running campaign: what it offered counts against its total",
+          "[integration][operations]") {
+    using namespace std::chrono_literals;
+    using redpacketd::testing::eventually;
+    using redpacketd::testing::get_json;
+    const auto dir = fresh_temp_dir("reload-total");
+    std::filesystem::create_directories(dir);
+    const auto file = dir / "redpacketd.json";
+    const auto write = [&](const std::string& text) {
+        std::ofstream out(file, std::ios::trunc);
+        out << text;
+    };
+    write(R"({"workers": 2, "shake": {"enabled": true, "rate": 200, "total": 20}})");
+    DaemonProcess d({"--config", file.string()});
+    // Packets offered since start (an event total: no reload resets it), and the campaign's
+    // own count, which must agree.
+    const auto offered = [&] {
+        const auto total = get_json(d.admin_port(), "/stats")["totals"]["shake_offered"];
+        const auto counted = get_json(d.admin_port(), "/campaigns")["shake"]["offered"];
+        return total == counted ? total.get<int>() : -1;
+    };
+    const auto reloads = [&] { return get_json(d.admin_port(), "/stats")["reloads"]["ok"]; };
+    REQUIRE(eventually([&] { return offered() == 20; }, 10s));
+
+    write(R"({"workers": 2, "shake": {"enabled": true, "rate": 400, "total": 20}})");
+    REQUIRE(::kill(d.pid(), SIGHUP) == 0);
+    REQUIRE(eventually([&] { return reloads() == 1; }, 5s));
+    std::this_thread::sleep_for(1s);  // 400 packets' time at the new rate
+    CHECK(offered() == 20);
+    CHECK(get_json(d.admin_port(), "/campaigns")["shake"]["rate"] == 400);
+
+    write(R"({"workers": 2, "shake": {"enabled": true, "rate": 400, "total": 30}})");
+    REQUIRE(::kill(d.pid(), SIGHUP) == 0);
+    REQUIRE(eventually([&] { return reloads() == 2; }, 5s));
+    REQUIRE(eventually([&] { return offered() == 30; }, 10s));
+    std::this_thread::sleep_for(500ms);
+    CHECK(offered() == 30);
     CHECK(d.stop(5s) == 0);
     std::filesystem::remove_all(dir);
 }
