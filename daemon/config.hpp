@@ -41,6 +41,7 @@ struct Config {
     // Authentication.
     bool compat_mode{true};                   ///< accept the original unauthenticated login
     bool allow_compat_on_public{false};       ///< compat mode on a non-loopback address
+    bool allow_readable_secret_files{false};  ///< secret files group or others may read
     std::string auth_secret;                  ///< HMAC-SHA256 key for authenticated logins
     std::string auth_secret_file;             ///< file holding auth_secret (keeps it off argv)
 

@@ -62,11 +62,36 @@ std::expected<Config, std::string> load_config_file(const std::string& path) {
 
 namespace {
 
+/// Why `path` may not hold a secret: group or others may read (or write) it.
+std::expected<void, std::string> private_file(const std::string& path, std::string_view key) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::file_status status = fs::status(path, ec);
+    if (ec || !fs::is_regular_file(status)) {
+        return {};  // read_regular_file says what is wrong with it
+    }
+    const fs::perms perms = status.permissions();
+    constexpr fs::perms shared = fs::perms::group_all | fs::perms::others_all;
+    if ((perms & shared) == fs::perms::none) {
+        return {};
+    }
+    return std::unexpected(fmt::format(
+        "\"{}_file\": \"{}\" has mode {:04o}: group or others may read it; make it 0600 "
+        "(chmod 600), or set \"allow_readable_secret_files\"",
+        key, path, static_cast<unsigned>(perms & fs::perms::mask)));
+}
+
 /// One secret from its file: the whole file, one trailing newline (\n or \r\n) dropped.
 std::expected<void, std::string> load_secret_file(std::string& secret, const std::string& path,
-                                                  std::string_view key, std::string_view flag) {
+                                                  std::string_view key, std::string_view flag,
+                                                  bool allow_readable) {
     if (path.empty()) {
         return {};
+    }
+    if (!allow_readable) {
+        if (auto ok = private_file(path, key); !ok) {
+            return ok;
+        }
     }
     if (!secret.empty()) {
         return std::unexpected(fmt::format(
@@ -119,13 +144,14 @@ void apply_secret_environment(Config& config) {
 }
 
 std::expected<void, std::string> load_secret_files(Config& config) {
+    const bool allow = config.allow_readable_secret_files;
     if (auto loaded = load_secret_file(config.auth_secret, config.auth_secret_file, "auth_secret",
-                                        "auth-secret");
+                                        "auth-secret", allow);
         !loaded) {
         return loaded;
     }
     return load_secret_file(config.admin_token, config.admin_token_file, "admin_token",
-                            "admin-token");
+                            "admin-token", allow);
 }
 
 }  // namespace redpacketd

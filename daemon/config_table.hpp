@@ -100,6 +100,8 @@ inline constexpr auto kFields = std::to_array<Field>({
      kNoMin, kNoMax, kSecret, kAuthSecretEnv},
     {"auth_secret_file", at<&Config::auth_secret_file>, restart,
      "file holding auth_secret (one trailing newline dropped)"},
+    {"allow_readable_secret_files", at<&Config::allow_readable_secret_files>, restart,
+     "accept an auth_secret_file or admin_token_file that group or others may read"},
     {"max_connections", at<&Config::max_connections>, runtime, "most open client connections"},
     {"login_timeout_ms", at<&Config::login_timeout_ms>, runtime, "time allowed to log in", 1},
     {"idle_timeout_ms", at<&Config::idle_timeout_ms>, runtime, "time a silent client stays", 1},

@@ -170,6 +170,15 @@ void Server::start() {
     log(LogLevel::info, "{}: listening on {}:{} ({} workers, {} SETs), admin on {}:{}, compat mode {}",
         redpacket::build_info::version_line("redpacketd"), c.host, port_, workers_.size(), c.sets,
         c.admin_host, admin_port_, c.compat_mode ? "on" : "off");
+    if (c.store == "memory" && c.journal_dir.empty()) {
+        log(LogLevel::warn, "no journal (journal_dir is empty): a crash or kill loses every "
+                            "packet and claim in memory; set journal_dir to keep them");
+    }
+    if (c.admin_token.empty()) {
+        log(LogLevel::warn, "no admin token: anyone who reaches {}:{} may read the stats and "
+                            "start campaigns; set admin_token_file",
+            c.admin_host, admin_port_);
+    }
 }
 
 void Server::isolate() {

@@ -21,6 +21,9 @@ public:
                 ("redpacketd_test_config_" + std::to_string(::getpid()) + "_" +
                  std::to_string(next_id()++) + ".json")) {
         std::ofstream(path_) << text;
+        // Private, as the daemon wants a secret file (a config file may be either).
+        std::filesystem::permissions(path_, std::filesystem::perms::owner_read |
+                                                std::filesystem::perms::owner_write);
     }
     TempFile(const TempFile&) = delete;
     TempFile& operator=(const TempFile&) = delete;

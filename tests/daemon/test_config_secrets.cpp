@@ -86,6 +86,27 @@ TEST_CASE("a secret file that is missing, empty or doubled by another source is 
     CHECK(line.error().text.starts_with(R"("admin_token" is given twice)"));
 }
 
+TEST_CASE("a secret file group or others may read is refused unless allowed", "[config]") {
+    namespace fs = std::filesystem;
+    TempFile token("tok\n");
+    for (const fs::perms extra : {fs::perms::group_read, fs::perms::others_read}) {
+        fs::permissions(token.path(), fs::perms::owner_read | fs::perms::owner_write | extra);
+        for (const char* flag : {"--admin-token-file", "--auth-secret-file"}) {
+            INFO(flag);
+            auto line = run({flag, token.path()});
+            REQUIRE_FALSE(line);
+            CHECK(line.error().code == 2);
+            CHECK_THAT(line.error().text,
+                       Catch::Contains(fmt::format("\"{}\" has mode 06", token.path())) &&
+                           Catch::Contains("make it 0600"));
+            line = run({flag, token.path(), "--allow-readable-secret-files", "true"});
+            CHECK(error_of(line) == "");
+        }
+    }
+    fs::permissions(token.path(), fs::perms::owner_read);  // 0400 is private too
+    CHECK(error_of(run({"--admin-token-file", token.path()})) == "");
+}
+
 TEST_CASE("a directory given as a secret or config file is an error, not an abort", "[config]") {
     const std::string dir = std::filesystem::temp_directory_path().string();
     for (const char* flag : {"--auth-secret-file", "--admin-token-file", "--config"}) {

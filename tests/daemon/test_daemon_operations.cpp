@@ -43,6 +43,8 @@ TEST_CASE("a token from --admin-token-file guards the admin API and is in no pro
     std::filesystem::create_directories(dir);
     const auto token_file = dir / "admin-token";
     std::ofstream(token_file) << "s3cr3t-token-from-file\n";
+    std::filesystem::permissions(token_file, std::filesystem::perms::owner_read |
+                                                 std::filesystem::perms::owner_write);
     DaemonProcess d({"--workers", "1", "--admin-token-file", token_file.string()});
     CHECK(http_request(d.admin_port(), "GET", "/stats").status == 401);
     const auto stats = http_request(d.admin_port(), "GET", "/stats", {}, "s3cr3t-token-from-file");
@@ -60,6 +62,8 @@ TEST_CASE("admin answers are counted by status, refused tokens are counted and l
     std::filesystem::create_directories(dir);
     const auto token_file = dir / "admin-token";
     std::ofstream(token_file) << "count-me\n";
+    std::filesystem::permissions(token_file, std::filesystem::perms::owner_read |
+                                                 std::filesystem::perms::owner_write);
     DaemonProcess d({"--workers", "1", "--max-connections", "1234", "--admin-token-file",
                      token_file.string()});
     for (int i = 0; i < 3; ++i) {
@@ -77,6 +81,23 @@ TEST_CASE("admin answers are counted by status, refused tokens are counted and l
                             Catch::Contains("redpacketd_limit{limit=\"max_connections\"} 1234\n"));
     CHECK_THAT(d.log_tail(), Catch::Contains("admin: GET /stats from 127.0.0.1 refused: missing or "
                                              "wrong bearer token"));
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("the daemon warns at start when it keeps no journal or has no admin token",
+          "[integration][operations]") {
+    {
+        DaemonProcess bare({"--workers", "1"});
+        CHECK_THAT(bare.log_tail(), Catch::Contains("WARN no journal (journal_dir is empty)") &&
+                                        Catch::Contains("WARN no admin token"));
+    }
+    const auto dir = fresh_temp_dir("warn-journal");
+    std::filesystem::create_directories(dir);
+    DaemonProcess kept({"--workers", "1", "--journal-dir", (dir / "journal").string(),
+                        "--admin-token", "t"});
+    CHECK(kept.log_tail().find("no journal") == std::string::npos);
+    CHECK(kept.log_tail().find("no admin token") == std::string::npos);
+    CHECK(kept.stop() == 0);
     std::filesystem::remove_all(dir);
 }
 

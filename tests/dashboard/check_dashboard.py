@@ -324,7 +324,7 @@ def check_without_token(dom):
 def check(args, work_dir, deadline):
     token = secrets.token_hex(16)
     token_file = os.path.join(work_dir, "admin_token")
-    with open(token_file, "w") as f:
+    with open(os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(token + "\n")
     daemon, proxy = None, None
     with open(os.path.join(work_dir, DAEMON_LOG), "w") as daemon_log:
