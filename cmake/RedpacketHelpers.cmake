@@ -1,5 +1,12 @@
 # Per-target helpers: warnings and sanitizers reach this project's own targets only, never
 # consumers (they are PRIVATE, or behind $<BUILD_INTERFACE:...>).
+# Libraries, CMake and pkg-config files in Debian's multiarch directory (lib/x86_64-linux-gnu)
+# whatever the prefix, so that the packaged ones sit where Debian's pkg-config looks (lintian:
+# pkg-config-unavailable-for-cross-compilation). GNUInstallDirs does this only for /usr.
+if(NOT DEFINED CMAKE_INSTALL_LIBDIR AND CMAKE_LIBRARY_ARCHITECTURE AND EXISTS /etc/debian_version)
+    set(CMAKE_INSTALL_LIBDIR "lib/${CMAKE_LIBRARY_ARCHITECTURE}" CACHE PATH
+        "Object code libraries (lib/<multiarch>)")
+endif()
 include(GNUInstallDirs)
 
 add_library(redpacket_warnings INTERFACE)
