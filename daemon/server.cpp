@@ -167,6 +167,7 @@ void Server::start() {
     }
     started_ = true;
     started_at_ms_ = wall_ms();
+    start_history();
     log(LogLevel::info, "{}: listening on {}:{} ({} workers, {} SETs), admin on {}:{}, compat mode {}",
         redpacket::build_info::version_line("redpacketd"), c.host, port_, workers_.size(), c.sets,
         c.admin_host, admin_port_, c.compat_mode ? "on" : "off");
@@ -276,6 +277,9 @@ void Server::finish_shutdown() {
     signals_.close();
     uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+    if (history_timer_.data != nullptr) {
+        uv_close(reinterpret_cast<uv_handle_t*>(&history_timer_), nullptr);
+    }
     const std::vector<std::uint64_t> totals = event_totals();
     const auto service = [&](redpacket::ServiceEvent e) {
         return totals[kServiceEventBase + static_cast<std::size_t>(e)];

@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -74,6 +75,10 @@ private:
     /// begin_shutdown, then waits for the drain right here.
     void shutdown();
     [[nodiscard]] nlohmann::json loop_lag_json() const;
+    /// The dashboard's last minute (server_history.cpp): a sample a second on the main loop.
+    void start_history();
+    void sample_history();
+    [[nodiscard]] nlohmann::json history_json() const;
     /// Lifetime totals of every event (transport, then service), summed over workers.
     [[nodiscard]] std::vector<std::uint64_t> event_totals() const;
 
@@ -99,6 +104,21 @@ private:
         std::uint64_t refused{0};    // mailbox full, store unavailable, worker gone
         std::uint64_t timed_out{0};  // over admin_read_timeout_ms
     } admin_reads_;
+    // One sample a second, the last kHistorySeconds (main thread only): what the dashboard
+    // charts, so that a page opened mid-run shows the last minute.
+    static constexpr std::size_t kHistorySeconds = 60;
+    struct Second {
+        std::int64_t time_s{0};
+        std::uint64_t connections{0};
+        std::uint64_t logged_in{0};
+        redpacket::LatencySummary latency;  // of the requests served in that second
+        std::int64_t group_created{0};      // cumulative cents
+        std::int64_t group_claimed{0};
+        std::int64_t group_refunded{0};
+    };
+    std::deque<Second> history_;
+    redpacket::LatencyHistogram history_latency_;  // the workers' histograms at the last sample
+    uv_timer_t history_timer_{};
     bool started_{false};
     bool draining_{false};  // main thread only
     bool shut_down_{false};

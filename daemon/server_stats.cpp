@@ -152,6 +152,16 @@ nlohmann::json Server::stats() const {
     const redpacket::LatencySummary l = latency.summary();
     j["latency_ns"] = {{"count", l.count}, {"p50", l.p50}, {"p90", l.p90},
                        {"p99", l.p99},     {"p999", l.p999}, {"max", l.max}};
+    // The last minute, a sample a second (the dashboard's charts), and its newest second.
+    j["history"] = history_json();
+    nlohmann::json newest = {{"requests", 0}, {"p50", 0}, {"p99", 0}, {"max", 0}};
+    if (const auto& h = j["history"]; !h["time_s"].empty()) {
+        newest = {{"requests", h["requests"].back()},
+                {"p50", h["latency_us"]["p50"].back()},
+                {"p99", h["latency_us"]["p99"].back()},
+                {"max", h["latency_us"]["max"].back()}};
+    }
+    j["latency_last_second_us"] = std::move(newest);
     nlohmann::json totals = nlohmann::json::object();
     const std::vector<std::uint64_t> values = event_totals();
     const auto& names = shared_.rates->events();

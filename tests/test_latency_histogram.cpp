@@ -162,3 +162,26 @@ TEST_CASE("the approximate sum is exact below 256 ns and within 0.4 % above", "[
     }
     CHECK(h.approximate_sum() == Approx(exact).epsilon(0.004));
 }
+
+TEST_CASE("since() holds exactly the samples recorded after the earlier copy", "[histogram]") {
+    redpacket::LatencyHistogram h;
+    for (std::uint64_t ns = 1'000; ns < 2'000; ++ns) {
+        h.record(ns);
+    }
+    h.record(9'000'000);  // an old outlier: not in the window
+    const redpacket::LatencyHistogram before = h;
+    CHECK(h.since(before).count() == 0);
+    CHECK(h.since(before).max() == 0);
+    for (int i = 0; i < 100; ++i) {
+        h.record(50'000 + static_cast<std::uint64_t>(i));
+    }
+    const redpacket::LatencyHistogram window = h.since(before);
+    CHECK(window.count() == 100);
+    const auto s = window.summary();
+    CHECK(s.p50 == Approx(50'050).epsilon(0.005));
+    CHECK(s.max >= 50'099);
+    CHECK(s.max <= 50'299);  // within 0.4 %
+    CHECK(window.min() >= 49'800);
+    CHECK(window.min() <= 50'000);
+    CHECK(h.count() == 1'101);  // the histogram itself is unchanged
+}

@@ -62,6 +62,11 @@ public:
     void merge(const LatencyHistogram& other) noexcept;
     /// Forgets every sample.
     void reset() noexcept;
+    /// The samples recorded since `earlier`, a copy of this histogram taken before: bucket by
+    /// bucket, this one's counts less `earlier`'s. Its min and max are those of the lowest and
+    /// highest buckets that grew (within 0.4 %, inside this histogram's exact extremes).
+    /// Complexity: O(buckets).
+    [[nodiscard]] LatencyHistogram since(const LatencyHistogram& earlier) const noexcept;
 
     [[nodiscard]] std::uint64_t count() const noexcept {
         return count_.load(std::memory_order_acquire);

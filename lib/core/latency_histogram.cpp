@@ -57,6 +57,29 @@ void LatencyHistogram::merge(const LatencyHistogram& other) noexcept {
     store(min_, std::min(load(min_), load(other.min_)));
 }
 
+LatencyHistogram LatencyHistogram::since(const LatencyHistogram& earlier) const noexcept {
+    LatencyHistogram d;
+    std::uint64_t count = 0;
+    std::size_t lowest = kBucketCount;
+    std::size_t highest = 0;
+    for (std::size_t i = 0; i < kBucketCount; ++i) {
+        const std::uint64_t now = load(buckets_[i]);
+        const std::uint64_t then = std::min(load(earlier.buckets_[i]), now);
+        if (now != then) {
+            store(d.buckets_[i], now - then);
+            count += now - then;
+            lowest = std::min(lowest, i);
+            highest = i;
+        }
+    }
+    if (count != 0) {
+        store(d.min_, std::max(lower_bound(lowest), load(min_)));
+        store(d.max_, std::min(lower_bound(highest) + width(highest) - 1, load(max_)));
+    }
+    store(d.count_, count);
+    return d;
+}
+
 void LatencyHistogram::reset() noexcept {
     for (auto& b : buckets_) {
         store(b, 0);

@@ -44,9 +44,11 @@ REQUIRED_STATS = ["connections", "logged_in", "packets_open", "invariant_violati
                   "totals.shake_requests", "totals.grabs", "totals.grab_hits",
                   "totals.shake_hits", "totals.claims", "money.group_created",
                   "money.group_claimed", "money.group_refunded", "money.group_outstanding",
-                  "money.shake_issued", "latency_ns.p99", "build.version", "build.commit"]
+                  "money.shake_issued", "latency_last_second_us.p99", "limits.max_connections",
+                  "build.version", "build.commit"]
 # What must be still before the page is loaded: what it shows, minus what ticks when idle.
-SETTLED_KEYS = ["totals", "money", "latency_ns", "connections", "logged_in", "packets_open",
+SETTLED_KEYS = ["totals", "money", "latency_ns", "latency_last_second_us", "connections",
+                "logged_in", "packets_open",
                 "shake_queued", "invariant_violations"]
 # Chromium's --enable-logging=stderr line for every console message and uncaught error, e.g.
 #   [123:123:1205/203333.549488:INFO:CONSOLE:4] "an error line", source: http://... (4)
@@ -278,6 +280,8 @@ def expected_text(stats, path):
         return "n/a"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # JavaScript's String(3.0) is "3"
     return str(value)
 
 
@@ -294,6 +298,14 @@ def check_page(dom, stats):
     if not last_second.isdigit() or not 0 < int(last_second) <= stats["last_complete_second"]:
         problems.append(f"<body data-last-second> is {last_second!r}, /stats says "
                         f"{stats['last_complete_second']}")
+    # The charts are the daemon's own last minute, not the page's polls: a page opened after
+    # the run shows its seconds (stats["history"] has a sample a second, at most 60).
+    history = page.body.get("data-history-seconds") or ""
+    have = len(stats["history"]["time_s"])
+    polled = int(polls) if (polls or "").isdigit() else 0
+    if not history.isdigit() or int(history) < min(have, 60) - 2 or int(history) <= polled:
+        problems.append(f"<body data-history-seconds> is {history!r} after {polls} polls; /stats "
+                        f"has {have} seconds of history: the charts are not backfilled")
     shown = {path for path, _, _ in page.stats}
     for path in REQUIRED_STATS:
         if path not in shown:
