@@ -265,7 +265,10 @@ Stored check_modes(const Config& c) {
             c.host));
     }
     if (!c.compat_mode && c.auth_secret.empty()) {
-        return std::unexpected("\"auth_secret\" must be set when \"compat_mode\" is false");
+        return std::unexpected(
+            "\"auth_secret\" must be set when \"compat_mode\" is false: logins need a token "
+            "made with it (give --auth-secret-file or $REDPACKETD_AUTH_SECRET), or set "
+            "\"compat_mode\" to true to accept the 2017 protocol's login without a token");
     }
     if (c.store != "memory" && c.store != "redis-cluster") {
         return std::unexpected(fmt::format(

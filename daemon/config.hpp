@@ -39,7 +39,7 @@ struct Config {
     std::uint32_t realtime_priority{0};       ///< SCHED_FIFO priority of the workers; 0 = normal
 
     // Authentication.
-    bool compat_mode{true};                   ///< accept the original unauthenticated login
+    bool compat_mode{false};                  ///< accept the original unauthenticated login
     bool allow_compat_on_public{false};       ///< compat mode on a non-loopback address
     bool allow_readable_secret_files{false};  ///< secret files group or others may read
     std::string auth_secret;                  ///< HMAC-SHA256 key for authenticated logins

@@ -92,7 +92,9 @@ inline constexpr auto kFields = std::to_array<Field>({
     {"realtime_priority", at<&Config::realtime_priority>, restart,
      "SCHED_FIFO priority of the worker threads (needs CAP_SYS_NICE or RLIMIT_RTPRIO; see "
      "README); 0 = normal scheduling", 0, 99},
-    {"compat_mode", at<&Config::compat_mode>, restart, "accept the original unauthenticated login"},
+    {"compat_mode", at<&Config::compat_mode>, restart,
+     "accept the original unauthenticated login (off by default: logins need an auth_secret "
+     "token)"},
     {"allow_compat_on_public", at<&Config::allow_compat_on_public>, restart,
      "allow compat mode on a non-loopback host"},
     {"auth_secret", at<&Config::auth_secret>, restart,

@@ -316,7 +316,7 @@ TEST_CASE("the shake campaign offers its rate over the owned SETs, up to its sha
     CHECK(queued == 150);
 }
 
-TEST_CASE("a retuned campaign counts what it made against its new total; a restart starts again",
+TEST_CASE("a retuned campaign counts what it made against its new total, a restart starts again",
           "[service][campaign]") {
     Fixture f{1, 2};  // 8 of 16 SETs
     ShakeCampaign c;

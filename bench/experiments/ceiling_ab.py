@@ -60,7 +60,7 @@ def main():
             rows.append((r, inflight, "echo", e["rps"], 1.0, e["cpu_us"]))
             for name, path in daemons:
                 log(f"round {r + 1}/{args.rounds}, {inflight} in flight: {name}")
-                d = closed_loop(args, [path, "--port", "0", "--admin-port", "0", "--workers", "1",
+                d = closed_loop(args, [path, "--port", "0", "--admin-port", "0", "--compat-mode", "true", "--workers", "1",
                                        "--rate-limit", "1000000000"], False, inflight,
                                 f"r{r}-x{inflight}-{name}")
                 rows.append((r, inflight, name, d["rps"], d["rps"] / e["rps"] if e["rps"] else 0,

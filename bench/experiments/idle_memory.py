@@ -30,7 +30,7 @@ def main():
     workers = sys.argv[3] if len(sys.argv) > 3 else "2"
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    d = subprocess.Popen([binary, "--port", "0", "--admin-port", "0", "--workers", workers,
+    d = subprocess.Popen([binary, "--port", "0", "--admin-port", "0", "--compat-mode", "true", "--workers", workers,
                           "--max-connections", str(n + 100)],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

@@ -18,7 +18,7 @@ import urllib.request
 
 
 def run(binary, workers, n):
-    d = subprocess.Popen([binary, "--port", "0", "--admin-port", "0", "--workers", str(workers),
+    d = subprocess.Popen([binary, "--port", "0", "--admin-port", "0", "--compat-mode", "true", "--workers", str(workers),
                           "--sets", "256"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                          text=True)
     try:

@@ -48,7 +48,7 @@ def paced(args, argv, echo, qps, name):
 
 
 def daemon_argv(path, connections):
-    return [path, "--port", "0", "--admin-port", "0", "--workers", "1",
+    return [path, "--port", "0", "--admin-port", "0", "--compat-mode", "true", "--workers", "1",
             "--max-connections", str(connections + 100), "--rate-limit", "1000000000"]
 
 

@@ -89,7 +89,7 @@ class Cluster:
 
 
 def daemon_argv(args, store, cluster, prefix, extra=(), workers=1):
-    argv = [os.path.join(args.build, "daemon", "redpacketd"), "--port", "0", "--admin-port", "0",
+    argv = [os.path.join(args.build, "daemon", "redpacketd"), "--port", "0", "--admin-port", "0", "--compat-mode", "true",
             "--workers", str(workers), "--rate-limit", "1000000000", "--max-shares", "4000",
             "--max-connections", "19500"]
     if store == "redis":

@@ -153,7 +153,7 @@ def realtime_permitted():
 
 def seed_run(args, workers, isolated):
     name = f"seed-{workers}w-{'isolated' if isolated else 'default'}"
-    daemon_argv = [args.daemon, "--port", "0", "--admin-port", "0", "--workers", str(workers),
+    daemon_argv = [args.daemon, "--port", "0", "--admin-port", "0", "--compat-mode", "true", "--workers", str(workers),
                    "--sets", str(args.sets), "--max-connections", str(args.connections + 100),
                    "--rate-limit", "1000",
                    "--shake-enabled", "true", "--shake-rate", "200",
@@ -246,7 +246,7 @@ def redis_ping(args, pipeline):
 
 def ceilings(args):
     echo = [args.echo, "--port", "0"]
-    daemon = [args.daemon, "--port", "0", "--admin-port", "0", "--workers", "1",
+    daemon = [args.daemon, "--port", "0", "--admin-port", "0", "--compat-mode", "true", "--workers", "1",
               "--sets", str(args.sets), "--rate-limit", "1000000000"]
     rows = []
     for inflight in (1, 16):
@@ -434,12 +434,19 @@ def report(args, runs, ceil, started):
               f"{r['got_s']:.0f} | {r['grabs_s']:.0f} | {r['cpu_us']:.2f} | "
               f"{r['cpu_share']:.2f} | {fmt_ms(r['lag'])} | {r['overloaded']} | {r['errors']} |")
             if run.get("isolated") or not any(x.get("isolated") for x in runs):
-                goals_ok &= r["on"] == r["full"] and r["p99"] < 2000 and r["errors"] == 0
-        goals_ok &= per_conn <= 1024
+                if args.quick:
+                    # A short run: every second the host did not preempt on target.
+                    goals_ok &= (r["on_quiet"] == r["full"] - r["preempted"]
+                                 and r["p99"] < 2000 and r["errors"] == 0)
+                else:
+                    goals_ok &= r["on"] == r["full"] and r["p99"] < 2000 and r["errors"] == 0
+        if not args.quick:
+            goals_ok &= per_conn <= 1024
         s = run["daemon_stats"]
         m = s["money"]
         balanced = m["group_created"] == m["group_claimed"] + m["group_refunded"] + \
             m["group_outstanding"]
+        goals_ok &= balanced and s["invariant_violations"] == 0
         w("")
         w(f"Daemon totals: {s['totals']['shake_requests']:,} shake requests, "
           f"{s['totals']['shake_hits']:,} shake packets issued, {s['totals']['packets_sent']:,} "
@@ -485,9 +492,21 @@ def report(args, runs, ceil, started):
       "the columns after it give the phase without those seconds. "
       "`perf record -e sched:sched_switch -C <core>` shows who ran instead.")
     w("")
-    w(f"Goals (every second on target, p99 < 2 ms, ≤ 1 KiB per idle connection"
-      f"{'; judged on the isolated runs' if any(r.get('isolated') for r in runs) else ''}): "
-      f"{'met' if goals_ok else 'NOT met (see tables)'}.")
+    judged_on = "; judged on the isolated runs" if any(r.get("isolated") for r in runs) else ""
+    verdict = "met" if goals_ok else "NOT met (see tables)"
+    if args.quick:
+        w(f"Goals this one-minute run can judge (every second the host did not preempt on "
+          f"target, p99 < 2 ms, no errors, money balanced, no invariant violation{judged_on}): "
+          f"{verdict}.")
+        w("")
+        w("Not judged here, judged by the full experiment (`python3 "
+          "bench/experiments/seed_experiment.py`, about 7 minutes, 19,000 connections): every "
+          "second on target including preempted ones over 60 s phases, and ≤ 1 KiB per idle "
+          f"connection — at {args.connections:,} connections the daemon's fixed memory, spread "
+          "over so few, reads as more per connection than it is.")
+    else:
+        w(f"Goals (every second on target, p99 < 2 ms, ≤ 1 KiB per idle connection, money "
+          f"balanced, no invariant violation{judged_on}): {verdict}.")
     return "\n".join(lines) + "\n", goals_ok
 
 

@@ -71,7 +71,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     daemon = os.path.join(args.build, "daemon", "redpacketd")
     load = os.path.join(args.build, "bench", "load", "redpacket-load")
-    argv = [daemon, "--port", "0", "--admin-port", "0", "--workers", str(args.workers),
+    argv = [daemon, "--port", "0", "--admin-port", "0", "--compat-mode", "true", "--workers", str(args.workers),
             "--max-connections", str(args.connections + 100), "--rate-limit", "1000",
             "--shake-enabled", "true", "--shake-rate", "200",
             "--send-enabled", "true", "--send-rate", "200", "--send-total", "0"]

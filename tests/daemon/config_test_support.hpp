@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <expected>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -38,8 +39,8 @@ private:
     std::filesystem::path path_;
 };
 
-/// Runs parse_command_line on `args` (argv[0] added).
-inline std::expected<redpacketd::CommandLine, redpacketd::CommandLineExit> run(
+/// Runs parse_command_line on exactly `args` (argv[0] added).
+inline std::expected<redpacketd::CommandLine, redpacketd::CommandLineExit> run_as_given(
     std::vector<std::string> args) {
     std::string program = "redpacketd";
     std::vector<char*> argv{program.data()};
@@ -48,6 +49,19 @@ inline std::expected<redpacketd::CommandLine, redpacketd::CommandLineExit> run(
     }
     argv.push_back(nullptr);
     return redpacketd::parse_command_line(static_cast<int>(argv.size() - 1), argv.data());
+}
+
+/// Runs parse_command_line on `args` (argv[0] added), with `--compat-mode true` first unless
+/// they set it: a configuration needs a way to log in (compat mode, off by default, or an auth
+/// secret) and most tests are about something else.
+inline std::expected<redpacketd::CommandLine, redpacketd::CommandLineExit> run(
+    std::vector<std::string> args) {
+    const bool sets_compat = std::ranges::any_of(
+        args, [](const std::string& a) { return a.starts_with("--compat-mode"); });
+    if (!sets_compat) {
+        args.insert(args.begin(), {"--compat-mode", "true"});
+    }
+    return run_as_given(std::move(args));
 }
 
 /// The error of `result` ("" on success), so a failed REQUIRE shows why.

@@ -99,6 +99,15 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args,
     if (binary.empty()) {
         throw std::runtime_error("REDPACKETD_BINARY is not defined: build the redpacketd target");
     }
+    // The built daemon keeps the 2017 protocol's login (compat mode, off by default) unless the
+    // test says otherwise: most tests log in that way. A binary from REDPACKETD_BINARY (the
+    // installed package) runs with the test's flags alone.
+    const bool built = std::getenv("REDPACKETD_BINARY") == nullptr;
+    if (built && std::ranges::none_of(args, [](const std::string& a) {
+            return a.starts_with("--compat-mode");
+        })) {
+        args.insert(args.begin(), {"--compat-mode", "true"});
+    }
     args.insert(args.begin(), {binary, "--port", "0", "--admin-port", "0"});
     for (const std::string& a : args) {
         command_line_ += (command_line_.empty() ? "" : " ") + a;

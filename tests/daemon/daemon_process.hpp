@@ -1,7 +1,8 @@
 // DaemonProcess: one real `redpacketd` child process for an integration test.
 //
 // The constructor spawns the binary (REDPACKETD_BINARY, or the REDPACKETD_BINARY environment
-// variable when set) with `--port 0 --admin-port 0` plus the test's flags, reads the single
+// variable when set) with `--port 0 --admin-port 0` plus the test's flags (and, for the built
+// binary, `--compat-mode true` unless the flags set it), reads the single
 // "redpacketd ready port=P admin_port=A workers=W sets=S" line from its stdout within a
 // deadline and exposes the bound ports. The daemon's stderr (its log) goes to a temporary
 // file; while a DaemonProcess is alive, a failed assertion prints the tail of that log (see

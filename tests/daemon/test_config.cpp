@@ -85,8 +85,23 @@ void check_rules(const std::vector<Rule>& rules) {
 
 }  // namespace
 
-TEST_CASE("the default configuration passes validation", "[config]") {
-    CHECK(redpacketd::validate(Config{}));
+TEST_CASE("the defaults need a way to log in: an auth secret, or compat mode asked for",
+          "[config]") {
+    const auto refused = redpacketd::validate(Config{});
+    REQUIRE_FALSE(refused);
+    CHECK_THAT(refused.error(), Catch::Contains("\"auth_secret\" must be set") &&
+                                    Catch::Contains("\"compat_mode\" to true"));
+    Config secret;
+    secret.auth_secret = "s";
+    CHECK(redpacketd::validate(secret));
+    Config compat;
+    compat.compat_mode = true;
+    CHECK(redpacketd::validate(compat));
+    // The same from the command line: exit 2 with that message.
+    const auto bare = redpacketd::testing::run_as_given({});
+    REQUIRE_FALSE(bare);
+    CHECK(bare.error().code == 2);
+    CHECK_THAT(bare.error().text, Catch::Contains("\"auth_secret\" must be set"));
 }
 
 TEST_CASE("a configuration file round-trips through to_json and load_config_file", "[config]") {
@@ -254,6 +269,7 @@ TEST_CASE("validate refuses settings out of order with each other, naming both k
 
 TEST_CASE("validate accepts the edges of each range", "[config]") {
     Config c;
+    c.auth_secret = "s";
     c.workers = 0;
     c.sets = 1;
     c.max_frame = 72;
@@ -270,6 +286,7 @@ TEST_CASE("validate accepts the edges of each range", "[config]") {
 
 TEST_CASE("an admin API on a public address needs a token", "[config]") {
     Config c;
+    c.auth_secret = "s";
     c.admin_host = "0.0.0.0";
     auto valid = redpacketd::validate(c);
     REQUIRE_FALSE(valid);
@@ -284,6 +301,7 @@ TEST_CASE("an admin API on a public address needs a token", "[config]") {
 TEST_CASE("compat mode on a public address is refused unless allowed", "[config]") {
     for (const char* host : {"0.0.0.0", "10.0.0.1", "128.0.0.1", "126.255.255.255"}) {
         Config c;
+        c.compat_mode = true;
         c.host = host;
         auto valid = redpacketd::validate(c);
         REQUIRE_FALSE(valid);
@@ -298,6 +316,7 @@ TEST_CASE("compat mode on a public address is refused unless allowed", "[config]
     }
     for (const char* host : {"127.0.0.1", "127.255.0.9", "localhost"}) {
         Config c;
+        c.compat_mode = true;
         c.host = host;
         CHECK(redpacketd::validate(c));
     }
@@ -322,15 +341,17 @@ TEST_CASE("an auth secret is required when compat mode is off", "[config]") {
     c.compat_mode = false;
     auto valid = redpacketd::validate(c);
     REQUIRE_FALSE(valid);
-    CHECK(valid.error() == R"("auth_secret" must be set when "compat_mode" is false)");
+    CHECK(valid.error().starts_with(R"("auth_secret" must be set when "compat_mode" is false: )"));
     c.auth_secret = "k";
     CHECK(redpacketd::validate(c));
 }
 
 TEST_CASE("no command-line arguments give the defaults", "[config]") {
-    auto line = run({});
+    auto line = run({});  // and --compat-mode true: the defaults alone cannot log anyone in
     REQUIRE(error_of(line) == "");
-    CHECK(redpacketd::to_json(line->config) == redpacketd::to_json(Config{}));
+    Config defaults;
+    defaults.compat_mode = true;
+    CHECK(redpacketd::to_json(line->config) == redpacketd::to_json(defaults));
     CHECK_FALSE(line->print_config);
 }
 
@@ -473,6 +494,7 @@ TEST_CASE("the annotated example configuration names every setting with its defa
 
 TEST_CASE("log_format is text or json", "[config]") {
     Config config;
+    config.compat_mode = true;
     config.log_format = "xml";
     CHECK(error_of(redpacketd::validate(config)) ==
           R"("log_format" must be text or json, got "xml")");

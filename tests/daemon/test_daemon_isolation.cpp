@@ -138,7 +138,7 @@ TEST_CASE("a realtime priority without the privilege refuses to start and says w
     const auto [status, out] =
         run_command("ulimit -r 0; timeout 20 setpriv --bounding-set=-sys_nice --inh-caps=-sys_nice " +
                     std::string(REDPACKETD_BINARY) +
-                    " --workers 1 --port 0 --admin-port 0 --cpu-affinity 0 --realtime-priority 5 2>&1");
+                    " --workers 1 --port 0 --admin-port 0 --compat-mode true --cpu-affinity 0 --realtime-priority 5 2>&1");
     INFO(out);
     CHECK(status == 1);
     CHECK_THAT(out, Catch::Contains("\"realtime_priority\" 5") &&
@@ -174,7 +174,7 @@ TEST_CASE("real-time workers need a CPU each: two on one listed CPU refuse to st
           "[isolation][integration]") {
     const auto [status, out] = run_command(
         "timeout 20 " + std::string(REDPACKETD_BINARY) +
-        " --workers 2 --port 0 --admin-port 0 --cpu-affinity 0 --realtime-priority 1 2>&1");
+        " --workers 2 --port 0 --admin-port 0 --compat-mode true --cpu-affinity 0 --realtime-priority 1 2>&1");
     INFO(out);
     CHECK(status == 1);
     CHECK_THAT(out, Catch::Contains("list a CPU for each of the 2 workers (1 listed)"));

@@ -36,7 +36,7 @@ import urllib.request
 SKIP = 77
 BUDGET_S = 85  # the whole run, start-up to clean-up
 LOAD_PLAN = "connect 200 @ 1000/s; qps 2000 for 4s"
-DAEMON_FLAGS = ["--port", "0", "--admin-port", "0", "--workers", "1",
+DAEMON_FLAGS = ["--port", "0", "--admin-port", "0", "--compat-mode", "true", "--workers", "1",
                 "--shake-enabled", "true", "--shake-rate", "200", "--shake-total", "400",
                 "--send-enabled", "true", "--send-rate", "50", "--send-total", "60"]
 # Paths the page must show (the brief of the dashboard); it may show more.

@@ -100,7 +100,7 @@ int wait_for(pid_t pid, int timeout_ms) {
 
 TEST_CASE("a short loopback run logs every user in and accounts for every reply", "[load]") {
     int daemon_out = -1;
-    const pid_t daemon = spawn({REDPACKETD_BINARY, "--port", "0", "--admin-port", "0",
+    const pid_t daemon = spawn({REDPACKETD_BINARY, "--port", "0", "--admin-port", "0", "--compat-mode", "true",
                                 "--workers", "1", "--shake-enabled", "true", "--shake-rate",
                                 "500"},
                                &daemon_out);
@@ -160,7 +160,7 @@ TEST_CASE("a short loopback run logs every user in and accounts for every reply"
 TEST_CASE("the claim workload creates a packet per connection and claims the others' shares",
           "[load]") {
     int daemon_out = -1;
-    const pid_t daemon = spawn({REDPACKETD_BINARY, "--port", "0", "--admin-port", "0",
+    const pid_t daemon = spawn({REDPACKETD_BINARY, "--port", "0", "--admin-port", "0", "--compat-mode", "true",
                                 "--workers", "2", "--rate-limit", "100000"},
                                &daemon_out);
     const std::string ready = read_line(daemon_out, 5000);

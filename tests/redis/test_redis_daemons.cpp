@@ -365,7 +365,7 @@ TEST_CASE("an unreachable cluster or a wrong functions version stops the start w
         for (const std::string& a : args) {
             command += " '" + a + "'";
         }
-        const auto [rc, out] = shell(command + " --port 0 --admin-port 0");
+        const auto [rc, out] = shell(command + " --port 0 --admin-port 0 --compat-mode true");
         INFO(out);
         CHECK(rc == expected_rc);
         CHECK(out.find(needle) != std::string::npos);
