@@ -94,6 +94,13 @@ for binary in redpacketd redpacket-audit redpacket-verify redpacket-load redpack
     for section in SYNOPSIS OPTIONS "EXIT STATUS" "SEE ALSO"; do
         zcat "$page" | grep -q "^\.SH \"\?$section" || fail "$page has no $section"
     done
+    # At 80 columns every line fits and the footer reads "<name> <version>  <date>  <NAME>(1)".
+    rendered=$(LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$page" 2>/dev/null | col -bx)
+    width=$(LC_ALL=C.UTF-8 wc -L <<<"$rendered")  # display width: "•" is one column
+    ((width <= 80)) || fail "$binary(1) has lines $width columns wide at MANWIDTH=80"
+    footer=$(tail -n 1 <<<"$rendered")
+    [[ $footer =~ ^$binary\ [0-9.]+\ +[A-Z][a-z]+\ [0-9]{4}\ +${binary^^}\(1\)$ ]] ||
+        fail "$binary(1)'s footer at 80 columns is garbled: '$footer'"
 done
 for section in SIGNALS ENVIRONMENT FILES "HTTP ENDPOINTS"; do
     zcat "$root/usr/share/man/man1/redpacketd.1.gz" | grep -q "^\.SH \"\?$section" ||
