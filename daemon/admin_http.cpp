@@ -6,7 +6,10 @@
 // caller's loop, and MHD_get_timeout says when MHD wants to run next (a uv_timer_t). Every MHD
 // call and callback therefore runs on the loop's thread, like the rest of the admin API.
 //
-// What MHD does not offer, this file adds: a deadline for the whole exchange (MHD's timeout is
+// The listening socket is this file's: it accepts, waits for a connection's first bytes, and
+// hands the connection to MHD (MHD_add_connection) — unless those bytes hold a whole first line
+// with no space, which MHD would close without a word (strace: recvfrom, then shutdown and
+// close): that gets a 400 here. What MHD does not offer, this file adds too: a deadline for the whole exchange (MHD's timeout is
 // an idle timeout in whole seconds — a client sending one byte a second would never hit it; and
 // a client that sends part of a request and half-closes is often not noticed before it: sending
 // "1" then FIN waited the 10 s in 3 of 3 tries, "GET /heal" then FIN in 2 of 3), a
@@ -84,6 +87,20 @@ struct AdminServer::Impl {
     uv_timer_t* wakeup{nullptr};   // MHD's next timeout
     uv_timer_t* sweeper{nullptr};  // the whole-exchange deadlines
     std::list<Connection> connections;  // every connection MHD holds, cut or not
+    // Accepted, waiting for their first bytes before MHD gets them.
+    struct Pending {
+        int fd{-1};
+        sockaddr_storage addr{};
+        socklen_t addr_len{0};
+        std::uint64_t deadline_ms{0};
+        uv_poll_t* poll{nullptr};  // heap: freed in its close callback
+        Impl* self{nullptr};
+    };
+    std::list<Pending> pending;
+    int listen_fd{-1};
+    uv_poll_t* acceptor{nullptr};  // the listening socket (stopped at the hard limit)
+    bool accepting{false};
+    unsigned hard_limit{0};
     bool closed{false};
     AdminCounts counts;
     std::uint64_t auth_logged_ms{0};        // when a refused token was last logged
@@ -117,37 +134,44 @@ struct AdminServer::Impl {
             ::close(fd);
             return fail("bind", err);
         }
-        if (auto started = start_mhd(fd, v4); !started) {
-            // Not closed here: a failing MHD_start_daemon closes the socket it was given on some
-            // paths and not on others, and a second close could hit a reused descriptor.
+        sockaddr_storage bound{};
+        socklen_t bound_len = sizeof bound;
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0) {
+            const int err = errno;
+            ::close(fd);
+            return fail("getsockname", err);
+        }
+        if (auto started = start_mhd(v4); !started) {
+            ::close(fd);
             return std::unexpected(started.error());
         }
-        const MHD_DaemonInfo* bound = MHD_get_daemon_info(mhd, MHD_DAEMON_INFO_BIND_PORT);
+        listen_fd = fd;  // close() closes it from here on
         const MHD_DaemonInfo* epoll = MHD_get_daemon_info(mhd, MHD_DAEMON_INFO_EPOLL_FD);
-        if (bound == nullptr || epoll == nullptr) {
+        if (epoll == nullptr) {
             close();
             closed = false;  // nothing was served: a later listen() may retry
-            return std::unexpected(std::string("admin listen: libmicrohttpd gave no port or epoll"));
+            return std::unexpected(std::string("admin listen: libmicrohttpd gave no epoll"));
         }
         if (auto started = start_handles(epoll->epoll_fd); !started) {
             close();
             closed = false;
             return std::unexpected(started.error());
         }
-        return bound->port;
+        return ntohs(v4 ? reinterpret_cast<const sockaddr_in*>(&bound)->sin_port
+                        : reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port);
     }
 
-    std::expected<void, std::string> start_mhd(int fd, bool v4) {
+    std::expected<void, std::string> start_mhd(bool v4) {
         // Beyond the limit a connection is still served — a 503 — up to as many again (and 8);
-        // past those, MHD stops accepting and new connections wait in the kernel's backlog.
-        const unsigned hard_limit = limits.max_connections * 2 + 8;
+        // past those, accepting stops and new connections wait in the kernel's backlog.
+        hard_limit = limits.max_connections * 2 + 8;
         // MHD counts whole seconds of silence; the sweeper enforces the real deadline.
         const unsigned idle_s = static_cast<unsigned>(limits.timeout_ms / 1000 * 2 + 2);
-        const unsigned flags =
-            static_cast<unsigned>(MHD_USE_EPOLL) | (v4 ? 0U : static_cast<unsigned>(MHD_USE_IPv6));
+        const unsigned flags = static_cast<unsigned>(MHD_USE_EPOLL) |
+                               static_cast<unsigned>(MHD_USE_NO_LISTEN_SOCKET) |
+                               (v4 ? 0U : static_cast<unsigned>(MHD_USE_IPv6));
         mhd = MHD_start_daemon(
             flags, 0, nullptr, nullptr, &Impl::on_request, this,
-            MHD_OPTION_LISTEN_SOCKET, fd,                                                 //
             MHD_OPTION_CONNECTION_LIMIT, hard_limit,                                       //
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.max_request_bytes,                  //
             MHD_OPTION_CONNECTION_TIMEOUT, idle_s,                                         //
@@ -188,6 +212,13 @@ struct AdminServer::Impl {
             (*timer)->data = this;
             uv_unref(as_handle(*timer));  // the poll handle alone decides whether the loop lives
         }
+        acceptor = new uv_poll_t{};
+        if (const int rc = uv_poll_init(loop, acceptor, listen_fd); rc != 0) {
+            delete std::exchange(acceptor, nullptr);
+            return failed("uv_poll_init", rc);
+        }
+        acceptor->data = this;
+        resume_accepting();
         const std::uint64_t every = std::clamp<std::uint64_t>(limits.timeout_ms / 10, 10, 1000);
         uv_timer_start(
             sweeper, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->sweep(); }, every, every);
@@ -195,10 +226,11 @@ struct AdminServer::Impl {
         return {};
     }
 
-    /// Connections not cut at their deadline: what the connection limit counts.
+    /// Connections not cut at their deadline, and those waiting for their first bytes: what
+    /// the connection limit counts.
     [[nodiscard]] std::size_t serving() const noexcept {
-        return static_cast<std::size_t>(
-            std::ranges::count_if(connections, [](const Connection& c) { return !c.cut; }));
+        return pending.size() + static_cast<std::size_t>(std::ranges::count_if(
+                                    connections, [](const Connection& c) { return !c.cut; }));
     }
 
     /// Lets MHD do what it can without blocking, then arms the timer for its next timeout.
@@ -228,9 +260,112 @@ struct AdminServer::Impl {
                 cut_any = true;
             }
         }
+        for (auto it = pending.begin(); it != pending.end();) {
+            it = it->deadline_ms <= now ? drop(it) : std::next(it);
+        }
         if (cut_any) {
             run();
         }
+    }
+
+    // --- accepting, and the first bytes --------------------------------------------------------
+
+    void resume_accepting() {
+        if (!accepting && !closed && acceptor != nullptr &&
+            connections.size() + pending.size() < hard_limit) {
+            accepting = uv_poll_start(acceptor, UV_READABLE, [](uv_poll_t* p, int, int) {
+                            static_cast<Impl*>(p->data)->accept_all();
+                        }) == 0;
+        }
+    }
+
+    void accept_all() {
+        while (connections.size() + pending.size() < hard_limit) {
+            Pending p;
+            p.addr_len = sizeof p.addr;
+            p.fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&p.addr), &p.addr_len,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (p.fd < 0) {
+                return;  // EAGAIN: all taken; anything else (EMFILE): the next readiness retries
+            }
+            p.deadline_ms = uv_now(loop) + limits.timeout_ms;
+            p.self = this;
+            p.poll = new uv_poll_t{};
+            if (uv_poll_init(loop, p.poll, p.fd) != 0) {
+                delete p.poll;
+                ::close(p.fd);
+                continue;
+            }
+            auto it = pending.insert(pending.end(), p);
+            it->poll->data = &*it;
+            uv_poll_start(it->poll, UV_READABLE, [](uv_poll_t* handle, int, int) {
+                auto* waiting = static_cast<Pending*>(handle->data);
+                waiting->self->first_bytes(*waiting);
+            });
+        }
+        uv_poll_stop(acceptor);  // at the hard limit: the rest wait in the backlog
+        accepting = false;
+    }
+
+    /// Closes a pending connection's poll handle (the descriptor stays unless `close_fd`).
+    std::list<Pending>::iterator forget(std::list<Pending>::iterator it, bool close_fd) {
+        uv_poll_stop(it->poll);
+        uv_close(as_handle(it->poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+        if (close_fd) {
+            ::close(it->fd);
+        }
+        auto next = pending.erase(it);
+        resume_accepting();
+        return next;
+    }
+    std::list<Pending>::iterator drop(std::list<Pending>::iterator it) { return forget(it, true); }
+
+    /// A pending connection became readable: a first line without a space gets a 400 here,
+    /// everything else goes to MHD (a line still arriving too: MHD reads the rest).
+    void first_bytes(Pending& p) {
+        const auto it = std::ranges::find_if(pending, [&p](const Pending& x) { return &x == &p; });
+        if (it == pending.end()) {
+            return;
+        }
+        char peek[512];
+        const ssize_t n = ::recv(p.fd, peek, sizeof peek, MSG_PEEK);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            return;
+        }
+        if (n <= 0) {
+            drop(it);  // closed or failed before a byte
+            return;
+        }
+        const std::string_view seen{peek, static_cast<std::size_t>(n)};
+        const auto line_end = seen.find('\n');
+        if (line_end != std::string_view::npos &&
+            seen.substr(0, line_end).find(' ') == std::string_view::npos) {
+            refuse_malformed(p.fd, static_cast<std::size_t>(n));
+            drop(it);
+            return;
+        }
+        const int fd = p.fd;
+        const sockaddr_storage addr = p.addr;
+        const socklen_t addr_len = p.addr_len;
+        forget(it, false);
+        // MHD owns the socket from here, and closes it even when it refuses it.
+        (void)MHD_add_connection(mhd, fd, reinterpret_cast<const sockaddr*>(&addr), addr_len);
+        run();
+    }
+
+    /// The 400 for a first line MHD cannot parse (no space: no method and target): the bytes
+    /// read first, so that the close is a FIN and not a reset that could lose the answer.
+    void refuse_malformed(int fd, std::size_t peeked) {
+        char discard[512];
+        (void)::recv(fd, discard, std::min(peeked, sizeof discard), 0);
+        const HttpResponse r = error_response(400, "malformed request line: no method and target");
+        const std::string answer = fmt::format(
+            "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: {}\r\n"
+            "Content-Length: {}\r\n\r\n{}",
+            r.content_type, r.body.size(), r.body);
+        (void)::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+        ::shutdown(fd, SHUT_WR);
+        ++counts.by_status[400];
     }
 
     static void on_connection(void* cls, MHD_Connection* connection, void** socket_context,
@@ -251,6 +386,7 @@ struct AdminServer::Impl {
         if (c != nullptr) {
             self->connections.remove_if([c](const Connection& x) { return &x == c; });
         }
+        self->resume_accepting();
     }
 
     static void* on_request_line(void*, const char* uri, MHD_Connection*) noexcept {
@@ -423,8 +559,18 @@ struct AdminServer::Impl {
         close_and_free(poll);  // stop watching the epoll descriptor before MHD closes it
         close_and_free(wakeup);
         close_and_free(sweeper);
+        if (acceptor != nullptr) {
+            uv_poll_stop(acceptor);
+        }
+        close_and_free(acceptor);
+        while (!pending.empty()) {
+            drop(pending.begin());
+        }
+        if (listen_fd >= 0) {
+            ::close(std::exchange(listen_fd, -1));
+        }
         if (mhd != nullptr) {
-            MHD_stop_daemon(std::exchange(mhd, nullptr));  // closes every connection and the socket
+            MHD_stop_daemon(std::exchange(mhd, nullptr));  // closes every connection
         }
         connections.clear();
     }

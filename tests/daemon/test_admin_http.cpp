@@ -254,8 +254,8 @@ TEST_CASE("listen refuses a host that is not a numeric address", "[admin]") {
     CHECK(uv_loop_close(&loop) == 0);
 }
 
-TEST_CASE("a 405 names the methods in Allow, HEAD reads like GET without a body, and an HTTP/1.1 "
-          "request needs a Host",
+TEST_CASE("a 405 names the methods in Allow, HEAD reads like GET without a body, an HTTP/1.1 "
+          "request needs a Host, and a first line without a space gets a 400",
           "[admin]") {
     const Watchdog watchdog(std::chrono::seconds(30));
     RunningServer server({}, kToken);
@@ -285,6 +285,10 @@ TEST_CASE("a 405 names the methods in Allow, HEAD reads like GET without a body,
     CHECK(head_campaign.starts_with("HTTP/1.1 405"));
     CHECK_THAT(head_campaign, Catch::Contains("\r\nAllow: GET\r\n"));
 
+    // A first line without a space (no method and target): a 400, not a silent close.
+    const auto hello = round_trip(server.port, "HELLO\r\n\r\n");
+    CHECK(hello.status == 400);
+    CHECK_THAT(hello.body, Catch::Contains("malformed request line"));
     const auto no_host = round_trip(server.port, "GET /livez HTTP/1.1\r\n\r\n");
     CHECK(no_host.status == 400);
     CHECK_THAT(no_host.body, Catch::Contains("Host"));
