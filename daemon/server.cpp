@@ -168,6 +168,11 @@ void Server::start() {
     started_ = true;
     started_at_ms_ = wall_ms();
     start_history();
+    log_started();
+}
+
+void Server::log_started() const {
+    const Config& c = shared_.config;
     log(LogLevel::info, "{}: listening on {}:{} ({} workers, {} SETs), admin on {}:{}, compat mode {}",
         redpacket::build_info::version_line("redpacketd"), c.host, port_, workers_.size(), c.sets,
         c.admin_host, admin_port_, c.compat_mode ? "on" : "off");

@@ -61,6 +61,8 @@ public:
 
 private:
     void bind_listeners();
+    /// The ready line's log twin, and a warning for each unsafe setting (no journal, no token).
+    void log_started() const;
     /// Plans the isolation settings (or throws) and pins this thread off the workers' CPUs.
     void isolate();
     template <class Settings>
