@@ -41,9 +41,7 @@ namespace {
 constexpr const char* kSecret = "crash-secret";
 
 void auth_login(BlockingClient& c, std::uint32_t user) {
-    const std::uint64_t expiry = static_cast<std::uint64_t>(std::time(nullptr)) + 3600;
-    REQUIRE(must(c.auth_login(user, expiry, redpacket::make_login_token(kSecret, user, expiry))) ==
-            protocol::AuthLoginResponse{user, protocol::kResultOk});
+    redpacketd::testing::auth_login(c, kSecret, user);
 }
 
 std::vector<std::string> daemon_args(const std::string& dir) {

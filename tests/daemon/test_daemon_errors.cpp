@@ -35,9 +35,7 @@ constexpr const char* kSecret = "errors-secret";
 constexpr std::uint16_t kMaxFrame = 128;
 
 void auth_login(BlockingClient& c, std::uint32_t user) {
-    const std::uint64_t expiry = unix_now() + 3600;
-    REQUIRE(must(c.auth_login(user, expiry, redpacket::make_login_token(kSecret, user, expiry))) ==
-            protocol::AuthLoginResponse{user, protocol::kResultOk});
+    redpacketd::testing::auth_login(c, kSecret, user);
 }
 
 /// A frame the decoder must refuse, and the error code an extended connection is told.

@@ -38,9 +38,7 @@ std::uint32_t claim_status(ClaimStatus s) { return protocol::to_wire(s); }
 
 /// Logs `c` in as `user` with a valid token; REQUIREs success.
 void auth_login(BlockingClient& c, std::uint32_t user) {
-    const std::uint64_t expiry = unix_now() + 3600;
-    REQUIRE(must(c.auth_login(user, expiry, redpacket::make_login_token(kSecret, user, expiry))) ==
-            protocol::AuthLoginResponse{user, protocol::kResultOk});
+    redpacketd::testing::auth_login(c, kSecret, user);
 }
 
 }  // namespace

@@ -9,7 +9,6 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -17,13 +16,13 @@
 #include <utility>
 
 #include "daemon_process.hpp"
-#include "redpacket/auth.hpp"
 #include "redpacket/red_packet_pool.hpp"
 #include "test_support.hpp"
 
 namespace protocol = redpacket::protocol;
 using redpacket::ClaimStatus;
 using redpacketd::testing::as;
+using redpacketd::testing::auth_login;
 using redpacketd::testing::BlockingClient;
 using redpacketd::testing::DaemonProcess;
 using redpacketd::testing::must;
@@ -39,12 +38,6 @@ std::string generated_secret() {
     REQUIRE(secret.size() == 65);  // 64 hex digits and a newline
     secret.pop_back();
     return secret;
-}
-
-void auth_login(BlockingClient& c, const std::string& secret, std::uint32_t user) {
-    const std::uint64_t expiry = static_cast<std::uint64_t>(std::time(nullptr)) + 3600;
-    REQUIRE(must(c.auth_login(user, expiry, redpacket::make_login_token(secret, user, expiry))) ==
-            protocol::AuthLoginResponse{user, protocol::kResultOk});
 }
 
 /// The login of the 2017 protocol, without a token: the packaged daemon must refuse it.

@@ -12,6 +12,8 @@
 #include <thread>
 #include <utility>
 
+#include "redpacket/auth.hpp"
+
 namespace redpacketd::testing {
 namespace {
 
@@ -90,6 +92,12 @@ nlohmann::json get_json(std::uint16_t port, std::string_view target, std::string
         throw std::runtime_error(fmt::format("GET {}: status {}: {}", target, r.status, r.body));
     }
     return nlohmann::json::parse(r.body);
+}
+
+void auth_login(BlockingClient& c, std::string_view secret, std::uint32_t user) {
+    const std::uint64_t expiry = unix_now() + 3600;
+    REQUIRE(must(c.auth_login(user, expiry, redpacket::make_login_token(secret, user, expiry))) ==
+            protocol::AuthLoginResponse{user, protocol::kResultOk});
 }
 
 nlohmann::json fresh_stats(std::uint16_t port, std::string_view bearer) {

@@ -63,6 +63,10 @@ template <class T>
                              redpacket::describe(r));
 }
 
+/// Logs `c` in as `user` with an authenticated login (a token under `secret`, valid an hour);
+/// REQUIREs that it is granted.
+void auth_login(BlockingClient& c, std::string_view secret, std::uint32_t user);
+
 /// A whole HTTP response.
 struct HttpReply {
     int status{0};
