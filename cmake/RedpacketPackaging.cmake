@@ -76,13 +76,21 @@ endif()
 set(debian "${PROJECT_SOURCE_DIR}/packaging/debian")
 install(FILES "${PROJECT_SOURCE_DIR}/packaging/redpacketd.service"
     DESTINATION lib/systemd/system COMPONENT daemon)
-# The packaged configuration: absolute, so that it is /etc under the /usr prefix.
-install(FILES "${PROJECT_SOURCE_DIR}/packaging/redpacketd.json"
-    DESTINATION /etc/redpacketd COMPONENT daemon)
+# The packaged configuration: in /etc when the prefix is /usr (the package: cpack installs with
+# prefix /usr into its staging DESTDIR), else in <prefix>/etc — GNUInstallDirs' rule for
+# SYSCONFDIR, applied at install time, so that `cmake --install --prefix DIR` stays in DIR.
+install(CODE "
+    if(CMAKE_INSTALL_PREFIX STREQUAL \"/usr\")
+        set(redpacket_etc \"/etc/redpacketd\")
+    else()
+        set(redpacket_etc \"\${CMAKE_INSTALL_PREFIX}/etc/redpacketd\")
+    endif()
+    file(INSTALL DESTINATION \"\${redpacket_etc}\" TYPE FILE
+         FILES \"${PROJECT_SOURCE_DIR}/packaging/redpacketd.json\")
+    " COMPONENT daemon)
 install(FILES "${PROJECT_SOURCE_DIR}/examples/redpacketd.json"
     DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/redpacketd/examples COMPONENT daemon)
 # Each package's copyright and changelog, as Debian's policy asks (§12.5, §12.7).
-find_program(REDPACKET_GZIP gzip)
 set(changelog "${CMAKE_CURRENT_BINARY_DIR}/debian/changelog.Debian.gz")
 add_custom_command(OUTPUT "${changelog}"
     COMMAND ${CMAKE_COMMAND} -E make_directory "${CMAKE_CURRENT_BINARY_DIR}/debian"

@@ -101,6 +101,9 @@ struct AdminServer::Impl {
     uv_poll_t* acceptor{nullptr};  // the listening socket (stopped at the hard limit)
     bool accepting{false};
     unsigned hard_limit{0};
+    // The deadline of the connection being handed to MHD: its exchange keeps the one it was
+    // accepted with (on_connection takes it).
+    std::uint64_t handoff_deadline_ms{0};
     bool closed{false};
     AdminCounts counts;
     std::uint64_t auth_logged_ms{0};        // when a refused token was last logged
@@ -263,6 +266,7 @@ struct AdminServer::Impl {
         for (auto it = pending.begin(); it != pending.end();) {
             it = it->deadline_ms <= now ? drop(it) : std::next(it);
         }
+        resume_accepting();  // after an accept that failed for want of descriptors
         if (cut_any) {
             run();
         }
@@ -286,7 +290,14 @@ struct AdminServer::Impl {
             p.fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&p.addr), &p.addr_len,
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (p.fd < 0) {
-                return;  // EAGAIN: all taken; anything else (EMFILE): the next readiness retries
+                if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                    errno != ECONNABORTED) {
+                    // EMFILE, ENFILE, ENOBUFS: the socket stays readable, so watching it would
+                    // spin; the sweeper resumes accepting on its next round.
+                    uv_poll_stop(acceptor);
+                    accepting = false;
+                }
+                return;
             }
             p.deadline_ms = uv_now(loop) + limits.timeout_ms;
             p.self = this;
@@ -336,28 +347,39 @@ struct AdminServer::Impl {
             drop(it);  // closed or failed before a byte
             return;
         }
-        const std::string_view seen{peek, static_cast<std::size_t>(n)};
+        // Empty lines before the request line are skipped (RFC 9112 §2.2), as MHD does.
+        std::string_view seen{peek, static_cast<std::size_t>(n)};
+        seen.remove_prefix(std::min(seen.find_first_not_of("\r\n"), seen.size()));
         const auto line_end = seen.find('\n');
         if (line_end != std::string_view::npos &&
             seen.substr(0, line_end).find(' ') == std::string_view::npos) {
-            refuse_malformed(p.fd, static_cast<std::size_t>(n));
+            refuse_malformed(p.fd);
             drop(it);
             return;
         }
         const int fd = p.fd;
         const sockaddr_storage addr = p.addr;
         const socklen_t addr_len = p.addr_len;
+        handoff_deadline_ms = p.deadline_ms;
         forget(it, false);
         // MHD owns the socket from here, and closes it even when it refuses it.
-        (void)MHD_add_connection(mhd, fd, reinterpret_cast<const sockaddr*>(&addr), addr_len);
+        if (MHD_add_connection(mhd, fd, reinterpret_cast<const sockaddr*>(&addr), addr_len) !=
+            MHD_YES) {
+            ++counts.refused_handoffs;
+            log(LogLevel::warn, "admin: libmicrohttpd refused a connection ({}); closed",
+                std::strerror(errno));
+        }
+        handoff_deadline_ms = 0;
         run();
     }
 
-    /// The 400 for a first line MHD cannot parse (no space: no method and target): the bytes
-    /// read first, so that the close is a FIN and not a reset that could lose the answer.
-    void refuse_malformed(int fd, std::size_t peeked) {
-        char discard[512];
-        (void)::recv(fd, discard, std::min(peeked, sizeof discard), 0);
+    /// The 400 for a first line MHD cannot parse (no space: no method and target). What the
+    /// client sent is read first (up to 64 KiB), so that the close is a FIN, not a reset that
+    /// could lose the answer.
+    void refuse_malformed(int fd) {
+        char discard[4096];
+        for (int i = 0; i < 16 && ::recv(fd, discard, sizeof discard, MSG_DONTWAIT) > 0; ++i) {
+        }
         const HttpResponse r = error_response(400, "malformed request line: no method and target");
         const std::string answer = fmt::format(
             "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: {}\r\n"
@@ -377,7 +399,9 @@ struct AdminServer::Impl {
             const bool over_limit = self->serving() >= self->limits.max_connections;
             Connection& c = self->connections.emplace_back();
             c.fd = info != nullptr ? info->connect_fd : -1;
-            c.deadline_ms = uv_now(self->loop) + self->limits.timeout_ms;
+            c.deadline_ms = self->handoff_deadline_ms != 0
+                                ? self->handoff_deadline_ms
+                                : uv_now(self->loop) + self->limits.timeout_ms;
             c.over_limit = over_limit;
             *socket_context = &c;
             return;

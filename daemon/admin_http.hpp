@@ -67,8 +67,10 @@ struct AdminLimits {
 /// writes and reads them). A 401 is a failed authentication; those are also logged, at most one
 /// line a second (the line says how many it stands for).
 struct AdminCounts {
-    std::map<int, std::uint64_t> by_status;
+    std::map<int, std::uint64_t> by_status;  ///< answers this server wrote (not libmicrohttpd's
+                                             ///< own refusals, such as its 431)
     std::uint64_t auth_failures{0};
+    std::uint64_t refused_handoffs{0};  ///< connections libmicrohttpd would not take (logged)
 };
 
 /// Serves `route()` on a libuv loop. Handles are freed in their close callbacks, so after

@@ -62,7 +62,7 @@ std::expected<Config, std::string> load_config_file(const std::string& path) {
 
 namespace {
 
-/// Why `path` may not hold a secret: group or others may read (or write) it.
+/// Why `path` may not hold a secret: group or others have any access to it.
 std::expected<void, std::string> private_file(const std::string& path, std::string_view key) {
     namespace fs = std::filesystem;
     std::error_code ec;
@@ -76,8 +76,8 @@ std::expected<void, std::string> private_file(const std::string& path, std::stri
         return {};
     }
     return std::unexpected(fmt::format(
-        "\"{}_file\": \"{}\" has mode {:04o}: group or others may read it; make it 0600 "
-        "(chmod 600), or set \"allow_readable_secret_files\"",
+        "\"{}_file\": \"{}\" has mode {:04o}: group or others have access to it; make it "
+        "0600 (chmod 600), or set \"allow_readable_secret_files\"",
         key, path, static_cast<unsigned>(perms & fs::perms::mask)));
 }
 

@@ -370,13 +370,18 @@ std::string Server::metrics() const {
     e.sample("admin_proof_read_failures_total", R"(reason="timed_out")", admin_reads_.timed_out);
     if (admin_) {
         const AdminCounts& admin = admin_->counts();
-        e.family("admin_requests_total", "counter", "Admin API requests answered, by status code.");
+        e.family("admin_requests_total", "counter",
+                 "Admin API requests the daemon answered, by status code (not libmicrohttpd's own "
+                 "refusals, such as its 431).");
         for (const auto& [status, n] : admin.by_status) {
             e.sample("admin_requests_total", fmt::format(R"(code="{}")", status), n);
         }
         e.single("admin_auth_failures_total", "counter",
                  "Admin API requests refused for a missing or wrong bearer token (logged).",
                  admin.auth_failures);
+        e.single("admin_refused_connections_total", "counter",
+                 "Admin connections libmicrohttpd would not take (logged).",
+                 admin.refused_handoffs);
     }
     e.family("limit", "gauge",
              "The limits in force now (SIGHUP may change them), by setting: max_connections and "

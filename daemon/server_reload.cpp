@@ -1,9 +1,10 @@
 // Server, part 4: SIGHUP. The settings are read again the way they were at start-up (the
 // config file, the environment, the same flags); what the option table marks `runtime` — the
 // log level and format, the campaigns and the connection limits (RuntimeLimits) — is applied,
-// and every other change is logged as needing a restart. A changed campaign goes on with its new
-// settings: the packets it made so far count against its total (POST /campaigns/<kind>, by
-// contrast, starts a campaign's count again). A configuration that does not
+// and every other change is logged as needing a restart. A changed campaign that runs as the file
+// had it goes on with its new settings: the packets it made so far count against its total; one
+// that was disabled, or replaced through POST /campaigns/<kind>, starts a new count. A
+// configuration that does not
 // load or validate changes nothing, and says why.
 #include <fmt/ranges.h>
 
@@ -49,6 +50,16 @@ static_assert(std::ranges::all_of(RuntimeLimits::kFields,
                                   }),
               "a RuntimeLimits key that is not a setting of config_table.hpp");
 
+/// What a reload that changed a campaign's settings (validate() passed on the whole
+/// configuration) does to the one running: the file's campaign, running as loaded, goes on —
+/// what it made so far counts against its (new) total; another one running (posted through
+/// the admin API) or none (it was disabled) is replaced, with a new count.
+template <class Campaign>
+CampaignBoard::Change campaign_change(const Campaign& running, const Campaign& loaded) {
+    return running == loaded && loaded.enabled ? CampaignBoard::Change::retune
+                                               : CampaignBoard::Change::restart;
+}
+
 }  // namespace
 
 void Server::reload() {
@@ -88,12 +99,12 @@ void Server::reload() {
         set_log_settings(next->log_level, next->log_format);
     }
     if (changed("shake.")) {
-        // validate() passed on the whole configuration. The campaign goes on: what it made
-        // so far counts against its (new) total.
-        shared_.campaigns->post(next->shake, CampaignBoard::Change::retune);
+        shared_.campaigns->post(next->shake,
+                                campaign_change(shared_.campaigns->shake(), loaded_.shake));
     }
     if (changed("send.")) {
-        shared_.campaigns->post(next->send, CampaignBoard::Change::retune);
+        shared_.campaigns->post(next->send,
+                                campaign_change(shared_.campaigns->send(), loaded_.send));
     }
     shared_.limits.store(*next);  // the limits' keys are all runtime ones
     ++reloads_.ok;

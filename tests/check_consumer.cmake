@@ -11,6 +11,16 @@ function(run)
 endfunction()
 
 run(${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${WORK_DIR}/prefix")
+# Everything stays under the prefix: the packaged configuration too (in /etc only under /usr).
+file(STRINGS "${BUILD_DIR}/install_manifest.txt" installed)
+foreach(path IN LISTS installed)
+    if(NOT path MATCHES "^${WORK_DIR}/prefix/")
+        message(FATAL_ERROR "installed outside the prefix: ${path}")
+    endif()
+endforeach()
+if(NOT EXISTS "${WORK_DIR}/prefix/etc/redpacketd/redpacketd.json")
+    message(FATAL_ERROR "the packaged configuration is not in <prefix>/etc/redpacketd")
+endif()
 run(${CMAKE_COMMAND} -S "${SOURCE_DIR}/examples/consumer" -B "${WORK_DIR}/build" -G Ninja
     "-DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix")
 run(${CMAKE_COMMAND} --build "${WORK_DIR}/build")

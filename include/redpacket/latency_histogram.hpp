@@ -63,8 +63,9 @@ public:
     /// Forgets every sample.
     void reset() noexcept;
     /// The samples recorded since `earlier`, a copy of this histogram taken before: bucket by
-    /// bucket, this one's counts less `earlier`'s. Its min and max are those of the lowest and
-    /// highest buckets that grew (within 0.4 %, inside this histogram's exact extremes).
+    /// bucket, this one's counts less `earlier`'s. Its min and max are the bounds of the lowest
+    /// and highest buckets that grew, inside this histogram's exact extremes (within one bucket:
+    /// < 0.8 %; in the top bucket, past 2^40 ns, the max may be low).
     /// Complexity: O(buckets).
     [[nodiscard]] LatencyHistogram since(const LatencyHistogram& earlier) const noexcept;
 

@@ -102,7 +102,8 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args,
     // The built daemon keeps the 2017 protocol's login (compat mode, off by default) unless the
     // test says otherwise: most tests log in that way. A binary from REDPACKETD_BINARY (the
     // installed package) runs with the test's flags alone.
-    const bool built = std::getenv("REDPACKETD_BINARY") == nullptr;
+    const char* chosen = std::getenv("REDPACKETD_BINARY");
+    const bool built = chosen == nullptr || *chosen == '\0';  // as binary_path() reads it
     if (built && std::ranges::none_of(args, [](const std::string& a) {
             return a.starts_with("--compat-mode");
         })) {

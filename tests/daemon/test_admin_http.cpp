@@ -289,6 +289,8 @@ TEST_CASE("a 405 names the methods in Allow, HEAD reads like GET without a body,
     const auto hello = round_trip(server.port, "HELLO\r\n\r\n");
     CHECK(hello.status == 400);
     CHECK_THAT(hello.body, Catch::Contains("malformed request line"));
+    // Empty lines before the request line are skipped, not refused.
+    CHECK(round_trip(server.port, "\r\n\r\nGET /livez HTTP/1.1\r\nHost: x\r\n\r\n").status == 200);
     const auto no_host = round_trip(server.port, "GET /livez HTTP/1.1\r\n\r\n");
     CHECK(no_host.status == 400);
     CHECK_THAT(no_host.body, Catch::Contains("Host"));

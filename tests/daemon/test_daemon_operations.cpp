@@ -284,6 +284,18 @@ TEST_CASE("SIGHUP applies the campaigns, log level and connection limits from th
     REQUIRE(eventually([&] { return reloads()["failed"] == 2; }, 5s));
     CHECK_THAT(d.log_tail(), Catch::Contains("is not a regular file"));
     CHECK(d.running());
+
+    // So is a secret file others may read.
+    const auto shared_secret = dir / "shared-secret";
+    std::ofstream(shared_secret) << "k\n";
+    std::filesystem::permissions(shared_secret, std::filesystem::perms::owner_read |
+                                                    std::filesystem::perms::owner_write |
+                                                    std::filesystem::perms::others_read);
+    write(R"({"workers": 1, "auth_secret_file": ")" + shared_secret.string() + R"("})");
+    REQUIRE(::kill(d.pid(), SIGHUP) == 0);
+    REQUIRE(eventually([&] { return reloads()["failed"] == 3; }, 5s));
+    CHECK_THAT(d.log_tail(), Catch::Contains("has mode 0604"));
+    CHECK(d.running());
     CHECK(d.stop(5s) == 0);
     std::filesystem::remove_all(dir);
 }
@@ -325,6 +337,21 @@ TEST_CASE("SIGHUP retunes a running campaign: what it offered counts against its
     REQUIRE(eventually([&] { return offered() == 30; }, 10s));
     std::this_thread::sleep_for(500ms);
     CHECK(offered() == 30);
+
+    // A campaign posted through the admin API replaces the file's: a reload of the file then
+    // starts the file's campaign anew rather than counting the posted one's packets.
+    const auto total = [&] {
+        return get_json(d.admin_port(), "/stats")["totals"]["shake_offered"].get<int>();
+    };
+    REQUIRE(http_request(d.admin_port(), "POST", "/campaigns/shake", R"({"rate": 400, "total": 6})")
+                .status == 200);
+    REQUIRE(eventually([&] { return total() == 36; }, 10s));
+    write(R"({"workers": 2, "shake": {"enabled": true, "rate": 300, "total": 30}})");
+    REQUIRE(::kill(d.pid(), SIGHUP) == 0);
+    REQUIRE(eventually([&] { return reloads() == 3; }, 5s));
+    REQUIRE(eventually([&] { return total() == 66; }, 10s));  // 30 + 6 + 30
+    std::this_thread::sleep_for(500ms);
+    CHECK(total() == 66);
     CHECK(d.stop(5s) == 0);
     std::filesystem::remove_all(dir);
 }
