@@ -15,6 +15,7 @@
 
 #include "config.hpp"
 #include "config_table.hpp"
+#include "redpacket/auth.hpp"
 
 namespace redpacketd {
 namespace {
@@ -62,36 +63,12 @@ std::expected<Config, std::string> load_config_file(const std::string& path) {
 
 namespace {
 
-/// Why `path` may not hold a secret: group or others have any access to it.
-std::expected<void, std::string> private_file(const std::string& path, std::string_view key) {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    const fs::file_status status = fs::status(path, ec);
-    if (ec || !fs::is_regular_file(status)) {
-        return {};  // read_regular_file says what is wrong with it
-    }
-    const fs::perms perms = status.permissions();
-    constexpr fs::perms shared = fs::perms::group_all | fs::perms::others_all;
-    if ((perms & shared) == fs::perms::none) {
-        return {};
-    }
-    return std::unexpected(fmt::format(
-        "\"{}_file\": \"{}\" has mode {:04o}: group or others have access to it; make it "
-        "0600 (chmod 600), or set \"allow_readable_secret_files\"",
-        key, path, static_cast<unsigned>(perms & fs::perms::mask)));
-}
-
-/// One secret from its file: the whole file, one trailing newline (\n or \r\n) dropped.
+/// One secret from its file (redpacket::read_secret_file), its errors naming the option.
 std::expected<void, std::string> load_secret_file(std::string& secret, const std::string& path,
                                                   std::string_view key, std::string_view flag,
                                                   bool allow_readable) {
     if (path.empty()) {
         return {};
-    }
-    if (!allow_readable) {
-        if (auto ok = private_file(path, key); !ok) {
-            return ok;
-        }
     }
     if (!secret.empty()) {
         return std::unexpected(fmt::format(
@@ -99,20 +76,13 @@ std::expected<void, std::string> load_secret_file(std::string& secret, const std
             "give one",
             key, config_table::find_field(key)->env, flag));
     }
-    auto text = read_regular_file(path);
+    auto text = redpacket::read_secret_file(path, allow_readable);
     if (!text) {
-        return std::unexpected(fmt::format("\"{}_file\": {}", key, text.error()));
+        const bool mode = text.error().find(" has mode ") != std::string::npos;
+        return std::unexpected(fmt::format("\"{}_file\": {}{}", key, text.error(),
+                                           mode ? ", or set \"allow_readable_secret_files\"" : ""));
     }
     secret = std::move(*text);
-    if (secret.ends_with('\n')) {
-        secret.pop_back();
-        if (secret.ends_with('\r')) {
-            secret.pop_back();
-        }
-    }
-    if (secret.empty()) {
-        return std::unexpected(fmt::format("\"{}_file\": \"{}\" is empty", key, path));
-    }
     return {};
 }
 

@@ -11,6 +11,8 @@
 
 #include <array>
 #include <cstdint>
+#include <expected>
+#include <string>
 #include <string_view>
 
 namespace redpacket {
@@ -31,5 +33,13 @@ using LoginToken = std::array<std::uint8_t, 32>;
 [[nodiscard]] bool verify_login_token(std::string_view secret, std::uint32_t user,
                                       std::uint64_t expiry, const LoginToken& token,
                                       std::uint64_t now) noexcept;
+
+/// The secret kept in the file at `path`: the whole file, one trailing newline (\n or \r\n)
+/// dropped. Refused, with a message naming the file and what to do: a file that is missing,
+/// unreadable, not a regular file or empty, and, unless `allow_readable`, one that group or
+/// others have any access to (its mode is in the message). Used by the daemon for its secret
+/// files and by the tools that log in with the daemon's secret.
+[[nodiscard]] std::expected<std::string, std::string> read_secret_file(const std::string& path,
+                                                                       bool allow_readable);
 
 }  // namespace redpacket
