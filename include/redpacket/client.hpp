@@ -208,6 +208,9 @@ private:
     void close_tcp();
     static void on_handle_closed(uv_handle_t* handle);
     void fail_all(const ClientError& why);
+    /// close(), reporting `why` (may be null) with the closing state: a refused login or a
+    /// connection given up on says why the client stops.
+    void close_because(const ClientError* why, std::function<void()> on_closed = {});
     void flush();
     void read_bytes(std::span<const std::byte> bytes);
     void tick();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
 
 namespace redpacket {
 
@@ -12,6 +13,7 @@ struct BlockingClient::Impl {
     std::deque<protocol::PacketNotice> notices;
     bool garbage{false};
     bool lost{false};  // the connection is gone
+    std::string reason;  // what the client last gave as the reason for a state change
 
     explicit Impl(ClientOptions options) {
         uv_loop_init(&loop);
@@ -21,6 +23,9 @@ struct BlockingClient::Impl {
         client->on_state([this](ClientState s, const ClientError* why) {
             if (why != nullptr && why->kind == ClientErrc::protocol_error) {
                 garbage = true;
+            }
+            if (why != nullptr) {
+                reason = describe(*why);
             }
             if (s == ClientState::waiting || s == ClientState::closing ||
                 s == ClientState::closed) {
@@ -67,13 +72,20 @@ BlockingClient::BlockingClient(std::uint16_t port, int receive_buffer)
 
 BlockingClient::BlockingClient(ClientOptions options) {
     const auto timeout = options.request_timeout;
+    const std::string where = options.host + ":" + std::to_string(options.port);
     impl_ = std::make_unique<Impl>(std::move(options));
     Client& c = *impl_->client;
     c.start();
     const bool ready = run_until(
         [&] { return c.state() == ClientState::ready || impl_->lost; }, timeout, true);
     if (!ready || c.state() != ClientState::ready) {
-        throw std::runtime_error("cannot connect and log in to " + std::string(to_string(c.state())));
+        // Name the daemon and what went wrong, not the client's state.
+        std::string why = impl_->reason;
+        if (why.empty()) {
+            why = ready ? "the connection closed before the login was answered"
+                        : "no answer within " + std::to_string(timeout.count()) + " ms";
+        }
+        throw std::runtime_error("cannot connect and log in to " + where + ": " + why);
     }
     c.pause_reading();
 }

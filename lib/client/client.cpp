@@ -202,6 +202,27 @@ void Client::connected() {
     }
 }
 
+namespace {
+
+/// Why a login failed, for people: a login response's result is an error code, named.
+std::string login_refusal(const std::expected<protocol::Message, ClientError>& r,
+                          std::uint32_t result) {
+    if (!r) {
+        return describe(r.error());
+    }
+    if (const auto* e = std::get_if<protocol::ErrorReply>(&*r)) {
+        result = static_cast<std::uint32_t>(e->code);
+    } else if (!std::holds_alternative<protocol::LoginResponse>(*r) &&
+               !std::holds_alternative<protocol::AuthLoginResponse>(*r)) {
+        return protocol::describe(*r);
+    }
+    return "the daemon answered " +
+           std::string(protocol::to_string(static_cast<protocol::ErrorCode>(result))) + " (" +
+           std::to_string(result) + ")";
+}
+
+}  // namespace
+
 void Client::send_login() {
     set_state(ClientState::logging_in);
     const Credentials& who = *options_.login;
@@ -229,9 +250,9 @@ void Client::send_login() {
             return;  // the connection went: reconnecting logs in again
         }
         // Wrong credentials do not get better by retrying.
-        fail_all(error(ClientErrc::login_refused,
-                       r ? protocol::describe(*r) : describe(r.error())));
-        close();
+        const ClientError refused = error(ClientErrc::login_refused, login_refusal(r, result));
+        fail_all(refused);
+        close_because(&refused);
     };
     send_now(login, Tag{login_id_, now() + options_.request_timeout});
 }
@@ -271,8 +292,9 @@ void Client::lose_connection(ClientError why) {
     waiting_.insert(waiting_.begin(), std::make_move_iterator(again.begin()),
                     std::make_move_iterator(again.end()));
     if (!retry) {
-        fail_all(options_.reconnect ? error(ClientErrc::connect_failed, why.detail) : why);
-        close();
+        const ClientError gone = options_.reconnect ? error(ClientErrc::connect_failed, why.detail) : why;
+        fail_all(gone);
+        close_because(&gone);
         return;
     }
     backoff_ = std::clamp(backoff_ * 2, options_.reconnect_min, options_.reconnect_max);
@@ -290,7 +312,9 @@ void Client::fail_all(const ClientError& why) {
     login_id_ = heartbeat_id_ = 0;
 }
 
-void Client::close(std::function<void()> on_closed) {
+void Client::close(std::function<void()> on_closed) { close_because(nullptr, std::move(on_closed)); }
+
+void Client::close_because(const ClientError* why, std::function<void()> on_closed) {
     if (on_closed) {
         on_closed_ = std::move(on_closed);
     }
@@ -303,7 +327,7 @@ void Client::close(std::function<void()> on_closed) {
     if (state_ == ClientState::closing) {
         return;
     }
-    set_state(ClientState::closing);
+    set_state(ClientState::closing, why);
     fail_all(error(ClientErrc::closed, "the client was closed"));
     close_tcp();
     if (timer_open_) {
