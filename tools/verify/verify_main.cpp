@@ -6,9 +6,12 @@
 //       a proof as JSON (packet, policy, total, count, min_share, commitment, seed, and any of
 //       shares: [cents…] in hand-out order, claims: [{index, amount[, user]}…]), as the admin
 //       API's GET /packets/<id>/proof serves it: valid, or what differs
-//   redpacket-verify fetch --port P --packet ID [--host H] [--user U] [--index I --amount A]
+//   redpacket-verify fetch --port P --packet ID [--host H] [--user U] [--auth-secret-file F]
+//                          [--index I --amount A]
 //       asks a daemon for the packet's terms and proof; with --index/--amount checks that claim,
-//       without prints the proof as JSON (feed it, with claims added, to `packet`)
+//       without prints the proof as JSON (feed it, with claims added, to `packet`). Logs in
+//       with a token made from the daemon's auth secret (the file, else $REDPACKETD_AUTH_SECRET),
+//       or with the 2017 login when neither is given (a daemon in compat mode).
 //
 // Exit status: 0 valid (or printed), 1 invalid (the first difference is printed, naming the
 // share position), 2 bad input or an unreachable daemon.
@@ -17,6 +20,8 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -26,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "redpacket/auth.hpp"
 #include "redpacket/blocking_client.hpp"
 #include "redpacket/proof.hpp"
 #include "redpacket/protocol.hpp"
@@ -184,24 +190,70 @@ struct FetchArgs {
     std::uint16_t port{0};
     std::uint64_t packet{0};
     std::uint32_t user{0};
+    std::string auth_secret_file;
+    bool allow_readable_secret_file{false};
     std::optional<std::uint32_t> index;
     std::optional<std::int64_t> amount;
 };
 
-int run_fetch(const FetchArgs& a) {
+/// The environment variable the daemon reads its auth secret from, read here the same way.
+constexpr const char* kAuthSecretEnv = "REDPACKETD_AUTH_SECRET";
+
+/// How fetch logs in: with tokens from the daemon's secret, else the 2017 login. Throws
+/// std::runtime_error naming a secret file that cannot be used.
+redpacket::Credentials fetch_login(const FetchArgs& a) {
+    const redpacket::UserId user{a.user};
+    if (!a.auth_secret_file.empty()) {
+        auto secret = redpacket::read_secret_file(a.auth_secret_file, a.allow_readable_secret_file);
+        if (!secret) {
+            throw std::runtime_error("--auth-secret-file: " + secret.error() +
+                                     (secret.error().find(" has mode ") != std::string::npos
+                                          ? ", or give --allow-readable-secret-file"
+                                          : ""));
+        }
+        return redpacket::Credentials::with_secret(user, std::move(*secret), std::chrono::seconds{300});
+    }
+    if (const char* env = std::getenv(kAuthSecretEnv); env != nullptr && *env != '\0') {
+        return redpacket::Credentials::with_secret(user, env, std::chrono::seconds{300});
+    }
+    return redpacket::Credentials::compat(user);
+}
+
+/// A client connected and logged in to the daemon, or nothing (the reason printed).
+std::optional<redpacket::BlockingClient> fetch_connect(const FetchArgs& a) {
     redpacket::ClientOptions options;
     options.host = a.host;
     options.port = a.port;
     options.reconnect = false;
-    options.login = redpacket::Credentials::compat(redpacket::UserId{a.user});
-    redpacket::BlockingClient client(options);
+    options.reconnect_attempts = 0;
+    options.login = fetch_login(a);
+    const bool compat = !options.login->token;
+    try {
+        return std::optional<redpacket::BlockingClient>{std::in_place, options};
+    } catch (const std::runtime_error& e) {
+        fmt::print(stderr, "redpacket-verify: {}{}\n", e.what(),
+                   compat ? " (this was the 2017 login, which a daemon accepts only in compat "
+                            "mode: give --auth-secret-file or $REDPACKETD_AUTH_SECRET)"
+                          : "");
+        return std::nullopt;
+    }
+}
+
+int run_fetch(const FetchArgs& a) {
+    std::optional<redpacket::BlockingClient> connected = fetch_connect(a);
+    if (!connected) {
+        return kBadInput;
+    }
+    redpacket::BlockingClient& client = *connected;
     const auto q = client.query(a.packet, 1);
     if (!q) {
         fmt::print(stderr, "redpacket-verify: query: {}\n", redpacket::describe(q.error()));
         return kBadInput;
     }
-    const auto commit = client.proof(a.packet, redpacket::protocol::kProofCommitment, 2);
-    const auto seed = client.proof(a.packet, redpacket::protocol::kProofSeed, 3);
+    // The query names the full id, also when asked with a compact one.
+    const std::uint64_t packet = q->packet;
+    const auto commit = client.proof(packet, redpacket::protocol::kProofCommitment, 2);
+    const auto seed = client.proof(packet, redpacket::protocol::kProofSeed, 3);
     for (const auto* r : {&commit, &seed}) {
         if (!*r) {
             fmt::print(stderr, "redpacket-verify: proof: {}\n", redpacket::describe(r->error()));
@@ -209,7 +261,7 @@ int run_fetch(const FetchArgs& a) {
         }
     }
     if (commit->status != redpacket::protocol::kProofOk) {
-        fmt::print(stderr, "redpacket-verify: the daemon keeps no proof of packet {}\n", a.packet);
+        fmt::print(stderr, "redpacket-verify: the daemon keeps no proof of packet {}\n", packet);
         return kBadInput;
     }
     if (seed->status != redpacket::protocol::kProofOk) {
@@ -222,7 +274,7 @@ int run_fetch(const FetchArgs& a) {
         return kBadInput;
     }
     Proof p;
-    p.terms = {redpacket::PacketId{a.packet}, Cents{static_cast<std::int64_t>(q->total)}, q->count,
+    p.terms = {redpacket::PacketId{packet}, Cents{static_cast<std::int64_t>(q->total)}, q->count,
                static_cast<redpacket::SplitPolicy>(commit->policy), Cents{commit->min_share}};
     p.commitment = commit->value;
     p.seed = seed->value;
@@ -282,12 +334,25 @@ CLI::App* add_shares(CLI::App& app, SharesArgs& a) {
 
 CLI::App* add_fetch(CLI::App& app, FetchArgs& a) {
     auto* cmd = app.add_subcommand("fetch", "ask a daemon for a packet's proof");
-    cmd->add_option("--host", a.host)->capture_default_str();
-    cmd->add_option("--port", a.port)->required();
-    cmd->add_option("--packet", a.packet)->required();
+    cmd->footer(std::string("Logs in with a token made from the daemon's auth secret: the file "
+                            "given by --auth-secret-file, else $") +
+                kAuthSecretEnv +
+                "; with neither, with the 2017 unauthenticated login, which only a daemon in "
+                "compat mode accepts.");
+    cmd->add_option("--host", a.host, "the daemon's IPv4 address")->capture_default_str();
+    cmd->add_option("--port", a.port, "the daemon's client port")->required();
+    cmd->add_option("--packet", a.packet,
+                    "the packet's id in decimal: its full 64-bit id, or the 32-bit compact id a "
+                    "grab or notice gave, which the daemon resolves while the packet is live")
+        ->required();
     cmd->add_option("--user", a.user, "the user to log in as")->capture_default_str();
-    auto* index = cmd->add_option("--index", a.index, "a claim's share index");
-    auto* amount = cmd->add_option("--amount", a.amount, "a claim's amount, in cents");
+    cmd->add_option("--auth-secret-file", a.auth_secret_file,
+                    "a file holding the daemon's auth secret (mode 0600; one trailing newline "
+                    "is dropped)");
+    cmd->add_flag("--allow-readable-secret-file", a.allow_readable_secret_file,
+                  "accept a secret file that group or others may read");
+    auto* index = cmd->add_option("--index", a.index, "a claim's share index (with --amount)");
+    auto* amount = cmd->add_option("--amount", a.amount, "a claim's amount, in cents (with --index)");
     index->needs(amount);
     amount->needs(index);
     return cmd;
