@@ -302,7 +302,6 @@ private:
     struct AwaitQuery {
         ReplyAddress asker;
         std::uint64_t request_id{0};
-        std::uint64_t packet{0};
     };
     struct AwaitProof {
         ReplyAddress asker;
@@ -385,8 +384,8 @@ private:
     [[nodiscard]] static protocol::ErrorReply read_refusal(std::uint64_t request_id, Error e);
     [[nodiscard]] Reply proof_reply(std::uint64_t request_id, std::uint32_t part,
                                     const Completion<PacketInfo>& done);
-    [[nodiscard]] Reply query_reply(std::uint64_t request_id, std::uint64_t packet,
-                                    const Completion<PacketInfo>& done);
+    /// Names the packet by the full id the store found (the query may have used a compact one).
+    [[nodiscard]] Reply query_reply(std::uint64_t request_id, const Completion<PacketInfo>& done);
     /// Sends the reply `answer(completion)` to `to` now, or parks `op()` until the store
     /// completes.
     template <class T, class MakeOp, class Answer>

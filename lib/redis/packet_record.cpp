@@ -43,7 +43,7 @@ std::optional<std::pair<Seed, Cents>> parse_proof_field(std::string_view f) {
 }
 
 std::expected<PacketInfo, Error> packet_info(PacketId id, const Value& v, std::int64_t now) {
-    if (v.type != Value::Type::array || v.elements.size() < 3) {
+    if (v.type != Value::Type::array || v.elements.size() < 4) {
         return std::unexpected(Error::not_found);
     }
     const auto m = split_on(v.elements[0].str, ',');
@@ -51,7 +51,9 @@ std::expected<PacketInfo, Error> packet_info(PacketId id, const Value& v, std::i
         return std::unexpected(Error::corrupt);
     }
     PacketInfo info;
-    info.id = id;
+    // The packet's own id: differs from `id` when that was a compact id.
+    info.id = PacketId{static_cast<std::uint64_t>(to_int(v.elements[3].str).value_or(
+        static_cast<std::int64_t>(id.value)))};
     info.sender = static_cast<UserId>(to_int(m[0]).value_or(0));
     info.total = Cents{to_int(m[1]).value_or(0)};
     info.count = static_cast<std::uint32_t>(to_int(m[2]).value_or(0));
@@ -64,7 +66,7 @@ std::expected<PacketInfo, Error> packet_info(PacketId id, const Value& v, std::i
             info.min_share = proof->second;
         }
     }
-    for (std::size_t i = 3; i + 1 < v.elements.size(); i += 2) {
+    for (std::size_t i = 4; i + 1 < v.elements.size(); i += 2) {
         const ClaimRecord c{static_cast<UserId>(v.elements[i].as_int().value_or(0)),
                             Cents{v.elements[i + 1].as_int().value_or(0)}};
         info.claimed_amount += c.amount;

@@ -28,8 +28,8 @@ namespace redpacket::redis {
 /// The seed and minimum share of a proof field; nullopt for "0" or anything unreadable.
 [[nodiscard]] std::optional<std::pair<Seed, Cents>> parse_proof_field(std::string_view f);
 
-/// A PacketInfo from rp_query's reply: record, claimed count, refund, then (user, amount)
-/// pairs. `now`: wall-clock ms (a packet past its deadline reads expired before any sweep).
+/// A PacketInfo from rp_query's reply: record, claimed count, refund, the packet's id (`id`
+/// may be a compact one), then (user, amount) pairs. `now`: wall-clock ms (a packet past its deadline reads expired before any sweep).
 [[nodiscard]] std::expected<PacketInfo, Error> packet_info(PacketId id, const Value& v,
                                                            std::int64_t now);
 

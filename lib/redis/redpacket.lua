@@ -118,11 +118,16 @@ end
 local function query(keys, args)
     local id = args[1]
     local meta = redis.call('HGET', keys[P], id)
+    if not meta and tonumber(id) < 4294967296 then
+        -- A compact id (a grab's or a notice's): the live packet with those low 32 bits.
+        id = redis.call('HGET', keys[CP], id)
+        meta = id and redis.call('HGET', keys[P], id)
+    end
     if not meta then
         return {}
     end
     local n = tonumber(redis.call('HGET', keys[CL], id .. ':n') or '0')
-    local out = {meta, n, redis.call('HGET', keys[RF], id) or ''}
+    local out = {meta, n, redis.call('HGET', keys[RF], id) or '', id}
     for i = 0, n - 1 do
         out[#out + 1] = redis.call('HGET', keys[CL], id .. ':' .. i)
         out[#out + 1] = redis.call('HGET', keys[SH], id .. ':' .. i)

@@ -263,7 +263,14 @@ StoreResult<PacketInfo> MemoryStore::query(StoreTicket, PacketId packet) {
     if (!serves(set)) {
         return refused<PacketInfo>(Error::not_found);
     }
-    return Completion<PacketInfo>{pools_[set]->query(packet), 0};
+    auto info = pools_[set]->query(packet);
+    if (!info && packet.value <= UINT32_MAX) {
+        // A compact id (a grab's or a notice's): the live packet with those low 32 bits.
+        if (const auto full = pools_[set]->resolve_compact(static_cast<std::uint32_t>(packet.value))) {
+            info = pools_[set]->query(*full);
+        }
+    }
+    return Completion<PacketInfo>{std::move(info), 0};
 }
 
 StoreResult<std::optional<ShakeHit>> MemoryStore::take(StoreTicket, const TakeOp& op) {

@@ -351,9 +351,9 @@ void RequestService::query(Asked& a) {
     answer(
         store_.query(next_ticket(), PacketId{m.packet}), a.out, a.asker,
         [&] {
-            return AwaitQuery{a.asker, m.request_id, m.packet};
+            return AwaitQuery{a.asker, m.request_id};
         },
-        [&](const auto& done) { return query_reply(m.request_id, m.packet, done); });
+        [&](const auto& done) { return query_reply(m.request_id, done); });
 }
 
 void RequestService::proof(Asked& a) {
@@ -418,7 +418,7 @@ void RequestService::finish(PendingOp& pending, const Completion<T>& done, Effec
         }
     } else if constexpr (std::is_same_v<T, PacketInfo>) {
         if (const auto* query = std::get_if<AwaitQuery>(&pending)) {
-            out.push_back(Send{query->asker, query_reply(query->request_id, query->packet, done)});
+            out.push_back(Send{query->asker, query_reply(query->request_id, done)});
         } else if (const auto* proof = std::get_if<AwaitProof>(&pending)) {
             out.push_back(Send{proof->asker, proof_reply(proof->request_id, proof->part, done)});
         } else if (const auto* read = std::get_if<AwaitRead>(&pending)) {

@@ -164,15 +164,14 @@ Reply RequestService::proof_reply(std::uint64_t request_id, std::uint32_t part,
     return Reply{r};
 }
 
-Reply RequestService::query_reply(std::uint64_t request_id, std::uint64_t packet,
-                                  const Completion<PacketInfo>& done) {
+Reply RequestService::query_reply(std::uint64_t request_id, const Completion<PacketInfo>& done) {
     if (!done.result) {
         return Reply{read_refusal(request_id, done.result.error())};
     }
     const PacketInfo& info = *done.result;
     protocol::QueryResponse q;
     q.request_id = request_id;
-    q.packet = packet;
+    q.packet = info.id.value;  // the full id, also when asked with a compact one
     q.total = static_cast<std::uint64_t>(info.total.value);
     q.count = info.count;
     q.claimed_count = info.claimed_count;

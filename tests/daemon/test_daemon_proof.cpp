@@ -9,8 +9,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <sys/stat.h>
 #include <vector>
 
 #include "daemon_process.hpp"
@@ -23,6 +25,8 @@ namespace protocol = redpacket::protocol;
 using redpacket::ClaimStatus;
 using redpacketd::testing::BlockingClient;
 using redpacketd::testing::DaemonProcess;
+using redpacketd::testing::eventually;
+using redpacketd::testing::get_json;
 using redpacketd::testing::http_request;
 using redpacketd::testing::must;
 using redpacketd::testing::run_command;
@@ -294,6 +298,157 @@ TEST_CASE("proof requests: unknown packets, bad parts and garbage proofs get cle
         CHECK(py.first == 2);
         CHECK(cpp.second.find("redpacket-verify: ") == 0);
         CHECK(py.second.find("Traceback") == std::string::npos);
+    }
+}
+
+TEST_CASE("send-campaign packets are provable: a grabber resolves its compact id with a query, "
+          "learns its share index by claiming again, and both verifiers accept the proof, also "
+          "after a kill -9 and a restart",
+          "[proof][integration][verifiable]") {
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("redpacket-proof-send-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    constexpr int kPackets = 3;
+    const std::vector<std::string> args = {
+        "--workers", "2", "--sets", "4", "--journal-dir", dir.string(), "--journal-fsync",
+        "batch", "--send-enabled", "true", "--send-shares", "3", "--send-rate", "20",
+        "--send-total", std::to_string(kPackets), "--send-min-total", "10", "--send-max-total",
+        "500"};
+    // Per packet's compact id: each recipient's grab, then what an extended claim told it.
+    std::map<std::uint32_t, std::map<std::uint32_t, Claimed>> grabbed;
+    std::map<std::uint32_t, std::uint64_t> full_id;
+    {
+        DaemonProcess d(args);
+        std::map<std::uint32_t, BlockingClient> clients;
+        for (std::uint32_t user = 1; user <= 12; ++user) {
+            clients.emplace(user, logged_in(d.port(), user));
+        }
+        REQUIRE(eventually([&] { return get_json(d.admin_port(), "/campaigns")["send"]["sent"] == kPackets; },
+                           5s));
+        for (auto& [user, c] : clients) {
+            (void)c.drain(50ms);
+            for (const protocol::PacketNotice& n : c.notices()) {
+                const protocol::GrabResponse g = must(c.grab(n.packet));
+                REQUIRE(g.amount > 0);
+                // The compact id resolves to the full id; claiming again names the share.
+                const auto q = must(c.query(n.packet, 5));
+                CHECK((q.packet & 0xFFFFFFFFULL) == n.packet);
+                CHECK(q.count == n.share_count);
+                CHECK(q.total == n.amount);
+                const auto again = must(c.claim(q.packet, 6));
+                CHECK(again.status == protocol::to_wire(ClaimStatus::already_claimed));
+                CHECK(again.amount == g.amount);
+                grabbed[n.packet][user] = Claimed{again.share_index, again.amount};
+                full_id[n.packet] = q.packet;
+            }
+            c.notices().clear();
+        }
+        REQUIRE(grabbed.size() == kPackets);
+        CHECK(d.kill_hard() == 128 + SIGKILL);
+    }
+    DaemonProcess d(args);
+    BlockingClient asker = logged_in(d.port(), 50);
+    for (const auto& [compact, by_user] : grabbed) {
+        INFO("packet " << full_id[compact] << " (compact " << compact << ")");
+        Played p{full_id[compact], {}};
+        for (const auto& [user, claimed] : by_user) {
+            p.claims.push_back(claimed);
+        }
+        const nlohmann::json proof = proof_json(asker, p);
+        REQUIRE(proof["count"] == by_user.size());  // every share was grabbed: finished
+        const Verdicts v = verify(proof, "send");
+        INFO(proof.dump() << "\nC++: " << v.cpp.second << "Python: " << v.python.second);
+        CHECK(v.cpp == std::pair<int, std::string>{0, "valid\n"});
+        CHECK(v.python == std::pair<int, std::string>{0, "valid\n"});
+        // The admin API under either id serves the same proof, naming the full id.
+        for (const std::uint64_t id : {std::uint64_t{compact}, full_id[compact]}) {
+            const auto [status, served] = admin_proof(d, id);
+            REQUIRE(status == 200);
+            CHECK(served["packet"] == full_id[compact]);
+            CHECK(served["seed"] == proof["seed"]);
+            CHECK(verify(served, "send-served").cpp == std::pair<int, std::string>{0, "valid\n"});
+        }
+        // redpacket-verify fetch takes the compact id too.
+        const Claimed& first = by_user.begin()->second;
+        const auto [status, out] = run_command(
+            std::string(REDPACKET_VERIFY_BINARY) + " fetch --port " + std::to_string(d.port()) +
+            " --packet " + std::to_string(compact) + " --index " + std::to_string(first.index) +
+            " --amount " + std::to_string(first.amount));
+        CHECK(status == 0);
+        CHECK(out == "valid\n");
+    }
+    d.stop();
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("redpacket-verify fetch logs in with the daemon's auth secret, and says why when it "
+          "cannot",
+          "[proof][integration]") {
+    const std::string secret = "fetch-secret-of-this-test";
+    const auto path = [](const char* name) {
+        return (std::filesystem::temp_directory_path() /
+                ("redpacket-verify-" + std::to_string(::getpid()) + "-" + name))
+            .string();
+    };
+    const auto write = [](const std::string& file, const std::string& text, mode_t mode) {
+        std::ofstream(file) << text;
+        REQUIRE(::chmod(file.c_str(), mode) == 0);
+    };
+    const std::string good = path("good"), wrong = path("wrong"), readable = path("readable");
+    write(good, secret + "\n", 0600);
+    write(wrong, "not-the-secret\n", 0600);
+    write(readable, secret, 0644);
+    DaemonProcess d({"--workers", "2", "--sets", "4", "--compat-mode", "false",
+                     "--auth-secret-file", good});
+    BlockingClient creator(d.port());
+    redpacketd::testing::auth_login(creator, secret, 1);
+    Played p = create(creator, redpacket::SplitPolicy::double_mean, 2, 500);
+    for (std::uint32_t u = 0; u < 2; ++u) {
+        BlockingClient c(d.port());
+        redpacketd::testing::auth_login(c, secret, 100 + u);
+        const auto r = must(c.claim(p.packet, 1));
+        p.claims.push_back({r.share_index, r.amount});
+    }
+    const std::string fetch = std::string(REDPACKET_VERIFY_BINARY) + " fetch --port " +
+                              std::to_string(d.port()) + " --packet " + std::to_string(p.packet) +
+                              " --user 7 --index " + std::to_string(p.claims[1].index) +
+                              " --amount " + std::to_string(p.claims[1].amount);
+    CHECK(run_command(fetch + " --auth-secret-file " + good) == std::pair<int, std::string>{0, "valid\n"});
+    CHECK(run_command("REDPACKETD_AUTH_SECRET=" + secret + " " + fetch) ==
+          std::pair<int, std::string>{0, "valid\n"});
+    // A lie about the amount is still caught through the authenticated login.
+    const auto lied = run_command(std::string(REDPACKET_VERIFY_BINARY) + " fetch --port " +
+                                  std::to_string(d.port()) + " --packet " +
+                                  std::to_string(p.packet) + " --auth-secret-file " + good +
+                                  " --index " + std::to_string(p.claims[1].index) + " --amount " +
+                                  std::to_string(p.claims[1].amount + 1));
+    CHECK(lied.first == 1);
+    // Without a secret: the 2017 login, refused by this daemon, and a message saying so.
+    const auto compat = run_command("env -u REDPACKETD_AUTH_SECRET " + fetch);
+    CHECK(compat.first == 2);
+    CHECK_THAT(compat.second, Catch::StartsWith("redpacket-verify: cannot connect and log in to 127.0.0.1:" +
+                                                std::to_string(d.port()) + ": ") &&
+                                  Catch::Contains("compat mode") && Catch::Contains("--auth-secret-file"));
+    const auto refused = run_command(fetch + " --auth-secret-file " + wrong);
+    CHECK(refused.first == 2);
+    CHECK_THAT(refused.second, Catch::Contains("login refused") && Catch::Contains("auth_failed"));
+    const auto loose = run_command(fetch + " --auth-secret-file " + readable);
+    CHECK(loose.first == 2);
+    CHECK_THAT(loose.second, Catch::Contains("has mode 0644") &&
+                                 Catch::Contains("--allow-readable-secret-file"));
+    CHECK(run_command(fetch + " --auth-secret-file " + readable + " --allow-readable-secret-file") ==
+          std::pair<int, std::string>{0, "valid\n"});
+    const auto missing = run_command(fetch + " --auth-secret-file " + path("missing"));
+    CHECK(missing.first == 2);
+    CHECK_THAT(missing.second, Catch::Contains("cannot read"));
+    // A daemon that is not there: the address and the reason.
+    d.stop();
+    const auto gone = run_command(fetch + " --auth-secret-file " + good);
+    CHECK(gone.first == 2);
+    CHECK_THAT(gone.second, Catch::Contains("127.0.0.1:" + std::to_string(d.port())) &&
+                                Catch::Contains("connect failed"));
+    for (const std::string& f : {good, wrong, readable}) {
+        std::filesystem::remove(f);
     }
 }
 
