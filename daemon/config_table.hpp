@@ -131,7 +131,8 @@ inline constexpr auto kFields = std::to_array<Field>({
      "largest packet, cents", 1, 1'000'000'000'000},
     {"max_ttl_seconds", at<&Config::max_ttl_seconds>, restart, "longest packet lifetime"},
     {"retention_seconds", at<&Config::retention_seconds>, restart,
-     "how long finished packets are kept"},
+     "how long a packet stays queryable, and its proof fetchable, after its deadline "
+     "(counted from the deadline, also for a packet claimed out earlier)"},
     {"seed", at<&Config::seed>, restart, "random seed (splits when verifiable_splits is off)"},
     {"verifiable_splits", at<&Config::verifiable_splits>, restart,
      "each packet's split from its own committed CSPRNG seed, provable (docs/fairness.md)"},
