@@ -152,7 +152,7 @@ set(CPACK_DEBIAN_TOOLS_DESCRIPTION
     "tools for redpacketd: audit, proof verifier, load generator\nredpacket-audit checks a journal's money invariants, redpacket-verify\nchecks a packet's split against its committed seed, redpacket-load\ndrives a daemon and records latency, redpacket-echo is the load\ngenerator's baseline server.")
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME libredpacket-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
-set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libuv1-dev, libisal-dev, libssl-dev")
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libuv1-dev, libisal-dev, libssl-dev, libsqlite3-dev")
 set(CPACK_DEBIAN_DEV_DESCRIPTION
     "red packet allocation library (development files)\nPools, split policies, sharded connection sets, journal and snapshots,\nand the redpacket::Client SDK, with CMake and pkg-config files.")
 include(CPack)

@@ -10,7 +10,7 @@ packages=(
     g++ cmake ninja-build pkg-config ccache
     catch2 libbenchmark-dev libabsl-dev libconcurrentqueue-dev
     libuv1-dev libfmt-dev nlohmann-json3-dev
-    libcli11-dev libssl-dev libmicrohttpd-dev libcpp-httplib-dev libisal-dev libhiredis-dev
+    libcli11-dev libssl-dev libmicrohttpd-dev libcpp-httplib-dev libisal-dev libsqlite3-dev libhiredis-dev
     libsystemd-dev python3
 )
 for option in "$@"; do

@@ -35,6 +35,7 @@
 
 #include "redpacket/journal.hpp"
 #include "redpacket/packet_store.hpp"
+#include "redpacket/proof_archive.hpp"
 #include "redpacket/red_packet_pool.hpp"
 #include "redpacket/snapshot.hpp"
 
@@ -58,6 +59,13 @@ struct MemoryStoreOptions {
     /// The files under the journal and snapshots; null: the real file system (the simulator
     /// passes its simulated disk). Must outlive the store and its snapshot jobs.
     JournalFileSystem* fs{nullptr};
+    /// With a journal on the real file system and a non-zero value: every packet is archived
+    /// when it finishes (its deadline's refund) in `<journal_dir>/proofs.sqlite`
+    /// (proof_archive.hpp) and answered from there, by `query`, for this long after it has left
+    /// memory. 0: no archive (a packet is gone at deadline + pool.retention).
+    std::chrono::seconds proof_retention{0};
+    /// The archive's queue, commit interval and cache (its path and retention come from above).
+    ProofArchiveOptions archive;
 };
 
 /// What `MemoryStore::open` recovered, for the log.
@@ -83,6 +91,7 @@ private:
     friend class MemoryStore;
     JournalWriter* writer_{nullptr};
     JournalFileSystem* fs_{nullptr};
+    ProofArchive* archive_{nullptr};  // flushed first: the snapshot may drop retired packets
     std::string dir_;
     std::uint64_t sequence_{0};
     std::vector<std::byte> bytes_;
@@ -133,6 +142,8 @@ public:
     [[nodiscard]] std::unique_ptr<SnapshotJob> snapshot() const;
     /// Writes and syncs everything journaled and closes the writer (no-op without a journal).
     [[nodiscard]] std::expected<void, JournalError> close();
+    /// The proof archive, or nullptr (none configured). Thread-safe.
+    [[nodiscard]] ProofArchive* archive() const noexcept { return archive_.get(); }
 
 private:
     struct RequestKey {
@@ -156,6 +167,11 @@ private:
     [[nodiscard]] bool journal_ready() const noexcept;
     void remember_create(const RequestKey& key, PacketId packet);
     void refresh_lost() const noexcept;
+    /// Opens the proof archive and archives again every finished packet still in memory (a
+    /// crash may have taken the last batch before it was committed).
+    [[nodiscard]] std::expected<void, std::string> open_archive();
+    /// Archives the packets `refunds` finished in SET `set`.
+    void archive_finished(ShardId set, const std::vector<Refund>& refunds, Time now);
 
     MemoryStoreOptions options_;
     std::vector<ShardId> sets_;
@@ -166,6 +182,7 @@ private:
     std::vector<RequestKey> created_order_;  // FIFO ring of the keys above
     std::size_t created_next_{0};
     mutable std::atomic<std::uint64_t> lost_{0};
+    std::unique_ptr<ProofArchive> archive_;
 };
 
 }  // namespace redpacket

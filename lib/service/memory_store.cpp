@@ -28,6 +28,11 @@ bool balances(const PoolStats& st) noexcept {
 
 std::string SnapshotJob::run(std::chrono::milliseconds wait) {
     JournalFileSystem& fs = *fs_;
+    // Packets this snapshot no longer holds must be in the archive before the journal that
+    // still holds them is pruned.
+    if (archive_ != nullptr && !archive_->flush(wait)) {
+        return "proof archive not committed in time: " + archive_->stats().last_error;
+    }
     if (!writer_->wait_durable(sequence_, wait)) {
         return "journal not durable in time";
     }
@@ -67,6 +72,10 @@ MemoryStore::~MemoryStore() {
 std::expected<std::unique_ptr<MemoryStore>, std::string> MemoryStore::open(
     MemoryStoreOptions options, Time now, MemoryStoreOpenReport* report) {
     std::unique_ptr<MemoryStore> store;
+    if (options.proof_retention.count() > 0) {
+        // A refunded packet must still be in memory when expire() archives it.
+        options.pool.retention = std::max(options.pool.retention, Time{1});
+    }
     try {
         store.reset(new MemoryStore(std::move(options)));
     } catch (const std::invalid_argument& e) {
@@ -77,6 +86,9 @@ std::expected<std::unique_ptr<MemoryStore>, std::string> MemoryStore::open(
     if (!store->options_.journal_dir.empty()) {
         if (auto recovered = store->recover(r); !recovered) {
             return std::unexpected(recovered.error());
+        }
+        if (auto archived = store->open_archive(); !archived) {
+            return std::unexpected(archived.error());
         }
     }
     // Packets that fell due while the process was down are refunded now (and journaled).
@@ -270,7 +282,52 @@ StoreResult<PacketInfo> MemoryStore::query(StoreTicket, PacketId packet) {
             info = pools_[set]->query(*full);
         }
     }
+    if (!info && archive_) {
+        // Gone from memory: finished, and maybe still within the proof retention.
+        auto archived = archive_->get(packet);
+        if (!archived) {
+            return refused<PacketInfo>(Error::unavailable);
+        }
+        if (*archived) {
+            info = std::move(**archived);
+        }
+    }
     return Completion<PacketInfo>{std::move(info), 0};
+}
+
+void MemoryStore::archive_finished(ShardId set, const std::vector<Refund>& refunds, Time now) {
+    if (!archive_) {
+        return;
+    }
+    for (const Refund& r : refunds) {
+        if (auto info = pools_[set]->query(r.packet)) {
+            (void)archive_->put(*info, now);  // a full queue is counted in the archive's stats
+        }
+    }
+}
+
+std::expected<void, std::string> MemoryStore::open_archive() {
+    if (options_.proof_retention.count() <= 0 || options_.fs != nullptr) {
+        return {};
+    }
+    ProofArchiveOptions o = options_.archive;
+    o.path = options_.journal_dir + "/proofs.sqlite";
+    o.retention = options_.proof_retention;
+    auto opened = ProofArchive::open(std::move(o));
+    if (!opened) {
+        return std::unexpected(opened.error());
+    }
+    archive_ = std::move(*opened);
+    for (const ShardId s : sets_) {
+        pools_[s]->for_each_live([&](const PoolEvent& e) {
+            if (e.kind == PoolEventKind::refunded) {
+                if (auto info = pools_[s]->query(e.packet)) {
+                    (void)archive_->put(*info, e.at);
+                }
+            }
+        });
+    }
+    return {};
 }
 
 StoreResult<std::optional<ShakeHit>> MemoryStore::take(StoreTicket, const TakeOp& op) {
@@ -310,6 +367,7 @@ StoreResult<Expired> MemoryStore::expire(StoreTicket, const ExpireOp& op) {
     }
     auto [refunds, before] =
         journaled(op.set, 0, [&](RedPacketPool& p) { return p.expire(op.now); });
+    archive_finished(op.set, refunds, op.now);
     Expired e{refunds.size(), Cents{0}};
     for (const Refund& r : refunds) {
         e.amount = e.amount + r.amount;
@@ -359,6 +417,7 @@ std::unique_ptr<SnapshotJob> MemoryStore::snapshot() const {
     }
     auto job = std::make_unique<SnapshotJob>();
     job->writer_ = journal_.get();
+    job->archive_ = archive_.get();
     job->fs_ = options_.fs != nullptr ? options_.fs : &posix_file_system();
     job->dir_ = options_.journal_dir;
     job->sequence_ = journal_->last_sequence();

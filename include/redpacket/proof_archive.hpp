@@ -1,0 +1,89 @@
+// ProofArchive: finished packets kept on disk after they leave memory, so that their proofs
+// (docs/fairness.md) can still be fetched for a stated time — `retention` after the packet
+// finished (its deadline's refund) — while memory stays bounded whatever the retention.
+//
+// One SQLite database (libsqlite3) per store: a row per packet, keyed by its full id, holding
+// what a query and a proof answer (terms, seed, state, every claim in order). Rows are written
+// by the archive's own thread, in batches of at most `commit_interval`, each batch one
+// transaction synced to disk (synchronous=FULL, WAL); rows older than `retention` are deleted
+// by the same thread. `put` only copies the packet into a bounded queue: the caller's thread
+// never waits for the disk. `get` reads on the caller's thread (a primary-key lookup; SQLite's
+// page cache is capped at `cache_kib`), so memory is the queue plus that cache.
+//
+// Durability: a row is durable once `flush` has returned true after its `put`. The memory store
+// flushes before each snapshot (a snapshot may drop a retired packet, and the journal after it
+// is then pruned), and re-archives at recovery every finished packet still in memory.
+//
+// Thread-safety: every member may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "redpacket/error.hpp"
+#include "redpacket/red_packet_pool.hpp"
+
+namespace redpacket {
+
+struct ProofArchiveOptions {
+    std::string path;                                       ///< the database file
+    std::chrono::seconds retention{std::chrono::hours{24 * 7}};  ///< kept after finishing
+    std::size_t max_pending{1U << 16};   ///< packets queued for the writer; beyond: dropped
+    std::chrono::milliseconds commit_interval{200};  ///< longest wait before a batch commits
+    std::uint32_t cache_kib{2048};       ///< SQLite's page cache per connection
+};
+
+/// Counters since open. Thread-safety: a copy taken under the archive's lock.
+struct ProofArchiveStats {
+    std::uint64_t archived{0};   ///< rows written (a packet archived again counts again)
+    std::uint64_t dropped{0};    ///< puts refused: the queue held max_pending packets
+    std::uint64_t pending{0};    ///< queued now
+    std::uint64_t deleted{0};    ///< rows past their retention, removed
+    std::uint64_t reads{0};      ///< gets
+    std::uint64_t hits{0};       ///< gets that found the packet
+    std::uint64_t errors{0};     ///< failed statements; the last one's message below
+    std::string last_error;
+};
+
+class ProofArchive {
+public:
+    /// Opens (creating if needed) the database at `options.path` and starts its writer thread.
+    /// Errors: a message naming the file and what SQLite said.
+    [[nodiscard]] static std::expected<std::unique_ptr<ProofArchive>, std::string> open(
+        ProofArchiveOptions options);
+    /// Commits what is queued and stops the writer.
+    ~ProofArchive();
+    ProofArchive(const ProofArchive&) = delete;
+    ProofArchive& operator=(const ProofArchive&) = delete;
+
+    /// Queues a finished packet (`finished_at`: when it finished, unix ms, the store's clock);
+    /// false if the queue is full (counted in `dropped`). A packet put again replaces its row.
+    bool put(const PacketInfo& info, Time finished_at);
+    /// The archived packet `id`: nullopt if it is not there (never archived, or past its
+    /// retention); Error::unavailable if the database could not be read.
+    [[nodiscard]] std::expected<std::optional<PacketInfo>, Error> get(PacketId id);
+    /// Waits (at most `wait`) until every packet put before the call is committed to disk;
+    /// false if that did not happen in time or a commit failed.
+    [[nodiscard]] bool flush(std::chrono::milliseconds wait);
+    /// Deletes the rows that finished before `now` − retention (the writer also does this
+    /// after every batch, with the newest `finished_at` it has seen).
+    void expire(Time now);
+    [[nodiscard]] ProofArchiveStats stats() const;
+    [[nodiscard]] const ProofArchiveOptions& options() const noexcept { return options_; }
+
+    /// A row's bytes and back (little-endian; tested for the round trip).
+    [[nodiscard]] static std::string encode(const PacketInfo& info);
+    [[nodiscard]] static std::optional<PacketInfo> decode(PacketId id, std::string_view bytes);
+
+private:
+    struct Impl;
+    explicit ProofArchive(ProofArchiveOptions options);
+    ProofArchiveOptions options_;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace redpacket

@@ -1,0 +1,394 @@
+#include "redpacket/proof_archive.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "redpacket/assert.hpp"
+
+namespace redpacket {
+
+namespace {
+
+constexpr std::uint8_t kRowVersion = 1;
+/// Rows deleted per statement, so that one expiry never holds the writer for long.
+constexpr int kDeleteChunk = 10'000;
+
+template <class T>
+void put_le(std::string& out, T v) {
+    auto u = static_cast<std::make_unsigned_t<T>>(v);
+    for (std::size_t i = 0; i < sizeof(T); ++i) {
+        out.push_back(static_cast<char>(u & 0xFFU));
+        u = static_cast<decltype(u)>(u >> 8U);
+    }
+}
+
+/// Reads little-endian integers from a row; `ok` turns false past its end.
+struct Reader {
+    std::string_view in;
+    bool ok{true};
+    template <class T>
+    T get() {
+        using U = std::make_unsigned_t<T>;
+        if (in.size() < sizeof(T)) {
+            ok = false;
+            return T{};
+        }
+        U u = 0;
+        for (std::size_t i = 0; i < sizeof(T); ++i) {
+            u = static_cast<U>(u | (static_cast<U>(static_cast<std::uint8_t>(in[i])) << (8U * i)));
+        }
+        in.remove_prefix(sizeof(T));
+        return static_cast<T>(u);
+    }
+};
+
+struct Row {
+    std::uint64_t packet;
+    std::int64_t finished_ms;
+    std::string info;
+};
+
+/// A prepared statement, finalized on scope exit.
+struct Statement {
+    sqlite3_stmt* s{nullptr};
+    Statement() = default;
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+    ~Statement() { sqlite3_finalize(s); }
+};
+
+std::string sqlite_error(sqlite3* db, const std::string& what) {
+    return what + ": " + (db != nullptr ? sqlite3_errmsg(db) : "out of memory");
+}
+
+}  // namespace
+
+struct ProofArchive::Impl {
+    sqlite3* writer{nullptr};  // the writer thread's connection
+    sqlite3* reader{nullptr};  // gets, under read_mu
+    Statement insert, remove, select;
+    std::mutex read_mu;
+
+    mutable std::mutex mu;
+    std::condition_variable wake;       // the writer: rows, a flush, an expiry or the stop
+    std::condition_variable committed;  // flush waiters
+    std::deque<Row> queue;
+    // The batch being written: changed only under `mu`, read by gets until it is committed.
+    std::vector<Row> writing;
+    std::uint64_t put_seq{0};        // puts accepted (and expiries asked) so far
+    std::uint64_t committed_seq{0};  // of them, committed
+    std::uint64_t flush_wanted{0};
+    bool last_commit_ok{true};
+    std::int64_t expire_before{INT64_MIN};  // delete rows finished before this
+    bool expire_asked{false};               // by expire(): do it now, not with the next batch
+    bool stop{false};
+    ProofArchiveStats stats;
+    std::thread thread;
+
+    ~Impl() {
+        sqlite3_finalize(std::exchange(insert.s, nullptr));
+        sqlite3_finalize(std::exchange(remove.s, nullptr));
+        sqlite3_finalize(std::exchange(select.s, nullptr));
+        sqlite3_close(reader);
+        sqlite3_close(writer);
+    }
+
+    void fail(const std::string& why) {
+        std::lock_guard lk(mu);
+        ++stats.errors;
+        stats.last_error = why;
+    }
+
+    /// One batch in one transaction; false (and counted) if it failed.
+    bool write(const std::vector<Row>& rows, std::int64_t before) {
+        bool ok = sqlite3_exec(writer, "BEGIN", nullptr, nullptr, nullptr) == SQLITE_OK;
+        for (const Row& r : rows) {
+            if (!ok) {
+                break;
+            }
+            sqlite3_reset(insert.s);
+            sqlite3_bind_int64(insert.s, 1, static_cast<sqlite3_int64>(r.packet));
+            sqlite3_bind_int64(insert.s, 2, r.finished_ms);
+            sqlite3_bind_blob(insert.s, 3, r.info.data(), static_cast<int>(r.info.size()),
+                              SQLITE_STATIC);
+            ok = sqlite3_step(insert.s) == SQLITE_DONE;
+        }
+        std::uint64_t deleted = 0;
+        if (ok && before != INT64_MIN) {
+            sqlite3_reset(remove.s);
+            sqlite3_bind_int64(remove.s, 1, before);
+            ok = sqlite3_step(remove.s) == SQLITE_DONE;
+            deleted = static_cast<std::uint64_t>(sqlite3_changes(writer));
+        }
+        ok = ok && sqlite3_exec(writer, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
+        if (!ok) {
+            const std::string why = sqlite_error(writer, "proof archive write");
+            (void)sqlite3_exec(writer, "ROLLBACK", nullptr, nullptr, nullptr);
+            fail(why);
+            return false;
+        }
+        std::lock_guard lk(mu);
+        stats.archived += rows.size();
+        stats.deleted += deleted;
+        return true;
+    }
+
+    void run(std::chrono::milliseconds interval) {
+        std::unique_lock lk(mu);
+        for (;;) {
+            wake.wait_for(lk, interval,
+                          [&] { return stop || flush_wanted > committed_seq || expire_asked; });
+            expire_asked = false;
+            writing.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(queue.end()));
+            queue.clear();
+            const std::vector<Row>& rows = writing;
+            const std::uint64_t upto = put_seq;
+            const std::int64_t before = std::exchange(expire_before, INT64_MIN);
+            const bool done = stop;
+            lk.unlock();
+            const bool ok = rows.empty() && before == INT64_MIN ? true : write(rows, before);
+            lk.lock();
+            last_commit_ok = ok;
+            if (ok) {
+                committed_seq = upto;
+                writing.clear();
+            } else {
+                // Rolled back: the rows go back to the front and are tried again with the next
+                // batch; a flush meanwhile fails (and so does the snapshot that asked for it).
+                queue.insert(queue.begin(), std::make_move_iterator(writing.begin()),
+                             std::make_move_iterator(writing.end()));
+                writing.clear();
+                expire_before = std::max(expire_before, before);
+                if (done) {
+                    return;  // stopping: what could not be written stays in the journal
+                }
+                wake.wait_for(lk, interval, [&] { return stop; });  // no busy retry
+            }
+            stats.pending = queue.size();
+            committed.notify_all();
+            if (done && queue.empty()) {
+                return;
+            }
+        }
+    }
+};
+
+std::expected<std::unique_ptr<ProofArchive>, std::string> ProofArchive::open(
+    ProofArchiveOptions options) {
+    std::unique_ptr<ProofArchive> a(new ProofArchive(std::move(options)));
+    Impl& i = *a->impl_;
+    const std::string& path = a->options_.path;
+    const std::string cache = "PRAGMA cache_size=-" + std::to_string(a->options_.cache_kib);
+    for (sqlite3** db : {&i.writer, &i.reader}) {
+        if (sqlite3_open_v2(path.c_str(), db,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                            nullptr) != SQLITE_OK ||
+            sqlite3_busy_timeout(*db, 2000) != SQLITE_OK ||
+            sqlite3_exec(*db, cache.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+            return std::unexpected(sqlite_error(*db, "cannot open the proof archive " + path));
+        }
+    }
+    const char* schema =
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+        "CREATE TABLE IF NOT EXISTS proofs(packet INTEGER PRIMARY KEY, finished_ms INTEGER NOT "
+        "NULL, info BLOB NOT NULL);"
+        "CREATE INDEX IF NOT EXISTS proofs_by_finish ON proofs(finished_ms);";
+    if (sqlite3_exec(i.writer, schema, nullptr, nullptr, nullptr) != SQLITE_OK ||
+        sqlite3_prepare_v2(i.writer, "INSERT OR REPLACE INTO proofs VALUES(?1, ?2, ?3)", -1,
+                           &i.insert.s, nullptr) != SQLITE_OK ||
+        sqlite3_prepare_v2(i.writer,
+                           ("DELETE FROM proofs WHERE packet IN (SELECT packet FROM proofs WHERE "
+                            "finished_ms < ?1 LIMIT " +
+                            std::to_string(kDeleteChunk) + ")")
+                               .c_str(),
+                           -1, &i.remove.s, nullptr) != SQLITE_OK ||
+        sqlite3_prepare_v2(i.reader, "SELECT info FROM proofs WHERE packet = ?1", -1, &i.select.s,
+                           nullptr) != SQLITE_OK) {
+        return std::unexpected(sqlite_error(i.writer, "cannot set up the proof archive " + path));
+    }
+    i.thread = std::thread([&i, interval = a->options_.commit_interval] { i.run(interval); });
+    return a;
+}
+
+ProofArchive::ProofArchive(ProofArchiveOptions options)
+    : options_{std::move(options)}, impl_{std::make_unique<Impl>()} {}
+
+ProofArchive::~ProofArchive() {
+    {
+        std::lock_guard lk(impl_->mu);
+        impl_->stop = true;
+    }
+    impl_->wake.notify_one();
+    if (impl_->thread.joinable()) {
+        impl_->thread.join();
+    }
+}
+
+bool ProofArchive::put(const PacketInfo& info, Time finished_at) {
+    Row row{info.id.value, finished_at.count(), encode(info)};
+    {
+        std::lock_guard lk(impl_->mu);
+        if (impl_->queue.size() >= options_.max_pending) {
+            ++impl_->stats.dropped;
+            return false;
+        }
+        impl_->queue.push_back(std::move(row));
+        ++impl_->put_seq;
+        impl_->stats.pending = impl_->queue.size();
+        // Rows past their retention go with the next batch.
+        const std::int64_t before = finished_at.count() - std::chrono::milliseconds{options_.retention}.count();
+        impl_->expire_before = std::max(impl_->expire_before, before);
+    }
+    return true;
+}
+
+std::expected<std::optional<PacketInfo>, Error> ProofArchive::get(PacketId id) {
+    {
+        // Queued, not committed yet: the newest put of it.
+        std::lock_guard lk(impl_->mu);
+        ++impl_->stats.reads;
+        // Newest first: the queue, then the batch being written.
+        for (auto it = impl_->queue.rbegin(); it != impl_->queue.rend(); ++it) {
+            if (it->packet == id.value) {
+                ++impl_->stats.hits;
+                return decode(id, it->info);
+            }
+        }
+        for (auto it = impl_->writing.rbegin(); it != impl_->writing.rend(); ++it) {
+            if (it->packet == id.value) {
+                ++impl_->stats.hits;
+                return decode(id, it->info);
+            }
+        }
+    }
+    std::lock_guard rk(impl_->read_mu);
+    sqlite3_stmt* s = impl_->select.s;
+    sqlite3_reset(s);
+    sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(id.value));
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        return std::optional<PacketInfo>{};
+    }
+    if (rc != SQLITE_ROW) {
+        impl_->fail(sqlite_error(impl_->reader, "proof archive read"));
+        return std::unexpected(Error::unavailable);
+    }
+    const auto* blob = static_cast<const char*>(sqlite3_column_blob(s, 0));
+    const std::string_view bytes(blob != nullptr ? blob : "",
+                                 static_cast<std::size_t>(sqlite3_column_bytes(s, 0)));
+    std::optional<PacketInfo> info = decode(id, bytes);
+    if (!info) {
+        impl_->fail("proof archive: the row of packet " + std::to_string(id.value) +
+                    " does not decode");
+        return std::unexpected(Error::corrupt);
+    }
+    std::lock_guard lk(impl_->mu);
+    ++impl_->stats.hits;
+    return info;
+}
+
+bool ProofArchive::flush(std::chrono::milliseconds wait) {
+    std::unique_lock lk(impl_->mu);
+    const std::uint64_t target = impl_->put_seq;
+    impl_->flush_wanted = std::max(impl_->flush_wanted, target);
+    impl_->wake.notify_one();
+    const bool done = impl_->committed.wait_for(
+        lk, wait, [&] { return impl_->committed_seq >= target || impl_->stop; });
+    return done && impl_->committed_seq >= target && impl_->last_commit_ok;
+}
+
+void ProofArchive::expire(Time now) {
+    {
+        std::lock_guard lk(impl_->mu);
+        impl_->expire_before = std::max(
+            impl_->expire_before, now.count() - std::chrono::milliseconds{options_.retention}.count());
+        impl_->expire_asked = true;
+        ++impl_->put_seq;  // a flush after this call waits for the deletion too
+    }
+    impl_->wake.notify_one();
+}
+
+ProofArchiveStats ProofArchive::stats() const {
+    std::lock_guard lk(impl_->mu);
+    return impl_->stats;
+}
+
+std::string ProofArchive::encode(const PacketInfo& info) {
+    std::string out;
+    out.reserve(104 + 16 * info.claims.size());
+    put_le(out, kRowVersion);
+    put_le(out, info.sender);
+    put_le(out, static_cast<std::uint8_t>(info.policy));
+    put_le(out, static_cast<std::uint8_t>(info.state));
+    put_le(out, info.total.value);
+    put_le(out, info.count);
+    put_le(out, info.claimed_count);
+    put_le(out, info.claimed_amount.value);
+    put_le(out, info.remaining.value);
+    put_le(out, info.refunded.value);
+    put_le(out, info.expires_at.count());
+    put_le(out, static_cast<std::uint8_t>(info.seed ? 1 : 0));
+    const std::array<std::uint8_t, 32> seed = info.seed.value_or(std::array<std::uint8_t, 32>{});
+    out.append(reinterpret_cast<const char*>(seed.data()), seed.size());
+    put_le(out, info.min_share.value);
+    put_le(out, static_cast<std::uint32_t>(info.claims.size()));
+    for (const ClaimRecord& c : info.claims) {
+        put_le(out, c.user);
+        put_le(out, c.amount.value);
+    }
+    return out;
+}
+
+std::optional<PacketInfo> ProofArchive::decode(PacketId id, std::string_view bytes) {
+    Reader r{bytes};
+    if (r.get<std::uint8_t>() != kRowVersion) {
+        return std::nullopt;
+    }
+    PacketInfo info;
+    info.id = id;
+    info.sender = r.get<std::uint64_t>();
+    info.policy = static_cast<SplitPolicy>(r.get<std::uint8_t>());
+    info.state = static_cast<PacketState>(r.get<std::uint8_t>());
+    info.total = Cents{r.get<std::int64_t>()};
+    info.count = r.get<std::uint32_t>();
+    info.claimed_count = r.get<std::uint32_t>();
+    info.claimed_amount = Cents{r.get<std::int64_t>()};
+    info.remaining = Cents{r.get<std::int64_t>()};
+    info.refunded = Cents{r.get<std::int64_t>()};
+    info.expires_at = Time{r.get<std::int64_t>()};
+    const bool has_seed = r.get<std::uint8_t>() != 0;
+    if (!r.ok || r.in.size() < 32) {
+        return std::nullopt;
+    }
+    std::array<std::uint8_t, 32> seed{};
+    std::memcpy(seed.data(), r.in.data(), seed.size());
+    r.in.remove_prefix(seed.size());
+    if (has_seed) {
+        info.seed = seed;
+    }
+    info.min_share = Cents{r.get<std::int64_t>()};
+    const auto n = r.get<std::uint32_t>();
+    if (!r.ok || r.in.size() != std::size_t{n} * 16) {
+        return std::nullopt;
+    }
+    info.claims.reserve(n);
+    for (std::uint32_t k = 0; k < n; ++k) {
+        const ClaimRecord c{r.get<std::uint64_t>(), Cents{r.get<std::int64_t>()}};
+        if (!info.best_luck || c.amount > info.claims[*info.best_luck].amount) {
+            info.best_luck = k;
+        }
+        info.claims.push_back(c);
+    }
+    return info;
+}
+
+}  // namespace redpacket
