@@ -1,5 +1,6 @@
 // Journal: closed-loop claim throughput with the write-ahead journal under fsync=batch against
-// fsync=off, journal bytes per claim, and recovery time of 1,000,000 journaled claims.
+// fsync=off, journal bytes per claim, recovery time of 1,000,000 journaled claims, and what the
+// proof archive costs the claims whose packets it archives (and its bytes per packet).
 //
 // Closed loop: one thread plays the event loop — it claims a share and appends its record
 // (PoolJournal), and keeps at most `window` records not yet durable, as if that many clients
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "redpacket/journal.hpp"
+#include "redpacket/memory_store.hpp"
 #include "redpacket/recovery.hpp"
 #include "redpacket/red_packet_pool.hpp"
 
@@ -251,6 +253,61 @@ void BM_Recover1MClaims(benchmark::State& state) {
 }
 
 BENCHMARK(BM_Recover1MClaims)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+// --- the proof archive ---------------------------------------------------------------------
+
+constexpr std::uint32_t kArchivedShares = 10;
+
+// A memory store of one SET, journaled with fsync off (so that the journal's syncs do not hide
+// the archive's cost): packets of 10 shares, each claimed out, refunded at its deadline (and
+// then archived) and retired. Arg: 0 archive off, 1 on (proof_retention 7 days). Items: claims.
+// Counters: bytes_per_packet, the archive file's size over the packets it holds.
+void BM_StoreClaimsArchive(benchmark::State& state) {
+    const bool archive = state.range(0) != 0;
+    ScratchDir dir;
+    MemoryStoreOptions o;
+    o.sets = {0};
+    o.journal_dir = dir.path() + "/store";
+    o.journal.fsync = FsyncPolicy::off;
+    o.journal.max_pending = 1U << 20;
+    o.pool.retention = Time{0};
+    o.proof_retention = std::chrono::seconds{archive ? 7 * 86400 : 0};
+    auto opened = MemoryStore::open(o, Time{1});
+    if (!opened) {
+        state.SkipWithError(opened.error().c_str());
+        return;
+    }
+    std::unique_ptr<MemoryStore> store = std::move(*opened);
+    std::int64_t now = 1;
+    UserId user = 1;
+    PacketId packet{};
+    std::uint32_t left = 0;
+    std::uint64_t refused = 0;
+    for (auto _ : state) {
+        if (left == 0) {
+            ++now;  // the last packet's deadline: refunded (archived); the one before retired
+            (void)store->expire(0, ExpireOp{0, Time{now}});
+            auto made = store->create(0, CreateOp{0, 1, 0, Cents{1000}, kArchivedShares,
+                                                  SplitPolicy::double_mean, Time{now + 1}});
+            packet = made.get().result ? made.get().result->packet : PacketId{};
+            left = kArchivedShares;
+        }
+        auto got = store->claim(0, ClaimOp{packet, false, user++, 0, Time{now}});
+        refused += got.get().result ? 0U : 1U;
+        --left;
+    }
+    state.SetItemsProcessed(state.iterations());
+    state.counters["refused"] = benchmark::Counter(static_cast<double>(refused));
+    if (archive) {
+        const std::uint64_t archived = store->archive()->stats().archived;
+        store.reset();  // commits the archive and folds its write-ahead log into the file
+        const auto bytes = std::filesystem::file_size(o.journal_dir + "/proofs.sqlite");
+        state.counters["bytes_per_packet"] = benchmark::Counter(
+            archived == 0 ? 0.0 : static_cast<double>(bytes) / static_cast<double>(archived));
+    }
+}
+
+BENCHMARK(BM_StoreClaimsArchive)->ArgName("archive")->Arg(0)->Arg(1)->UseRealTime();
 
 }  // namespace
 

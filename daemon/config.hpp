@@ -64,6 +64,7 @@ struct Config {
     std::int64_t max_packet_total{100000000};  ///< cents
     std::uint32_t max_ttl_seconds{86400};
     std::uint32_t retention_seconds{60};
+    std::uint32_t proof_retention_seconds{7 * 86400};  ///< the proof archive's; 0 = none
     std::uint64_t seed{2017};
     bool verifiable_splits{true};             ///< per-packet committed seeds (docs/fairness.md)
 

@@ -133,6 +133,9 @@ inline constexpr auto kFields = std::to_array<Field>({
     {"retention_seconds", at<&Config::retention_seconds>, restart,
      "how long a packet stays queryable, and its proof fetchable, after its deadline "
      "(counted from the deadline, also for a packet claimed out earlier)"},
+    {"proof_retention_seconds", at<&Config::proof_retention_seconds>, restart,
+     "with a journal: how long a finished packet's proof stays fetchable from the proof archive "
+     "(journal_dir/worker-N/proofs.sqlite) after its deadline; 0 = no archive"},
     {"seed", at<&Config::seed>, restart, "random seed (splits when verifiable_splits is off)"},
     {"verifiable_splits", at<&Config::verifiable_splits>, restart,
      "each packet's split from its own committed CSPRNG seed, provable (docs/fairness.md)"},

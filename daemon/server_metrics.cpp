@@ -312,6 +312,18 @@ void journal_and_store_metrics(Exposition& e, const nlohmann::json& s) {
              u64(jn["failing_workers"]));
     e.single("journal_pending_records", "gauge", "Journal records appended but not yet durable.",
              u64(jn["pending"]));
+    const auto& pa = jn["proof_archive"];
+    for (const auto& [key, help] :
+         {std::pair{"archived", "Finished packets written to the proof archive."},
+          std::pair{"dropped", "Finished packets not archived: its queue was full."},
+          std::pair{"deleted", "Archived packets deleted past proof_retention_seconds."},
+          std::pair{"reads", "Queries and proofs of packets gone from memory, asked of the archive."},
+          std::pair{"hits", "Archive reads that found the packet."},
+          std::pair{"errors", "Failed proof-archive reads and writes (/stats names the last)."}}) {
+        e.single(fmt::format("proof_archive_{}_total", key), "counter", help, u64(pa[key]));
+    }
+    e.single("proof_archive_pending", "gauge", "Finished packets queued for the proof archive.",
+             u64(pa["pending"]));
     if (s["store"]["kind"] == "memory") {
         return;
     }

@@ -38,6 +38,32 @@ void add_published(nlohmann::json& j, const GaugeTotals& t, bool any_worker) {
     j["invariant_violations"] = t[G::invariant_violations];
 }
 
+/// The proof archives' counters, summed over the workers (docs/fairness.md §5a).
+nlohmann::json archive_stats(const std::vector<Worker*>& workers) {
+    redpacket::ProofArchiveStats sum;
+    bool enabled = false;
+    for (const Worker* w : workers) {
+        const redpacket::MemoryStore* store = w->memory_store();
+        if (const redpacket::ProofArchive* a = store ? store->archive() : nullptr) {
+            const redpacket::ProofArchiveStats s = a->stats();
+            enabled = true;
+            sum.archived += s.archived;
+            sum.dropped += s.dropped;
+            sum.pending += s.pending;
+            sum.deleted += s.deleted;
+            sum.reads += s.reads;
+            sum.hits += s.hits;
+            sum.errors += s.errors;
+            if (!s.last_error.empty()) {
+                sum.last_error = s.last_error;
+            }
+        }
+    }
+    return {{"enabled", enabled}, {"archived", sum.archived}, {"dropped", sum.dropped},
+            {"pending", sum.pending},   {"deleted", sum.deleted},   {"reads", sum.reads},
+            {"hits", sum.hits},         {"errors", sum.errors},     {"last_error", sum.last_error}};
+}
+
 nlohmann::json journal_stats(const Config& c, const std::vector<Worker*>& workers) {
     nlohmann::json journal = {{"enabled", !c.journal_dir.empty()}, {"fsync", c.journal_fsync}};
     std::uint64_t records = 0, bytes = 0, batches = 0, syncs = 0, failures = 0, failing = 0,
@@ -68,6 +94,7 @@ nlohmann::json journal_stats(const Config& c, const std::vector<Worker*>& worker
     journal["failing_workers"] = failing;
     journal["pending"] = pending;
     journal["lost"] = lost;
+    journal["proof_archive"] = archive_stats(workers);
     return journal;
 }
 

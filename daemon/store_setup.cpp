@@ -92,6 +92,7 @@ redpacket::MemoryStoreOptions memory_options(const Config& c,
         o.journal.max_batch = c.journal_max_batch;
         o.journal.max_pending = c.journal_max_pending;
         o.journal.segment_bytes = c.journal_segment_bytes;
+        o.proof_retention = std::chrono::seconds{c.proof_retention_seconds};
     }
     o.repair = c.journal_repair;
     return o;

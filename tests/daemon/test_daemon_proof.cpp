@@ -452,4 +452,91 @@ TEST_CASE("redpacket-verify fetch logs in with the daemon's auth secret, and say
     }
 }
 
+namespace {
+
+/// Every packet of `played` answers its query as expired, and its proof — over the wire and from
+/// the admin API — satisfies both verifiers.
+void check_archived(const DaemonProcess& d, const std::vector<Played>& played) {
+    BlockingClient asker = logged_in(d.port(), 50);
+    for (const Played& p : played) {
+        INFO("packet " << p.packet);
+        const auto q = must(asker.query(p.packet, 4));
+        CHECK(q.state == 2);  // expired
+        CHECK(q.remaining == 0);
+        CHECK(q.claimed_count == p.claims.size());
+        const Verdicts v = verify(proof_json(asker, p), "archived");
+        INFO("C++: " << v.cpp.second << "Python: " << v.python.second);
+        CHECK(v.cpp == std::pair<int, std::string>{0, "valid\n"});
+        CHECK(v.python == std::pair<int, std::string>{0, "valid\n"});
+        const auto [status, served] = admin_proof(d, p.packet);
+        REQUIRE(status == 200);
+        CHECK(served["claims"].size() == p.claims.size());
+        CHECK(verify(served, "archived-served").cpp == std::pair<int, std::string>{0, "valid\n"});
+    }
+    const auto stats = get_json(d.admin_port(), "/stats")["journal"]["proof_archive"];
+    CHECK(stats["hits"] >= 2 * played.size());
+    CHECK(stats["errors"] == 0);
+}
+
+}  // namespace
+
+TEST_CASE("the proof archive serves extended and send-campaign packets after they left memory, "
+          "also after a kill -9 and a restart",
+          "[proof][integration][verifiable][archive]") {
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("redpacket-proof-archive-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    const std::vector<std::string> args = {
+        "--workers", "2", "--sets", "4", "--journal-dir", dir.string(), "--journal-fsync",
+        "batch", "--retention-seconds", "0", "--send-enabled", "true", "--send-shares", "3",
+        "--send-rate", "20", "--send-total", "1", "--send-min-total", "10", "--send-max-total",
+        "500", "--send-ttl-seconds", "1"};
+    std::vector<Played> played;  // an extended packet and the send campaign's, as claimed
+    {
+        DaemonProcess d(args);
+        std::map<std::uint32_t, BlockingClient> clients;
+        for (std::uint32_t user = 1; user <= 12; ++user) {
+            clients.emplace(user, logged_in(d.port(), user));
+        }
+        Played extended{must(clients.at(1).create(protocol::CreatePacket{0, 1'000, 4, 1, 1})).packet, {}};
+        for (std::uint32_t user = 2; user <= 4; ++user) {  // 3 of 4 shares: the rest is refunded
+            const auto r = must(clients.at(user).claim(extended.packet, 1));
+            extended.claims.push_back({r.share_index, r.amount});
+        }
+        played.push_back(extended);
+        REQUIRE(eventually([&] { return get_json(d.admin_port(), "/campaigns")["send"]["sent"] == 1; }, 5s));
+        Played sent;
+        for (auto& [user, c] : clients) {
+            (void)c.drain(20ms);
+            for (const protocol::PacketNotice& n : c.notices()) {
+                const auto g = must(c.grab(n.packet));
+                sent.packet = must(c.query(n.packet, 2)).packet;
+                const auto again = must(c.claim(sent.packet, 3));
+                CHECK(again.amount == g.amount);
+                sent.claims.push_back({again.share_index, again.amount});
+            }
+            c.notices().clear();
+        }
+        REQUIRE_FALSE(sent.claims.empty());
+        played.push_back(sent);
+        // Past both deadlines (1 s) the packets are refunded, archived and retired at once.
+        REQUIRE(eventually(
+            [&] {
+                const auto st = get_json(d.admin_port(), "/stats");
+                return st["journal"]["proof_archive"]["archived"] >= 2 && st["packets_open"] == 0;
+            },
+            5s));
+        check_archived(d, played);
+        CHECK(d.kill_hard() == 128 + SIGKILL);
+    }
+    DaemonProcess d(args);  // the archive, not the journal, holds them now
+    CHECK(get_json(d.admin_port(), "/stats")["packets_open"] == 0);
+    check_archived(d, played);
+    const auto stats = get_json(d.admin_port(), "/stats")["journal"]["proof_archive"];
+    CHECK(stats["hits"] >= 2 * played.size());
+    CHECK(stats["errors"] == 0);
+    d.stop();
+    std::filesystem::remove_all(dir);
+}
+
 #endif
