@@ -217,3 +217,72 @@ TEST_CASE("a commit that fails is counted, fails the flush, and is tried again",
     archive.reset();
     CHECK(open_archive(path, 3600s)->get(a.id)->has_value());  // committed this time
 }
+
+TEST_CASE("a memory store refuses new packets while its archive's queue is half full",
+          "[archive][store]") {
+    TempDir dir;
+    MemoryStoreOptions o;
+    o.sets = {0};
+    o.journal_dir = dir.path() + "/store";
+    o.proof_retention = 3600s;
+    o.archive.max_pending = 4;
+    o.archive.commit_interval = 60s;  // nothing commits unless flushed
+    auto opened = MemoryStore::open(o, Time{1'000});
+    REQUIRE(opened.has_value());
+    MemoryStore& store = **opened;
+    const auto create = [&](Time deadline) {
+        auto made = store.create(1, CreateOp{0, 5, 0, Cents{100}, 2, SplitPolicy::equal, deadline});
+        return made.get().result;
+    };
+    REQUIRE(create(Time{2'000}).has_value());
+    REQUIRE(create(Time{2'000}).has_value());
+    (void)store.expire(2, ExpireOp{0, Time{2'000}});  // both finish: the queue holds 2 of 4
+    CHECK(store.archive()->backlogged());
+    const auto refused = create(Time{3'000});
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error() == Error::unavailable);
+    REQUIRE(store.archive()->flush(5s));
+    CHECK_FALSE(store.archive()->backlogged());
+    CHECK(create(Time{3'000}).has_value());
+    CHECK(store.archive()->stats().dropped == 0);
+}
+
+TEST_CASE("a full id below 2^32 names its archived packet, not the live one whose compact id it "
+          "also is",
+          "[archive][store]") {
+    TempDir dir;
+    MemoryStoreOptions o;
+    o.sets = {0};
+    o.journal_dir = dir.path() + "/store";
+    o.proof_retention = 3600s;
+    o.pool.max_packets = 4096;  // 12 slot bits: a slot's generation 129 has generation 1's low bits
+    auto opened = MemoryStore::open(o, Time{1'000});
+    REQUIRE(opened.has_value());
+    MemoryStore& store = **opened;
+    const PacketId old_id{std::uint64_t{4096 + 5} << 13};          // slot 5, generation 1
+    const PacketId live_id{(std::uint64_t{129} * 4096 + 5) << 13};  // slot 5, generation 129
+    REQUIRE(old_id.value < (std::uint64_t{1} << 32));
+    REQUIRE(static_cast<std::uint32_t>(live_id.value) == old_id.value);
+    PacketInfo archived = finished_packet(old_id.value, 1);
+    REQUIRE(store.archive()->put(archived, Time{1'500}));
+    REQUIRE(store.archive()->flush(5s));
+    const std::array<Cents, 2> shares{Cents{60}, Cents{40}};
+    REQUIRE(store.pool(0)->replay(PoolEvent{PoolEventKind::created, live_id, 7, Cents{100}, 2,
+                                            Time{900'000}, SplitPolicy::equal, shares})
+                .has_value());
+    const auto by_old = store.query(1, old_id).get().result;
+    REQUIRE(by_old.has_value());
+    CHECK(by_old->id == old_id);
+    CHECK(by_old->total == archived.total);
+    const auto by_live = store.query(2, live_id).get().result;
+    REQUIRE(by_live.has_value());
+    CHECK(by_live->id == live_id);
+    // A compact id that names no packet of its own still finds the live one.
+    const PacketId other{(std::uint64_t{129} * 4096 + 6) << 13};
+    REQUIRE(store.pool(0)->replay(PoolEvent{PoolEventKind::created, other, 7, Cents{100}, 2,
+                                            Time{900'000}, SplitPolicy::equal, shares})
+                .has_value());
+    const auto by_compact = store.query(3, PacketId{static_cast<std::uint32_t>(other.value)}).get().result;
+    REQUIRE(by_compact.has_value());
+    CHECK(by_compact->id == other);
+}

@@ -32,7 +32,9 @@ namespace redpacket {
 struct ProofArchiveOptions {
     std::string path;                                       ///< the database file
     std::chrono::seconds retention{std::chrono::hours{24 * 7}};  ///< kept after finishing
-    std::size_t max_pending{1U << 16};   ///< packets queued for the writer; beyond: dropped
+    /// Packets queued for the writer; beyond: dropped (counted). At half of it a store refuses
+    /// creates (`backlogged`), so only packets made before can fill the rest.
+    std::size_t max_pending{1U << 16};
     std::chrono::milliseconds commit_interval{200};  ///< longest wait before a batch commits
     std::uint32_t cache_kib{2048};       ///< SQLite's page cache per connection
 };
@@ -62,7 +64,7 @@ public:
 
     /// Queues a finished packet (`finished_at`: when it finished, unix ms, the store's clock);
     /// false if the queue is full (counted in `dropped`). A packet put again replaces its row.
-    bool put(const PacketInfo& info, Time finished_at);
+    bool put(PacketInfo info, Time finished_at);
     /// The archived packet `id`: nullopt if it is not there (never archived, or past its
     /// retention); Error::unavailable if the database could not be read.
     [[nodiscard]] std::expected<std::optional<PacketInfo>, Error> get(PacketId id);
@@ -73,6 +75,9 @@ public:
     /// after every batch, with the newest `finished_at` it has seen).
     void expire(Time now);
     [[nodiscard]] ProofArchiveStats stats() const;
+    /// True while the queue holds max_pending / 2 packets or more: a store then refuses new
+    /// packets (it could not archive them all when they finish). Cheap: one relaxed load.
+    [[nodiscard]] bool backlogged() const noexcept;
     [[nodiscard]] const ProofArchiveOptions& options() const noexcept { return options_; }
 
     /// A row's bytes and back (little-endian; tested for the round trip).

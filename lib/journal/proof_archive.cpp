@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -51,10 +52,11 @@ struct Reader {
     }
 };
 
+// A queued packet: encoded by the writer thread, not by the store's thread that finished it.
 struct Row {
     std::uint64_t packet;
     std::int64_t finished_ms;
-    std::string info;
+    PacketInfo info;
 };
 
 /// A prepared statement, finalized on scope exit.
@@ -92,6 +94,8 @@ struct ProofArchive::Impl {
     bool expire_asked{false};               // by expire(): do it now, not with the next batch
     bool stop{false};
     ProofArchiveStats stats;
+    // queue and writing's sizes, for backlogged() without the lock
+    std::atomic<std::size_t> queued{0};
     std::thread thread;
 
     ~Impl() {
@@ -111,14 +115,16 @@ struct ProofArchive::Impl {
     /// One batch in one transaction; false (and counted) if it failed.
     bool write(const std::vector<Row>& rows, std::int64_t before) {
         bool ok = sqlite3_exec(writer, "BEGIN", nullptr, nullptr, nullptr) == SQLITE_OK;
+        std::string bytes;
         for (const Row& r : rows) {
             if (!ok) {
                 break;
             }
+            bytes = ProofArchive::encode(r.info);
             sqlite3_reset(insert.s);
             sqlite3_bind_int64(insert.s, 1, static_cast<sqlite3_int64>(r.packet));
             sqlite3_bind_int64(insert.s, 2, r.finished_ms);
-            sqlite3_bind_blob(insert.s, 3, r.info.data(), static_cast<int>(r.info.size()),
+            sqlite3_bind_blob(insert.s, 3, bytes.data(), static_cast<int>(bytes.size()),
                               SQLITE_STATIC);
             ok = sqlite3_step(insert.s) == SQLITE_DONE;
         }
@@ -149,7 +155,7 @@ struct ProofArchive::Impl {
                           [&] { return stop || flush_wanted > committed_seq || expire_asked; });
             expire_asked = false;
             writing.assign(std::make_move_iterator(queue.begin()), std::make_move_iterator(queue.end()));
-            queue.clear();
+            queue.clear();  // `queued` still counts them until they are committed
             const std::vector<Row>& rows = writing;
             const std::uint64_t upto = put_seq;
             const std::int64_t before = std::exchange(expire_before, INT64_MIN);
@@ -174,6 +180,7 @@ struct ProofArchive::Impl {
                 wake.wait_for(lk, interval, [&] { return stop; });  // no busy retry
             }
             stats.pending = queue.size();
+            queued.store(queue.size(), std::memory_order_relaxed);
             committed.notify_all();
             if (done && queue.empty()) {
                 return;
@@ -233,17 +240,18 @@ ProofArchive::~ProofArchive() {
     }
 }
 
-bool ProofArchive::put(const PacketInfo& info, Time finished_at) {
-    Row row{info.id.value, finished_at.count(), encode(info)};
+bool ProofArchive::put(PacketInfo info, Time finished_at) {
+    Row row{info.id.value, finished_at.count(), std::move(info)};
     {
         std::lock_guard lk(impl_->mu);
-        if (impl_->queue.size() >= options_.max_pending) {
+        if (impl_->queue.size() + impl_->writing.size() >= options_.max_pending) {
             ++impl_->stats.dropped;
             return false;
         }
         impl_->queue.push_back(std::move(row));
         ++impl_->put_seq;
         impl_->stats.pending = impl_->queue.size();
+        impl_->queued.store(impl_->queue.size() + impl_->writing.size(), std::memory_order_relaxed);
         // Rows past their retention go with the next batch.
         const std::int64_t before = finished_at.count() - std::chrono::milliseconds{options_.retention}.count();
         impl_->expire_before = std::max(impl_->expire_before, before);
@@ -260,13 +268,13 @@ std::expected<std::optional<PacketInfo>, Error> ProofArchive::get(PacketId id) {
         for (auto it = impl_->queue.rbegin(); it != impl_->queue.rend(); ++it) {
             if (it->packet == id.value) {
                 ++impl_->stats.hits;
-                return decode(id, it->info);
+                return std::optional<PacketInfo>{it->info};
             }
         }
         for (auto it = impl_->writing.rbegin(); it != impl_->writing.rend(); ++it) {
             if (it->packet == id.value) {
                 ++impl_->stats.hits;
-                return decode(id, it->info);
+                return std::optional<PacketInfo>{it->info};
             }
         }
     }
@@ -315,6 +323,10 @@ void ProofArchive::expire(Time now) {
         ++impl_->put_seq;  // a flush after this call waits for the deletion too
     }
     impl_->wake.notify_one();
+}
+
+bool ProofArchive::backlogged() const noexcept {
+    return impl_->queued.load(std::memory_order_relaxed) >= options_.max_pending / 2;
 }
 
 ProofArchiveStats ProofArchive::stats() const {

@@ -201,7 +201,9 @@ StoreResult<Created> MemoryStore::create(StoreTicket, const CreateOp& op) {
     if (!serves(op.set)) {
         return refused<Created>(Error::not_found);
     }
-    if (!journal_ready()) {
+    // A packet is made only if the archive can take it when it finishes: while its queue is
+    // half full, creates are refused (the packets already made keep their place in it).
+    if (!journal_ready() || (archive_ && archive_->backlogged())) {
         return refused<Created>(Error::unavailable);
     }
     auto [id, before] = journaled(op.set, op.request_id, [&](RedPacketPool& p) {
@@ -275,21 +277,22 @@ StoreResult<PacketInfo> MemoryStore::query(StoreTicket, PacketId packet) {
     if (!serves(set)) {
         return refused<PacketInfo>(Error::not_found);
     }
+    // The full id first, in memory, then in the archive (finished, within the proof
+    // retention); only a value that names no packet there is read as a compact id.
     auto info = pools_[set]->query(packet);
-    if (!info && packet.value <= UINT32_MAX) {
-        // A compact id (a grab's or a notice's): the live packet with those low 32 bits.
-        if (const auto full = pools_[set]->resolve_compact(static_cast<std::uint32_t>(packet.value))) {
-            info = pools_[set]->query(*full);
-        }
-    }
     if (!info && archive_) {
-        // Gone from memory: finished, and maybe still within the proof retention.
         auto archived = archive_->get(packet);
         if (!archived) {
             return refused<PacketInfo>(Error::unavailable);
         }
         if (*archived) {
             info = std::move(**archived);
+        }
+    }
+    if (!info && packet.value <= UINT32_MAX) {
+        // A compact id (a grab's or a notice's): the live packet with those low 32 bits.
+        if (const auto full = pools_[set]->resolve_compact(static_cast<std::uint32_t>(packet.value))) {
+            info = pools_[set]->query(*full);
         }
     }
     return Completion<PacketInfo>{std::move(info), 0};
@@ -301,7 +304,7 @@ void MemoryStore::archive_finished(ShardId set, const std::vector<Refund>& refun
     }
     for (const Refund& r : refunds) {
         if (auto info = pools_[set]->query(r.packet)) {
-            (void)archive_->put(*info, now);  // a full queue is counted in the archive's stats
+            (void)archive_->put(std::move(*info), now);  // a full queue is counted in its stats
         }
     }
 }
@@ -322,7 +325,7 @@ std::expected<void, std::string> MemoryStore::open_archive() {
         pools_[s]->for_each_live([&](const PoolEvent& e) {
             if (e.kind == PoolEventKind::refunded) {
                 if (auto info = pools_[s]->query(e.packet)) {
-                    (void)archive_->put(*info, e.at);
+                    (void)archive_->put(std::move(*info), e.at);
                 }
             }
         });
