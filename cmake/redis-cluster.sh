@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
-# A local Redis Cluster for tests, the demo and experiments: 3 masters and 3 replicas of
+# A local Redis Cluster for tests, the demo and experiments: 3 masters with
+# $REDPACKET_REDIS_REPLICAS replicas each (default 2, the recommended setup; 1 for 3+3) of
 # Debian's redis-server on 127.0.0.1, each in its own directory under DIR.
 #
-#   cmake/redis-cluster.sh start DIR [BASE_PORT]   # ports BASE..BASE+5 (default 7100); prints
+#   cmake/redis-cluster.sh start DIR [BASE_PORT]   # ports BASE..BASE+8 (default 7100); prints
 #                                                  # the seed list "127.0.0.1:BASE,..." when healthy
 #   cmake/redis-cluster.sh stop DIR                # stops exactly the processes it started
 #   cmake/redis-cluster.sh restart-node DIR PORT   # starts a stopped node again (it rejoins)
 #
 # Nodes run with AOF on (appendfsync everysec) and a 2 s node timeout, so a killed master's
-# replica is promoted within a few seconds. Everything stays on loopback.
+# replica is promoted within a few seconds. With two replicas per master the other replica then
+# follows the promoted one, so the new master still has a replica for the daemon's WAIT without
+# any node being restarted (README, "Redis Cluster"). Everything stays on loopback.
 set -euo pipefail
 
 cmd=${1:?usage: redis-cluster.sh start|stop|restart-node DIR [PORT]}
 dir=${2:?usage: redis-cluster.sh start|stop|restart-node DIR [PORT]}
 base=${3:-7100}
+replicas=${REDPACKET_REDIS_REPLICAS:-2}
+nodes_total=$((3 * (1 + replicas)))
 
 node_args() {  # port
     local port=$1 d="$dir/$1"
     echo --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
-        --cluster-config-file "$d/nodes.conf" --cluster-node-timeout 2000 \
+        --cluster-config-file "$d/nodes.conf" --cluster-node-timeout 1000 \
         --appendonly yes --appendfsync everysec --save "" --dir "$d" \
         --daemonize no --logfile "$d/redis.log" --protected-mode no
 }
@@ -44,9 +49,9 @@ healthy() {  # port: all slots served, every node online, every replica in sync 
     local info p
     info=$(redis-cli -p "$1" cluster info 2>/dev/null) || return 1
     grep -q "cluster_state:ok" <<<"$info" && grep -q "cluster_slots_ok:16384" <<<"$info" \
-        && grep -q "cluster_known_nodes:6" <<<"$info" || return 1
+        && grep -q "cluster_known_nodes:$nodes_total" <<<"$info" || return 1
     redis-cli -p "$1" cluster shards 2>/dev/null | grep -qE "^(loading|fail)$" && return 1
-    for p in $(seq "$1" $(($1 + 5))); do
+    for p in $(seq "$1" $(($1 + nodes_total - 1))); do
         info=$(redis-cli -p "$p" info replication 2>/dev/null) || return 1
         if grep -q "role:slave" <<<"$info"; then
             grep -q "master_link_status:up" <<<"$info" || return 1
@@ -60,7 +65,7 @@ case "$cmd" in
         "$0" stop "$dir"  # a cluster an earlier run left behind
         mkdir -p "$dir"
         ports=()
-        for i in 0 1 2 3 4 5; do
+        for i in $(seq 0 $((nodes_total - 1))); do
             ports+=($((base + i)))
             rm -rf "${dir:?}/$((base + i))"
             start_node $((base + i))
@@ -68,7 +73,7 @@ case "$cmd" in
         for p in "${ports[@]}"; do wait_ping "$p"; done
         nodes=()
         for p in "${ports[@]}"; do nodes+=("127.0.0.1:$p"); done
-        redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes > "$dir/create.log" 2>&1
+        redis-cli --cluster create "${nodes[@]}" --cluster-replicas "$replicas" --cluster-yes > "$dir/create.log" 2>&1
         for _ in $(seq 1 200); do
             if healthy "$base"; then
                 (IFS=,; echo "${nodes[*]}")

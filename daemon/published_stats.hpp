@@ -32,7 +32,7 @@ enum class Gauge : std::uint8_t {
     store_round_trips, store_commands, store_moved, store_ask, store_retries, store_failures,
     store_timeouts, store_refusals, store_short_waits, store_shakes_known_empty,
     store_notices_received, store_connects, store_lease_held,
-    store_latency_count, store_latency_p50, store_latency_p99,
+    store_latency_count, store_latency_p50, store_latency_p99, store_masters_short,
     count_  // not a gauge
 };
 inline constexpr std::size_t kGaugeCount = static_cast<std::size_t>(Gauge::count_);
@@ -42,7 +42,7 @@ enum class Combine : std::uint8_t { sum, max };
 inline constexpr auto kMaxGauges = std::to_array<Gauge>(
     {Gauge::output_bytes_peak, Gauge::forwarded_peak, Gauge::reply_retry_peak,
      Gauge::held_bytes_peak, Gauge::store_lease_held, Gauge::store_latency_p50,
-     Gauge::store_latency_p99});
+     Gauge::store_latency_p99, Gauge::store_masters_short});
 [[nodiscard]] constexpr Combine combine_of(Gauge g) noexcept {
     return std::ranges::find(kMaxGauges, g) != kMaxGauges.end() ? Combine::max : Combine::sum;
 }

@@ -327,8 +327,12 @@ void journal_and_store_metrics(Exposition& e, const nlohmann::json& s) {
     if (s["store"]["kind"] == "memory") {
         return;
     }
+    e.single("redis_masters_short_of_replicas", "gauge",
+             "Masters with fewer replicas than redis_wait_replicas: payouts on their slots are "
+             "refused (WAIT falls short).",
+             u64(s["store"]["masters_short_of_replicas"]));
     for (const auto& [key, value] : s["store"].items()) {
-        if (value.is_number_unsigned()) {
+        if (value.is_number_unsigned() && key != "masters_short_of_replicas") {
             e.single(fmt::format("store_{}_total", key), "counter",
                      fmt::format("Remote store {} since start (all workers).", key), u64(value));
         }

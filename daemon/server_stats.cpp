@@ -131,6 +131,8 @@ nlohmann::json store_stats(const Config& c, const std::vector<Worker*>& workers)
     store["notices_received"] = sum.notices_received;
     store["connects"] = sum.connects;
     store["lease_held"] = sum.lease_held;
+    // A gauge, not a counter: masters that cannot satisfy redis_wait_replicas now.
+    store["masters_short_of_replicas"] = u(Gauge::store_masters_short);
     store["latency_ns"] = {{"count", sum.latency.count}, {"p50", sum.latency.p50},
                            {"p99", sum.latency.p99}};
     return store;

@@ -176,6 +176,7 @@ public:
         o.shake_capacity = c.shake_capacity_per_set;
         o.retention = std::chrono::seconds{c.retention_seconds};
         o.wait_replicas = c.redis_wait_replicas;
+        wait_replicas_ = c.redis_wait_replicas;
         o.wait_timeout = std::chrono::milliseconds{c.redis_wait_timeout_ms};
         o.sweep_interval = std::chrono::milliseconds{c.redis_sweep_interval_ms};
         o.shake_empty_ttl = std::chrono::milliseconds{c.redis_shake_empty_ms};
@@ -216,6 +217,9 @@ public:
                           s.timeouts, store_->refusals(), store_->short_waits(),
                           store_->shakes_known_empty(), notices_received_, s.connects,
                           store_->runs_campaigns(), s.latency.summary()};
+        for (const std::uint32_t replicas : client_.master_replicas()) {
+            out.masters_short_of_replicas += replicas < wait_replicas_ ? 1U : 0U;
+        }
         return out;
     }
 
@@ -224,6 +228,7 @@ private:
     redpacket::redis::ShardedSubscriber subscriber_;
     std::unique_ptr<redpacket::redis::RedisStore> store_;
     std::uint64_t notices_received_{0};
+    std::uint32_t wait_replicas_{0};
 };
 
 }  // namespace

@@ -33,6 +33,9 @@ struct StoreCounters {
         connects{0};
     bool lease_held{false};
     redpacket::LatencySummary latency;  // ns per store command, retries included
+    /// Masters with fewer replicas than redis_wait_replicas in the last slot map: on their
+    /// slots WAIT falls short and every payout is refused.
+    std::uint64_t masters_short_of_replicas{0};
 };
 
 /// A worker's store and what it needs on the worker's loop: nothing more for the memory store;

@@ -284,6 +284,7 @@ void Worker::publish() {
              {G::store_connects, u(sc.connects)}, {G::store_lease_held, sc.lease_held ? 1 : 0},
              {G::store_latency_count, u(sc.latency.count)},
              {G::store_latency_p50, u(sc.latency.p50)}, {G::store_latency_p99, u(sc.latency.p99)},
+             {G::store_masters_short, u(sc.masters_short_of_replicas)},
          })) {
         published_.set(g, v);
     }

@@ -3,7 +3,8 @@
 
     python3 bench/experiments/redis_cluster.py [--build build/release] [--out DIR] [--quick]
 
-Starts a local 3-master, 3-replica cluster (cmake/redis-cluster.sh), then:
+Starts a local cluster of 3 masters with $REDPACKET_REDIS_REPLICAS replicas each (cmake/redis-cluster.sh;
+default 2), then:
   A. one daemon (1 worker), per store: claims through a closed loop (redpacket-load --request
      claim: every claim a new user-packet pair) and shakes with the shake campaign refilling
      the supplies. Per run: requests/s, daemon CPU µs per request, p50/p99, and for the Redis
@@ -228,7 +229,7 @@ def many_connections(args, cluster, store, daemons, total, qps, name):
 def report(args, rows, big, started):
     out = [f"# redpacketd on Redis Cluster beside the memory store ({started} UTC)", "",
            f"`python3 bench/experiments/redis_cluster.py{' --quick' if args.quick else ''}` "
-           f"on {os.cpu_count()} cores; a 3+3 cluster, daemons, loads and Redis all on this "
+           f"on {os.cpu_count()} cores; a 3+{3 * int(os.environ.get('REDPACKET_REDIS_REPLICAS', '2'))} cluster, daemons, loads and Redis all on this "
            "machine.", "",
            "## A. One daemon (1 worker), closed loop of 4 requests in flight per connection", "",
            "| store | request | req/s | daemon CPU µs/req | p50 ms | p99 ms | master CPU µs/req "

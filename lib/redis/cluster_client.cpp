@@ -462,6 +462,9 @@ void ClusterClient::tick() {
         return;
     }
     const std::int64_t now = now_ms();
+    if (options_.map_refresh.count() > 0 && now - last_refresh_ms_ >= options_.map_refresh.count()) {
+        refresh_map();  // replicas come and go without any command failing
+    }
     // A connection whose oldest command outlived the deadline is stuck: drop it, so that its
     // commands come back and go elsewhere (hiredis 0.14 cannot time one command out).
     for (auto& [at, n] : nodes_) {

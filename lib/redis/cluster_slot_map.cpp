@@ -69,6 +69,7 @@ void ClusterClient::ask_slots(std::shared_ptr<const std::vector<NodeAddress>> ca
 bool ClusterClient::adopt_slot_map(const Value& slots) {
     std::vector<std::int32_t> owner(kSlots, -1);
     std::vector<NodeAddress> masters;
+    std::vector<std::uint32_t> replicas;  // after the master: one entry per replica listed
     for (const Value& range : slots.elements) {
         if (range.elements.size() < 3 || range.elements[2].elements.size() < 2) {
             continue;
@@ -84,6 +85,7 @@ bool ClusterClient::adopt_slot_map(const Value& slots) {
         auto pos = std::find(masters.begin(), masters.end(), m);
         if (pos == masters.end()) {
             masters.push_back(m);
+            replicas.push_back(static_cast<std::uint32_t>(range.elements.size() - 3));
             pos = masters.end() - 1;
         }
         for (auto s = *lo; s <= *hi; ++s) {
@@ -94,6 +96,7 @@ bool ClusterClient::adopt_slot_map(const Value& slots) {
         return false;  // keep the map we have: an answer with no usable range is no answer
     }
     owners_ = std::move(masters);
+    owner_replicas_ = std::move(replicas);
     slot_owner_ = std::move(owner);
     refreshing_ = false;
     if (on_started_) {

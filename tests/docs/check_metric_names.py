@@ -9,8 +9,9 @@ the rules (every `expr`) and in the dashboard (every target's `expr`, every vari
 reduced to the metric names it selects; each must be
 
   * a family in FILE, or a histogram family's _bucket / _sum / _count series,
-  * one of the Redis store's counters (redpacketd_store_<key>_total for the keys a daemon with
-    store "redis" exports, and redpacketd_store_lease_held), which a memory-store daemon lacks,
+  * one of the Redis store's metrics (redpacketd_store_<key>_total for the keys a daemon with
+    store "redis" exports, redpacketd_store_lease_held and
+    redpacketd_redis_masters_short_of_replicas), which a memory-store daemon lacks,
   * or `up` (Prometheus' own).
 
 It also checks label names: a matcher `metric{label=...}` must name a label that metric has in
@@ -33,6 +34,7 @@ STORE_KEYS = ["round_trips", "commands", "moved", "ask", "retries", "failures", 
               "refusals", "short_waits", "shakes_known_empty", "notices_received", "connects"]
 STORE_METRICS = {f"redpacketd_store_{k}_total": set() for k in STORE_KEYS}
 STORE_METRICS["redpacketd_store_lease_held"] = set()
+STORE_METRICS["redpacketd_redis_masters_short_of_replicas"] = set()
 PROMETHEUS_METRICS = {"up": set()}
 TARGET_LABELS = {"instance", "job"}
 

@@ -89,6 +89,9 @@ struct ClusterOptions {
     std::uint32_t max_redirects{16};               ///< MOVED/ASK hops before giving up
     std::chrono::milliseconds retry_min{10};       ///< backoff after a transient failure…
     std::chrono::milliseconds retry_max{400};      ///< …doubling up to this
+    /// The slot map (and each master's replicas) is asked for again at least this often, so
+    /// that a lost replica shows without a failed command (0: only on errors and redirects).
+    std::chrono::milliseconds map_refresh{5000};
 };
 
 /// Counters of a client (read on its loop thread).
@@ -134,6 +137,11 @@ public:
 
     /// The masters the slot map names.
     [[nodiscard]] std::vector<NodeAddress> masters() const;
+    /// How many replicas CLUSTER SLOTS listed for each master of `masters()`, in its order (a
+    /// replica the cluster marks failed is not listed).
+    [[nodiscard]] const std::vector<std::uint32_t>& master_replicas() const noexcept {
+        return owner_replicas_;
+    }
     /// The master the slot map names for `slot`, if any.
     [[nodiscard]] std::optional<NodeAddress> master_of(std::uint16_t slot) const;
     /// Asks for a fresh slot map (at most one in flight).
@@ -178,6 +186,7 @@ private:
     bool closing_{false};
     std::vector<std::int32_t> slot_owner_;  // index into owners_, -1: unknown
     std::vector<NodeAddress> owners_;
+    std::vector<std::uint32_t> owner_replicas_;  // replicas listed for each of owners_
     std::map<NodeAddress, std::unique_ptr<Node>> nodes_;
     std::unordered_map<std::uint64_t, std::unique_ptr<Request>> requests_;
     // Deadlines, soonest first (entries of finished requests are skipped when they surface).
