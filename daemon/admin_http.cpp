@@ -1,20 +1,16 @@
 // Admin HTTP API, part 2: the server that serves route(), on GNU libmicrohttpd.
 //
-// libmicrohttpd (MHD) parses HTTP/1.1 — request line, headers, chunked bodies, header size —
-// and writes the responses. It runs without a thread of its own: MHD_USE_EPOLL gives one epoll
-// descriptor that becomes readable whenever MHD has work, which a uv_poll_t watches on the
-// caller's loop, and MHD_get_timeout says when MHD wants to run next (a uv_timer_t). Every MHD
-// call and callback therefore runs on the loop's thread, like the rest of the admin API.
+// libmicrohttpd (MHD) parses HTTP/1.1 and writes the responses, without a thread of its own:
+// MHD_USE_EPOLL gives one epoll descriptor that becomes readable whenever MHD has work, which a
+// uv_poll_t watches on the caller's loop, and MHD_get_timeout says when MHD wants to run next (a
+// uv_timer_t). Every MHD call and callback runs on the loop's thread, like the admin API.
 //
-// The listening socket is this file's: it accepts, waits for a connection's first bytes, and
-// hands the connection to MHD (MHD_add_connection) — unless those bytes hold a whole first line
-// with no space, which MHD would close without a word (strace: recvfrom, then shutdown and
-// close): that gets a 400 here. What MHD does not offer, this file adds too: a deadline for the whole exchange (MHD's timeout is
-// an idle timeout in whole seconds — a client sending one byte a second would never hit it; and
-// a client that sends part of a request and half-closes is often not noticed before it: sending
-// "1" then FIN waited the 10 s in 3 of 3 tries, "GET /heal" then FIN in 2 of 3), a
-// 503 for connections past the limit, a 413 for an announced or actual body past the size limit,
-// and the token check (in route()).
+// The listening socket is this file's: it accepts, waits for a connection's first bytes and
+// hands the connection to MHD (MHD_add_connection), unless they hold a whole first line with no
+// space, which MHD would close without a word (strace: recvfrom, shutdown, close): that gets a
+// 400 here. Also added here: a deadline for the whole exchange (MHD's is an idle timeout in
+// whole seconds, and "1" then FIN waited its 10 s in 3 of 3 tries), a 503 past the connection
+// limit, a 413 for a body past the size limit, and the token check (in route()).
 #include "admin_http.hpp"
 
 #include <fmt/format.h>
@@ -38,7 +34,9 @@
 
 namespace redpacketd {
 
+using detail::announced_too_large;
 using detail::error_response;
+using detail::printable;
 
 namespace {
 
@@ -60,17 +58,6 @@ struct Request {
     HttpRequest request;
     bool body_too_large{false};
 };
-
-/// A body size announced larger than `limit`, or unparseable.
-bool announced_too_large(const char* content_length, std::size_t limit) {
-    if (content_length == nullptr) {
-        return false;
-    }
-    const std::string_view text{content_length};
-    std::uint64_t value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    return ec != std::errc{} || end != text.data() + text.size() || value > limit;
-}
 
 }  // namespace
 
@@ -530,13 +517,6 @@ struct AdminServer::Impl {
                         sizeof text);
         }
         return text;
-    }
-
-    /// At most 200 bytes of a client's URL, control bytes shown as '?', for a log line.
-    static std::string printable(std::string_view url) {
-        std::string out(url.substr(0, 200));
-        std::ranges::replace_if(out, [](char ch) { return ch < 0x20 || ch == 0x7f; }, '?');
-        return out;
     }
 
     [[nodiscard]] HttpResponse too_large() const {

@@ -51,6 +51,10 @@ namespace detail {
 [[nodiscard]] HttpResponse error_response(int status, std::string_view message);
 /// ASCII case-insensitive equality, for header names.
 [[nodiscard]] bool iequals(std::string_view a, std::string_view b) noexcept;
+/// A Content-Length announcing more than `limit` bytes, or unparseable; false for none (null).
+[[nodiscard]] bool announced_too_large(const char* content_length, std::size_t limit) noexcept;
+/// At most 200 bytes of a client's URL, control bytes shown as '?', for a log line.
+[[nodiscard]] std::string printable(std::string_view url);
 }  // namespace detail
 
 /// Resource limits of the admin server.

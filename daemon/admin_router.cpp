@@ -344,6 +344,22 @@ bool detail::iequals(std::string_view a, std::string_view b) noexcept {
     return redpacketd::iequals(a, b);
 }
 
+bool detail::announced_too_large(const char* content_length, std::size_t limit) noexcept {
+    if (content_length == nullptr) {
+        return false;
+    }
+    const std::string_view text{content_length};
+    std::uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    return ec != std::errc{} || end != text.data() + text.size() || value > limit;
+}
+
+std::string detail::printable(std::string_view url) {
+    std::string out(url.substr(0, 200));
+    std::ranges::replace_if(out, [](char ch) { return ch < 0x20 || ch == 0x7f; }, '?');
+    return out;
+}
+
 HttpResponse route(const HttpRequest& request, AdminBackend& backend,
                    const std::string& bearer_token) {
     const auto internal_error = [](std::string_view what) noexcept -> HttpResponse {

@@ -69,6 +69,21 @@ std::unique_ptr<ProofArchive> open_archive(const std::string& path, std::chrono:
     return std::move(*a);
 }
 
+/// A journaled store of SET 0 in `dir` with a proof archive (an hour's retention).
+MemoryStoreOptions archived_store(const TempDir& dir) {
+    MemoryStoreOptions o;
+    o.sets = {0};
+    o.journal_dir = dir.path() + "/store";
+    o.proof_retention = 3600s;
+    return o;
+}
+
+std::unique_ptr<MemoryStore> open_store(const MemoryStoreOptions& o) {
+    auto opened = MemoryStore::open(o, Time{1'000});
+    REQUIRE(opened.has_value());
+    return std::move(*opened);
+}
+
 }  // namespace
 
 TEST_CASE("an archived packet's row round-trips, and a damaged row does not decode", "[archive]") {
@@ -221,15 +236,11 @@ TEST_CASE("a commit that fails is counted, fails the flush, and is tried again",
 TEST_CASE("a memory store refuses new packets while its archive's queue is half full",
           "[archive][store]") {
     TempDir dir;
-    MemoryStoreOptions o;
-    o.sets = {0};
-    o.journal_dir = dir.path() + "/store";
-    o.proof_retention = 3600s;
+    MemoryStoreOptions o = archived_store(dir);
     o.archive.max_pending = 4;
     o.archive.commit_interval = 60s;  // nothing commits unless flushed
-    auto opened = MemoryStore::open(o, Time{1'000});
-    REQUIRE(opened.has_value());
-    MemoryStore& store = **opened;
+    const auto opened = open_store(o);
+    MemoryStore& store = *opened;
     const auto create = [&](Time deadline) {
         auto made = store.create(1, CreateOp{0, 5, 0, Cents{100}, 2, SplitPolicy::equal, deadline});
         return made.get().result;
@@ -251,14 +262,10 @@ TEST_CASE("a full id below 2^32 names its archived packet, not the live one whos
           "also is",
           "[archive][store]") {
     TempDir dir;
-    MemoryStoreOptions o;
-    o.sets = {0};
-    o.journal_dir = dir.path() + "/store";
-    o.proof_retention = 3600s;
+    MemoryStoreOptions o = archived_store(dir);
     o.pool.max_packets = 4096;  // 12 slot bits: a slot's generation 129 has generation 1's low bits
-    auto opened = MemoryStore::open(o, Time{1'000});
-    REQUIRE(opened.has_value());
-    MemoryStore& store = **opened;
+    const auto opened = open_store(o);
+    MemoryStore& store = *opened;
     const PacketId old_id{std::uint64_t{4096 + 5} << 13};          // slot 5, generation 1
     const PacketId live_id{(std::uint64_t{129} * 4096 + 5) << 13};  // slot 5, generation 129
     REQUIRE(old_id.value < (std::uint64_t{1} << 32));
