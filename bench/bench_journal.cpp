@@ -323,7 +323,9 @@ BENCHMARK(BM_StoreClaimsArchive)->ArgName("archive")->Arg(0)->Arg(1)->UseRealTim
 // 200 ms, synchronous=FULL). Items: packets.
 void BM_ArchiveCommit(benchmark::State& state) {
     ScratchDir dir;
-    auto opened = ProofArchive::open(ProofArchiveOptions{dir.path() + "/proofs.sqlite"});
+    ProofArchiveOptions options;
+    options.path = dir.path() + "/proofs.sqlite";
+    auto opened = ProofArchive::open(std::move(options));
     if (!opened) {
         state.SkipWithError(opened.error().c_str());
         return;
@@ -341,7 +343,7 @@ void BM_ArchiveCommit(benchmark::State& state) {
     std::uint64_t id = 0;
     for (auto _ : state) {
         info.id = PacketId{(++id * 7919) << 13};  // keys in no order, as slots are reused
-        while (!archive.put(info, Time{static_cast<std::int64_t>(id)})) {
+        while (!archive.put(PacketInfo{info}, Time{static_cast<std::int64_t>(id)})) {
             (void)archive.flush(std::chrono::minutes{1});
         }
     }

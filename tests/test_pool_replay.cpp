@@ -96,6 +96,34 @@ TEST_CASE("replay does not notify the observer", "[pool][replay]") {
     CHECK_FALSE(log.records.empty());
 }
 
+TEST_CASE("replay hands over a refunded packet whose slot a replayed create takes", "[pool][replay]") {
+    PoolConfig config = test_support::replay_config();
+    config.max_packets = 1;  // one slot: the second packet takes the first one's
+    config.retention = 0ms;
+    RedPacketPool original{config};
+    EventLog log{original.config().shard, {}};
+    original.set_observer(PoolObserver::bind(log));
+    const auto first = original.create(5, Cents{300}, 3, SplitPolicy::equal, Time{1'000});
+    REQUIRE(first.has_value());
+    REQUIRE(original.claim(*first, 40, Time{500}).status == ClaimStatus::claimed);
+    (void)original.expire(Time{1'000});  // refunded, and retired (no retention)
+    REQUIRE(original.create(5, Cents{100}, 1, SplitPolicy::fixed, Time{9'000}).has_value());
+
+    RedPacketPool copy{config};
+    std::vector<PacketInfo> handed;
+    copy.set_on_replay_retire([&](const PacketInfo& info) { handed.push_back(info); });
+    for (const JournalRecord& r : log.records) {
+        REQUIRE(copy.replay(to_event(r)).has_value());
+    }
+    REQUIRE(handed.size() == 1);
+    CHECK(handed[0].id == *first);
+    CHECK(handed[0].state == PacketState::expired);
+    CHECK(handed[0].refunded == Cents{200});
+    REQUIRE(handed[0].claims.size() == 1);
+    CHECK(handed[0].claims[0].user == 40);
+    CHECK_FALSE(copy.query(*first).has_value());  // gone, as in the original
+}
+
 TEST_CASE("replay refuses events that contradict the state and changes nothing", "[pool][replay]") {
     const PoolConfig config = test_support::replay_config();
     RedPacketPool original{config};

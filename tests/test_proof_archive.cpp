@@ -61,10 +61,14 @@ void check_same(const PacketInfo& a, const PacketInfo& b) {
     }
 }
 
+/// The clock the archives of these tests read by (unix ms).
+Time test_now{1'000'000};
+
 std::unique_ptr<ProofArchive> open_archive(const std::string& path, std::chrono::seconds retention,
                                            std::size_t max_pending = 1024,
                                            std::chrono::milliseconds interval = 20ms) {
-    auto a = ProofArchive::open(ProofArchiveOptions{path, retention, max_pending, interval, 512});
+    auto a = ProofArchive::open(ProofArchiveOptions{path, retention, max_pending, interval, 512,
+                                                    [] { return test_now; }});
     REQUIRE(a.has_value());
     return std::move(*a);
 }
@@ -75,6 +79,7 @@ MemoryStoreOptions archived_store(const TempDir& dir) {
     o.sets = {0};
     o.journal_dir = dir.path() + "/store";
     o.proof_retention = 3600s;
+    o.archive.clock = [] { return Time{5'000}; };
     return o;
 }
 
@@ -111,7 +116,7 @@ TEST_CASE("the archive finds a packet queued or committed, after a reopen, and u
     const PacketInfo a = finished_packet(1 << 13, 3), b = finished_packet(2 << 13, 2);
     {
         auto archive = open_archive(path, 3600s, 1024, 10s);  // nothing commits on its own
-        REQUIRE(archive->put(a, Time{1'000'000}));
+        REQUIRE(archive->put(PacketInfo{a}, Time{1'000'000}));
         const auto queued = archive->get(a.id);  // not committed yet: from the queue
         REQUIRE(queued.has_value());
         REQUIRE(queued->has_value());
@@ -119,7 +124,7 @@ TEST_CASE("the archive finds a packet queued or committed, after a reopen, and u
         REQUIRE(archive->flush(5s));
         CHECK(archive->stats().archived == 1);
         CHECK(archive->stats().pending == 0);
-        REQUIRE(archive->put(b, Time{1'000'000 + 3'599'000}));
+        REQUIRE(archive->put(PacketInfo{b}, Time{1'000'000 + 3'599'000}));
         const auto unknown = archive->get(PacketId{3 << 13});
         REQUIRE(unknown.has_value());
         CHECK_FALSE(unknown->has_value());
@@ -131,7 +136,14 @@ TEST_CASE("the archive finds a packet queued or committed, after a reopen, and u
         REQUIRE(found->has_value());
         check_same(**found, *p);
     }
-    // An hour after a finished: a goes, b (finished 1 s before the cut) stays.
+    // An hour after a finished, a is no longer answered even before anything deletes it.
+    test_now = Time{1'000'000 + 3'600'001};
+    CHECK_FALSE(archive->get(a.id)->has_value());
+    CHECK(archive->get(b.id)->has_value());
+    CHECK(archive->stats().deleted == 0);
+    test_now = Time{1'000'000};
+    CHECK(archive->get(a.id)->has_value());
+    // Deleted: a goes, b (finished 1 s before the cut) stays.
     archive->expire(Time{1'000'000 + 3'600'001});
     REQUIRE(archive->flush(5s));
     CHECK(archive->stats().deleted == 1);
@@ -166,6 +178,7 @@ TEST_CASE("the memory store answers a retired packet from its archive, after a r
         o.pool.retention = 0ms;
         o.proof_retention = proof_retention;
         o.archive.commit_interval = 20ms;
+        o.archive.clock = [] { return Time{5'000}; };
         const auto open = [&](Time now) {
             auto s = MemoryStore::open(o, now);
             REQUIRE(s.has_value());
@@ -220,7 +233,7 @@ TEST_CASE("a commit that fails is counted, fails the flush, and is tried again",
     REQUIRE(sqlite3_open(path.c_str(), &other) == SQLITE_OK);
     REQUIRE(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
     const PacketInfo a = finished_packet(5 << 13, 2);
-    REQUIRE(archive->put(a, Time{10}));
+    REQUIRE(archive->put(PacketInfo{a}, Time{10}));
     CHECK_FALSE(archive->flush(3s));
     CHECK(archive->stats().errors >= 1);
     CHECK_THAT(archive->stats().last_error, Catch::Contains("locked"));
@@ -237,7 +250,9 @@ TEST_CASE("a memory store refuses new packets while its archive's queue is half 
           "[archive][store]") {
     TempDir dir;
     MemoryStoreOptions o = archived_store(dir);
-    o.archive.max_pending = 4;
+    o.pool.max_packets = 4;
+    o.pool.retention = 0ms;
+    o.archive.max_pending = 4;        // raised to twice the live packets, 8
     o.archive.commit_interval = 60s;  // nothing commits unless flushed
     const auto opened = open_store(o);
     MemoryStore& store = *opened;
@@ -245,15 +260,18 @@ TEST_CASE("a memory store refuses new packets while its archive's queue is half 
         auto made = store.create(1, CreateOp{0, 5, 0, Cents{100}, 2, SplitPolicy::equal, deadline});
         return made.get().result;
     };
-    REQUIRE(create(Time{2'000}).has_value());
-    REQUIRE(create(Time{2'000}).has_value());
-    (void)store.expire(2, ExpireOp{0, Time{2'000}});  // both finish: the queue holds 2 of 4
+    for (int i = 0; i < 4; ++i) {
+        REQUIRE(create(Time{2'000}).has_value());
+    }
+    (void)store.expire(2, ExpireOp{0, Time{2'000}});  // all finish: the queue holds 4 of 8
+    CHECK(store.archive()->options().max_pending == 8);
     CHECK(store.archive()->backlogged());
     const auto refused = create(Time{3'000});
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.error() == Error::unavailable);
     REQUIRE(store.archive()->flush(5s));
     CHECK_FALSE(store.archive()->backlogged());
+    (void)store.expire(3, ExpireOp{0, Time{2'001}});  // retired: their slots are free again
     CHECK(create(Time{3'000}).has_value());
     CHECK(store.archive()->stats().dropped == 0);
 }
@@ -271,7 +289,7 @@ TEST_CASE("a full id below 2^32 names its archived packet, not the live one whos
     REQUIRE(old_id.value < (std::uint64_t{1} << 32));
     REQUIRE(static_cast<std::uint32_t>(live_id.value) == old_id.value);
     PacketInfo archived = finished_packet(old_id.value, 1);
-    REQUIRE(store.archive()->put(archived, Time{1'500}));
+    REQUIRE(store.archive()->put(PacketInfo{archived}, Time{1'500}));
     REQUIRE(store.archive()->flush(5s));
     const std::array<Cents, 2> shares{Cents{60}, Cents{40}};
     REQUIRE(store.pool(0)->replay(PoolEvent{PoolEventKind::created, live_id, 7, Cents{100}, 2,

@@ -167,11 +167,17 @@ private:
     [[nodiscard]] bool journal_ready() const noexcept;
     void remember_create(const RequestKey& key, PacketId packet);
     void refresh_lost() const noexcept;
-    /// Opens the proof archive and archives again every finished packet still in memory (a
-    /// crash may have taken the last batch before it was committed).
+    /// Opens the proof archive (before recovery: a replayed create that takes a refunded
+    /// packet's slot hands that packet to it).
     [[nodiscard]] std::expected<void, std::string> open_archive();
-    /// Archives the packets `refunds` finished in SET `set`.
+    /// After recovery: archives again every refunded packet in memory (a killed process's queue
+    /// is gone).
+    void rearchive();
+    /// Archives the packets `refunds` finished in SET `set`; at most once a second, has the
+    /// archive delete what is past its retention.
     void archive_finished(ShardId set, const std::vector<Refund>& refunds, Time now);
+    /// One packet into the archive, waiting for room rather than dropping it.
+    void archive(PacketInfo&& info);
 
     MemoryStoreOptions options_;
     std::vector<ShardId> sets_;
@@ -183,6 +189,7 @@ private:
     std::size_t created_next_{0};
     mutable std::atomic<std::uint64_t> lost_{0};
     std::unique_ptr<ProofArchive> archive_;
+    Time last_archive_expire_{};
 };
 
 }  // namespace redpacket

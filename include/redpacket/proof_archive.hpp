@@ -12,7 +12,8 @@
 //
 // Durability: a row is durable once `flush` has returned true after its `put`. The memory store
 // flushes before each snapshot (a snapshot may drop a retired packet, and the journal after it
-// is then pruned), and re-archives at recovery every finished packet still in memory.
+// is then pruned), and at recovery re-archives every finished packet that replay restores or
+// drops (docs/journal.md, "The proof archive").
 //
 // Thread-safety: every member may be called from any thread.
 #pragma once
@@ -20,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,18 +34,22 @@ namespace redpacket {
 struct ProofArchiveOptions {
     std::string path;                                       ///< the database file
     std::chrono::seconds retention{std::chrono::hours{24 * 7}};  ///< kept after finishing
-    /// Packets queued for the writer; beyond: dropped (counted). At half of it a store refuses
-    /// creates (`backlogged`), so only packets made before can fill the rest.
+    /// Packets queued for the writer; beyond, a put is refused (counted). At half of it a store
+    /// refuses creates (`backlogged`); the memory store raises it to twice the packets it can
+    /// hold alive, so those can all finish into the other half.
     std::size_t max_pending{1U << 16};
     std::chrono::milliseconds commit_interval{200};  ///< longest wait before a batch commits
     std::uint32_t cache_kib{2048};       ///< SQLite's page cache per connection
+    /// The store's clock (unix ms): a row whose `finished_at` is older than now − retention is
+    /// no longer answered (and is deleted). Empty: the system clock.
+    std::function<Time()> clock;
 };
 
 /// Counters since open. Thread-safety: a copy taken under the archive's lock.
 struct ProofArchiveStats {
     std::uint64_t archived{0};   ///< rows written (a packet archived again counts again)
     std::uint64_t dropped{0};    ///< puts refused: the queue held max_pending packets
-    std::uint64_t pending{0};    ///< queued now
+    std::uint64_t pending{0};    ///< queued or being written now
     std::uint64_t deleted{0};    ///< rows past their retention, removed
     std::uint64_t reads{0};      ///< gets
     std::uint64_t hits{0};       ///< gets that found the packet
@@ -62,17 +68,21 @@ public:
     ProofArchive(const ProofArchive&) = delete;
     ProofArchive& operator=(const ProofArchive&) = delete;
 
-    /// Queues a finished packet (`finished_at`: when it finished, unix ms, the store's clock);
-    /// false if the queue is full (counted in `dropped`). A packet put again replaces its row.
-    bool put(PacketInfo info, Time finished_at);
+    /// Queues a finished packet, kept until `finished_at` + retention (unix ms, the store's
+    /// clock; the memory store passes the packet's deadline). False if the queue is full
+    /// (counted in `dropped`; `info` is then left as it was). A packet put again replaces its
+    /// row. Its `allowed` list is not kept.
+    bool put(PacketInfo&& info, Time finished_at);
     /// The archived packet `id`: nullopt if it is not there (never archived, or past its
-    /// retention); Error::unavailable if the database could not be read.
+    /// retention by the clock, deleted or not yet); Error::unavailable if the database could
+    /// not be read, Error::corrupt if its row does not decode.
     [[nodiscard]] std::expected<std::optional<PacketInfo>, Error> get(PacketId id);
     /// Waits (at most `wait`) until every packet put before the call is committed to disk;
     /// false if that did not happen in time or a commit failed.
     [[nodiscard]] bool flush(std::chrono::milliseconds wait);
-    /// Deletes the rows that finished before `now` − retention (the writer also does this
-    /// after every batch, with the newest `finished_at` it has seen).
+    /// Deletes the rows that finished before `now` − retention, in the writer's next batch (which
+    /// it starts now). The writer also does this with every batch, by the newest `finished_at`
+    /// it has seen.
     void expire(Time now);
     [[nodiscard]] ProofArchiveStats stats() const;
     /// True while the queue holds max_pending / 2 packets or more: a store then refuses new

@@ -316,6 +316,11 @@ public:
 
     /// Installs (or, with a default-constructed one, removes) the state-change observer.
     void set_observer(PoolObserver observer) noexcept;
+    /// Called by `replay` with a refunded packet it drops because a replayed create takes its
+    /// slot (the original had retired it; retirement is not an event), just before it goes:
+    /// the one moment recovery sees that packet whole. Empty: nothing is called. The hook holds
+    /// the pool's address: do not move the pool while one is set.
+    void set_on_replay_retire(std::function<void(const PacketInfo&)> hook);
 
     // --- recovery ------------------------------------------------------------------------
     // A pool rebuilt by `replay` from the events another pool reported (its journal) holds the

@@ -252,6 +252,18 @@ std::optional<ShakeHit> RedPacketPool::take(UserId user, Time now) noexcept {
 }
 
 void RedPacketPool::set_observer(PoolObserver observer) noexcept { impl_->observer = observer; }
+
+void RedPacketPool::set_on_replay_retire(std::function<void(const PacketInfo&)> hook) {
+    if (!hook) {
+        impl_->on_replay_retire = nullptr;
+        return;
+    }
+    impl_->on_replay_retire = [this, hook = std::move(hook)](PacketId id) {
+        if (auto info = query(id)) {
+            hook(*info);
+        }
+    };
+}
 const PoolStats& RedPacketPool::stats() const noexcept { return impl_->stats; }
 const PoolConfig& RedPacketPool::config() const noexcept { return impl_->config; }
 std::size_t RedPacketPool::shake_size() const noexcept { return impl_->shake_count; }

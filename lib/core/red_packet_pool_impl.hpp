@@ -458,6 +458,7 @@ struct RedPacketPool::Impl {
     std::uint64_t shake_serial{0};
     PoolStats stats;
     PoolObserver observer;
+    std::function<void(PacketId)> on_replay_retire;  // see set_on_replay_retire
 };
 
 }  // namespace redpacket

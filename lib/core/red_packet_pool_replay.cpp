@@ -116,6 +116,9 @@ struct detail::PoolReplay {
         p.free_list_stale = true;
 
         if (retire_first) {
+            if (p.on_replay_retire) {
+                p.on_replay_retire(p.group_id(ref->slot, p.slots[ref->slot].generation));
+            }
             p.release_slot(ref->slot);
         }
         p.slots[ref->slot].generation = static_cast<std::uint32_t>(ref->generation);

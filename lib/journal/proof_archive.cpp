@@ -20,8 +20,10 @@ namespace redpacket {
 namespace {
 
 constexpr std::uint8_t kRowVersion = 1;
-/// Rows deleted per statement, so that one expiry never holds the writer for long.
+/// Rows deleted per statement, and statements per batch, so that one expiry never holds the
+/// writer for long (what is left goes with the next batch).
 constexpr int kDeleteChunk = 10'000;
+constexpr int kDeleteChunks = 10;
 
 template <class T>
 void put_le(std::string& out, T v) {
@@ -125,15 +127,19 @@ struct ProofArchive::Impl {
             sqlite3_bind_int64(insert.s, 1, static_cast<sqlite3_int64>(r.packet));
             sqlite3_bind_int64(insert.s, 2, r.finished_ms);
             sqlite3_bind_blob(insert.s, 3, bytes.data(), static_cast<int>(bytes.size()),
-                              SQLITE_STATIC);
+                              SQLITE_TRANSIENT);
             ok = sqlite3_step(insert.s) == SQLITE_DONE;
         }
         std::uint64_t deleted = 0;
-        if (ok && before != INT64_MIN) {
+        for (int chunk = 0; ok && before != INT64_MIN && chunk < kDeleteChunks; ++chunk) {
             sqlite3_reset(remove.s);
             sqlite3_bind_int64(remove.s, 1, before);
             ok = sqlite3_step(remove.s) == SQLITE_DONE;
-            deleted = static_cast<std::uint64_t>(sqlite3_changes(writer));
+            const int changed = sqlite3_changes(writer);
+            deleted += static_cast<std::uint64_t>(changed);
+            if (changed < kDeleteChunk) {
+                break;
+            }
         }
         ok = ok && sqlite3_exec(writer, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
         if (!ok) {
@@ -179,7 +185,7 @@ struct ProofArchive::Impl {
                 }
                 wake.wait_for(lk, interval, [&] { return stop; });  // no busy retry
             }
-            stats.pending = queue.size();
+            stats.pending = queue.size();  // `writing` is empty again here
             queued.store(queue.size(), std::memory_order_relaxed);
             committed.notify_all();
             if (done && queue.empty()) {
@@ -218,8 +224,9 @@ std::expected<std::unique_ptr<ProofArchive>, std::string> ProofArchive::open(
                             std::to_string(kDeleteChunk) + ")")
                                .c_str(),
                            -1, &i.remove.s, nullptr) != SQLITE_OK ||
-        sqlite3_prepare_v2(i.reader, "SELECT info FROM proofs WHERE packet = ?1", -1, &i.select.s,
-                           nullptr) != SQLITE_OK) {
+        sqlite3_prepare_v2(i.reader,
+                           "SELECT info FROM proofs WHERE packet = ?1 AND finished_ms >= ?2", -1,
+                           &i.select.s, nullptr) != SQLITE_OK) {
         return std::unexpected(sqlite_error(i.writer, "cannot set up the proof archive " + path));
     }
     i.thread = std::thread([&i, interval = a->options_.commit_interval] { i.run(interval); });
@@ -240,17 +247,17 @@ ProofArchive::~ProofArchive() {
     }
 }
 
-bool ProofArchive::put(PacketInfo info, Time finished_at) {
-    Row row{info.id.value, finished_at.count(), std::move(info)};
+bool ProofArchive::put(PacketInfo&& info, Time finished_at) {
     {
         std::lock_guard lk(impl_->mu);
         if (impl_->queue.size() + impl_->writing.size() >= options_.max_pending) {
             ++impl_->stats.dropped;
             return false;
         }
-        impl_->queue.push_back(std::move(row));
+        info.allowed = {};  // not archived: no reason to hold it in the queue
+        impl_->queue.push_back(Row{info.id.value, finished_at.count(), std::move(info)});
         ++impl_->put_seq;
-        impl_->stats.pending = impl_->queue.size();
+        impl_->stats.pending = impl_->queue.size() + impl_->writing.size();
         impl_->queued.store(impl_->queue.size() + impl_->writing.size(), std::memory_order_relaxed);
         // Rows past their retention go with the next batch.
         const std::int64_t before = finished_at.count() - std::chrono::milliseconds{options_.retention}.count();
@@ -260,29 +267,44 @@ bool ProofArchive::put(PacketInfo info, Time finished_at) {
 }
 
 std::expected<std::optional<PacketInfo>, Error> ProofArchive::get(PacketId id) {
+    const Time now = options_.clock ? options_.clock()
+                                    : std::chrono::duration_cast<Time>(
+                                          std::chrono::system_clock::now().time_since_epoch());
+    const std::int64_t oldest = now.count() - std::chrono::milliseconds{options_.retention}.count();
     {
-        // Queued, not committed yet: the newest put of it.
+        // Not committed yet: the newest put of it, in the queue, then in the batch being written.
         std::lock_guard lk(impl_->mu);
         ++impl_->stats.reads;
-        // Newest first: the queue, then the batch being written.
-        for (auto it = impl_->queue.rbegin(); it != impl_->queue.rend(); ++it) {
-            if (it->packet == id.value) {
-                ++impl_->stats.hits;
-                return std::optional<PacketInfo>{it->info};
-            }
+        const auto newest = [&](auto first, auto last) -> const Row* {
+            const auto it = std::find_if(first, last, [&](const Row& r) { return r.packet == id.value; });
+            return it == last ? nullptr : &*it;
+        };
+        const Row* row = newest(impl_->queue.rbegin(), impl_->queue.rend());
+        if (row == nullptr) {
+            row = newest(impl_->writing.rbegin(), impl_->writing.rend());
         }
-        for (auto it = impl_->writing.rbegin(); it != impl_->writing.rend(); ++it) {
-            if (it->packet == id.value) {
-                ++impl_->stats.hits;
-                return std::optional<PacketInfo>{it->info};
+        if (row != nullptr) {
+            if (row->finished_ms < oldest) {
+                return std::optional<PacketInfo>{};
             }
+            ++impl_->stats.hits;
+            return std::optional<PacketInfo>{row->info};
         }
     }
     std::lock_guard rk(impl_->read_mu);
     sqlite3_stmt* s = impl_->select.s;
-    sqlite3_reset(s);
     sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(id.value));
+    sqlite3_bind_int64(s, 2, oldest);
     const int rc = sqlite3_step(s);
+    std::optional<PacketInfo> info;
+    if (rc == SQLITE_ROW) {
+        const auto* blob = static_cast<const char*>(sqlite3_column_blob(s, 0));
+        info = decode(id, std::string_view(blob != nullptr ? blob : "",
+                                           static_cast<std::size_t>(sqlite3_column_bytes(s, 0))));
+    }
+    // Reset at once: a statement left on a row keeps a read transaction open, which stops WAL
+    // checkpoints (the -wal file would grow).
+    sqlite3_reset(s);
     if (rc == SQLITE_DONE) {
         return std::optional<PacketInfo>{};
     }
@@ -290,10 +312,6 @@ std::expected<std::optional<PacketInfo>, Error> ProofArchive::get(PacketId id) {
         impl_->fail(sqlite_error(impl_->reader, "proof archive read"));
         return std::unexpected(Error::unavailable);
     }
-    const auto* blob = static_cast<const char*>(sqlite3_column_blob(s, 0));
-    const std::string_view bytes(blob != nullptr ? blob : "",
-                                 static_cast<std::size_t>(sqlite3_column_bytes(s, 0)));
-    std::optional<PacketInfo> info = decode(id, bytes);
     if (!info) {
         impl_->fail("proof archive: the row of packet " + std::to_string(id.value) +
                     " does not decode");

@@ -31,7 +31,8 @@ std::string SnapshotJob::run(std::chrono::milliseconds wait) {
     // Packets this snapshot no longer holds must be in the archive before the journal that
     // still holds them is pruned.
     if (archive_ != nullptr && !archive_->flush(wait)) {
-        return "proof archive not committed in time: " + archive_->stats().last_error;
+        const std::string why = archive_->stats().last_error;
+        return "proof archive not committed in time" + (why.empty() ? "" : ": " + why);
     }
     if (!writer_->wait_durable(sequence_, wait)) {
         return "journal not durable in time";
@@ -84,12 +85,14 @@ std::expected<std::unique_ptr<MemoryStore>, std::string> MemoryStore::open(
     MemoryStoreOpenReport local;
     MemoryStoreOpenReport& r = report != nullptr ? *report : local;
     if (!store->options_.journal_dir.empty()) {
-        if (auto recovered = store->recover(r); !recovered) {
-            return std::unexpected(recovered.error());
-        }
+        // The archive first: replay may drop a refunded packet (open_archive's hook keeps it).
         if (auto archived = store->open_archive(); !archived) {
             return std::unexpected(archived.error());
         }
+        if (auto recovered = store->recover(r); !recovered) {
+            return std::unexpected(recovered.error());
+        }
+        store->rearchive();
     }
     // Packets that fell due while the process was down are refunded now (and journaled).
     for (const ShardId s : store->sets_) {
@@ -304,7 +307,23 @@ void MemoryStore::archive_finished(ShardId set, const std::vector<Refund>& refun
     }
     for (const Refund& r : refunds) {
         if (auto info = pools_[set]->query(r.packet)) {
-            (void)archive_->put(std::move(*info), now);  // a full queue is counted in its stats
+            archive(std::move(*info));
+        }
+    }
+    if (now - last_archive_expire_ >= std::chrono::seconds{1}) {
+        last_archive_expire_ = now;
+        archive_->expire(now);  // rows past their retention go even when nothing finishes
+    }
+}
+
+void MemoryStore::archive(PacketInfo&& info) {
+    // Kept until the deadline plus the retention: what docs/fairness.md §5a promises.
+    const Time deadline = info.expires_at;
+    // A full queue waits for the writer rather than lose a proof (refunds at open can be
+    // many; at run time creates stop at half the queue, see create).
+    while (!archive_->put(std::move(info), deadline)) {
+        if (!archive_->flush(std::chrono::seconds{10})) {
+            return;  // the writer is failing: counted (dropped, errors)
         }
     }
 }
@@ -316,21 +335,41 @@ std::expected<void, std::string> MemoryStore::open_archive() {
     ProofArchiveOptions o = options_.archive;
     o.path = options_.journal_dir + "/proofs.sqlite";
     o.retention = options_.proof_retention;
+    // Room for every live packet twice over: creates stop at half (backlogged), so the packets
+    // alive then can all finish into the other half.
+    o.max_pending = std::max<std::size_t>(
+        o.max_pending, 2 * std::size_t{options_.pool.max_packets} * sets_.size());
+    if (auto made = posix_file_system().create_dirs(options_.journal_dir); !made) {
+        return std::unexpected("cannot create " + options_.journal_dir + ": " +
+                               made.error().message());
+    }
     auto opened = ProofArchive::open(std::move(o));
     if (!opened) {
         return std::unexpected(opened.error());
     }
     archive_ = std::move(*opened);
     for (const ShardId s : sets_) {
+        pools_[s]->set_on_replay_retire([this](const PacketInfo& info) { archive(PacketInfo{info}); });
+    }
+    return {};
+}
+
+void MemoryStore::rearchive() {
+    if (!archive_) {
+        return;
+    }
+    // A killed process's queue is gone: every refunded packet recovery restored goes in again
+    // (a row written twice is replaced).
+    for (const ShardId s : sets_) {
+        pools_[s]->set_on_replay_retire({});
         pools_[s]->for_each_live([&](const PoolEvent& e) {
             if (e.kind == PoolEventKind::refunded) {
                 if (auto info = pools_[s]->query(e.packet)) {
-                    (void)archive_->put(std::move(*info), e.at);
+                    archive(std::move(*info));
                 }
             }
         });
     }
-    return {};
 }
 
 StoreResult<std::optional<ShakeHit>> MemoryStore::take(StoreTicket, const TakeOp& op) {

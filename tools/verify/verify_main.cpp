@@ -250,8 +250,14 @@ int run_fetch(const FetchArgs& a) {
         fmt::print(stderr, "redpacket-verify: query: {}\n", redpacket::describe(q.error()));
         return kBadInput;
     }
-    // The query names the full id, also when asked with a compact one.
+    // The query names the full id, also when asked with a compact one: it must be the packet
+    // asked for (docs/fairness.md §5a), not another one the daemon chose to answer with.
     const std::uint64_t packet = q->packet;
+    if (packet != a.packet && (a.packet > UINT32_MAX || (packet & 0xFFFFFFFFULL) != a.packet)) {
+        fmt::print("invalid: asked for packet {}, the daemon answered for packet {}\n", a.packet,
+                   packet);
+        return kInvalid;
+    }
     const auto commit = client.proof(packet, redpacket::protocol::kProofCommitment, 2);
     const auto seed = client.proof(packet, redpacket::protocol::kProofSeed, 3);
     for (const auto* r : {&commit, &seed}) {
