@@ -61,15 +61,6 @@ struct Row {
     PacketInfo info;
 };
 
-/// A prepared statement, finalized on scope exit.
-struct Statement {
-    sqlite3_stmt* s{nullptr};
-    Statement() = default;
-    Statement(const Statement&) = delete;
-    Statement& operator=(const Statement&) = delete;
-    ~Statement() { sqlite3_finalize(s); }
-};
-
 std::string sqlite_error(sqlite3* db, const std::string& what) {
     return what + ": " + (db != nullptr ? sqlite3_errmsg(db) : "out of memory");
 }
@@ -79,7 +70,10 @@ std::string sqlite_error(sqlite3* db, const std::string& what) {
 struct ProofArchive::Impl {
     sqlite3* writer{nullptr};  // the writer thread's connection
     sqlite3* reader{nullptr};  // gets, under read_mu
-    Statement insert, remove, select;
+    // Prepared statements, finalized in ~Impl before the connections close.
+    sqlite3_stmt* insert{nullptr};
+    sqlite3_stmt* remove{nullptr};
+    sqlite3_stmt* select{nullptr};
     std::mutex read_mu;
 
     mutable std::mutex mu;
@@ -101,9 +95,9 @@ struct ProofArchive::Impl {
     std::thread thread;
 
     ~Impl() {
-        sqlite3_finalize(std::exchange(insert.s, nullptr));
-        sqlite3_finalize(std::exchange(remove.s, nullptr));
-        sqlite3_finalize(std::exchange(select.s, nullptr));
+        sqlite3_finalize(insert);
+        sqlite3_finalize(remove);
+        sqlite3_finalize(select);
         sqlite3_close(reader);
         sqlite3_close(writer);
     }
@@ -123,18 +117,18 @@ struct ProofArchive::Impl {
                 break;
             }
             bytes = ProofArchive::encode(r.info);
-            sqlite3_reset(insert.s);
-            sqlite3_bind_int64(insert.s, 1, static_cast<sqlite3_int64>(r.packet));
-            sqlite3_bind_int64(insert.s, 2, r.finished_ms);
-            sqlite3_bind_blob(insert.s, 3, bytes.data(), static_cast<int>(bytes.size()),
+            sqlite3_reset(insert);
+            sqlite3_bind_int64(insert, 1, static_cast<sqlite3_int64>(r.packet));
+            sqlite3_bind_int64(insert, 2, r.finished_ms);
+            sqlite3_bind_blob(insert, 3, bytes.data(), static_cast<int>(bytes.size()),
                               SQLITE_TRANSIENT);
-            ok = sqlite3_step(insert.s) == SQLITE_DONE;
+            ok = sqlite3_step(insert) == SQLITE_DONE;
         }
         std::uint64_t deleted = 0;
         for (int chunk = 0; ok && before != INT64_MIN && chunk < kDeleteChunks; ++chunk) {
-            sqlite3_reset(remove.s);
-            sqlite3_bind_int64(remove.s, 1, before);
-            ok = sqlite3_step(remove.s) == SQLITE_DONE;
+            sqlite3_reset(remove);
+            sqlite3_bind_int64(remove, 1, before);
+            ok = sqlite3_step(remove) == SQLITE_DONE;
             const int changed = sqlite3_changes(writer);
             deleted += static_cast<std::uint64_t>(changed);
             if (changed < kDeleteChunk) {
@@ -217,16 +211,16 @@ std::expected<std::unique_ptr<ProofArchive>, std::string> ProofArchive::open(
         "CREATE INDEX IF NOT EXISTS proofs_by_finish ON proofs(finished_ms);";
     if (sqlite3_exec(i.writer, schema, nullptr, nullptr, nullptr) != SQLITE_OK ||
         sqlite3_prepare_v2(i.writer, "INSERT OR REPLACE INTO proofs VALUES(?1, ?2, ?3)", -1,
-                           &i.insert.s, nullptr) != SQLITE_OK ||
+                           &i.insert, nullptr) != SQLITE_OK ||
         sqlite3_prepare_v2(i.writer,
                            ("DELETE FROM proofs WHERE packet IN (SELECT packet FROM proofs WHERE "
                             "finished_ms < ?1 LIMIT " +
                             std::to_string(kDeleteChunk) + ")")
                                .c_str(),
-                           -1, &i.remove.s, nullptr) != SQLITE_OK ||
+                           -1, &i.remove, nullptr) != SQLITE_OK ||
         sqlite3_prepare_v2(i.reader,
                            "SELECT info FROM proofs WHERE packet = ?1 AND finished_ms >= ?2", -1,
-                           &i.select.s, nullptr) != SQLITE_OK) {
+                           &i.select, nullptr) != SQLITE_OK) {
         return std::unexpected(sqlite_error(i.writer, "cannot set up the proof archive " + path));
     }
     i.thread = std::thread([&i, interval = a->options_.commit_interval] { i.run(interval); });
@@ -292,7 +286,7 @@ std::expected<std::optional<PacketInfo>, Error> ProofArchive::get(PacketId id) {
         }
     }
     std::lock_guard rk(impl_->read_mu);
-    sqlite3_stmt* s = impl_->select.s;
+    sqlite3_stmt* s = impl_->select;
     sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(id.value));
     sqlite3_bind_int64(s, 2, oldest);
     const int rc = sqlite3_step(s);
