@@ -250,9 +250,10 @@ TEST_CASE("a memory store refuses new packets while its archive's queue is half 
           "[archive][store]") {
     TempDir dir;
     MemoryStoreOptions o = archived_store(dir);
-    o.pool.max_packets = 4;
+    o.pool.max_packets = 3;
+    o.pool.shake_capacity = 1;
     o.pool.retention = 0ms;
-    o.archive.max_pending = 4;        // raised to twice the live packets, 8
+    o.archive.max_pending = 4;        // raised to twice the live packets, group and shake: 8
     o.archive.commit_interval = 60s;  // nothing commits unless flushed
     const auto opened = open_store(o);
     MemoryStore& store = *opened;
@@ -260,15 +261,21 @@ TEST_CASE("a memory store refuses new packets while its archive's queue is half 
         auto made = store.create(1, CreateOp{0, 5, 0, Cents{100}, 2, SplitPolicy::equal, deadline});
         return made.get().result;
     };
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 3; ++i) {
         REQUIRE(create(Time{2'000}).has_value());
     }
-    (void)store.expire(2, ExpireOp{0, Time{2'000}});  // all finish: the queue holds 4 of 8
+    (void)store.expire(2, ExpireOp{0, Time{2'000}});  // all finish: the queue holds 3 of 8
     CHECK(store.archive()->options().max_pending == 8);
+    CHECK_FALSE(store.archive()->backlogged());
+    REQUIRE(store.offer(3, OfferOp{0, Cents{9}, Time{9'000}}).get().result.has_value());
+    REQUIRE(store.take(4, TakeOp{0, 44, Time{2'000}}).get().result->has_value());  // a 4th
     CHECK(store.archive()->backlogged());
     const auto refused = create(Time{3'000});
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.error() == Error::unavailable);
+    const auto offer_refused = store.offer(5, OfferOp{0, Cents{9}, Time{9'000}}).get().result;
+    REQUIRE_FALSE(offer_refused.has_value());
+    CHECK(offer_refused.error() == Error::unavailable);
     REQUIRE(store.archive()->flush(5s));
     CHECK_FALSE(store.archive()->backlogged());
     (void)store.expire(3, ExpireOp{0, Time{2'001}});  // retired: their slots are free again

@@ -77,6 +77,10 @@ public:
     /// retention by the clock, deleted or not yet); Error::unavailable if the database could
     /// not be read, Error::corrupt if its row does not decode.
     [[nodiscard]] std::expected<std::optional<PacketInfo>, Error> get(PacketId id);
+    /// The archived shake packet whose id has these low 32 bits (a shake response's compact
+    /// id; the shake bit must be set, else nullopt), the newest (highest serial) if several
+    /// within the retention do. Errors as `get`. An index lookup (on shake rows only).
+    [[nodiscard]] std::expected<std::optional<PacketInfo>, Error> find_shake(std::uint32_t compact);
     /// Waits (at most `wait`) until every packet put before the call is committed to disk;
     /// false if that did not happen in time or a commit failed.
     [[nodiscard]] bool flush(std::chrono::milliseconds wait);
@@ -97,6 +101,8 @@ public:
 private:
     struct Impl;
     explicit ProofArchive(ProofArchiveOptions options);
+    /// The oldest `finished_at` still answered: the clock's now − retention (unix ms).
+    [[nodiscard]] std::int64_t oldest_kept() const;
     ProofArchiveOptions options_;
     std::unique_ptr<Impl> impl_;
 };

@@ -89,6 +89,9 @@ struct ClaimResult {
 struct ShakeHit {
     PacketId packet;
     Cents amount;
+    Time expires_at{};
+    /// A verifiable pool's shake packet: the seed committed at its offer; all zero: none.
+    std::array<std::uint8_t, 32> seed{};
 };
 
 /// Money returned to a packet's sender at its deadline (amount may be 0 when sold out).
@@ -131,6 +134,10 @@ struct PacketInfo {
     Cents min_share{};
 };
 
+/// An issued shake packet as the finished single-share packet its proof describes: policy
+/// fixed, count 1, min_share = total = its amount, sold out to `taker`; the seed if it has one.
+[[nodiscard]] PacketInfo issued_shake_info(const ShakeHit& hit, UserId taker);
+
 /// What a pool may hold. Every limit is a refusal with an error, never a silent drop.
 struct PoolConfig {
     ShardId shard{0};                       ///< stamped into every packet id (≤ kMaxShard)
@@ -141,11 +148,13 @@ struct PoolConfig {
     Cents min_share{1};                     ///< smallest share any policy may produce
     /// Largest packet total. (max_packets + shake_capacity) × max_total must stay ≤ 2^62.
     Cents max_total{1'000'000'000'000};
-    std::uint32_t shake_capacity{1U << 12}; ///< shake supply bound
+    /// Shake supply bound. A verifiable pool keeps a 32-byte seed per place beside it.
+    std::uint32_t shake_capacity{1U << 12};
     Time retention{std::chrono::seconds{60}};  ///< how long an expired packet stays queryable
     std::uint64_t seed{1};                  ///< seeds the pool's Rng (verifiable off)
     /// Each packet's shares from its own 256-bit seed out of the system CSPRNG, so that they
-    /// can be proven (proof.hpp, docs/fairness.md). Off: from the pool's Rng, faster, unprovable.
+    /// can be proven (proof.hpp, docs/fairness.md); shake packets get one too, committed at
+    /// the offer. Off: from the pool's Rng, faster, unprovable.
     bool verifiable{true};
     /// Test-only fault injection: swap the first two shares of every packet after the split
     /// (what a dishonest store would do); proofs must then reject position 0 or 1.
@@ -214,7 +223,8 @@ struct PoolEvent {
     /// created: the only users who may claim, ascending (empty: anyone). Valid like `shares`.
     std::span<const UserId> allowed{};
     /// created, verifiable packets: the seed the shares came from (valid like `shares`) and
-    /// the smallest share the split allowed; null for a packet made without one.
+    /// the smallest share the split allowed; shake_offered, verifiable pools: the packet's
+    /// seed, min_share = its amount. Null for a packet made without one.
     const std::array<std::uint8_t, 32>* seed{nullptr};
     Cents min_share{};
 };
@@ -316,9 +326,10 @@ public:
 
     /// Installs (or, with a default-constructed one, removes) the state-change observer.
     void set_observer(PoolObserver observer) noexcept;
-    /// Called by `replay` with a refunded packet it drops because a replayed create takes its
-    /// slot (the original had retired it; retirement is not an event), just before it goes:
-    /// the one moment recovery sees that packet whole. Empty: nothing is called. The hook holds
+    /// Called by `replay` with a finished packet it drops, at the one moment recovery sees it
+    /// whole: a refunded packet a replayed create displaces from its slot (the original had
+    /// retired it; retirement is not an event), and a shake packet with a seed that a replayed
+    /// shake_issued hands out (`issued_shake_info`). Empty: nothing is called. The hook holds
     /// the pool's address: do not move the pool while one is set.
     void set_on_replay_retire(std::function<void(const PacketInfo&)> hook);
 

@@ -220,15 +220,28 @@ std::expected<PacketId, Error> RedPacketPool::offer(Cents amount, Time expires_a
         return std::unexpected(Error::queue_full);
     }
     REDPACKET_ASSERT(p.shake_count < p.shake_ring.size());
-    const std::uint64_t serial = ++p.shake_serial;
     const std::size_t tail = (p.shake_head + p.shake_count) % p.shake_ring.size();
+    if (!p.shake_seeds.empty()) {
+        auto drawn = p.seeds.next();
+        if (!drawn) {
+            ++p.stats.shake_refused;
+            return std::unexpected(drawn.error());
+        }
+        p.shake_seeds[tail] = *drawn;
+    }
+    const std::uint64_t serial = ++p.shake_serial;
     p.shake_ring[tail] = Impl::ShakeEntry{amount, expires_at, serial};
     ++p.shake_count;
     ++p.stats.shake_offered;
     p.stats.shake_amount_offered += amount;
     p.stats.shake_amount_queued += amount;
     const PacketId id = p.shake_id(serial);
-    p.notify(PoolEventKind::shake_offered, id, 0, amount, 0, expires_at);
+    if (p.observer) {
+        PoolEvent e{PoolEventKind::shake_offered, id, 0, amount, 0, expires_at};
+        e.seed = p.shake_seed(tail);
+        e.min_share = e.seed != nullptr ? amount : Cents{};
+        p.observer(e);
+    }
     return id;
 }
 
@@ -239,21 +252,40 @@ std::optional<ShakeHit> RedPacketPool::take(UserId user, Time now) noexcept {
         ++p.stats.shake_empty;
         return std::nullopt;
     }
-    const Impl::ShakeEntry e = p.shake_ring[p.shake_head];
+    const ShakeHit hit = p.shake_hit(p.shake_head);
     p.shake_head = (p.shake_head + 1) % p.shake_ring.size();
     --p.shake_count;
     ++p.stats.shake_issued;
-    p.stats.shake_amount_issued += e.amount;
-    p.stats.shake_amount_queued -= e.amount;
+    p.stats.shake_amount_issued += hit.amount;
+    p.stats.shake_amount_queued -= hit.amount;
     REDPACKET_ASSERT(p.stats.shake_amount_queued >= Cents{0});
-    const PacketId id = p.shake_id(e.serial);
-    p.notify(PoolEventKind::shake_issued, id, user, e.amount, 0, now);
-    return ShakeHit{id, e.amount};
+    p.notify(PoolEventKind::shake_issued, hit.packet, user, hit.amount, 0, now);
+    return hit;
+}
+
+PacketInfo issued_shake_info(const ShakeHit& hit, UserId taker) {
+    PacketInfo info;
+    info.id = hit.packet;
+    info.policy = SplitPolicy::fixed;
+    info.state = PacketState::sold_out;
+    info.total = hit.amount;
+    info.count = 1;
+    info.claimed_count = 1;
+    info.claimed_amount = hit.amount;
+    info.expires_at = hit.expires_at;
+    info.claims.push_back(ClaimRecord{taker, hit.amount});
+    info.best_luck = 0;
+    if (valid_seed(hit.seed)) {
+        info.seed = hit.seed;
+        info.min_share = hit.amount;
+    }
+    return info;
 }
 
 void RedPacketPool::set_observer(PoolObserver observer) noexcept { impl_->observer = observer; }
 
 void RedPacketPool::set_on_replay_retire(std::function<void(const PacketInfo&)> hook) {
+    impl_->on_replay_shake = hook;
     if (!hook) {
         impl_->on_replay_retire = nullptr;
         return;

@@ -154,6 +154,9 @@ struct RedPacketPool::Impl {
         slot_bits = static_cast<int>(std::bit_width(c.max_packets - 1U));
         generation_mask = (std::uint64_t{1} << std::min(32, 64 - kSerialShift - slot_bits)) - 1;
         shake_ring.resize(c.shake_capacity);
+        if (c.verifiable) {
+            shake_seeds.resize(c.shake_capacity);
+        }
     }
 
     // A restricted packet's claimer list (count first), allocated before the pool changes; null
@@ -301,6 +304,23 @@ struct RedPacketPool::Impl {
             h = (h + 1) & mask;
         }
         s.index[h] = share;
+    }
+
+    // The seed of the shake packet at ring place `place`, or null.
+    const Seed* shake_seed(std::size_t place) const noexcept {
+        if (shake_seeds.empty() || !valid_seed(shake_seeds[place])) {
+            return nullptr;
+        }
+        return &shake_seeds[place];
+    }
+    // The shake packet at ring place `place` as a hit.
+    ShakeHit shake_hit(std::size_t place) const noexcept {
+        const ShakeEntry& e = shake_ring[place];
+        ShakeHit hit{shake_id(e.serial), e.amount, e.expires_at};
+        if (const Seed* seed = shake_seed(place)) {
+            hit.seed = *seed;
+        }
+        return hit;
     }
 
     void notify(PoolEventKind kind, PacketId id, UserId user, Cents amount, std::uint32_t index,
@@ -453,12 +473,15 @@ struct RedPacketPool::Impl {
     std::vector<UserId> scratch_users;  // create's allowed list, sorted
     std::uint64_t allowed_live{0};  // users in allowed lists (bounded by config.max_live_allowed)
     std::vector<ShakeEntry> shake_ring;
+    // By ring place, verifiable pools only: a queued shake packet's seed (all zero: none).
+    std::vector<Seed> shake_seeds;
     std::size_t shake_head{0};
     std::size_t shake_count{0};
     std::uint64_t shake_serial{0};
     PoolStats stats;
     PoolObserver observer;
     std::function<void(PacketId)> on_replay_retire;  // see set_on_replay_retire
+    std::function<void(const PacketInfo&)> on_replay_shake;  // the same hook, for shakes
 };
 
 }  // namespace redpacket

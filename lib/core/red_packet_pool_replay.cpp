@@ -187,7 +187,11 @@ struct detail::PoolReplay {
         if (p.shake_count == ring) {
             return std::unexpected(Error::queue_full);
         }
-        p.shake_ring[(p.shake_head + p.shake_count) % ring] = Impl::ShakeEntry{e.amount, e.at, serial};
+        const std::size_t tail = (p.shake_head + p.shake_count) % ring;
+        if (!p.shake_seeds.empty()) {
+            p.shake_seeds[tail] = e.seed != nullptr ? *e.seed : Seed{};
+        }
+        p.shake_ring[tail] = Impl::ShakeEntry{e.amount, e.at, serial};
         ++p.shake_count;
         p.shake_serial = serial;
         ++p.stats.shake_offered;
@@ -198,7 +202,7 @@ struct detail::PoolReplay {
 
     // Issued and expired shake packets leave the supply in FIFO order: the event must name the
     // oldest queued packet, with its amount, on the right side of its deadline.
-    static std::expected<void, Error> shake_left(Impl& p, const PoolEvent& e) noexcept {
+    static std::expected<void, Error> shake_left(Impl& p, const PoolEvent& e) {
         if (packet_shard(e.packet) != p.config.shard || !is_shake_packet(e.packet)) {
             return std::unexpected(Error::invalid_argument);
         }
@@ -210,6 +214,9 @@ struct detail::PoolReplay {
         if (head.serial != (e.packet.value >> kSerialShift) || head.amount != e.amount ||
             (issued ? e.at >= head.expires_at : e.at < head.expires_at)) {
             return std::unexpected(Error::corrupt);
+        }
+        if (issued && p.on_replay_shake && p.shake_seed(p.shake_head) != nullptr) {
+            p.on_replay_shake(issued_shake_info(p.shake_hit(p.shake_head), e.user));
         }
         p.shake_head = (p.shake_head + 1) % p.shake_ring.size();
         --p.shake_count;
@@ -278,8 +285,11 @@ void RedPacketPool::for_each_live(const std::function<void(const PoolEvent&)>& v
     }
     for (std::size_t k = 0; k < p.shake_count; ++k) {
         const Impl::ShakeEntry& e = p.shake_ring[(p.shake_head + k) % p.shake_ring.size()];
-        visit(PoolEvent{PoolEventKind::shake_offered, p.shake_id(e.serial), 0, e.amount, 0,
-                        e.expires_at, SplitPolicy::double_mean, {}});
+        PoolEvent offered{PoolEventKind::shake_offered, p.shake_id(e.serial), 0, e.amount, 0,
+                          e.expires_at, SplitPolicy::double_mean, {}};
+        offered.seed = p.shake_seed((p.shake_head + k) % p.shake_ring.size());
+        offered.min_share = offered.seed != nullptr ? e.amount : Cents{};
+        visit(offered);
     }
 }
 

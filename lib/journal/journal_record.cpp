@@ -95,6 +95,21 @@ std::size_t encode_fields(const Fields& f, std::span<std::byte> out) noexcept {
     return size;
 }
 
+// Known kind and policy, lists within bounds that fill the record exactly; shares and allowed
+// claimers only on created, a proof only on created and shake_offered.
+bool fields_valid(std::uint8_t kind, std::uint8_t policy, std::uint32_t share_count,
+                  std::uint16_t allowed_count, bool proof, std::size_t size) noexcept {
+    if (kind > static_cast<std::uint8_t>(kLastPoolEventKind) ||
+        policy > static_cast<std::uint8_t>(SplitPolicy::fixed) || share_count > kMaxShares ||
+        allowed_count > kMaxAllowedClaimers ||
+        record_size(share_count, allowed_count, proof) != size) {
+        return false;
+    }
+    const auto k = static_cast<PoolEventKind>(kind);
+    return ((share_count == 0 && allowed_count == 0) || k == PoolEventKind::created) &&
+           (!proof || k == PoolEventKind::created || k == PoolEventKind::shake_offered);
+}
+
 }  // namespace
 
 JournalRecord to_record(const PoolEvent& event, ShardId shard, std::uint64_t request_id,
@@ -193,12 +208,7 @@ std::expected<std::size_t, RecordError> decode_record(std::span<const std::byte>
     const auto policy = static_cast<std::uint8_t>(policy_byte & ~kPolicyProofFlag);
     const auto share_count = load_le<std::uint32_t>(p + kOffShareCount);
     const auto allowed_count = load_le<std::uint16_t>(p + kOffAllowedCount);
-    if (kind > static_cast<std::uint8_t>(kLastPoolEventKind) ||
-        policy > static_cast<std::uint8_t>(SplitPolicy::fixed) ||
-        share_count > kMaxShares || allowed_count > kMaxAllowedClaimers ||
-        record_size(share_count, allowed_count, proof) != size ||
-        ((share_count != 0 || allowed_count != 0 || proof) &&
-         static_cast<PoolEventKind>(kind) != PoolEventKind::created)) {
+    if (!fields_valid(kind, policy, share_count, allowed_count, proof, size)) {
         return std::unexpected(RecordError::bad_field);
     }
     out.sequence = load_le<std::uint64_t>(p + kOffSequence);

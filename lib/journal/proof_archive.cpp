@@ -20,6 +20,8 @@ namespace redpacket {
 namespace {
 
 constexpr std::uint8_t kRowVersion = 1;
+// The schema's shake index and its query write the shake bit as 4096.
+static_assert((std::uint64_t{1} << kPacketShardBits) == 4096);
 /// Rows deleted per statement, and statements per batch, so that one expiry never holds the
 /// writer for long (what is left goes with the next batch).
 constexpr int kDeleteChunk = 10'000;
@@ -74,6 +76,7 @@ struct ProofArchive::Impl {
     sqlite3_stmt* insert{nullptr};
     sqlite3_stmt* remove{nullptr};
     sqlite3_stmt* select{nullptr};
+    sqlite3_stmt* select_shake{nullptr};
     std::mutex read_mu;
 
     mutable std::mutex mu;
@@ -98,6 +101,7 @@ struct ProofArchive::Impl {
         sqlite3_finalize(insert);
         sqlite3_finalize(remove);
         sqlite3_finalize(select);
+        sqlite3_finalize(select_shake);
         sqlite3_close(reader);
         sqlite3_close(writer);
     }
@@ -146,6 +150,63 @@ struct ProofArchive::Impl {
         stats.archived += rows.size();
         stats.deleted += deleted;
         return true;
+    }
+
+    /// A packet kept since `oldest` (unix ms) that `match`es: the newest put of one not yet
+    /// committed (the queue, then the batch being written), else the row `s` (bound to `key`,
+    /// `oldest`) selects.
+    template <class Match>
+    std::expected<std::optional<PacketInfo>, Error> read(sqlite3_stmt* s, std::uint64_t key,
+                                                         std::int64_t oldest, Match match) {
+        {
+            std::lock_guard lk(mu);
+            ++stats.reads;
+            const auto newest = [&](auto first, auto last) -> const Row* {
+                const auto it = std::find_if(first, last, [&](const Row& r) { return match(r.packet); });
+                return it == last ? nullptr : &*it;
+            };
+            const Row* row = newest(queue.rbegin(), queue.rend());
+            if (row == nullptr) {
+                row = newest(writing.rbegin(), writing.rend());
+            }
+            if (row != nullptr) {
+                if (row->finished_ms < oldest) {
+                    return std::optional<PacketInfo>{};
+                }
+                ++stats.hits;
+                return std::optional<PacketInfo>{row->info};
+            }
+        }
+        std::lock_guard rk(read_mu);
+        sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(key));
+        sqlite3_bind_int64(s, 2, oldest);
+        const int rc = sqlite3_step(s);
+        std::optional<PacketInfo> info;
+        PacketId id{};
+        if (rc == SQLITE_ROW) {
+            id = PacketId{static_cast<std::uint64_t>(sqlite3_column_int64(s, 0))};
+            const auto* blob = static_cast<const char*>(sqlite3_column_blob(s, 1));
+            info = ProofArchive::decode(
+                id, std::string_view(blob != nullptr ? blob : "",
+                                     static_cast<std::size_t>(sqlite3_column_bytes(s, 1))));
+        }
+        // Reset at once: a statement left on a row keeps a read transaction open, which stops
+        // WAL checkpoints (the -wal file would grow).
+        sqlite3_reset(s);
+        if (rc == SQLITE_DONE) {
+            return std::optional<PacketInfo>{};
+        }
+        if (rc != SQLITE_ROW) {
+            fail(sqlite_error(reader, "proof archive read"));
+            return std::unexpected(Error::unavailable);
+        }
+        if (!info) {
+            fail("proof archive: the row of packet " + std::to_string(id.value) + " does not decode");
+            return std::unexpected(Error::corrupt);
+        }
+        std::lock_guard lk(mu);
+        ++stats.hits;
+        return info;
     }
 
     void run(std::chrono::milliseconds interval) {
@@ -208,7 +269,10 @@ std::expected<std::unique_ptr<ProofArchive>, std::string> ProofArchive::open(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
         "CREATE TABLE IF NOT EXISTS proofs(packet INTEGER PRIMARY KEY, finished_ms INTEGER NOT "
         "NULL, info BLOB NOT NULL);"
-        "CREATE INDEX IF NOT EXISTS proofs_by_finish ON proofs(finished_ms);";
+        "CREATE INDEX IF NOT EXISTS proofs_by_finish ON proofs(finished_ms);"
+        // Shake packets by compact id (a shake response carries only that): shake rows only.
+        "CREATE INDEX IF NOT EXISTS proofs_shake_by_compact ON proofs(packet & 4294967295) "
+        "WHERE packet & 4096;";
     if (sqlite3_exec(i.writer, schema, nullptr, nullptr, nullptr) != SQLITE_OK ||
         sqlite3_prepare_v2(i.writer, "INSERT OR REPLACE INTO proofs VALUES(?1, ?2, ?3)", -1,
                            &i.insert, nullptr) != SQLITE_OK ||
@@ -219,8 +283,13 @@ std::expected<std::unique_ptr<ProofArchive>, std::string> ProofArchive::open(
                                .c_str(),
                            -1, &i.remove, nullptr) != SQLITE_OK ||
         sqlite3_prepare_v2(i.reader,
-                           "SELECT info FROM proofs WHERE packet = ?1 AND finished_ms >= ?2", -1,
-                           &i.select, nullptr) != SQLITE_OK) {
+                           "SELECT packet, info FROM proofs WHERE packet = ?1 AND finished_ms >= ?2",
+                           -1, &i.select, nullptr) != SQLITE_OK ||
+        sqlite3_prepare_v2(i.reader,
+                           "SELECT packet, info FROM proofs WHERE packet & 4096 AND "
+                           "(packet & 4294967295) = ?1 AND finished_ms >= ?2 "
+                           "ORDER BY packet DESC LIMIT 1",
+                           -1, &i.select_shake, nullptr) != SQLITE_OK) {
         return std::unexpected(sqlite_error(i.writer, "cannot set up the proof archive " + path));
     }
     i.thread = std::thread([&i, interval = a->options_.commit_interval] { i.run(interval); });
@@ -261,59 +330,24 @@ bool ProofArchive::put(PacketInfo&& info, Time finished_at) {
 }
 
 std::expected<std::optional<PacketInfo>, Error> ProofArchive::get(PacketId id) {
+    return impl_->read(impl_->select, id.value, oldest_kept(),
+                       [&](std::uint64_t packet) { return packet == id.value; });
+}
+
+std::expected<std::optional<PacketInfo>, Error> ProofArchive::find_shake(std::uint32_t compact) {
+    if (!is_shake_packet(PacketId{compact})) {
+        return std::optional<PacketInfo>{};
+    }
+    return impl_->read(impl_->select_shake, compact, oldest_kept(), [&](std::uint64_t packet) {
+        return (packet & UINT32_MAX) == compact;
+    });
+}
+
+std::int64_t ProofArchive::oldest_kept() const {
     const Time now = options_.clock ? options_.clock()
                                     : std::chrono::duration_cast<Time>(
                                           std::chrono::system_clock::now().time_since_epoch());
-    const std::int64_t oldest = now.count() - std::chrono::milliseconds{options_.retention}.count();
-    {
-        // Not committed yet: the newest put of it, in the queue, then in the batch being written.
-        std::lock_guard lk(impl_->mu);
-        ++impl_->stats.reads;
-        const auto newest = [&](auto first, auto last) -> const Row* {
-            const auto it = std::find_if(first, last, [&](const Row& r) { return r.packet == id.value; });
-            return it == last ? nullptr : &*it;
-        };
-        const Row* row = newest(impl_->queue.rbegin(), impl_->queue.rend());
-        if (row == nullptr) {
-            row = newest(impl_->writing.rbegin(), impl_->writing.rend());
-        }
-        if (row != nullptr) {
-            if (row->finished_ms < oldest) {
-                return std::optional<PacketInfo>{};
-            }
-            ++impl_->stats.hits;
-            return std::optional<PacketInfo>{row->info};
-        }
-    }
-    std::lock_guard rk(impl_->read_mu);
-    sqlite3_stmt* s = impl_->select;
-    sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(id.value));
-    sqlite3_bind_int64(s, 2, oldest);
-    const int rc = sqlite3_step(s);
-    std::optional<PacketInfo> info;
-    if (rc == SQLITE_ROW) {
-        const auto* blob = static_cast<const char*>(sqlite3_column_blob(s, 0));
-        info = decode(id, std::string_view(blob != nullptr ? blob : "",
-                                           static_cast<std::size_t>(sqlite3_column_bytes(s, 0))));
-    }
-    // Reset at once: a statement left on a row keeps a read transaction open, which stops WAL
-    // checkpoints (the -wal file would grow).
-    sqlite3_reset(s);
-    if (rc == SQLITE_DONE) {
-        return std::optional<PacketInfo>{};
-    }
-    if (rc != SQLITE_ROW) {
-        impl_->fail(sqlite_error(impl_->reader, "proof archive read"));
-        return std::unexpected(Error::unavailable);
-    }
-    if (!info) {
-        impl_->fail("proof archive: the row of packet " + std::to_string(id.value) +
-                    " does not decode");
-        return std::unexpected(Error::corrupt);
-    }
-    std::lock_guard lk(impl_->mu);
-    ++impl_->stats.hits;
-    return info;
+    return now.count() - std::chrono::milliseconds{options_.retention}.count();
 }
 
 bool ProofArchive::flush(std::chrono::milliseconds wait) {

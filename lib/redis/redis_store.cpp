@@ -336,8 +336,10 @@ StoreResult<std::optional<ShakeHit>> RedisStore::take(StoreTicket ticket, const 
         ++known_empty_;
         return StoreResult<std::optional<ShakeHit>>{std::in_place};
     }
-    Resp argv = fcall("rp_take", op.set, 2);
-    argv.arg(static_cast<std::int64_t>(op.user)).arg(op.now.count());
+    Resp argv = fcall("rp_take", op.set, 3);
+    argv.arg(static_cast<std::int64_t>(op.user))
+        .arg(op.now.count())
+        .arg(static_cast<std::int64_t>(options_.retention.count()));  // an issued one's proof
     const ShardId set = op.set;
     client_.command_resp(
         slot(set), std::move(argv).take(),
@@ -370,11 +372,22 @@ StoreResult<std::optional<ShakeHit>> RedisStore::take(StoreTicket ticket, const 
 }
 
 StoreResult<PacketId> RedisStore::offer(StoreTicket ticket, const OfferOp& op) {
-    Resp argv = fcall("rp_offer", op.set, 4);
+    // A single-share packet's seed, committed now (docs/fairness.md §5a): its share is its
+    // amount, so the seed is drawn only to be committed.
+    std::string seed = "0";
+    if (options_.verifiable) {
+        auto drawn = seeds_.next();
+        if (!drawn) {
+            return Completion<PacketId>{std::unexpected(drawn.error()), 0};
+        }
+        seed = to_hex(*drawn);
+    }
+    Resp argv = fcall("rp_offer", op.set, 5);
     for (const auto v : {std::int64_t{op.set}, op.amount.value, op.expires_at.count(),
                          std::int64_t{options_.shake_capacity}}) {
         argv.arg(v);
     }
+    argv.arg(seed);
     const ShardId set = op.set;
     client_.command_resp(
         slot(set), std::move(argv).take(),

@@ -19,7 +19,9 @@
 --   7 rf  HASH id -> "amount,time" once refunded
 --   8 rq  HASH "sender:rid" -> id (idempotent creates)
 --   9 cp  HASH compact id (low 32 bits) -> id
---  10 sq  LIST shake supply "id:amount:expires"
+--  10 sq  LIST shake supply "id:amount:expires" or, with a committed seed, "id:amount:expires:seedhex";
+--             an issued shake packet with a seed becomes a finished one-share packet in p, sh, cl
+--             and cp (policy 3 fixed, min_share its amount), retired like a refunded one
 --  11 tot HASH serials and counters: created, claimed, refunded (cents), live (packets),
 --             shake_offered, shake_issued, shake_expired (cents). What is outstanding (created
 --             - claimed - refunded) and queued (offered - issued - expired) is derived, so a
@@ -135,37 +137,63 @@ local function query(keys, args)
     return out
 end
 
--- {id} or an error reply when the supply holds `capacity` packets.
+-- The compact id (low 32 bits) of a full id: serial mod 2^19, shake bit and set.
+local function compact_of(id)
+    local serial = math.floor(tonumber(id) / 8192)
+    return string.format('%d', (serial % 524288) * 8192 + tonumber(id) % 8192)
+end
+
+-- {id} or an error reply when the supply holds `capacity` packets. `seed`: hex, or '0' (none).
 local function offer(keys, args)
     local set, amount, expires, capacity = tonumber(args[1]), args[2], args[3], tonumber(args[4])
+    local seed = args[5] or '0'
     if redis.call('LLEN', keys[SQ]) >= capacity then
         return redis.error_reply('QUEUEFULL the shake supply is full')
     end
     local serial = redis.call('HINCRBY', keys[TOT], 'shake_serial', 1)
     local id = string.format('%d', serial * 8192 + 4096 + set)
-    redis.call('RPUSH', keys[SQ], id .. ':' .. amount .. ':' .. expires)
+    local entry = id .. ':' .. amount .. ':' .. expires
+    if seed ~= '0' then
+        entry = entry .. ':' .. seed
+    end
+    redis.call('RPUSH', keys[SQ], entry)
     add(keys, 'shake_offered', amount)
     return {id}
 end
 
 local function supply_entry(e)
-    local id, amount, expires = string.match(e, '([^:]+):([^:]+):([^:]+)')
-    return id, amount, tonumber(expires)
+    local id, amount, expires, seed = string.match(e, '^([^:]+):([^:]+):([^:]+):?([^:]*)$')
+    return id, amount, tonumber(expires), seed
+end
+
+-- A shake packet with a seed, issued to `user`: kept as a finished one-share packet (its proof
+-- answers like any other) until its deadline plus `retention`.
+local function keep_issued(keys, id, amount, expires, seed, user, retention)
+    redis.call('HSET', keys[P], id,
+               table.concat({'0', amount, '1', '3', expires, '0', '0', seed .. ':' .. amount}, ','))
+    redis.call('HSET', keys[SH], id .. ':0', amount)
+    redis.call('HSET', keys[CL], id .. ':n', 1, id .. ':0', user, id .. ':u:' .. user, 0)
+    redis.call('HSET', keys[CP], compact_of(id), id)
+    redis.call('ZADD', keys[RT], expires + retention, id)
+    add(keys, 'live', 1)
 end
 
 -- {id, amount} of the oldest unexpired shake packet, or {} (expired ones met are dropped).
 local function take(keys, args)
-    local now = tonumber(args[2])
+    local user, now, retention = args[1], tonumber(args[2]), tonumber(args[3] or '0')
     for _ = 1, 64 do
         local e = redis.call('LPOP', keys[SQ])
         if not e then
             return {}
         end
-        local id, amount, expires = supply_entry(e)
+        local id, amount, expires, seed = supply_entry(e)
         if expires <= now then
             add(keys, 'shake_expired', amount)
         else
             add(keys, 'shake_issued', amount)
+            if seed ~= '' then
+                keep_issued(keys, id, amount, expires, seed, user, retention)
+            end
             return {id, amount}
         end
     end
@@ -215,8 +243,7 @@ local function retire(keys, id)
         if m[7] ~= '0' then
             redis.call('HDEL', keys[RQ], m[1] .. ':' .. m[7])
         end
-        local serial = math.floor(tonumber(id) / 8192)
-        local compact = string.format('%d', (serial % 524288) * 8192 + tonumber(id) % 4096)
+        local compact = compact_of(id)
         if redis.call('HGET', keys[CP], compact) == id then
             redis.call('HDEL', keys[CP], compact)
         end

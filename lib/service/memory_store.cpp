@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "redpacket/proof.hpp"
 #include "redpacket/recovery.hpp"
 
 namespace redpacket {
@@ -293,9 +294,21 @@ StoreResult<PacketInfo> MemoryStore::query(StoreTicket, PacketId packet) {
         }
     }
     if (!info && packet.value <= UINT32_MAX) {
-        // A compact id (a grab's or a notice's): the live packet with those low 32 bits.
-        if (const auto full = pools_[set]->resolve_compact(static_cast<std::uint32_t>(packet.value))) {
-            info = pools_[set]->query(*full);
+        const auto compact = static_cast<std::uint32_t>(packet.value);
+        if (!is_shake_packet(packet)) {
+            // A grab's or a notice's compact id: the live packet with those low 32 bits.
+            if (const auto full = pools_[set]->resolve_compact(compact)) {
+                info = pools_[set]->query(*full);
+            }
+        } else if (archive_) {
+            // A shake response's: issued shake packets live only in the archive.
+            auto archived = archive_->find_shake(compact);
+            if (!archived) {
+                return refused<PacketInfo>(Error::unavailable);
+            }
+            if (*archived) {
+                info = std::move(**archived);
+            }
         }
     }
     return Completion<PacketInfo>{std::move(info), 0};
@@ -335,10 +348,11 @@ std::expected<void, std::string> MemoryStore::open_archive() {
     ProofArchiveOptions o = options_.archive;
     o.path = options_.journal_dir + "/proofs.sqlite";
     o.retention = options_.proof_retention;
-    // Room for every live packet twice over: creates stop at half (backlogged), so the packets
-    // alive then can all finish into the other half.
+    // Room for every live packet, group or shake, twice over: creates and offers stop at half
+    // (backlogged), so the packets alive then can all finish into the other half.
     o.max_pending = std::max<std::size_t>(
-        o.max_pending, 2 * std::size_t{options_.pool.max_packets} * sets_.size());
+        o.max_pending,
+        2 * (std::size_t{options_.pool.max_packets} + options_.pool.shake_capacity) * sets_.size());
     if (auto made = posix_file_system().create_dirs(options_.journal_dir); !made) {
         return std::unexpected("cannot create " + options_.journal_dir + ": " +
                                made.error().message());
@@ -387,6 +401,9 @@ StoreResult<std::optional<ShakeHit>> MemoryStore::take(StoreTicket, const TakeOp
     const std::uint64_t before = journal_ ? journal_->last_sequence() : 0;
     if (const std::optional<ShakeHit> hit = pools_[op.set]->take(op.user, op.now)) {
         out.get().result->emplace(hit->packet, hit->amount);
+        if (archive_ && valid_seed(hit->seed)) {
+            archive(issued_shake_info(*hit, op.user));  // finished now: its proof is complete
+        }
     }
     if (journal_) {
         out.get().durable_at = hold_for(before, out.get().result->has_value());
@@ -397,6 +414,9 @@ StoreResult<std::optional<ShakeHit>> MemoryStore::take(StoreTicket, const TakeOp
 StoreResult<PacketId> MemoryStore::offer(StoreTicket, const OfferOp& op) {
     if (!serves(op.set)) {
         return refused<PacketId>(Error::not_found);
+    }
+    if (archive_ && archive_->backlogged()) {
+        return refused<PacketId>(Error::unavailable);  // as for creates: it could not be archived
     }
     auto [id, before] =
         journaled(op.set, 0, [&](RedPacketPool& p) { return p.offer(op.amount, op.expires_at); });

@@ -129,3 +129,49 @@ TEST_CASE("on the Redis store a query and the admin API resolve a packet's compa
     REQUIRE_FALSE(unknown.has_value());
     CHECK(unknown.error().code == protocol::ErrorCode::not_found);
 }
+
+TEST_CASE("on the Redis store a shake packet's proof is fetched through another daemon by the "
+          "compact id the shake returned, and the audit checks it",
+          "[redis][integration][verifiable]") {
+    const TestCluster cluster = TestCluster::from_env();
+    const std::string prefix = redpacket::testing::test_prefix("shakeproof");
+    std::vector<std::string> with_shakes = args(cluster, prefix);
+    for (const char* a : {"--shake-enabled", "true", "--shake-rate", "200", "--shake-min-amount",
+                          "5", "--shake-max-amount", "500"}) {
+        with_shakes.emplace_back(a);
+    }
+    DaemonProcess a(with_shakes, 15s);
+    DaemonProcess b(args(cluster, prefix), 15s);
+    BlockingClient winner = logged_in(a.port(), 3);  // SET 3
+    const auto hit = redpacketd::testing::shake_until_hit(winner, 3, 10s);
+    REQUIRE(hit);
+    BlockingClient asker = logged_in(b.port(), 50);
+    const auto q = must(asker.query(hit->packet, 2));
+    CHECK((q.packet & 0xFFFFFFFFULL) == hit->packet);
+    CHECK(q.total == hit->amount);
+    CHECK(q.count == 1);
+    CHECK(q.claimed_count == 1);
+    CHECK(q.state == 1);  // sold out
+    const auto commit = must(asker.proof(hit->packet, protocol::kProofCommitment, 3));
+    const auto seed = must(asker.proof(q.packet, protocol::kProofSeed, 4));
+    REQUIRE(commit.status == protocol::kProofOk);
+    REQUIRE(seed.status == protocol::kProofOk);
+    CHECK(commit.policy == 3);  // fixed
+    CHECK(commit.min_share == hit->amount);
+    const redpacket::Cents amount{static_cast<std::int64_t>(hit->amount)};
+    const redpacket::SplitTerms terms{redpacket::PacketId{q.packet}, amount, 1,
+                                      redpacket::SplitPolicy::fixed, amount};
+    CHECK(redpacket::verify_claim(terms, commit.value, seed.value, 0, amount).ok);
+    CHECK_FALSE(redpacket::verify_claim(terms, commit.value, seed.value, 0, amount + redpacket::Cents{1}).ok);
+    const auto served = redpacketd::testing::get_json(
+        b.admin_port(), "/packets/" + std::to_string(hit->packet) + "/proof");
+    CHECK(served["packet"] == q.packet);
+    CHECK(served["seed"] == redpacket::to_hex(seed.value));
+    REQUIRE(served["claims"].size() == 1);
+    CHECK(served["claims"][0]["user"] == 3);
+    const std::string audit = std::string(REDPACKET_AUDIT_BINARY) + " --redis " + cluster.seeds() +
+                              " --redis-prefix " + prefix + " --sets 16";
+    const auto [rc, out] = shell(audit);
+    INFO(out);
+    CHECK(rc == 0);
+}
