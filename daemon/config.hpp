@@ -85,6 +85,7 @@ struct Config {
     std::string redis_prefix{"rp"};           ///< key prefix (several services can share a cluster)
     std::uint32_t redis_timeout_ms{2000};     ///< deadline of one store operation, retries included
     std::uint32_t redis_wait_replicas{1};     ///< replicas a write must reach before money replies
+    bool redis_wait_all_replicas{true};       ///< and for every replica its master has
     std::uint32_t redis_wait_timeout_ms{200}; ///< how long WAIT waits for them
     std::uint32_t redis_sweep_interval_ms{250};  ///< how often each SET's expiry is swept
     std::uint32_t redis_shake_empty_ms{1000};    ///< how long an empty shake supply is trusted

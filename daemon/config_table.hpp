@@ -163,6 +163,9 @@ inline constexpr auto kFields = std::to_array<Field>({
      "deadline of one store operation, retries included", 10, 60'000},
     {"redis_wait_replicas", at<&Config::redis_wait_replicas>, restart,
      "replicas a write must reach (WAIT) before a reply reports money", 0, 16},
+    {"redis_wait_all_replicas", at<&Config::redis_wait_all_replicas>, restart,
+     "also WAIT for every replica the slot map lists for the master (a failover may promote "
+     "any of them); false: redis_wait_replicas alone"},
     {"redis_wait_timeout_ms", at<&Config::redis_wait_timeout_ms>, restart,
      "how long WAIT waits", 1, 60'000},
     {"redis_sweep_interval_ms", at<&Config::redis_sweep_interval_ms>, restart,

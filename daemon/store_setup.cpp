@@ -177,6 +177,7 @@ public:
         o.retention = std::chrono::seconds{c.retention_seconds};
         o.wait_replicas = c.redis_wait_replicas;
         wait_replicas_ = c.redis_wait_replicas;
+        o.wait_all_replicas = c.redis_wait_all_replicas;
         o.wait_timeout = std::chrono::milliseconds{c.redis_wait_timeout_ms};
         o.sweep_interval = std::chrono::milliseconds{c.redis_sweep_interval_ms};
         o.shake_empty_ttl = std::chrono::milliseconds{c.redis_shake_empty_ms};

@@ -27,10 +27,11 @@ struct Tag {
     std::uint64_t attempt;
 };
 
-/// A WAIT's callback data: the commands (id, attempt) it covers.
+/// A WAIT's callback data: the commands (id, attempt) it covers and the replicas it asked for.
 struct WaitTag {
     ClusterClient* client;
     std::vector<std::pair<std::uint64_t, std::uint64_t>> covered;
+    std::uint32_t wanted;
 };
 
 }  // namespace
@@ -275,36 +276,45 @@ void ClusterClient::send(Request& r, Node& n) {
             n.wait_timeout_ms = 0;
         }
         n.unwaited.emplace_back(r.id, r.attempt);
-        n.wait_replicas = std::max(n.wait_replicas, r.how.wait_replicas);
+        n.wait_replicas = std::max({n.wait_replicas, r.how.wait_replicas,
+                                    r.how.wait_all ? replicas_of(n.at) : 0U});
         n.wait_timeout_ms = std::max<std::int64_t>(n.wait_timeout_ms, r.how.wait_timeout.count());
     }
+}
+
+std::uint32_t ClusterClient::replicas_of(const NodeAddress& master) const noexcept {
+    const auto it = std::find(owners_.begin(), owners_.end(), master);
+    return it == owners_.end() ? 0 : owner_replicas_[static_cast<std::size_t>(it - owners_.begin())];
 }
 
 void ClusterClient::send_wait(Node& n) {
     if (n.unwaited.empty()) {
         return;
     }
-    auto* tag = new WaitTag{this, std::exchange(n.unwaited, {})};
+    auto* tag = new WaitTag{this, std::exchange(n.unwaited, {}), n.wait_replicas};
     ++stats_.waits;
     const auto callback = [](redisAsyncContext*, void* reply, void* privdata) {
         std::unique_ptr<WaitTag> t{static_cast<WaitTag*>(privdata)};
-        t->client->on_wait(std::move(t->covered), reply);
+        t->client->on_wait(std::move(t->covered), t->wanted, reply);
     };
     if (n.ctx == nullptr ||
         redisAsyncCommand(n.ctx, callback, tag, "WAIT %u %lld", n.wait_replicas,
                           static_cast<long long>(n.wait_timeout_ms)) != REDIS_OK) {
         std::unique_ptr<WaitTag> t{tag};
-        on_wait(std::move(t->covered), nullptr);  // as if the connection went
+        on_wait(std::move(t->covered), t->wanted, nullptr);  // as if the connection went
     }
 }
 
 void ClusterClient::on_wait(std::vector<std::pair<std::uint64_t, std::uint64_t>> covered,
-                            const void* raw) {
+                            std::uint32_t wanted, const void* raw) {
     if (closing_) {
         return;
     }
     const std::optional<std::int64_t> replicas =
         raw != nullptr ? to_value(static_cast<const redisReply*>(raw)).as_int() : std::nullopt;
+    if (replicas && *replicas < wanted && now_ms() - last_refresh_ms_ >= 500) {
+        refresh_map();  // a replica may have failed: the map drops it once the cluster agrees
+    }
     for (const auto& [id, attempt] : covered) {
         const auto it = requests_.find(id);
         if (it == requests_.end() || it->second->attempt != attempt || !it->second->reply) {
@@ -316,7 +326,7 @@ void ClusterClient::on_wait(std::vector<std::pair<std::uint64_t, std::uint64_t>>
             lost(r);
             continue;
         }
-        finish(id, CommandResult{std::move(*r.reply), *replicas});
+        finish(id, CommandResult{std::move(*r.reply), *replicas, wanted});
     }
 }
 

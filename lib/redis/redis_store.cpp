@@ -180,8 +180,17 @@ bool RedisStore::has_room(std::size_t /*operations*/) const noexcept {
     return client_.in_flight() < 65536;
 }
 
+CommandOptions RedisStore::money_wait(bool retry_after_send) const noexcept {
+    return CommandOptions{options_.wait_replicas, options_.wait_timeout, retry_after_send,
+                          options_.wait_all_replicas};
+}
+
+bool RedisStore::short_of_replicas(const CommandResult& r) const noexcept {
+    return r.replicas < std::int64_t{options_.wait_replicas} || r.short_wait();
+}
+
 Error RedisStore::refuse(const std::expected<CommandResult, ClusterError>& r, bool money) {
-    if (r && money && r->replicas >= 0 && r->replicas < options_.wait_replicas) {
+    if (r && money && r->replicas >= 0 && short_of_replicas(*r)) {
         ++short_waits_;
         ++refusals_;
         return Error::unavailable;
@@ -261,7 +270,7 @@ StoreResult<Created> RedisStore::create(StoreTicket ticket, const CreateOp& op) 
                 return;
             }
             const bool ok = r && r->reply.type == Value::Type::array &&
-                            r->reply.elements.size() == 2 && r->replicas >= options_.wait_replicas;
+                            r->reply.elements.size() == 2 && !short_of_replicas(*r);
             if (!ok) {
                 complete(ticket, Completion<Created>{std::unexpected(refuse(r, true)), 0});
                 return;
@@ -270,7 +279,7 @@ StoreResult<Created> RedisStore::create(StoreTicket ticket, const CreateOp& op) 
                             int_at(r->reply, 1) != 0};
             complete(ticket, Completion<Created>{c, 0});
         },
-        CommandOptions{options_.wait_replicas, options_.wait_timeout, true});
+        money_wait(true));
     return StoreResult<Created>::pending();
 }
 
@@ -296,7 +305,7 @@ StoreResult<Claimed> RedisStore::claim(StoreTicket ticket, const ClaimOp& op) {
             }
             const auto status = static_cast<ClaimStatus>(int_at(r->reply, 0));
             const bool money = status == ClaimStatus::claimed || status == ClaimStatus::already_claimed;
-            if (money && r->replicas < options_.wait_replicas) {
+            if (money && short_of_replicas(*r)) {
                 complete(ticket, Completion<Claimed>{std::unexpected(refuse(r, true)), 0});
                 return;
             }
@@ -305,7 +314,7 @@ StoreResult<Claimed> RedisStore::claim(StoreTicket ticket, const ClaimOp& op) {
                                         static_cast<std::uint32_t>(int_at(r->reply, 1))}};
             complete(ticket, Completion<Claimed>{c, 0});
         },
-        CommandOptions{options_.wait_replicas, options_.wait_timeout, true});
+        money_wait(true));
     return StoreResult<Claimed>::pending();
 }
 
@@ -357,7 +366,7 @@ StoreResult<std::optional<ShakeHit>> RedisStore::take(StoreTicket ticket, const 
                 complete(ticket, Completion<std::optional<ShakeHit>>{std::optional<ShakeHit>{}, 0});
                 return;
             }
-            if (r->replicas < options_.wait_replicas) {
+            if (short_of_replicas(*r)) {
                 complete(ticket,
                          Completion<std::optional<ShakeHit>>{std::unexpected(refuse(r, true)), 0});
                 return;
@@ -367,7 +376,7 @@ StoreResult<std::optional<ShakeHit>> RedisStore::take(StoreTicket ticket, const 
             complete(ticket, Completion<std::optional<ShakeHit>>{std::optional<ShakeHit>{hit}, 0});
         },
         // A take is not idempotent: lost with its connection, it is refused, not resent.
-        CommandOptions{options_.wait_replicas, options_.wait_timeout, false});
+        money_wait(false));
     return StoreResult<std::optional<ShakeHit>>::pending();
 }
 

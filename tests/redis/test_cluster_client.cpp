@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <set>
@@ -186,6 +187,22 @@ TEST_CASE("the cluster client learns the slot map and reaches every master", "[r
     REQUIRE(loop.run_until([&] { return waited == 300; }, 10s));
     CHECK(replicated == 300);
     CHECK(client.stats().waits - waits_before == 3);
+    // wait_all: the WAIT asks for every replica the slot map lists for the master (more than
+    // the one asked for), and all of them have the write.
+    const std::uint32_t listed = client.master_replicas().at(0);
+    REQUIRE(listed >= 2);  // the test cluster: two replicas per master
+    std::optional<std::expected<CommandResult, ClusterError>> all;
+    const std::string k0 = prefix + ":all";
+    client.command(key_slot(k0), {"SET", k0, "1"}, [&](auto r) { all = std::move(r); },
+                   {.wait_replicas = 1, .wait_timeout = 2000ms, .wait_all = true});
+    REQUIRE(loop.run_until([&] { return all.has_value(); }, 10s));
+    REQUIRE(all->has_value());
+    const auto masters = client.masters();
+    const auto at = std::find(masters.begin(), masters.end(), *client.master_of(key_slot(k0)));
+    REQUIRE(at != masters.end());
+    CHECK((*all)->wanted == client.master_replicas().at(static_cast<std::size_t>(at - masters.begin())));
+    CHECK((*all)->replicas == (*all)->wanted);
+    CHECK_FALSE((*all)->short_wait());
     close(loop, client);
 }
 

@@ -71,16 +71,25 @@ struct ClusterError {
 struct CommandResult {
     Value reply;
     std::int64_t replicas{-1};  ///< WAIT's answer; -1 without a WAIT
+    std::int64_t wanted{0};     ///< the replicas that WAIT asked for; 0 without a WAIT
+    /// Fewer replicas acknowledged than the WAIT asked for.
+    [[nodiscard]] bool short_wait() const noexcept { return wanted > 0 && replicas < wanted; }
 };
 
 /// How one command is run.
 struct CommandOptions {
-    /// > 0: a WAIT for this many replicas covers the command; `replicas` reports its answer.
+    /// > 0: a WAIT covers the command, for this many replicas or, with `wait_all`, for every
+    /// replica the slot map lists for its master if that is more; `replicas` reports its
+    /// answer, `wanted` what it asked.
     std::uint32_t wait_replicas{0};
     std::chrono::milliseconds wait_timeout{0};
     /// False for a command that must not run twice (a shake take): after a connection is lost
     /// with it sent, it fails `unavailable` instead of being sent again.
     bool retry_after_send{true};
+    /// Wait for every listed replica, so that whichever of them a failover promotes has the
+    /// write (Redis may promote any replica whose data is recent enough, not always the one
+    /// with the most). A failed replica leaves CLUSTER SLOTS once the cluster marks it FAIL.
+    bool wait_all{false};
 };
 
 struct ClusterOptions {
@@ -163,7 +172,8 @@ private:
     /// Sends one WAIT for the commands sent to `node` since its last one (the check handle
     /// calls it once per loop iteration).
     void send_wait(Node& node);
-    void on_wait(std::vector<std::pair<std::uint64_t, std::uint64_t>> covered, const void* reply);
+    void on_wait(std::vector<std::pair<std::uint64_t, std::uint64_t>> covered, std::uint32_t wanted,
+                 const void* reply);
     /// A command lost with its connection: retried, or failed if it must not run twice.
     void lost(Request& r);
     void retry_later(Request& r, bool refresh_map);
@@ -187,6 +197,7 @@ private:
     std::vector<std::int32_t> slot_owner_;  // index into owners_, -1: unknown
     std::vector<NodeAddress> owners_;
     std::vector<std::uint32_t> owner_replicas_;  // replicas listed for each of owners_
+    [[nodiscard]] std::uint32_t replicas_of(const NodeAddress& master) const noexcept;
     std::map<NodeAddress, std::unique_ptr<Node>> nodes_;
     std::unordered_map<std::uint64_t, std::unique_ptr<Request>> requests_;
     // Deadlines, soonest first (entries of finished requests are skipped when they surface).

@@ -10,7 +10,8 @@
 //
 // Every operation completes later (through its sink). A result that reports money —
 // a created packet, a claimed share, a shake packet taken — is followed on the same connection
-// by WAIT for `wait_replicas` replicas; if fewer acknowledge it in `wait_timeout`, the operation
+// by WAIT for `wait_replicas` replicas (with `wait_all_replicas`, for every replica the slot map
+// lists for the master if that is more); if fewer acknowledge it in `wait_timeout`, the operation
 // completes with `unavailable` (the write happened: a retry under the same request id, or the
 // same user, finds it). Any cluster failure — a node that does not answer, a cluster that is
 // down, the deadline — completes with `unavailable`; nothing waits forever.
@@ -65,6 +66,9 @@ struct RedisStoreOptions {
     std::uint32_t shake_capacity{1024};
     std::chrono::milliseconds retention{std::chrono::seconds{60}};
     std::uint32_t wait_replicas{1};
+    /// Also wait for every replica the slot map lists for the master: a failover may promote
+    /// any of them (docs/redis-cluster.md), so an acknowledged write must be on all.
+    bool wait_all_replicas{true};
     std::chrono::milliseconds wait_timeout{200};
     std::chrono::milliseconds sweep_interval{250};
     std::chrono::milliseconds shake_empty_ttl{1000};
@@ -131,6 +135,9 @@ private:
                                                                std::span<Cents> shares);
     [[nodiscard]] std::uint16_t slot(ShardId set) const noexcept { return slots_[set]; }
     [[nodiscard]] Error refuse(const std::expected<CommandResult, ClusterError>& r, bool money);
+    /// How a money operation waits for replicas, and whether its answer fell short of that.
+    [[nodiscard]] CommandOptions money_wait(bool retry_after_send) const noexcept;
+    [[nodiscard]] bool short_of_replicas(const CommandResult& r) const noexcept;
     [[nodiscard]] std::int64_t now_ms() const noexcept;
     void refresh_stats();
     /// Hands a later completion to the sink.
