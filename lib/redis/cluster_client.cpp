@@ -269,7 +269,7 @@ void ClusterClient::send(Request& r, Node& n) {
         return;
     }
     n.sent_at.push_back(now_ms());
-    if (r.how.wait_replicas > 0) {
+    if (r.how.wait_replicas > 0 || r.how.wait_all) {
         if (n.unwaited.empty()) {
             wait_due_.push_back(n.at);
             n.wait_replicas = 0;
@@ -283,8 +283,9 @@ void ClusterClient::send(Request& r, Node& n) {
 }
 
 std::uint32_t ClusterClient::replicas_of(const NodeAddress& master) const noexcept {
-    const auto it = std::find(owners_.begin(), owners_.end(), master);
-    return it == owners_.end() ? 0 : owner_replicas_[static_cast<std::size_t>(it - owners_.begin())];
+    const auto at = static_cast<std::size_t>(std::find(owners_.begin(), owners_.end(), master) -
+                                             owners_.begin());
+    return at < owner_replicas_.size() ? owner_replicas_[at] : 0U;
 }
 
 void ClusterClient::send_wait(Node& n) {
@@ -353,7 +354,7 @@ void ClusterClient::on_reply(std::uint64_t id, std::uint64_t attempt, const void
     }
     Value v = to_value(static_cast<const redisReply*>(raw));
     if (!v.is_error()) {
-        if (r.how.wait_replicas > 0) {
+        if (r.how.wait_replicas > 0 || r.how.wait_all) {
             r.reply = std::move(v);  // the WAIT behind it completes the request
             return;
         }
@@ -370,6 +371,10 @@ void ClusterClient::on_reply(std::uint64_t id, std::uint64_t attempt, const void
             ++stats_.moved;
             auto owner = std::find(owners_.begin(), owners_.end(), redirect->node);
             if (owner == owners_.end()) {
+                // Its replicas are unknown until the refresh below: assume as many as the most
+                // any master has (a WAIT for every replica errs on the safe side meanwhile).
+                const auto most = std::max_element(owner_replicas_.begin(), owner_replicas_.end());
+                owner_replicas_.push_back(most == owner_replicas_.end() ? 0U : *most);
                 owners_.push_back(redirect->node);
                 owner = owners_.end() - 1;
             }

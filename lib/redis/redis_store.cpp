@@ -186,6 +186,9 @@ CommandOptions RedisStore::money_wait(bool retry_after_send) const noexcept {
 }
 
 bool RedisStore::short_of_replicas(const CommandResult& r) const noexcept {
+    if (options_.wait_replicas == 0 && !options_.wait_all_replicas) {
+        return false;  // no WAIT was asked for
+    }
     return r.replicas < std::int64_t{options_.wait_replicas} || r.short_wait();
 }
 

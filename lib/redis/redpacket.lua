@@ -175,7 +175,6 @@ local function keep_issued(keys, id, amount, expires, seed, user, retention)
     redis.call('HSET', keys[CL], id .. ':n', 1, id .. ':0', user, id .. ':u:' .. user, 0)
     redis.call('HSET', keys[CP], compact_of(id), id)
     redis.call('ZADD', keys[RT], expires + retention, id)
-    add(keys, 'live', 1)
 end
 
 -- {id, amount} of the oldest unexpired shake packet, or {} (expired ones met are dropped).
@@ -249,7 +248,9 @@ local function retire(keys, id)
         end
         redis.call('HDEL', keys[P], id)
         redis.call('HDEL', keys[RF], id)
-        add(keys, 'live', -1)
+        if tonumber(id) % 8192 < 4096 then
+            add(keys, 'live', -1)  -- group packets only: an issued shake record is not counted
+        end
     end
     redis.call('ZREM', keys[RT], id)
 end

@@ -306,3 +306,19 @@ TEST_CASE("the audit finds a share changed behind the store's back", "[redis][in
     CHECK(out.find(std::to_string(made.packet) + ": shares add up to 91, the total is 90") !=
           std::string::npos);
 }
+
+TEST_CASE("with no WAIT asked for (wait_replicas 0, not every replica) payouts are not refused",
+          "[redis][integration]") {
+    const TestCluster cluster = TestCluster::from_env();
+    const std::string prefix = redpacket::testing::test_prefix("nowait");
+    DaemonProcess d(cluster_args(cluster, prefix, {"--redis-wait-replicas", "0",
+                                                   "--redis-wait-all-replicas", "false"}),
+                    15s);
+    BlockingClient creator = logged_in(d.port(), 3);
+    const std::uint64_t packet = must(creator.create(protocol::CreatePacket{0, 900, 3, 2, 600})).packet;
+    BlockingClient claimer = logged_in(d.port(), 8);
+    const auto r = must(claimer.claim(packet, 1));
+    CHECK(r.status == wire(ClaimStatus::claimed));
+    CHECK(r.amount == 300);
+    CHECK(get_json(d.admin_port(), "/stats")["store"]["short_waits"] == 0);
+}

@@ -78,7 +78,7 @@ struct CommandResult {
 
 /// How one command is run.
 struct CommandOptions {
-    /// > 0: a WAIT covers the command, for this many replicas or, with `wait_all`, for every
+    /// > 0 (or `wait_all`): a WAIT covers the command, for this many replicas or, with `wait_all`, for every
     /// replica the slot map lists for its master if that is more; `replicas` reports its
     /// answer, `wanted` what it asked.
     std::uint32_t wait_replicas{0};
