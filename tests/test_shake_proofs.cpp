@@ -202,3 +202,43 @@ TEST_CASE("a compact shake id names the newest archived shake packet with those 
     CHECK_FALSE(archive.find_shake(compact + (1U << 13))->has_value());        // another serial
     CHECK_FALSE(archive.find_shake(compact & ~(1U << 12))->has_value());       // no shake bit
 }
+
+TEST_CASE("recovery forgets an archived shake packet the journal still has in the supply",
+          "[shake][proof][archive][store]") {
+    // The race it covers: a take queues the issued packet for the archive, the archive commits,
+    // and the process dies before the take's journal record is durable.
+    TempDir dir;
+    MemoryStoreOptions o;
+    o.sets = {3};
+    o.journal_dir = dir.path() + "/store";
+    o.proof_retention = 3600s;
+    o.archive.commit_interval = 20ms;
+    o.archive.clock = [] { return Time{5'000}; };
+    const auto open = [&] {
+        auto s = MemoryStore::open(o, Time{1'000});
+        REQUIRE(s.has_value());
+        return std::move(*s);
+    };
+    auto store = open();
+    const auto offered = store->offer(1, OfferOp{3, Cents{10}, Time{60'000}}).get().result;
+    REQUIRE(offered.has_value());
+    ShakeHit never_told{*offered, Cents{10}, Time{60'000}};
+    never_told.seed[0] = 7;
+    REQUIRE(store->archive()->put(issued_shake_info(never_told, 700), Time{60'000}));
+    REQUIRE(store->archive()->flush(5s));
+    REQUIRE(store->query(2, *offered).get().result.has_value());  // the row the race leaves
+    REQUIRE(store->close().has_value());
+    store.reset();
+    store = open();
+    CHECK_FALSE(store->query(3, *offered).get().result.has_value());
+    REQUIRE(store->archive()->flush(5s));
+    CHECK_FALSE(store->archive()->get(*offered)->has_value());
+    // Taken now, it is archived as usual, with its own seed and winner.
+    const auto got = store->take(4, TakeOp{3, 701, Time{1'500}}).get().result;
+    REQUIRE(got.has_value());
+    REQUIRE(got->has_value());
+    const auto now_won = store->query(5, *offered).get().result;
+    REQUIRE(now_won.has_value());
+    check_proof(*now_won, *offered, Cents{10}, 701);
+    CHECK(now_won->seed != never_told.seed);
+}

@@ -73,6 +73,10 @@ public:
     /// (counted in `dropped`; `info` is then left as it was). A packet put again replaces its
     /// row. Its `allowed` list is not kept.
     bool put(PacketInfo&& info, Time finished_at);
+    /// Deletes packet `id`'s row, if any, in the writer's next batch; reads answer nothing for
+    /// it from now on. Not bounded by max_pending (the memory store forgets at most its shake
+    /// supply, once, at recovery).
+    void forget(PacketId id);
     /// The archived packet `id`: nullopt if it is not there (never archived, or past its
     /// retention by the clock, deleted or not yet); Error::unavailable if the database could
     /// not be read, Error::corrupt if its row does not decode.

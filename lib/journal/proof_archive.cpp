@@ -61,6 +61,7 @@ struct Row {
     std::uint64_t packet;
     std::int64_t finished_ms;
     PacketInfo info;
+    bool forgotten{false};  // a tombstone: delete the packet's row (forget)
 };
 
 std::string sqlite_error(sqlite3* db, const std::string& what) {
@@ -75,6 +76,7 @@ struct ProofArchive::Impl {
     // Prepared statements, finalized in ~Impl before the connections close.
     sqlite3_stmt* insert{nullptr};
     sqlite3_stmt* remove{nullptr};
+    sqlite3_stmt* erase{nullptr};
     sqlite3_stmt* select{nullptr};
     sqlite3_stmt* select_shake{nullptr};
     std::mutex read_mu;
@@ -100,6 +102,7 @@ struct ProofArchive::Impl {
     ~Impl() {
         sqlite3_finalize(insert);
         sqlite3_finalize(remove);
+        sqlite3_finalize(erase);
         sqlite3_finalize(select);
         sqlite3_finalize(select_shake);
         sqlite3_close(reader);
@@ -119,6 +122,12 @@ struct ProofArchive::Impl {
         for (const Row& r : rows) {
             if (!ok) {
                 break;
+            }
+            if (r.forgotten) {
+                sqlite3_reset(erase);
+                sqlite3_bind_int64(erase, 1, static_cast<sqlite3_int64>(r.packet));
+                ok = sqlite3_step(erase) == SQLITE_DONE;
+                continue;
             }
             bytes = ProofArchive::encode(r.info);
             sqlite3_reset(insert);
@@ -170,7 +179,7 @@ struct ProofArchive::Impl {
                 row = newest(writing.rbegin(), writing.rend());
             }
             if (row != nullptr) {
-                if (row->finished_ms < oldest) {
+                if (row->forgotten || row->finished_ms < oldest) {
                     return std::optional<PacketInfo>{};
                 }
                 ++stats.hits;
@@ -282,6 +291,8 @@ std::expected<std::unique_ptr<ProofArchive>, std::string> ProofArchive::open(
                             std::to_string(kDeleteChunk) + ")")
                                .c_str(),
                            -1, &i.remove, nullptr) != SQLITE_OK ||
+        sqlite3_prepare_v2(i.writer, "DELETE FROM proofs WHERE packet = ?1", -1, &i.erase,
+                           nullptr) != SQLITE_OK ||
         sqlite3_prepare_v2(i.reader,
                            "SELECT packet, info FROM proofs WHERE packet = ?1 AND finished_ms >= ?2",
                            -1, &i.select, nullptr) != SQLITE_OK ||
@@ -327,6 +338,14 @@ bool ProofArchive::put(PacketInfo&& info, Time finished_at) {
         impl_->expire_before = std::max(impl_->expire_before, before);
     }
     return true;
+}
+
+void ProofArchive::forget(PacketId id) {
+    std::lock_guard lk(impl_->mu);
+    impl_->queue.push_back(Row{id.value, INT64_MAX, PacketInfo{}, true});
+    ++impl_->put_seq;
+    impl_->stats.pending = impl_->queue.size() + impl_->writing.size();
+    impl_->queued.store(impl_->queue.size() + impl_->writing.size(), std::memory_order_relaxed);
 }
 
 std::expected<std::optional<PacketInfo>, Error> ProofArchive::get(PacketId id) {

@@ -373,7 +373,9 @@ void MemoryStore::rearchive() {
         return;
     }
     // A killed process's queue is gone: every refunded packet recovery restored goes in again
-    // (a row written twice is replaced).
+    // (a row written twice is replaced). A shake packet still in the supply was not issued as
+    // far as the journal knows: a row for it (archived at a take whose journal record never
+    // became durable) would name a winner who was never told, so it goes.
     for (const ShardId s : sets_) {
         pools_[s]->set_on_replay_retire({});
         pools_[s]->for_each_live([&](const PoolEvent& e) {
@@ -381,6 +383,8 @@ void MemoryStore::rearchive() {
                 if (auto info = pools_[s]->query(e.packet)) {
                     archive(std::move(*info));
                 }
+            } else if (e.kind == PoolEventKind::shake_offered && e.seed != nullptr) {
+                archive_->forget(e.packet);
             }
         });
     }
