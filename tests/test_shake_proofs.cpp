@@ -33,14 +33,14 @@ void check_proof(const PacketInfo& info, PacketId id, Cents amount, UserId taker
     CHECK(info.count == 1);
     CHECK(info.total == amount);
     REQUIRE(info.seed.has_value());
-    CHECK(info.min_share == amount);
+    CHECK(info.min_share == Cents{1});
     REQUIRE(info.claims.size() == 1);
     CHECK(info.claims[0].user == taker);
     CHECK(info.claims[0].amount == amount);
-    const SplitTerms terms{id, amount, 1, SplitPolicy::fixed, amount};
+    const SplitTerms terms{id, amount, 1, SplitPolicy::fixed, Cents{1}};
     CHECK(verify_claim(terms, commitment(terms, *info.seed), *info.seed, 0, amount).ok);
     // A different amount, or another id, does not check against the same commitment.
-    const SplitTerms other{id, amount + Cents{1}, 1, SplitPolicy::fixed, amount};
+    const SplitTerms other{id, amount + Cents{1}, 1, SplitPolicy::fixed, Cents{1}};
     CHECK_FALSE(verify_claim(other, commitment(terms, *info.seed), *info.seed, 0, amount + Cents{1}).ok);
 }
 
@@ -74,7 +74,7 @@ TEST_CASE("a verifiable pool commits a seed to each shake packet, and the journa
     REQUIRE(decode_record(bytes, back).has_value());
     REQUIRE(back.seed.has_value());
     CHECK(*back.seed == hit->seed);
-    CHECK(back.min_share == Cents{42});
+    CHECK(back.min_share == Cents{1});
     CHECK_FALSE(rec.records[2].seed.has_value());
     // Each packet its own seed.
     REQUIRE(rec.records[1].seed.has_value());

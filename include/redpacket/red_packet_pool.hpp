@@ -134,8 +134,14 @@ struct PacketInfo {
     Cents min_share{};
 };
 
+/// The minimum share in a shake packet's proof terms: always 1 cent, whatever the pool's
+/// min_share (a fixed one-share split ignores it), so that the terms a commitment covers
+/// depend on nothing but the packet and do not reveal its amount.
+inline constexpr Cents kShakeProofMinShare{1};
+
 /// An issued shake packet as the finished single-share packet its proof describes: policy
-/// fixed, count 1, min_share = total = its amount, sold out to `taker`; the seed if it has one.
+/// fixed, count 1, total = its amount, min_share kShakeProofMinShare, sold out to `taker`; the
+/// seed if it has one.
 [[nodiscard]] PacketInfo issued_shake_info(const ShakeHit& hit, UserId taker);
 
 /// What a pool may hold. Every limit is a refusal with an error, never a silent drop.
@@ -224,7 +230,7 @@ struct PoolEvent {
     std::span<const UserId> allowed{};
     /// created, verifiable packets: the seed the shares came from (valid like `shares`) and
     /// the smallest share the split allowed; shake_offered, verifiable pools: the packet's
-    /// seed, min_share = its amount. Null for a packet made without one.
+    /// seed, min_share kShakeProofMinShare. Null for a packet made without one.
     const std::array<std::uint8_t, 32>* seed{nullptr};
     Cents min_share{};
 };

@@ -239,7 +239,7 @@ std::expected<PacketId, Error> RedPacketPool::offer(Cents amount, Time expires_a
     if (p.observer) {
         PoolEvent e{PoolEventKind::shake_offered, id, 0, amount, 0, expires_at};
         e.seed = p.shake_seed(tail);
-        e.min_share = e.seed != nullptr ? amount : Cents{};
+        e.min_share = e.seed != nullptr ? kShakeProofMinShare : Cents{};
         p.observer(e);
     }
     return id;
@@ -277,7 +277,7 @@ PacketInfo issued_shake_info(const ShakeHit& hit, UserId taker) {
     info.best_luck = 0;
     if (valid_seed(hit.seed)) {
         info.seed = hit.seed;
-        info.min_share = hit.amount;
+        info.min_share = kShakeProofMinShare;
     }
     return info;
 }

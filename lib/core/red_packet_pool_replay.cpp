@@ -288,7 +288,7 @@ void RedPacketPool::for_each_live(const std::function<void(const PoolEvent&)>& v
         PoolEvent offered{PoolEventKind::shake_offered, p.shake_id(e.serial), 0, e.amount, 0,
                           e.expires_at, SplitPolicy::double_mean, {}};
         offered.seed = p.shake_seed((p.shake_head + k) % p.shake_ring.size());
-        offered.min_share = offered.seed != nullptr ? e.amount : Cents{};
+        offered.min_share = offered.seed != nullptr ? kShakeProofMinShare : Cents{};
         visit(offered);
     }
 }

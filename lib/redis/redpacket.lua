@@ -21,7 +21,7 @@
 --   9 cp  HASH compact id (low 32 bits) -> id
 --  10 sq  LIST shake supply "id:amount:expires" or, with a committed seed, "id:amount:expires:seedhex";
 --             an issued shake packet with a seed becomes a finished one-share packet in p, sh, cl
---             and cp (policy 3 fixed, min_share its amount), retired like a refunded one
+--             and cp (policy 3 fixed, min_share 1), retired like a refunded one
 --  11 tot HASH serials and counters: created, claimed, refunded (cents), live (packets),
 --             shake_offered, shake_issued, shake_expired (cents). What is outstanding (created
 --             - claimed - refunded) and queued (offered - issued - expired) is derived, so a
@@ -170,7 +170,7 @@ end
 -- answers like any other) until its deadline plus `retention`.
 local function keep_issued(keys, id, amount, expires, seed, user, retention)
     redis.call('HSET', keys[P], id,
-               table.concat({'0', amount, '1', '3', expires, '0', '0', seed .. ':' .. amount}, ','))
+               table.concat({'0', amount, '1', '3', expires, '0', '0', seed .. ':1'}, ','))
     redis.call('HSET', keys[SH], id .. ':0', amount)
     redis.call('HSET', keys[CL], id .. ':n', 1, id .. ':0', user, id .. ':u:' .. user, 0)
     redis.call('HSET', keys[CP], compact_of(id), id)

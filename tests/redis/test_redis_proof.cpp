@@ -157,10 +157,10 @@ TEST_CASE("on the Redis store a shake packet's proof is fetched through another 
     REQUIRE(commit.status == protocol::kProofOk);
     REQUIRE(seed.status == protocol::kProofOk);
     CHECK(commit.policy == 3);  // fixed
-    CHECK(commit.min_share == hit->amount);
+    CHECK(commit.min_share == 1);
     const redpacket::Cents amount{static_cast<std::int64_t>(hit->amount)};
     const redpacket::SplitTerms terms{redpacket::PacketId{q.packet}, amount, 1,
-                                      redpacket::SplitPolicy::fixed, amount};
+                                      redpacket::SplitPolicy::fixed, redpacket::Cents{1}};
     CHECK(redpacket::verify_claim(terms, commit.value, seed.value, 0, amount).ok);
     CHECK_FALSE(redpacket::verify_claim(terms, commit.value, seed.value, 0, amount + redpacket::Cents{1}).ok);
     const auto served = redpacketd::testing::get_json(
