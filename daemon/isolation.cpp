@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <ranges>
 #include <thread>
 
@@ -150,6 +151,20 @@ std::expected<void, std::string> make_this_thread_realtime(int priority) {
             fmt::format("pthread_setschedparam(SCHED_FIFO, {}): {}", priority, std::strerror(rc)));
     }
     return {};
+}
+
+IsolatedThread start_isolated_thread(std::string name, std::vector<int> cores, int priority,
+                                     std::function<void()> body) {
+    std::promise<std::expected<void, std::string>> isolated;
+    std::future<std::expected<void, std::string>> result = isolated.get_future();
+    std::thread thread{[name = std::move(name), cores = std::move(cores), priority,
+                        done = std::move(isolated), body = std::move(body)]() mutable {
+        pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+        auto pinned = pin_this_thread(cores);
+        done.set_value(pinned ? make_this_thread_realtime(priority) : pinned);
+        body();
+    }};
+    return IsolatedThread{std::move(thread), result.get()};
 }
 
 std::expected<void, std::string> start_libuv_thread_pool() {

@@ -12,7 +12,9 @@
 
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <string>
+#include <thread>
 #include <string_view>
 #include <vector>
 
@@ -42,6 +44,19 @@ struct IsolationPlan {
 [[nodiscard]] std::expected<void, std::string> pin_this_thread(const std::vector<int>& cores);
 /// SCHED_FIFO at `priority` for the calling thread (nothing if 0).
 [[nodiscard]] std::expected<void, std::string> make_this_thread_realtime(int priority);
+
+/// A thread started by start_isolated_thread, and whether it got the CPUs and priority asked.
+struct IsolatedThread {
+    std::thread thread;
+    std::expected<void, std::string> isolated;
+};
+/// Starts `body` on a new thread named `name` (ps, top and perf show 15 characters), pinned to
+/// `cores` and SCHED_FIFO at `priority` (as pin_this_thread and make_this_thread_realtime) before
+/// `body` runs; returns once it is. A refusal does not stop the thread: plan_isolation checked
+/// both beforehand, so the caller reports it loudly and the thread runs as it can rather than
+/// leaving its work undone.
+[[nodiscard]] IsolatedThread start_isolated_thread(std::string name, std::vector<int> cores,
+                                                   int priority, std::function<void()> body);
 
 /// Starts libuv's thread pool (which snapshot writes use) from the calling thread. The pool
 /// starts on the process's first uv_queue_work and its threads inherit the CPUs and the

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -233,6 +234,35 @@ private:
 };
 
 }  // namespace
+
+void StoreHandle::publish(PublishedStats& p) {
+    const redpacket::StoreStats st = store().stats();
+    const StoreCounters sc = counters();
+    const auto u = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
+    using G = Gauge;
+    for (const auto& [g, v] : std::to_array<std::pair<Gauge, std::int64_t>>({
+             {G::amount_created, st.created.value}, {G::amount_claimed, st.claimed.value},
+             {G::amount_refunded, st.refunded.value}, {G::amount_outstanding, st.outstanding.value},
+             {G::shake_amount_offered, st.shake_offered.value},
+             {G::shake_amount_issued, st.shake_issued.value},
+             {G::shake_amount_expired, st.shake_expired.value},
+             {G::packets_live, u(st.packets_live)}, {G::shake_queued, u(st.shake_queued)},
+             {G::invariant_violations, u(st.invariant_violations)},
+             {G::store_round_trips, u(sc.round_trips)}, {G::store_commands, u(sc.commands)},
+             {G::store_moved, u(sc.moved)}, {G::store_ask, u(sc.ask)},
+             {G::store_retries, u(sc.retries)}, {G::store_failures, u(sc.failures)},
+             {G::store_timeouts, u(sc.timeouts)}, {G::store_refusals, u(sc.refusals)},
+             {G::store_short_waits, u(sc.short_waits)},
+             {G::store_shakes_known_empty, u(sc.shakes_known_empty)},
+             {G::store_notices_received, u(sc.notices_received)},
+             {G::store_connects, u(sc.connects)}, {G::store_lease_held, sc.lease_held ? 1 : 0},
+             {G::store_latency_count, u(sc.latency.count)},
+             {G::store_latency_p50, u(sc.latency.p50)}, {G::store_latency_p99, u(sc.latency.p99)},
+             {G::store_masters_short, u(sc.masters_short_of_replicas)},
+         })) {
+        p.set(g, v);
+    }
+}
 
 std::unique_ptr<StoreHandle> open_store(const Config& config,
                                         const redpacket::ConnectionRegistry& registry,

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "config.hpp"
+#include "published_stats.hpp"
 #include "redpacket/latency_histogram.hpp"
 #include "redpacket/memory_store.hpp"
 #include "redpacket/packet_store.hpp"
@@ -53,6 +54,8 @@ public:
     virtual void close(std::function<void()> done) = 0;
     /// The counters above (cluster store only; zero otherwise).
     [[nodiscard]] virtual StoreCounters counters() const { return {}; }
+    /// Sets the store's gauges (money, packets, the counters above) in `p`.
+    void publish(PublishedStats& p);
 };
 
 /// The store of worker `worker` on `loop`. Memory: a MemoryStore of the SETs the registry gives

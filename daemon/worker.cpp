@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <future>
 #include <ctime>
 #include <stdexcept>
 
@@ -48,6 +47,7 @@ Worker::Worker(Shared& shared, std::uint32_t index)
       service_events_{redpacket::kServiceEventCount, &shared.rates->writer(index),
                       static_cast<redpacket::EventId>(kServiceEventBase)},
       snapshots_{&loop_, index, std::chrono::seconds{shared.config.snapshot_interval_s}},
+      peers_{*shared.mailboxes, [this](Event e) { count(e); }},
       set_sizes_{std::make_unique<std::atomic<std::uint64_t>[]>(shared.config.sets)} {
     check_uv(uv_loop_init(&loop_), "uv_loop_init");
     check_uv(uv_loop_configure(&loop_, UV_METRICS_IDLE_TIME), "uv_loop_configure");  // LoopLag
@@ -129,28 +129,18 @@ void Worker::start(std::vector<int> cores, int realtime_priority) {
         std::clamp<std::uint64_t>(std::min(config_.login_timeout_ms, config_.idle_timeout_ms) / 4,
                                   20, 1000);
     check_uv(uv_timer_start(&sweep_, &Worker::on_sweep, sweep_ms, sweep_ms), "uv_timer_start");
-    std::promise<void> isolated_promise;
-    std::future<void> isolated_future = isolated_promise.get_future();
-    thread_ = std::thread([this, cores = std::move(cores), realtime_priority,
-                           done = std::move(isolated_promise)]() mutable {
-        // plan_isolation tried both before any worker started; a refusal now is logged loudly,
-        // and the worker runs as it can rather than leaving its SETs unserved.
-        // Named for ps, top and perf (15 characters at most).
-        pthread_setname_np(pthread_self(), fmt::format("rp-worker-{}", index_ % 1000).c_str());
-        auto isolated = pin_this_thread(cores);
-        if (isolated) {
-            isolated = make_this_thread_realtime(realtime_priority);
-        }
-        if (!isolated) {
-            log(LogLevel::error, "worker {}: isolation refused: {}", index_, isolated.error());
-        }
-        done.set_value();
-        // Returns once stop_on_loop has closed everything but the (unreferenced) async handle,
-        // which stays valid until close_loop: a peer may still wake us while it shuts down.
-        uv_run(&loop_, UV_RUN_DEFAULT);
-        finished_.store(true, std::memory_order_release);
-    });
-    isolated_future.wait();  // "ready" means every worker runs where and how it was told to
+    auto started = start_isolated_thread(fmt::format("rp-worker-{}", index_ % 1000),
+                                         std::move(cores), realtime_priority, [this] {
+                                             // Returns once stop_on_loop has closed all but the
+                                             // (unreferenced) async handle, which stays valid
+                                             // until close_loop: a peer may still wake us.
+                                             uv_run(&loop_, UV_RUN_DEFAULT);
+                                             finished_.store(true, std::memory_order_release);
+                                         });
+    thread_ = std::move(started.thread);
+    if (!started.isolated) {
+        log(LogLevel::error, "worker {}: isolation refused: {}", index_, started.isolated.error());
+    }
 }
 
 void Worker::close_loop() {
@@ -215,7 +205,7 @@ void Worker::on_tick(uv_timer_t* timer) {
     const std::int64_t elapsed = std::clamp<std::int64_t>(w.now_ms_ - w.last_tick_ms_, 0, 1000);
     w.last_tick_ms_ = w.now_ms_;
     w.shared_.rates->writer(w.index_).advance(w.now_ms_ / 1000);
-    w.retry_posts();
+    w.peers_.retry();
     w.pick_up_campaigns();
     if (!w.draining_) {  // no new store operations while draining
         w.step(redpacket::Tick{elapsed, true}, nullptr);
@@ -256,35 +246,16 @@ void Worker::publish() {
         logged_in += size;
         set_sizes_[s].store(size, std::memory_order_relaxed);
     }
-    const redpacket::StoreStats st = store_->stats();
-    const StoreCounters sc = handle_->counters();
+    handle_->publish(published_);
     const auto u = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
     using G = Gauge;
     for (const auto& [g, v] : std::to_array<std::pair<Gauge, std::int64_t>>({
-             {G::amount_created, st.created.value}, {G::amount_claimed, st.claimed.value},
-             {G::amount_refunded, st.refunded.value}, {G::amount_outstanding, st.outstanding.value},
-             {G::shake_amount_offered, st.shake_offered.value},
-             {G::shake_amount_issued, st.shake_issued.value},
-             {G::shake_amount_expired, st.shake_expired.value},
-             {G::packets_live, u(st.packets_live)}, {G::shake_queued, u(st.shake_queued)},
-             {G::logged_in, u(logged_in)}, {G::invariant_violations, u(st.invariant_violations)},
-             {G::shake_campaign_done, u(service_->shake_done())},
+             {G::logged_in, u(logged_in)}, {G::shake_campaign_done, u(service_->shake_done())},
              {G::send_campaign_done, u(service_->send_done())},
              {G::output_bytes, u(output_queued_)}, {G::output_bytes_peak, u(output_queued_peak_)},
-             {G::forwarded, u(forwarded_in_flight_)}, {G::forwarded_peak, u(forwarded_peak_)},
-             {G::reply_retry, u(retry_.size())}, {G::reply_retry_peak, u(retry_peak_)},
+             {G::forwarded, u(peers_.in_flight())}, {G::forwarded_peak, u(peers_.in_flight_peak())},
+             {G::reply_retry, u(peers_.refused())}, {G::reply_retry_peak, u(peers_.refused_peak())},
              {G::held_bytes, u(held_tally_.bytes)}, {G::held_bytes_peak, u(held_tally_.peak)},
-             {G::store_round_trips, u(sc.round_trips)}, {G::store_commands, u(sc.commands)},
-             {G::store_moved, u(sc.moved)}, {G::store_ask, u(sc.ask)},
-             {G::store_retries, u(sc.retries)}, {G::store_failures, u(sc.failures)},
-             {G::store_timeouts, u(sc.timeouts)}, {G::store_refusals, u(sc.refusals)},
-             {G::store_short_waits, u(sc.short_waits)},
-             {G::store_shakes_known_empty, u(sc.shakes_known_empty)},
-             {G::store_notices_received, u(sc.notices_received)},
-             {G::store_connects, u(sc.connects)}, {G::store_lease_held, sc.lease_held ? 1 : 0},
-             {G::store_latency_count, u(sc.latency.count)},
-             {G::store_latency_p50, u(sc.latency.p50)}, {G::store_latency_p99, u(sc.latency.p99)},
-             {G::store_masters_short, u(sc.masters_short_of_replicas)},
          })) {
         published_.set(g, v);
     }
@@ -312,8 +283,8 @@ void Worker::check_drain() {
     if (!draining_ || stopping_) {
         return;
     }
-    const bool done = held_.empty() && !outboxes_waiting() && forwarded_in_flight_ == 0 &&
-                      retry_.empty() && output_queued_ == 0 && service_->pending() == 0;
+    const bool done = peers_.idle() && !outboxes_waiting() && output_queued_ == 0 &&
+                      service_->pending() == 0;
     const bool late = now_ms_ >= drain_deadline_ms_;
     if (!drain_reported_ && (done || late)) {
         if (!done) {
@@ -322,7 +293,7 @@ void Worker::check_drain() {
                 "peer replies, {} forwarded requests, {} store operations and {} queued reply "
                 "bytes "
                 "unfinished",
-                index_, held_tally_.bytes, held_.size(), forwarded_in_flight_, service_->pending(),
+                index_, held_tally_.bytes, peers_.held(), peers_.in_flight(), service_->pending(),
                 output_queued_);
         }
         drain_reported_ = true;

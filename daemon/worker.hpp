@@ -31,8 +31,8 @@
 
 #include "connection.hpp"
 #include "events.hpp"
-#include "held_replies.hpp"
 #include "loop_lag.hpp"
+#include "peer_link.hpp"
 #include "redpacket/latency_histogram.hpp"
 #include "redpacket/memory_store.hpp"
 #include "redpacket/rate_counter.hpp"
@@ -150,9 +150,6 @@ private:
     void finish_migration(Connection& conn);
     void adopt(std::unique_ptr<Migration> m);
     void forward(redpacket::Forward& f, Connection* asker);
-    void post_reply(const redpacket::ReplyAddress& to, const redpacket::Reply& reply);
-    void post_or_retry(redpacket::WorkerId to, WorkerMessage&& m);
-    void retry_posts();
 
     Shared& shared_;
     const Config& config_;
@@ -188,13 +185,7 @@ private:
     std::uint64_t shake_restarts_{0};  // and the restarts among them (CampaignBoard)
     std::uint64_t send_restarts_{0};
     SnapshotTask snapshots_;
-    HeldReplies held_;  // answers to forwarded requests, waiting for the journal
-    std::vector<std::pair<redpacket::WorkerId, WorkerMessage>> retry_;  // refused by a full mailbox
-    std::size_t retry_peak_{0};
-    // Requests this worker forwarded and has not had answered: at most max_forwarded, so the
-    // other workers' retry_ queues hold at most (workers - 1) * max_forwarded replies for it.
-    std::uint64_t forwarded_in_flight_{0};
-    std::uint64_t forwarded_peak_{0};
+    PeerLink peers_;  // forwarded requests and the answers to other workers' ones
     std::uint64_t output_queued_{0};  // bytes in this loop's uv_write requests
     std::uint64_t output_queued_peak_{0};
     std::atomic<bool> stop_requested_{false};

@@ -305,7 +305,7 @@ void Worker::send_now(Connection& conn, const protocol::Message& frame) {
 
 void Worker::deliver(const redpacket::ReplyAddress& to, const redpacket::Reply& r) {
     if (to.worker != index_) {
-        post_reply(to, r);  // a request another worker forwarded here
+        peers_.answer(to, r, store_->durable_sequence());  // a request forwarded here
         return;
     }
     Connection* conn = find(to);
@@ -348,9 +348,7 @@ void Worker::notify(const redpacket::Notify& n) {
 
 void Worker::release_held() {
     const std::uint64_t durable = store_->durable_sequence();
-    held_.release(durable, [this](HeldReplies::Entry&& h) {
-        post_or_retry(h.message.to.worker, WorkerMessage{std::move(h.message)});
-    });
+    peers_.release(durable);
     std::erase_if(waiting_, [this](redpacket::ConnectionRef ref) {
         Connection* conn = slots_.find(ref);
         if (conn == nullptr) {

@@ -29,7 +29,7 @@ void Worker::on_message(WorkerMessage&& m) {
                        step(redpacket::ReadPacket{read.packet, token}, nullptr);
                    },
                    [this](PeerReply& reply) {
-                       --forwarded_in_flight_;  // every forwarded request gets one reply
+                       peers_.answered();
                        if (Connection* conn = find(reply.to); conn != nullptr) {
                            send_now(*conn, reply.reply);
                        }
@@ -118,57 +118,14 @@ void Worker::adopt(std::unique_ptr<Migration> m) {
 // --- requests for another worker's SETs ------------------------------------------------------
 
 void Worker::forward(redpacket::Forward& f, Connection* asker) {
-    const bool limited = forwarded_in_flight_ >= limit(shared_.limits.max_forwarded);
-    const redpacket::ReplyAddress from = f.request.reply_to;
-    WorkerMessage m{std::move(f.request)};
-    if (limited || !shared_.mailboxes->post_to(f.worker, std::move(m))) {
-        count(limited ? Event::forward_limited : Event::mailbox_full);
-        if (asker != nullptr && from == address_of(*asker)) {
-            reply(*asker, f.refused);
-        } else {
-            deliver(from, f.refused);
-        }
+    if (peers_.forward(f.worker, f.request, limit(shared_.limits.max_forwarded))) {
         return;
     }
-    ++forwarded_in_flight_;
-    forwarded_peak_ = std::max(forwarded_peak_, forwarded_in_flight_);
-    count(Event::forwarded);
-}
-
-void Worker::post_reply(const redpacket::ReplyAddress& to, const redpacket::Reply& reply) {
-    // A forwarded request's answer is one frame; a claim's waits for its record to be durable.
-    PeerReply message{reply.frame, to};
-    if (reply.hold_until <= store_->durable_sequence()) {
-        post_or_retry(to.worker, WorkerMessage{std::move(message)});
-        return;
+    if (asker != nullptr && f.request.reply_to == address_of(*asker)) {
+        reply(*asker, f.refused);
+    } else {
+        deliver(f.request.reply_to, f.refused);
     }
-    count(Event::held_replies);
-    held_.push(HeldReplies::Entry{reply.hold_until, std::move(message)});
-    release_held();
-}
-
-void Worker::post_or_retry(redpacket::WorkerId to, WorkerMessage&& m) {
-    if (!retry_.empty()) {
-        retry_.emplace_back(to, std::move(m));  // keep order behind earlier refusals
-        retry_peak_ = std::max(retry_peak_, retry_.size());
-        return;
-    }
-    if (!shared_.mailboxes->post_to(to, std::move(m))) {
-        count(Event::mailbox_full);
-        retry_.emplace_back(to, std::move(m));  // post_to() handed it back
-        retry_peak_ = std::max(retry_peak_, retry_.size());
-    }
-}
-
-void Worker::retry_posts() {
-    std::size_t sent = 0;
-    for (; sent < retry_.size(); ++sent) {
-        auto& [to, m] = retry_[sent];
-        if (!shared_.mailboxes->post_to(to, std::move(m))) {
-            break;
-        }
-    }
-    retry_.erase(retry_.begin(), retry_.begin() + static_cast<std::ptrdiff_t>(sent));
 }
 
 }  // namespace redpacketd
