@@ -147,10 +147,10 @@ struct Harness {
     }
 
     void handle(const protocol::Frame& f) {
-        service->step(redpacket::ClientRequest{session, {}, f.message}, kNow, effects);
+        service->step(redpacket::input_of(session, {}, f.message), kNow, effects);
         for (const redpacket::Effect& e : effects) {
             std::get<redpacket::Send>(e).reply.for_each(
-                [this](const protocol::Message& m) { protocol::append(out, m, 1'700'000'000); });
+                [this](const protocol::Response& m) { protocol::append(out, m, 1'700'000'000); });
         }
         effects.clear();
     }

@@ -1,6 +1,7 @@
-// Worker: one event-loop thread. It owns sockets, buffers, timers, its mailbox and the replies
-// held for the journal — and nothing else: the request rules are the library's RequestService
-// and the packets live in a PacketStore (the MemoryStore of the SETs this worker owns).
+// Worker: one event-loop thread. It owns sockets, buffers, timers and its mailbox, and carries
+// out effects — nothing else: the request rules are the library's RequestService, the packets
+// live in a PacketStore (the MemoryStore of the SETs this worker owns), when a connection's
+// replies may leave is its Outbox's business and the traffic to other workers its PeerLink's.
 //
 // A request passes four stages: it arrives (on_read decodes frames), the service decides
 // (RequestService::step appends effects: Send, Forward, Register, Notify, PacketRead), the
@@ -136,7 +137,7 @@ private:
     void write_ready(Connection& conn);
     /// Seals and writes the open batches later completions left this loop iteration.
     void flush_unsealed();
-    void send_now(Connection& conn, const protocol::Message& frame);
+    void send_now(Connection& conn, const protocol::Response& frame);
     void close_connection(Connection& conn, Event reason);
     Connection* find(const redpacket::ReplyAddress& a) noexcept;
     [[nodiscard]] redpacket::ReplyAddress address_of(const Connection& conn) const noexcept;

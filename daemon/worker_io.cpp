@@ -176,7 +176,7 @@ void Worker::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
 }
 
 void Worker::handle_frame(Connection& conn, const protocol::Frame& frame) {
-    step(redpacket::ClientRequest{conn.session, address_of(conn), frame.message}, &conn);
+    step(redpacket::input_of(conn.session, address_of(conn), frame.message), &conn);
 }
 
 void Worker::step(const redpacket::Input& input, Connection* current) {
@@ -298,7 +298,7 @@ void Worker::write_ready(Connection& conn) {
     }
 }
 
-void Worker::send_now(Connection& conn, const protocol::Message& frame) {
+void Worker::send_now(Connection& conn, const protocol::Response& frame) {
     conn.outbox.add(redpacket::Reply{frame}, static_cast<std::uint64_t>(now_ms_ / 1000));
     finish_output(conn);
 }

@@ -34,7 +34,7 @@ struct Migrate {
 
 /// The reply to a PeerRequest, for the asker's connection.
 struct PeerReply {
-    redpacket::protocol::Message reply;
+    redpacket::protocol::Response reply;
     redpacket::ReplyAddress to;
 };
 

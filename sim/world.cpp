@@ -233,7 +233,7 @@ void World::on_bytes(Link& link, std::vector<std::byte>& bytes) {
         if (!link.alive || link.outbox.closing()) {
             break;
         }
-        step(link.worker, ClientRequest{link.session, address(link), m}, &link);
+        step(link.worker, input_of(link.session, address(link), m), &link);
     }
     if (!fed && link.alive) {
         note("link " + std::to_string(link.id) + " sent a frame the decoder refused");

@@ -81,7 +81,7 @@ struct Fixture {
         return s;
     }
     Reply reply(Session& s, const protocol::Message& m, Time now = kNow) {
-        service->step(ClientRequest{s, ReplyAddress{0, 1, 1}, m}, now, output.effects);
+        service->step(input_of(s, ReplyAddress{0, 1, 1}, m), now, output.effects);
         const Send sent = only_effect<Send>(output.effects);
         CHECK(sent.to == ReplyAddress{0, 1, 1});
         return sent.reply;
@@ -497,7 +497,7 @@ struct LaterFixture {
     }
     /// Steps a client request that waits for the store: nothing comes out yet.
     bool waits(Session& s, const protocol::Message& m, ReplyAddress from) {
-        service.step(ClientRequest{s, from, m}, kNow, output.effects);
+        service.step(input_of(s, from, m), kNow, output.effects);
         const bool nothing = output.effects.empty();
         output.effects.clear();
         return nothing;

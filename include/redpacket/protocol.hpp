@@ -337,13 +337,50 @@ using Message =
                  CreateResponse, Claim, ClaimResponse, Query, QueryResponse, Heartbeat,
                  HeartbeatResponse, Proof, ProofResponse, ErrorReply>;
 
+/// A client → server message: a request of either protocol. The service's inputs carry these.
+using Request = std::variant<LoginRequest, ShakeRequest, GrabRequest, AuthLogin, CreatePacket,
+                             Claim, Query, Heartbeat, Proof>;
+/// A server → client message: a response, a notice or an error. The service's replies carry
+/// these.
+using Response = std::variant<LoginResponse, ShakeResponse, PacketNotice, GrabResponse,
+                              AuthLoginResponse, CreateResponse, ClaimResponse, QueryResponse,
+                              HeartbeatResponse, ProofResponse, ErrorReply>;
+
+/// Whether `T` is one of variant `V`'s alternatives.
+template <class T, class V>
+struct IsAlternative;
+template <class T, class... M>
+struct IsAlternative<T, std::variant<M...>> : std::disjunction<std::is_same<T, M>...> {};
+
+/// `m` as a request; nullopt for a server → client message. No allocation.
+[[nodiscard]] inline std::optional<Request> as_request(const Message& m) noexcept {
+    return std::visit(
+        [](const auto& msg) noexcept -> std::optional<Request> {
+            if constexpr (IsAlternative<std::decay_t<decltype(msg)>, Request>::value) {
+                return Request{msg};
+            } else {
+                return std::nullopt;
+            }
+        },
+        m);
+}
+/// A request or a response as a Message (what the codec encodes).
+template <class... M>
+[[nodiscard]] Message to_message(const std::variant<M...>& v) noexcept {
+    return std::visit([](const auto& msg) noexcept { return Message{msg}; }, v);
+}
+
 /// A readable one-line description of a message, e.g. "error{request_id=0, code=7 (overloaded)}"
 /// (for logs, test failures and tools). Allocates.
 [[nodiscard]] std::string describe(const Message& m);
 
-/// The command of the frame that carries `m`.
-[[nodiscard]] inline Command command_of(const Message& m) noexcept {
+/// The command of the frame that carries `m` (a Message, Request or Response).
+template <class... M>
+[[nodiscard]] Command command_of(const std::variant<M...>& m) noexcept {
     return std::visit([](const auto& msg) noexcept { return msg.command; }, m);
+}
+[[nodiscard]] inline Command command_of(const Message& m) noexcept {
+    return command_of<>(m);
 }
 
 /// A decoded frame: the header's time and the message.
@@ -360,9 +397,10 @@ struct Frame {
     return static_cast<std::uint32_t>(p);
 }
 
-/// The request id an extended message carries; 0 for a message without one (the original
-/// protocol's).
-[[nodiscard]] inline std::uint64_t request_id_of(const Message& m) noexcept {
+/// The request id an extended message (a Message, Request or Response) carries; 0 for a message
+/// without one (the original protocol's).
+template <class... M>
+[[nodiscard]] std::uint64_t request_id_of(const std::variant<M...>& m) noexcept {
     return std::visit(
         [](const auto& msg) noexcept -> std::uint64_t {
             if constexpr (requires { msg.request_id; }) {
@@ -373,9 +411,15 @@ struct Frame {
         },
         m);
 }
+/// The same for a message struct or a Message (a struct converts to one).
+[[nodiscard]] inline std::uint64_t request_id_of(const Message& m) noexcept {
+    return request_id_of<>(m);
+}
 
-/// The packet id a message names (a grab's compact one zero-extended); 0 for one naming none.
-[[nodiscard]] inline std::uint64_t packet_of(const Message& m) noexcept {
+/// The packet id a message (a Message, Request or Response) names (a grab's compact one
+/// zero-extended); 0 for one naming none.
+template <class... M>
+[[nodiscard]] std::uint64_t packet_of(const std::variant<M...>& m) noexcept {
     return std::visit(
         [](const auto& msg) noexcept -> std::uint64_t {
             if constexpr (requires { msg.packet; }) {
@@ -385,6 +429,10 @@ struct Frame {
             }
         },
         m);
+}
+/// The same for a message struct or a Message (a struct converts to one).
+[[nodiscard]] inline std::uint64_t packet_of(const Message& m) noexcept {
+    return packet_of<>(m);
 }
 /// The wire value of a claim status (claimed 0 … not_found 4).
 [[nodiscard]] constexpr std::uint32_t to_wire(ClaimStatus s) noexcept {
@@ -411,6 +459,10 @@ struct Frame {
 
 /// Appends the frame of `m` to `out` (may allocate; throws std::bad_alloc).
 void append(std::vector<std::byte>& out, const Message& m, std::uint64_t time);
+/// The same for a response.
+inline void append(std::vector<std::byte>& out, const Response& m, std::uint64_t time) {
+    append(out, to_message(m), time);
+}
 
 // --- decoding ------------------------------------------------------------------------------
 

@@ -113,7 +113,7 @@ struct Session {
 /// login gets its response and then the error). Built in place on the hot path: no frame is
 /// default-constructed.
 struct Reply {
-    protocol::Message frame;  ///< the first frame, when count ≥ 1
+    protocol::Response frame;  ///< the first frame, when count ≥ 1
     std::uint8_t count{0};
     protocol::ErrorCode then_error{protocol::ErrorCode::internal};  ///< count == 2: its code
     bool close{false};            ///< close the connection once the frames have gone out
@@ -123,7 +123,7 @@ struct Reply {
     template <class M>
     explicit Reply(const M& m, std::uint64_t hold = 0) : frame{m}, count{1}, hold_until{hold} {}
     /// Appends a frame: the first, or an error frame for request 0 after it.
-    void add(const protocol::Message& m) noexcept {
+    void add(const protocol::Response& m) noexcept {
         if (count == 0) {
             frame = m;
             count = 1;
@@ -133,35 +133,35 @@ struct Reply {
         }
     }
     /// Frame `i` (< count).
-    [[nodiscard]] protocol::Message at(std::size_t i) const noexcept {
-        return i == 0 ? frame : protocol::Message{protocol::ErrorReply{0, then_error}};
+    [[nodiscard]] protocol::Response at(std::size_t i) const noexcept {
+        return i == 0 ? frame : protocol::Response{protocol::ErrorReply{0, then_error}};
     }
-    /// Calls `fn(const protocol::Message&)` for each frame in order.
+    /// Calls `fn(const protocol::Response&)` for each frame in order.
     template <class Fn>
     void for_each(Fn&& fn) const {
         if (count >= 1) {
             fn(frame);
         }
         if (count == 2) {
-            fn(protocol::Message{protocol::ErrorReply{0, then_error}});
+            fn(protocol::Response{protocol::ErrorReply{0, then_error}});
         }
     }
 };
 /// A request another worker forwarded here: a grab, claim, query or proof, its user and its
 /// asker.
 struct PeerRequest {
-    protocol::Message request;
+    protocol::Request request;
     UserId user{0};
     ReplyAddress reply_to;
 };
 
 // --- inputs ----------------------------------------------------------------------------------
 
-/// A decoded frame of a connection whose replies go to `from`.
+/// A decoded request of a connection whose replies go to `from` (input_of makes it).
 struct ClientRequest {
     Session& session;
     ReplyAddress from;
-    protocol::Message request;
+    protocol::Request request;
 };
 /// The connection `from` cannot go on (its stream failed to decode, or it could not be handed
 /// to its owner): an error frame in its protocol, then the end of it. `protocol_error` counts
@@ -192,6 +192,16 @@ struct Presence {
 };
 using Input = std::variant<ClientRequest, ConnectionFailed, PeerRequest, StoreCompletion, Tick,
                            ReadPacket, Presence>;
+
+/// The input a decoded frame `m` of a connection makes: a ClientRequest, or for a server →
+/// client frame sent by a client a ConnectionFailed (unknown_command, a protocol error).
+[[nodiscard]] inline Input input_of(Session& session, ReplyAddress from,
+                                    const protocol::Message& m) noexcept {
+    if (auto request = protocol::as_request(m)) {
+        return ClientRequest{session, from, *request};
+    }
+    return ConnectionFailed{session, from, protocol::ErrorCode::unknown_command, true};
+}
 
 // --- effects ---------------------------------------------------------------------------------
 
@@ -281,7 +291,7 @@ public:
     /// another worker.
     struct Asked {
         Session* session;  ///< null for a forwarded request
-        const protocol::Message& request;
+        const protocol::Request& request;
         UserId user;
         ReplyAddress asker;
         Effects& out;
@@ -368,9 +378,9 @@ private:
     void route(const Command& row, Asked& a);
     /// The answer to `request` when it cannot be served now (rate limit, no room to forward):
     /// "overloaded", in the request's own protocol (a shake's names `user`).
-    [[nodiscard]] static Reply overloaded(const protocol::Message& request, UserId user);
+    [[nodiscard]] static Reply overloaded(const protocol::Request& request, UserId user);
     /// The answer to a request for a packet whose id names no SET of the layout.
-    [[nodiscard]] Reply beyond_sets(const protocol::Message& request);
+    [[nodiscard]] Reply beyond_sets(const protocol::Request& request);
     /// A connection-level error: an error frame (unless the session speaks the original
     /// protocol, whose client knows none) and, with `close`, the end of the connection.
     [[nodiscard]] Reply error(const Session& session, std::uint64_t request_id,

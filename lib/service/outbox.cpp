@@ -22,7 +22,7 @@ void Outbox::add(const Reply& reply, std::uint64_t now_s) {
     if (open_.close || closed_) {
         return;  // the connection ends with an earlier reply
     }
-    reply.for_each([&](const protocol::Message& m) { protocol::append(open_.bytes, m, now_s); });
+    reply.for_each([&](const protocol::Response& m) { protocol::append(open_.bytes, m, now_s); });
     open_.hold = std::max(open_.hold, reply.hold_until);
     open_.close = reply.close;
 }

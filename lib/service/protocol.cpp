@@ -163,6 +163,16 @@ constexpr std::size_t largest_frame(std::index_sequence<I...>) noexcept {
 static_assert(layouts_match_frame_sizes(kAlternatives));
 static_assert(largest_frame(kAlternatives) == kMaxKnownFrame);
 static_assert(kMaxKnownFrame <= kDefaultMaxFrame);
+// Request and Response split Message: every message is exactly one of the two.
+template <std::size_t... I>
+constexpr bool requests_and_responses_split(std::index_sequence<I...>) noexcept {
+    return ((IsAlternative<Alternative<I>, Request>::value !=
+             IsAlternative<Alternative<I>, Response>::value) &&
+            ...);
+}
+static_assert(requests_and_responses_split(kAlternatives));
+static_assert(std::variant_size_v<Request> + std::variant_size_v<Response> ==
+              std::variant_size_v<Message>);
 
 template <class T>
 void read_message(const std::byte* p, Message& out) noexcept {

@@ -21,7 +21,7 @@ constexpr std::array<std::string_view, kServiceEventCount> kServiceEventNames = 
     "refunds",        "journal_refusals", "claim_claimed",    "claim_already_claimed",
     "claim_sold_out", "claim_expired",    "claim_not_found",  "claim_not_allowed"};
 
-bool valid_proof_part(const protocol::Message& m) noexcept {
+bool valid_proof_part(const protocol::Request& m) noexcept {
     const auto part = std::get<protocol::Proof>(m).part;
     return part == protocol::kProofCommitment || part == protocol::kProofSeed;
 }
@@ -41,7 +41,8 @@ enum class Routing : std::uint8_t {
 /// One request command: the rules every request of it passes before its handler, in order —
 /// a login (unless a login), its event counted, the rate limit (refused "overloaded", with
 /// `overload_event` counted), its fields checked (`valid`; refused malformed_frame), routed —
-/// then the handler. A command with no row (a server-to-client frame) closes the connection.
+/// then the handler. One row per protocol::Request alternative, in its order (checked below),
+/// so every request has exactly one row and finding it is an index.
 struct RequestService::Command {
     protocol::Command code;
     bool needs_login{true};
@@ -49,12 +50,14 @@ struct RequestService::Command {
     Routing routing{Routing::connection};
     std::optional<ServiceEvent> counted;
     std::optional<ServiceEvent> overload_event;
-    bool (*valid)(const protocol::Message&) noexcept {nullptr};
+    bool (*valid)(const protocol::Request&) noexcept {nullptr};
     void (RequestService::*handler)(Asked&);
 
-    /// The row of `code`, or nullptr.
-    static const Command* find(protocol::Command code) noexcept;
-    static const std::array<Command, 9> kAll;
+    static const std::array<Command, std::variant_size_v<protocol::Request>> kAll;
+    /// The row of `request`.
+    static const Command& of(const protocol::Request& request) noexcept {
+        return kAll[request.index()];
+    }
 };
 
 using Row = RequestService::Command;
@@ -63,37 +66,29 @@ constexpr auto kConn = Routing::connection;
 constexpr auto kPacket = Routing::packet;
 constexpr std::optional<ServiceEvent> kNone{};
 // clang-format off
-const std::array<Row, 9> Row::kAll{{
+constexpr std::array<Row, std::variant_size_v<protocol::Request>> Row::kAll{{
 //   code                               login  limit  routed   counted             refusal counts        check              handler
     {protocol::Command::login_request,  false, false, kConn,   kNone,              kNone,                nullptr,           &RequestService::login},
-    {protocol::Command::auth_login,     false, false, kConn,   kNone,              kNone,                nullptr,           &RequestService::auth_login},
-    {protocol::Command::heartbeat,      false, true,  kConn,   E::heartbeats,      kNone,                nullptr,           &RequestService::heartbeat},
     {protocol::Command::shake_request,  true,  true,  kConn,   E::shake_requests,  E::shake_overloaded,  nullptr,           &RequestService::shake},
-    {protocol::Command::create_packet,  true,  true,  kConn,   E::creates,         kNone,                nullptr,           &RequestService::create},
     {protocol::Command::grab_request,   true,  true,  kPacket, E::grabs,           kNone,                nullptr,           &RequestService::grab},
+    {protocol::Command::auth_login,     false, false, kConn,   kNone,              kNone,                nullptr,           &RequestService::auth_login},
+    {protocol::Command::create_packet,  true,  true,  kConn,   E::creates,         kNone,                nullptr,           &RequestService::create},
     {protocol::Command::claim,          true,  true,  kPacket, E::claims,          kNone,                nullptr,           &RequestService::claim},
     {protocol::Command::query,          true,  true,  kPacket, E::queries,         kNone,                nullptr,           &RequestService::query},
+    {protocol::Command::heartbeat,      false, true,  kConn,   E::heartbeats,      kNone,                nullptr,           &RequestService::heartbeat},
     {protocol::Command::proof,          true,  true,  kPacket, E::proofs,          kNone,                &valid_proof_part, &RequestService::proof},
 }};
 // clang-format on
 
 namespace {
-/// kAll by command code (codes are below 32).
-const auto kRowByCode = [] {
-    std::array<const Row*, 32> index{};
-    for (const Row& row : Row::kAll) {
-        REDPACKET_ASSERT(static_cast<std::size_t>(row.code) < index.size());
-        REDPACKET_ASSERT(index[static_cast<std::size_t>(row.code)] == nullptr);
-        index[static_cast<std::size_t>(row.code)] = &row;
-    }
-    return index;
-}();
-}  // namespace
-
-const Row* Row::find(protocol::Command code) noexcept {
-    const auto i = static_cast<std::size_t>(code);
-    return i < kRowByCode.size() ? kRowByCode[i] : nullptr;
+template <std::size_t... I>
+constexpr bool rows_follow_requests(std::index_sequence<I...>) {
+    return ((Row::kAll[I].code == std::variant_alternative_t<I, protocol::Request>::command) &&
+            ...);
 }
+static_assert(rows_follow_requests(std::make_index_sequence<Row::kAll.size()>{}),
+              "one row per protocol::Request alternative, in its order");
+}  // namespace
 
 // --- the step --------------------------------------------------------------------------------
 
@@ -134,13 +129,10 @@ void RequestService::step(const Input& input, Time now, Effects& out) {
 
 void RequestService::on_request(const ClientRequest& in, Effects& out) {
     Session& session = in.session;
-    const Command* row = Command::find(protocol::command_of(in.request));
-    if (row == nullptr || (row->needs_login && !session.logged_in)) {
-        // A server-to-client frame sent by a client, or a request before the login.
+    const Command* row = &Command::of(in.request);
+    if (row->needs_login && !session.logged_in) {
         count(ServiceEvent::protocol_errors);
-        const auto code = row == nullptr ? protocol::ErrorCode::unknown_command
-                                         : protocol::ErrorCode::not_logged_in;
-        out.push_back(Send{in.from, error(session, 0, code, true)});
+        out.push_back(Send{in.from, error(session, 0, protocol::ErrorCode::not_logged_in, true)});
         return;
     }
     if (row->counted) {
@@ -183,9 +175,9 @@ void RequestService::route(const Command& row, Asked& a) {
 }
 
 void RequestService::on_peer(const PeerRequest& in, Effects& out) {
-    const Command* row = Command::find(protocol::command_of(in.request));
+    const Command* row = &Command::of(in.request);
     // Only a request routed by its packet is forwarded, and only to the SET's owner.
-    REDPACKET_ASSERT(row != nullptr && row->routing == Routing::packet);
+    REDPACKET_ASSERT(row->routing == Routing::packet);
     REDPACKET_ASSERT(store_.serves(packet_shard(PacketId{protocol::packet_of(in.request)})));
     Asked a{nullptr, in.request, in.user, in.reply_to, out};
     (this->*row->handler)(a);

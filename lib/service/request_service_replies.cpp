@@ -28,7 +28,7 @@ bool seed_revealable(const PacketInfo& info) noexcept {
 
 // --- refusals before the store is asked ------------------------------------------------------
 
-Reply RequestService::overloaded(const protocol::Message& request, UserId user) {
+Reply RequestService::overloaded(const protocol::Request& request, UserId user) {
     if (const auto* g = std::get_if<protocol::GrabRequest>(&request)) {
         return Reply{protocol::GrabResponse{g->packet, 0}};
     }
@@ -40,7 +40,7 @@ Reply RequestService::overloaded(const protocol::Message& request, UserId user) 
         protocol::ErrorReply{protocol::request_id_of(request), protocol::ErrorCode::overloaded}};
 }
 
-Reply RequestService::beyond_sets(const protocol::Message& request) {
+Reply RequestService::beyond_sets(const protocol::Request& request) {
     if (const auto* g = std::get_if<protocol::GrabRequest>(&request)) {
         count(ServiceEvent::grab_misses);
         count(ServiceEvent::claim_not_found);

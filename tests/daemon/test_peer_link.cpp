@@ -41,7 +41,7 @@ const redpacket::ReplyAddress kAsker{1, 7, 3};
 
 TEST_CASE("a peer link forwards at most max_in_flight unanswered requests", "[peer_link]") {
     Link l{64};
-    redpacket::PeerRequest request{protocol::Message{protocol::Claim{1, 42}}, 9, {0, 1, 1}};
+    redpacket::PeerRequest request{protocol::Claim{1, 42}, 9, {0, 1, 1}};
     CHECK(l.link.forward(1, request, 2));
     CHECK(l.link.forward(1, request, 2));
     CHECK_FALSE(l.link.forward(1, request, 2));  // two are out
@@ -59,7 +59,7 @@ TEST_CASE("a peer link forwards at most max_in_flight unanswered requests", "[pe
 
 TEST_CASE("a forward a full mailbox refuses is counted and handed back", "[peer_link]") {
     Link l{2};
-    redpacket::PeerRequest request{protocol::Message{protocol::Claim{5, 42}}, 9, {0, 1, 1}};
+    redpacket::PeerRequest request{protocol::Claim{5, 42}, 9, {0, 1, 1}};
     CHECK(l.link.forward(1, request, 100));
     CHECK(l.link.forward(1, request, 100));
     CHECK_FALSE(l.link.forward(1, request, 100));
