@@ -1,8 +1,14 @@
 // How late a worker's loop runs, per second: the lateness of its 10 ms tick timer (a timer is
 // late when the thread was not running — preempted — or busy in a long callback) and the
-// longest loop iteration's work (its callbacks, without the wait for events, from libuv's
-// idle-time metric), an upper bound of the longest callback. Maxima of the last complete
-// second, published with the other per-worker statistics for /stats and /metrics.
+// longest loop iteration's work, an upper bound of the longest callback. Maxima of the last
+// complete second, published with the other per-worker statistics for /stats and /metrics.
+//
+// An iteration's work is what runs before its wait for events (from the last check phase to
+// the prepare phase: timers, closes) plus what runs after it (from the first callback of an
+// event the wait returned to the check phase). The worker stamps that first callback itself
+// (`woke`) instead of asking libuv for its idle time: UV_METRICS_IDLE_TIME makes every wait a
+// non-blocking epoll_wait first and takes a mutex three times per iteration, a syscall per
+// paced request that redpacket-echo does not make (docs/perf/paced-profile-2026-12-07.md).
 #pragma once
 
 #include <algorithm>
@@ -28,15 +34,24 @@ public:
         }
         last_tick_ns_ = now_ns;
     }
-    /// An iteration's check phase at `now_ns`, with the loop's idle time so far.
-    void on_check(std::uint64_t now_ns, std::uint64_t idle_ns) noexcept {
+    /// The loop is about to wait for events (its prepare phase) at `now_ns`.
+    void before_wait(std::uint64_t now_ns) noexcept { wait_ns_ = now_ns; }
+    /// A callback of an event the wait returned started at `now_ns`; the iteration's first
+    /// one counts.
+    void woke(std::uint64_t now_ns) noexcept {
+        if (woke_ns_ == 0) {
+            woke_ns_ = now_ns;
+        }
+    }
+    /// An iteration's check phase at `now_ns`.
+    void on_check(std::uint64_t now_ns) noexcept {
         if (last_check_ns_ != 0) {
-            const std::uint64_t span = now_ns - last_check_ns_;
-            const std::uint64_t idle = idle_ns - last_idle_ns_;
-            iteration_ns_ = std::max(iteration_ns_, span > idle ? span - idle : 0);
+            const std::uint64_t before = wait_ns_ > last_check_ns_ ? wait_ns_ - last_check_ns_ : 0;
+            const std::uint64_t after = woke_ns_ != 0 && now_ns > woke_ns_ ? now_ns - woke_ns_ : 0;
+            iteration_ns_ = std::max(iteration_ns_, before + after);
         }
         last_check_ns_ = now_ns;
-        last_idle_ns_ = idle_ns;
+        woke_ns_ = 0;
     }
     /// At a new `second`: publishes the one that ended and starts over.
     void roll(std::int64_t second, PublishedLoopLag& out) noexcept {
@@ -57,7 +72,8 @@ private:
     std::int64_t second_{0};
     std::uint64_t last_tick_ns_{0};
     std::uint64_t last_check_ns_{0};
-    std::uint64_t last_idle_ns_{0};
+    std::uint64_t wait_ns_{0};
+    std::uint64_t woke_ns_{0};
     std::uint64_t tick_late_ns_{0};
     std::uint64_t iteration_ns_{0};
 };

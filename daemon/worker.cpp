@@ -50,7 +50,6 @@ Worker::Worker(Shared& shared, std::uint32_t index)
       peers_{*shared.mailboxes, [this](Event e) { count(e); }},
       set_sizes_{std::make_unique<std::atomic<std::uint64_t>[]>(shared.config.sets)} {
     check_uv(uv_loop_init(&loop_), "uv_loop_init");
-    check_uv(uv_loop_configure(&loop_, UV_METRICS_IDLE_TIME), "uv_loop_configure");  // LoopLag
     loop_.data = this;
     check_uv(uv_async_init(&loop_, &async_, &Worker::on_async), "uv_async_init");
     async_.data = this;
@@ -64,9 +63,16 @@ Worker::Worker(Shared& shared, std::uint32_t index)
                             [](uv_check_t* h) {
                                 auto* w = static_cast<Worker*>(h->data);
                                 w->flush_unsealed();
-                                w->lag_.on_check(uv_hrtime(), uv_metrics_idle_time(&w->loop_));
+                                w->lag_.on_check(uv_hrtime());
                             }),
              "uv_check_start");
+    check_uv(uv_prepare_init(&loop_, &wait_prepare_), "uv_prepare_init");
+    wait_prepare_.data = this;
+    check_uv(uv_prepare_start(&wait_prepare_,
+                              [](uv_prepare_t* h) {
+                                  static_cast<Worker*>(h->data)->lag_.before_wait(uv_hrtime());
+                              }),
+             "uv_prepare_start");
     for (redpacket::ShardId s = 0; s < config_.sets; ++s) {
         set_sizes_[s].store(0, std::memory_order_relaxed);
     }
@@ -106,6 +112,7 @@ void Worker::open_store() {
         service_config(config_), *store_, *shared_.registry, index_, service_events_);
     // A later completion is the service's next input.
     store_->set_sink([this](redpacket::StoreCompletion&& done) {
+        lag_.woke(uv_hrtime());
         refresh_clock();
         step(std::move(done), nullptr);
     });
@@ -185,6 +192,7 @@ void Worker::refresh_clock() noexcept {
 
 void Worker::on_async(uv_async_t* handle) {
     Worker& w = *static_cast<Worker*>(handle->data);
+    w.lag_.woke(uv_hrtime());
     w.refresh_clock();
     if (w.stop_requested_.load() && !w.draining_ && !w.stopping_) {
         w.begin_drain();
@@ -316,6 +324,7 @@ void Worker::stop_on_loop() {
     uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&wait_prepare_), nullptr);
     // The store's own handles (a remote store's connections and timers) go too, and the
     // journal is written and synced (its batch callbacks still find the async handle open).
     if (handle_) {

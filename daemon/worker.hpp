@@ -163,6 +163,7 @@ private:
     uv_timer_t tick_{};
     uv_timer_t sweep_{};
     uv_check_t flush_check_{};  // writes the replies later completions left in this iteration
+    uv_prepare_t wait_prepare_{};  // stamps the start of each wait for events (LoopLag)
     std::vector<redpacket::ConnectionRef> unsealed_;  // connections with such replies
     std::vector<redpacket::ConnectionRef> waiting_;   // connections whose outbox waits
     redpacket::HeldTally held_tally_;                 // their waiting bytes

@@ -52,6 +52,7 @@ redpacket::ReplyAddress Worker::address_of(const Connection& conn) const noexcep
 
 void Worker::on_connection(uv_stream_t* server, int status) {
     Worker& w = *static_cast<Worker*>(server->data);
+    w.lag_.woke(uv_hrtime());
     w.refresh_clock();
     if (status != 0) {
         log(LogLevel::warn, "worker {}: accept: {}", w.index_, uv_err_name(status));
@@ -141,6 +142,7 @@ void Worker::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     }
     w.refresh_clock();
     const std::uint64_t started = uv_hrtime();
+    w.lag_.woke(started);
     w.count(Event::bytes_in, static_cast<std::uint64_t>(nread));
     if (conn.session.logged_in) {
         conn.deadline_ms = w.now_ms_ + limit(w.shared_.limits.idle_timeout_ms);
