@@ -47,13 +47,17 @@ def totals(path):
 
 def top_functions(path, requests):
     """[(Ir per request inclusive, function)] from callgrind_annotate --inclusive=yes."""
-    out = subprocess.run(["callgrind_annotate", "--inclusive=yes", f"--threshold=99",
+    out = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=99",
                           path], capture_output=True, text=True).stdout
     rows = []
     for line in out.splitlines():
-        m = re.match(r"\s*([\d,]+)\s+\([\s\d.]+%\)\s+(\S.*)", line)
+        m = re.match(r"\s*([\d,]+)\s+\(", line)
         if m and "PROGRAM TOTALS" not in line:
-            rows.append((int(m.group(1).replace(",", "")) / requests, m.group(2).strip()))
+            # The function is the last column: "file:function [object]".
+            name = re.split(r"\s{2,}", line.strip())[-1]
+            name = re.sub(r"^(\?\?\?|\S*?):", "", name, count=1)
+            name = re.sub(r"\((?!anonymous).*$", "", name)  # no argument lists
+            rows.append((int(m.group(1).replace(",", "")) / requests, name[:120]))
     return rows[:TOP]
 
 

@@ -87,11 +87,6 @@ private:
         std::vector<std::byte> bytes;
         std::uint64_t hold{0};
         bool close{false};
-        void clear() noexcept {  // empty, keeping the buffer
-            bytes.clear();
-            hold = 0;
-            close = false;
-        }
     };
     void hold_bytes(std::int64_t delta) noexcept;
 

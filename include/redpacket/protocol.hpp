@@ -460,9 +460,7 @@ template <class... M>
 /// Appends the frame of `m` to `out` (may allocate; throws std::bad_alloc).
 void append(std::vector<std::byte>& out, const Message& m, std::uint64_t time);
 /// The same for a response.
-inline void append(std::vector<std::byte>& out, const Response& m, std::uint64_t time) {
-    append(out, to_message(m), time);
-}
+void append(std::vector<std::byte>& out, const Response& m, std::uint64_t time);
 
 // --- decoding ------------------------------------------------------------------------------
 

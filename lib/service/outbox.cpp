@@ -38,24 +38,22 @@ Outbox::Sealed Outbox::seal(std::uint64_t durable, std::uint64_t cap) {
     if (!has_open()) {
         return Sealed::empty;
     }
-    const bool ready = sealed_.empty() && open_.hold <= durable;
-    if (!ready && waiting_bytes_ + open_.bytes.size() > cap) {
+    Batch batch = std::exchange(open_, Batch{});
+    const bool ready = sealed_.empty() && batch.hold <= durable;
+    if (!ready && waiting_bytes_ + batch.bytes.size() > cap) {
         // Replies held for the journal count against the output cap like replies queued to a
         // slow reader: a client that keeps asking while its earlier answers wait is closed,
         // not buffered without bound.
-        open_.clear();
         return Sealed::refused;
     }
-    closed_ = closed_ || open_.close;
+    closed_ = closed_ || batch.close;
     if (ready) {  // leaves with the next take_ready, before anything sealed after it
-        // Copied, so the open batch keeps its buffer: no allocation per request.
-        ready_.insert(ready_.end(), open_.bytes.begin(), open_.bytes.end());
-        ready_close_ = open_.close;
-        open_.clear();
+        ready_.insert(ready_.end(), batch.bytes.begin(), batch.bytes.end());
+        ready_close_ = batch.close;
         return Sealed::ready;
     }
-    hold_bytes(static_cast<std::int64_t>(open_.bytes.size()));
-    sealed_.push_back(std::exchange(open_, Batch{}));
+    hold_bytes(static_cast<std::int64_t>(batch.bytes.size()));
+    sealed_.push_back(std::move(batch));
     return Sealed::waiting;
 }
 

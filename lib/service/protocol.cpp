@@ -354,7 +354,11 @@ std::optional<PacketState> packet_state_from_wire(std::uint32_t v) noexcept {
 
 // --- codec -----------------------------------------------------------------------------------
 
-std::size_t encode(const Message& m, std::uint64_t time, std::span<std::byte> out) noexcept {
+namespace {
+
+// Message and Response are variants of the same structs: one encoder for both.
+template <class V>
+std::size_t encode_variant(const V& m, std::uint64_t time, std::span<std::byte> out) noexcept {
     return std::visit(
         [&]<class T>(const T& msg) noexcept -> std::size_t {
             constexpr std::size_t size = layout_size<T>();
@@ -371,11 +375,26 @@ std::size_t encode(const Message& m, std::uint64_t time, std::span<std::byte> ou
         m);
 }
 
-void append(std::vector<std::byte>& out, const Message& m, std::uint64_t time) {
+template <class V>
+void append_variant(std::vector<std::byte>& out, const V& m, std::uint64_t time) {
     const std::size_t at = out.size();
     out.resize(at + frame_size(command_of(m)).value_or(0));
-    [[maybe_unused]] const std::size_t written = encode(m, time, std::span{out}.subspan(at));
+    [[maybe_unused]] const std::size_t written = encode_variant(m, time, std::span{out}.subspan(at));
     REDPACKET_ASSERT(written == out.size() - at);
+}
+
+}  // namespace
+
+std::size_t encode(const Message& m, std::uint64_t time, std::span<std::byte> out) noexcept {
+    return encode_variant(m, time, out);
+}
+
+void append(std::vector<std::byte>& out, const Message& m, std::uint64_t time) {
+    append_variant(out, m, time);
+}
+
+void append(std::vector<std::byte>& out, const Response& m, std::uint64_t time) {
+    append_variant(out, m, time);
 }
 
 DecodeResult decode(std::span<const std::byte> in, std::size_t max_frame) noexcept {
