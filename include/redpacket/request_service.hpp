@@ -197,10 +197,15 @@ using Input = std::variant<ClientRequest, ConnectionFailed, PeerRequest, StoreCo
 /// client frame sent by a client a ConnectionFailed (unknown_command, a protocol error).
 [[nodiscard]] inline Input input_of(Session& session, ReplyAddress from,
                                     const protocol::Message& m) noexcept {
-    if (auto request = protocol::as_request(m)) {
-        return ClientRequest{session, from, *request};
-    }
-    return ConnectionFailed{session, from, protocol::ErrorCode::unknown_command, true};
+    return std::visit(
+        [&]<class T>(const T& msg) noexcept -> Input {
+            if constexpr (protocol::IsAlternative<T, protocol::Request>::value) {
+                return ClientRequest{session, from, protocol::Request{std::in_place_type<T>, msg}};
+            } else {
+                return ConnectionFailed{session, from, protocol::ErrorCode::unknown_command, true};
+            }
+        },
+        m);
 }
 
 // --- effects ---------------------------------------------------------------------------------
