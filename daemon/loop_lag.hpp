@@ -1,11 +1,13 @@
 // How late a worker's loop runs, per second: the lateness of its 10 ms tick timer (a timer is
 // late when the thread was not running — preempted — or busy in a long callback) and the
-// longest loop iteration's work, an upper bound of the longest callback. Maxima of the last
-// complete second, published with the other per-worker statistics for /stats and /metrics.
+// longest loop iteration's work. Maxima of the last complete second, published with the other
+// per-worker statistics for /stats and /metrics.
 //
 // An iteration's work is what runs before its wait for events (from the last check phase to
-// the prepare phase: timers, closes) plus what runs after it (from the first callback of an
-// event the wait returned to the check phase). The worker stamps that first callback itself
+// the prepare phase: timers, closes) plus what runs after it (from the first of the worker's
+// own callbacks — a read, an accept, the mailbox, a store completion — to the check phase).
+// Work done after the wait before any of those (libuv finishing a queued write, a remote
+// store's client parsing a reply) is not counted. The worker stamps that first callback itself
 // (`woke`) instead of asking libuv for its idle time: UV_METRICS_IDLE_TIME makes every wait a
 // non-blocking epoll_wait first and takes a mutex three times per iteration, a syscall per
 // paced request that redpacket-echo does not make (docs/perf/paced-profile-2026-12-07.md).
@@ -34,8 +36,13 @@ public:
         }
         last_tick_ns_ = now_ns;
     }
-    /// The loop is about to wait for events (its prepare phase) at `now_ns`.
-    void before_wait(std::uint64_t now_ns) noexcept { wait_ns_ = now_ns; }
+    /// The loop is about to wait for events (its prepare phase) at `now_ns`. A callback stamped
+    /// before it (a timer's, e.g. a remote store's deadline completing an operation) ran before
+    /// the wait and is counted there.
+    void before_wait(std::uint64_t now_ns) noexcept {
+        wait_ns_ = now_ns;
+        woke_ns_ = 0;
+    }
     /// A callback of an event the wait returned started at `now_ns`; the iteration's first
     /// one counts.
     void woke(std::uint64_t now_ns) noexcept {

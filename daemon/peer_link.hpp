@@ -3,8 +3,9 @@
 //   - Forwarded requests: at most `max_in_flight` unanswered, so the answers the other workers
 //     may have to keep for this one (below) stay bounded: (workers - 1) × max_forwarded.
 //   - Answers to requests forwarded here: one that reports money the journal has not made
-//     durable yet is held until it has, in arrival order (release stops at the first that must
-//     still wait, so the answers to one asker never overtake each other).
+//     durable yet is held until it has; held answers leave in arrival order (release stops at
+//     the first that must still wait). An answer with nothing to wait for is posted at once,
+//     and may overtake held ones (a query's answer overtaking a claim's).
 //   - A full mailbox refuses a post: an answer is kept and posted again on `retry` (each tick),
 //     in order, and every later answer queues behind it; nothing is dropped. A forwarded
 //     request is not kept: the caller answers its asker "overloaded".

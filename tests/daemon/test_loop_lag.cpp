@@ -31,6 +31,19 @@ TEST_CASE("an iteration's work leaves out its wait for events", "[loop_lag]") {
     CHECK(out.iteration_max_us.load() == 1'000);
 }
 
+TEST_CASE("a callback before the wait does not count the wait as work", "[loop_lag]") {
+    redpacketd::LoopLag lag;
+    redpacketd::PublishedLoopLag out;
+    lag.roll(1, out);
+    lag.on_check(100 * kMs);
+    // A timer completes a store operation (1 ms), then the loop waits 200 ms for nothing.
+    lag.woke(100 * kMs);
+    lag.before_wait(101 * kMs);
+    lag.on_check(301 * kMs);
+    lag.roll(2, out);
+    CHECK(out.iteration_max_us.load() == 1'000);
+}
+
 TEST_CASE("a late tick is the time past its period", "[loop_lag]") {
     redpacketd::LoopLag lag;
     redpacketd::PublishedLoopLag out;
