@@ -352,24 +352,6 @@ struct IsAlternative;
 template <class T, class... M>
 struct IsAlternative<T, std::variant<M...>> : std::disjunction<std::is_same<T, M>...> {};
 
-/// `m` as a request; nullopt for a server → client message. No allocation.
-[[nodiscard]] inline std::optional<Request> as_request(const Message& m) noexcept {
-    return std::visit(
-        [](const auto& msg) noexcept -> std::optional<Request> {
-            if constexpr (IsAlternative<std::decay_t<decltype(msg)>, Request>::value) {
-                return Request{msg};
-            } else {
-                return std::nullopt;
-            }
-        },
-        m);
-}
-/// A request or a response as a Message (what the codec encodes).
-template <class... M>
-[[nodiscard]] Message to_message(const std::variant<M...>& v) noexcept {
-    return std::visit([](const auto& msg) noexcept { return Message{msg}; }, v);
-}
-
 /// A readable one-line description of a message, e.g. "error{request_id=0, code=7 (overloaded)}"
 /// (for logs, test failures and tools). Allocates.
 [[nodiscard]] std::string describe(const Message& m);
