@@ -18,10 +18,11 @@ for option in "$@"; do
         # --experiment: also what bench/experiments and the demo need (python3 for the scripts,
         # gnuplot for the plots, taskset from util-linux for pinning).
         --experiment) packages+=(python3 gnuplot-nox util-linux) ;;
-        # --tests: what only the tests use: Redis (the cluster tests), help2man and man-db (man pages),
+        # --tests: what only the tests use: Redis (the cluster tests), nftables (the partition
+        # tests' rules on 127.0.0.x), help2man and man-db (man pages),
         # dpkg-dev, file and lintian (the .deb packages and their check), systemd
         # (systemd-analyze verify), prometheus (promtool), chromium (the dashboard page).
-        --tests) packages+=(redis-server help2man man-db dpkg-dev file lintian systemd
+        --tests) packages+=(redis-server nftables help2man man-db dpkg-dev file lintian systemd
                             prometheus chromium) ;;
         # --fuzz: clang 19 and its libFuzzer/sanitizer runtimes (tests/fuzz, preset fuzz).
         --fuzz) packages+=(clang-19 libclang-rt-19-dev) ;;

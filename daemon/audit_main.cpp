@@ -142,7 +142,9 @@ int audit_redis(const std::string& nodes, const std::string& prefix, std::uint32
     uv_loop_init(&loop);
     std::optional<std::expected<redpacket::redis::ClusterAuditReport, std::string>> outcome;
     {
-        redpacket::redis::ClusterClient client{&loop, redpacket::redis::ClusterOptions{*seeds}};
+        redpacket::redis::ClusterOptions options;
+        options.seeds = *seeds;
+        redpacket::redis::ClusterClient client{&loop, options};
         client.start([&](std::expected<void, std::string> started) {
             if (!started) {
                 outcome = std::unexpected(started.error());

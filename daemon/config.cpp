@@ -236,6 +236,29 @@ Stored check_orderings(const Config& c) {
     return {};
 }
 
+Stored check_store(const Config& c) {
+    if (c.store != "memory" && c.store != "redis-cluster") {
+        return std::unexpected(fmt::format(
+            "\"store\" must be memory or redis-cluster, got \"{}\"", c.store));
+    }
+    if (c.store == "redis-cluster") {
+        if (auto nodes = redpacket::parse_host_port_list(c.redis_nodes); !nodes) {
+            return std::unexpected("\"redis_nodes\": " + nodes.error());
+        }
+        if (!c.redis_source_address.empty() &&
+            !redpacket::parse_ipv4_host(c.redis_source_address)) {
+            return std::unexpected(fmt::format(
+                "\"redis_source_address\" must be an IPv4 address, got \"{}\"",
+                c.redis_source_address));
+        }
+        if (!c.journal_dir.empty()) {
+            return std::unexpected("\"journal_dir\" must be empty with store redis-cluster: "
+                                   "the daemon then keeps no packet state of its own");
+        }
+    }
+    return {};
+}
+
 Stored check_modes(const Config& c) {
     if (!redpacket::parse_fsync_policy(c.journal_fsync)) {
         return std::unexpected(fmt::format(
@@ -270,18 +293,8 @@ Stored check_modes(const Config& c) {
             "made with it (give --auth-secret-file or $REDPACKETD_AUTH_SECRET), or set "
             "\"compat_mode\" to true to accept the 2017 protocol's login without a token");
     }
-    if (c.store != "memory" && c.store != "redis-cluster") {
-        return std::unexpected(fmt::format(
-            "\"store\" must be memory or redis-cluster, got \"{}\"", c.store));
-    }
-    if (c.store == "redis-cluster") {
-        if (auto nodes = redpacket::parse_host_port_list(c.redis_nodes); !nodes) {
-            return std::unexpected("\"redis_nodes\": " + nodes.error());
-        }
-        if (!c.journal_dir.empty()) {
-            return std::unexpected("\"journal_dir\" must be empty with store redis-cluster: "
-                                   "the daemon then keeps no packet state of its own");
-        }
+    if (auto store = check_store(c); !store) {
+        return store;
     }
     if (c.admin_token.empty() && !redpacket::is_loopback_host(c.admin_host)) {
         return std::unexpected(fmt::format(

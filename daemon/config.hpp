@@ -83,6 +83,7 @@ struct Config {
     std::string store{"memory"};
     std::string redis_nodes;                  ///< seed nodes, "host:port,host:port"
     std::string redis_prefix{"rp"};           ///< key prefix (several services can share a cluster)
+    std::string redis_source_address;         ///< local IPv4 address to reach Redis from; "" = any
     std::uint32_t redis_timeout_ms{2000};     ///< deadline of one store operation, retries included
     std::uint32_t redis_wait_replicas{1};     ///< replicas a write must reach before money replies
     bool redis_wait_all_replicas{true};       ///< and for every replica its master has

@@ -159,6 +159,8 @@ inline constexpr auto kFields = std::to_array<Field>({
     {"redis_nodes", at<&Config::redis_nodes>, restart,
      "Redis Cluster seed nodes: host:port,host:port"},
     {"redis_prefix", at<&Config::redis_prefix>, restart, "prefix of every Redis key"},
+    {"redis_source_address", at<&Config::redis_source_address>, restart,
+     "local IPv4 address the connections to Redis leave from; empty = the kernel's choice"},
     {"redis_timeout_ms", at<&Config::redis_timeout_ms>, restart,
      "deadline of one store operation, retries included", 10, 60'000},
     {"redis_wait_replicas", at<&Config::redis_wait_replicas>, restart,

@@ -23,6 +23,7 @@
 #include "redpacket/rate_counter.hpp"
 #include "redpacket/sharded_connection_set.hpp"
 #include "redpacket/worker_mailboxes.hpp"
+#include "redpacket/redis/campaign_lease.hpp"
 #include "store_setup.hpp"
 #include "worker_messages.hpp"
 
@@ -177,9 +178,10 @@ struct Shared {
     std::atomic<std::uint64_t> connections{0};
     std::vector<Worker*> workers;
     std::unique_ptr<CampaignBoard> campaigns;
-    // With a store shared by several daemons: whether this daemon holds the campaign lease
+    // With a store shared by several daemons: the campaign lease as this daemon holds it
     // (renewed by worker 0's store, read by every worker's).
-    std::shared_ptr<std::atomic<bool>> lease_held = std::make_shared<std::atomic<bool>>(false);
+    std::shared_ptr<redpacket::redis::CampaignLease> lease =
+        std::make_shared<redpacket::redis::CampaignLease>();
     // Workers whose shutdown drain is not complete yet; each worker closes its connections once
     // it reaches 0 (so it keeps answering the others' forwarded requests until then) or at its
     // drain deadline.

@@ -155,6 +155,7 @@ redpacket::redis::ClusterOptions cluster_options(const Config& c) {
     redpacket::redis::ClusterOptions o;
     o.seeds = *redpacket::parse_host_port_list(c.redis_nodes);
     o.timeout = std::chrono::milliseconds{c.redis_timeout_ms};
+    o.source_address = c.redis_source_address;
     return o;
 }
 
@@ -162,7 +163,7 @@ class ClusterHandle final : public StoreHandle {
 public:
     ClusterHandle(const Config& c, const redpacket::ConnectionRegistry& registry,
                   redpacket::WorkerId worker, uv_loop_t* loop,
-                  std::shared_ptr<std::atomic<bool>> lease_held)
+                  std::shared_ptr<redpacket::redis::CampaignLease> lease)
         : client_{loop, cluster_options(c)},
           subscriber_{loop, client_, [this](std::string_view channel, std::string_view message) {
                           ++notices_received_;
@@ -186,7 +187,7 @@ public:
         o.verifiable = c.verifiable_splits;
         o.fault_swap_shares = fault_swap_shares_requested();
         o.lease_ttl = std::chrono::milliseconds{c.redis_lease_ttl_ms};
-        o.lease_held = std::move(lease_held);
+        o.lease = std::move(lease);
         if (worker == 0) {
             o.lease_owner = fmt::format("{}:{}:{}", c.host, c.port, ::getpid());
         }
@@ -268,10 +269,10 @@ std::unique_ptr<StoreHandle> open_store(const Config& config,
                                         const redpacket::ConnectionRegistry& registry,
                                         redpacket::WorkerId worker, uv_loop_t* loop,
                                         std::function<void()> wake,
-                                        std::shared_ptr<std::atomic<bool>> lease_held) {
+                                        std::shared_ptr<redpacket::redis::CampaignLease> lease) {
     if (config.store == "redis-cluster") {
         return std::make_unique<ClusterHandle>(config, registry, worker, loop,
-                                               std::move(lease_held));
+                                               std::move(lease));
     }
     return std::make_unique<MemoryHandle>(
         open_memory_store(config, registry, worker, std::move(wake)));

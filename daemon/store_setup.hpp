@@ -14,6 +14,7 @@
 #include "redpacket/memory_store.hpp"
 #include "redpacket/packet_store.hpp"
 #include "redpacket/request_service.hpp"
+#include "redpacket/redis/campaign_lease.hpp"
 #include "redpacket/sharded_connection_set.hpp"
 
 namespace redpacketd {
@@ -61,12 +62,12 @@ public:
 /// The store of worker `worker` on `loop`. Memory: a MemoryStore of the SETs the registry gives
 /// it, journaled in `journal_dir/worker-<worker>` when configured, its writer calling `wake`
 /// after each batch; recovery is logged. Redis Cluster: a ClusterClient, a ShardedSubscriber for
-/// the worker's SET channels and a RedisStore over them; `lease_held` is shared by the
+/// the worker's SET channels and a RedisStore over them; `lease` is shared by the
 /// process's workers and renewed by worker 0's store. Throws std::runtime_error naming what
 /// failed.
 [[nodiscard]] std::unique_ptr<StoreHandle> open_store(
     const Config& config, const redpacket::ConnectionRegistry& registry, redpacket::WorkerId worker,
-    uv_loop_t* loop, std::function<void()> wake, std::shared_ptr<std::atomic<bool>> lease_held);
+    uv_loop_t* loop, std::function<void()> wake, std::shared_ptr<redpacket::redis::CampaignLease> lease);
 
 /// With store redis-cluster: connects to the seed nodes, learns the slot map and loads (or
 /// checks the version of) the redpacket Functions library on every master, on a private loop,

@@ -104,7 +104,7 @@ void Worker::close_unstarted() noexcept {
 void Worker::open_store() {
     handle_ = redpacketd::open_store(config_, *shared_.registry, index_, &loop_,
                                      [this]() noexcept { uv_async_send(&async_); },
-                                     shared_.lease_held);
+                                     shared_.lease);
     store_ = &handle_->store();
     memory_ = handle_->memory();
     handle_->start();

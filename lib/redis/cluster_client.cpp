@@ -440,7 +440,10 @@ ClusterClient::Node& ClusterClient::node(const NodeAddress& at) {
     }
     n->sent_at.clear();
     ++stats_.connects;
-    redisAsyncContext* ctx = redisAsyncConnect(at.host.c_str(), at.port);
+    redisAsyncContext* ctx =
+        options_.source_address.empty()
+            ? redisAsyncConnect(at.host.c_str(), at.port)
+            : redisAsyncConnectBind(at.host.c_str(), at.port, options_.source_address.c_str());
     if (ctx == nullptr || ctx->err != 0 || redisLibuvAttach(ctx, loop_) != REDIS_OK) {
         if (ctx != nullptr) {
             redisAsyncFree(ctx);

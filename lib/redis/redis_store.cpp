@@ -533,7 +533,7 @@ void RedisStore::on_channel_message(std::string_view channel, std::string_view m
 }
 
 bool RedisStore::runs_campaigns() const noexcept {
-    return !options_.lease_held || options_.lease_held->load(std::memory_order_relaxed);
+    return !options_.lease || options_.lease->held(now_ms());
 }
 
 void RedisStore::renew_lease() {
@@ -541,12 +541,17 @@ void RedisStore::renew_lease() {
     client_.command(key_slot(key),
                     {"FCALL", "rp_lease", "1", key, options_.lease_owner,
                      std::to_string(options_.lease_ttl.count())},
-                    [this, alive = alive_](std::expected<CommandResult, ClusterError> r) {
-                        if (*alive && options_.lease_held) {
-                            options_.lease_held->store(r && r->reply.as_int().value_or(0) == 1,
-                                                       std::memory_order_relaxed);
+                    [this, alive = alive_, sent = now_ms()](std::expected<CommandResult, ClusterError> r) {
+                        if (!*alive || !options_.lease) {
+                            return;
                         }
-                    });
+                        if (r && r->reply.as_int() == 0) {
+                            options_.lease->refused();
+                        } else if (r && r->reply.as_int() == 1 && !r->short_wait()) {
+                            options_.lease->granted(sent, options_.lease_ttl);
+                        }  // no answer, or a grant not yet on the replicas: it runs out by itself
+                    },
+                    money_wait(true));
 }
 
 void RedisStore::refresh_stats() {

@@ -136,7 +136,14 @@ void ShardedSubscriber::attach(const std::string& channel) {
         addr.sin_family = AF_INET;
         addr.sin_port = htons(master->port);
         addr.sin_addr.s_addr = parse_ipv4_host(master->host).value_or(0);
-        const int rc = uv_tcp_connect(
+        const std::string& source = cluster_.options().source_address;
+        sockaddr_in from{};
+        from.sin_family = AF_INET;
+        from.sin_addr.s_addr = parse_ipv4_host(source).value_or(0);
+        const int bound = source.empty()
+                              ? 0
+                              : uv_tcp_bind(&c->tcp, reinterpret_cast<const sockaddr*>(&from), 0);
+        const int rc = bound != 0 ? bound : uv_tcp_connect(
             &c->connect, &c->tcp, reinterpret_cast<const sockaddr*>(&addr),
             &ShardedSubscriber::connected);
         if (rc != 0) {

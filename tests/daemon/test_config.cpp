@@ -263,6 +263,11 @@ TEST_CASE("validate refuses settings out of order with each other, naming both k
          R"("send.policy": fixed cannot split a packet into 3 shares)"},
         {[](Config& c) { c.log_level = "verbose"; },
          R"("log_level" must be one of debug, info, warn, error, got "verbose")"},
+        {[](Config& c) {
+             c.compat_mode = true, c.store = "redis-cluster", c.redis_nodes = "127.0.0.1:7100";
+             c.redis_source_address = "lo";
+         },
+         R"("redis_source_address" must be an IPv4 address, got "lo")"},
     };
     check_rules(rules);
 }

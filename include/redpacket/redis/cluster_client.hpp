@@ -101,6 +101,10 @@ struct ClusterOptions {
     /// The slot map (and each master's replicas) is asked for again at least this often, so
     /// that a lost replica shows without a failed command (0: only on errors and redirects).
     std::chrono::milliseconds map_refresh{5000};
+    /// The local IPv4 address connections to the nodes leave from; empty: the kernel's choice.
+    /// On a host with several addresses, it picks the path (and lets a firewall rule tell this
+    /// client's traffic apart: the partition tests cut one daemon off by it).
+    std::string source_address;
 };
 
 /// Counters of a client (read on its loop thread).
@@ -156,6 +160,7 @@ public:
     /// Asks for a fresh slot map (at most one in flight).
     void refresh() { refresh_map(); }
     [[nodiscard]] const ClusterStats& stats() const noexcept { return stats_; }
+    [[nodiscard]] const ClusterOptions& options() const noexcept { return options_; }
     /// Commands not answered yet.
     [[nodiscard]] std::size_t in_flight() const noexcept { return requests_.size(); }
 

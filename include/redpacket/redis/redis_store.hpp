@@ -41,6 +41,7 @@
 #include "redpacket/packet_store.hpp"
 #include "redpacket/proof.hpp"
 #include "redpacket/random.hpp"
+#include "redpacket/redis/campaign_lease.hpp"
 #include "redpacket/redis/cluster_client.hpp"
 #include "redpacket/redis/subscriber.hpp"
 
@@ -81,9 +82,9 @@ struct RedisStoreOptions {
     /// This process's name for the campaign lease; empty: this store does not renew it.
     std::string lease_owner;
     std::chrono::milliseconds lease_ttl{3000};
-    /// Whether this process holds the lease, shared by its stores (renewed by the one store
+    /// The lease as this process holds it, shared by its stores (renewed by the one store
     /// with a `lease_owner`). Null: campaigns always run here.
-    std::shared_ptr<std::atomic<bool>> lease_held;
+    std::shared_ptr<CampaignLease> lease;
 };
 
 class RedisStore final : public PacketStore {
