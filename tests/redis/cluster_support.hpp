@@ -20,25 +20,46 @@ namespace redpacket::testing {
 struct TestCluster {
     std::string dir;
     int base_port{0};
+    /// Node i listens on this address's last byte + i (cmake/redis-cluster.sh's
+    /// REDPACKET_REDIS_HOST), or every node on 127.0.0.1.
+    std::string first_host{"127.0.0.1"};
+    bool spread{false};
 
-    /// The cluster ctest started; throws if the environment does not name one.
-    static TestCluster from_env() {
-        const char* env = std::getenv("REDPACKET_REDIS_CLUSTER");
+    /// The cluster ctest started, "<dir>@<base port>" or "<dir>@<first host>:<base port>" in
+    /// the environment variable `name`; throws if it is not set.
+    static TestCluster from_env(const char* name = "REDPACKET_REDIS_CLUSTER") {
+        const char* env = std::getenv(name);
         if (env == nullptr) {
-            throw std::runtime_error("REDPACKET_REDIS_CLUSTER is not set: run through ctest");
+            throw std::runtime_error(std::string(name) + " is not set: run through ctest");
         }
         const std::string s = env;
         const auto at = s.rfind('@');
+        const auto colon = s.rfind(':');
+        if (colon != std::string::npos && colon > at) {
+            return TestCluster{s.substr(0, at), std::stoi(s.substr(colon + 1)),
+                               s.substr(at + 1, colon - at - 1), true};
+        }
         return TestCluster{s.substr(0, at), std::stoi(s.substr(at + 1))};
     }
-    /// "127.0.0.1:P,...", every node.
+    /// The address of the node on `port`.
+    [[nodiscard]] std::string host_of(int port) const {
+        if (!spread) {
+            return first_host;
+        }
+        const auto dot = first_host.rfind('.');
+        return first_host.substr(0, dot + 1) +
+               std::to_string(std::stoi(first_host.substr(dot + 1)) + port - base_port);
+    }
+    /// "host:port,...", the first six nodes.
     [[nodiscard]] std::string seeds() const {
         std::string out;
         for (int i = 0; i < 6; ++i) {
-            out += (i ? "," : "") + std::string("127.0.0.1:") + std::to_string(base_port + i);
+            out += (i ? "," : "") + host_of(base_port + i) + ":" + std::to_string(base_port + i);
         }
         return out;
     }
+    /// redis-cli against the node on `port`.
+    [[nodiscard]] std::string cli(int port, const std::string& args) const;
 };
 
 /// Runs a shell command; its exit status and its output, stderr joined.
@@ -49,6 +70,10 @@ inline std::pair<int, std::string> shell(const std::string& command) {
 /// redis-cli against one node of the cluster.
 inline std::string redis_cli(int port, const std::string& args) {
     return shell("redis-cli -p " + std::to_string(port) + " " + args).second;
+}
+
+inline std::string TestCluster::cli(int port, const std::string& args) const {
+    return shell("redis-cli -h " + host_of(port) + " -p " + std::to_string(port) + " " + args).second;
 }
 
 /// A unique key prefix for one test run.
