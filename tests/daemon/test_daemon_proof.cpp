@@ -162,6 +162,14 @@ TEST_CASE("verifiable splits: the commitment survives a kill -9 and a restart on
     std::filesystem::remove_all(dir);
 }
 
+namespace {
+// docs/fairness.md §7's first vector without its packet id (and the opening brace).
+constexpr const char* kVector1 =
+    R"("policy":"double_mean","total":1000,"count":5,"min_share":1,"seed":)"
+    R"("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f","commitment":)"
+    R"("1b4e5ee7a0115db3e8ee435042dc9ec91917a3e8c9c05e73edcbc4dc288f66dc"})";
+}  // namespace
+
 TEST_CASE("proof requests: unknown packets, bad parts and garbage proofs get clear errors",
           "[proof][integration]") {
     DaemonProcess d({"--workers", "1", "--sets", "2"});
@@ -189,7 +197,10 @@ TEST_CASE("proof requests: unknown packets, bad parts and garbage proofs get cle
           std::pair{"badhex", std::string(R"({"packet":1,"policy":"equal","total":10,"count":2,)"
                                           R"("commitment":"zz","seed":"00"})")},
           std::pair{"badpolicy", std::string(R"({"packet":1,"policy":"lucky","total":10,)"
-                                             R"("count":2,"commitment":"00","seed":"00"})")}}) {
+                                             R"("count":2,"commitment":"00","seed":"00"})")},
+          // The first test vector, valid but for a key given twice or one unknown.
+          std::pair{"twice", std::string(R"({"packet":4294967297,"packet":4294967297,)") + kVector1},
+          std::pair{"unknown", std::string(R"({"packet":4294967297,"note":1,)") + kVector1}}) {
         const std::string file = (dir / ("redpacket-proof-bad-" + std::string(name))).string();
         std::ofstream(file) << text;
         const auto cpp = run_command(std::string(REDPACKET_VERIFY_BINARY) + " packet " + file);
@@ -201,6 +212,19 @@ TEST_CASE("proof requests: unknown packets, bad parts and garbage proofs get cle
         CHECK(cpp.second.find("redpacket-verify: ") == 0);
         CHECK(py.second.find("Traceback") == std::string::npos);
     }
+    // The same vector with its packet once and its hex in upper case: valid for both.
+    const std::string upper =
+        R"({"packet":4294967297,"policy":"double_mean","total":1000,"count":5,"min_share":1,)"
+        R"("seed":"000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",)"
+        R"("commitment":"1B4E5EE7A0115DB3E8EE435042DC9EC91917A3E8C9C05E73EDCBC4DC288F66DC"})";
+    const std::string file = (dir / "redpacket-proof-upper").string();
+    std::ofstream(file) << upper;
+    const auto cpp = run_command(std::string(REDPACKET_VERIFY_BINARY) + " packet " + file);
+    const auto py = run_command("python3 " + std::string(REDPACKET_VERIFY_PY) + " " + file);
+    std::filesystem::remove(file);
+    INFO(upper << "\nC++: " << cpp.second << "Python: " << py.second);
+    CHECK(cpp.first == 0);
+    CHECK(py.first == 0);
 }
 
 TEST_CASE("send-campaign packets are provable: a grabber resolves its compact id with a query, "

@@ -177,9 +177,34 @@ int run_packet(const std::string& file) {
         }
         text.assign(std::istreambuf_iterator<char>(in), {});
     }
-    const json j = json::parse(text, nullptr, false);
+    // A key given twice is refused (JSON leaves it open; a reader keeping either value could
+    // check a proof other than the one meant), as tools/verify_split.py does.
+    std::vector<std::vector<std::string>> keys;  // per open object
+    std::string twice;
+    const json j = json::parse(
+        text,
+        [&](int /*depth*/, json::parse_event_t event, json& parsed) {
+            if (event == json::parse_event_t::object_start) {
+                keys.emplace_back();
+            } else if (event == json::parse_event_t::object_end && !keys.empty()) {
+                keys.pop_back();
+            } else if (event == json::parse_event_t::key && !keys.empty()) {
+                const std::string key = parsed.get<std::string>();
+                if (std::find(keys.back().begin(), keys.back().end(), key) != keys.back().end() &&
+                    twice.empty()) {
+                    twice = key;
+                }
+                keys.back().push_back(key);
+            }
+            return true;
+        },
+        false);
     if (j.is_discarded() || !j.is_object()) {
         fmt::print(stderr, "redpacket-verify: {} is not a JSON object\n", file);
+        return kBadInput;
+    }
+    if (!twice.empty()) {
+        fmt::print(stderr, "redpacket-verify: field \"{}\" is given twice\n", twice);
         return kBadInput;
     }
     return verify_json(j);
