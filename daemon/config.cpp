@@ -251,6 +251,13 @@ Stored check_store(const Config& c) {
                 "\"redis_source_address\" must be an IPv4 address, got \"{}\"",
                 c.redis_source_address));
         }
+        if (2 * std::uint64_t{c.redis_wait_timeout_ms} >= c.redis_lease_ttl_ms) {
+            return std::unexpected(fmt::format(
+                "\"redis_wait_timeout_ms\" ({}) must be less than half of \"redis_lease_ttl_ms\" "
+                "({}): a lease renewal counts only once its WAIT is done, and must be done well "
+                "before the lease it renews runs out",
+                c.redis_wait_timeout_ms, c.redis_lease_ttl_ms));
+        }
         if (!c.journal_dir.empty()) {
             return std::unexpected("\"journal_dir\" must be empty with store redis-cluster: "
                                    "the daemon then keeps no packet state of its own");

@@ -268,6 +268,13 @@ TEST_CASE("validate refuses settings out of order with each other, naming both k
              c.redis_source_address = "lo";
          },
          R"("redis_source_address" must be an IPv4 address, got "lo")"},
+        {[](Config& c) {
+             c.compat_mode = true, c.store = "redis-cluster", c.redis_nodes = "127.0.0.1:7100";
+             c.redis_wait_timeout_ms = 1500;
+         },
+         R"("redis_wait_timeout_ms" (1500) must be less than half of "redis_lease_ttl_ms" (3000): )"
+         R"(a lease renewal counts only once its WAIT is done, and must be done well before the )"
+         R"(lease it renews runs out)"},
     };
     check_rules(rules);
 }

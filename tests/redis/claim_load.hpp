@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -51,10 +52,15 @@ public:
     }
     std::atomic<std::int64_t> fault_at{0};
     std::atomic<std::int64_t> resumed_at{0};
-    std::vector<Ack> acked;
-    std::size_t refused{0};  // answered "unavailable": the store could not confirm
-    std::size_t wrong{0};    // any other answer: none is right for a fresh user
-    std::int64_t slowest_ns{0};  // the longest any claim waited for its answer
+    std::atomic<std::size_t> refused{0};  // answered "unavailable": the store could not confirm
+    std::atomic<std::size_t> wrong{0};    // any other answer: none is right for a fresh user
+    std::atomic<std::int64_t> slowest_ns{0};  // the longest any claim waited for its answer
+
+    /// The claims acknowledged so far (a copy: the load may still be running).
+    [[nodiscard]] std::vector<Ack> acked() const {
+        const std::lock_guard lock{mutex_};
+        return acked_;
+    }
 
 private:
     void run() {
@@ -73,9 +79,12 @@ private:
                 const std::int64_t sent = steady_ns();
                 const auto r = c.claim(packets_[i], request);
                 const std::int64_t now = steady_ns();
-                slowest_ns = std::max(slowest_ns, now - sent);
+                slowest_ns = std::max(slowest_ns.load(), now - sent);
                 if (r && r->status == protocol::to_wire(ClaimStatus::claimed)) {
-                    acked.push_back({packets_[i], user, request, *r, now});
+                    {
+                        const std::lock_guard lock{mutex_};
+                        acked_.push_back({packets_[i], user, request, *r, now});
+                    }
                     if (i < watched_ && fault_at != 0 && resumed_at == 0 && sent > fault_at) {
                         resumed_at = now;
                     }
@@ -92,6 +101,8 @@ private:
     std::uint16_t port_;
     std::vector<std::uint64_t> packets_;
     std::size_t watched_;
+    mutable std::mutex mutex_;
+    std::vector<Ack> acked_;
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };

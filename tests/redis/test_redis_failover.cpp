@@ -46,17 +46,17 @@ void kill_under_load(bool replica) {
     load.stop();
     const double resume_s = resumed ? static_cast<double>(load.resumed_at - load.fault_at) / 1e9 : -1;
     WARN((replica ? "replica" : "master") << " killed: payouts on its shard resumed " << resume_s
-         << " s after the kill; " << load.acked.size() << " claims acknowledged, " << load.refused
-         << " refused, " << load.wrong << " wrong");
+         << " s after the kill; " << load.acked().size() << " claims acknowledged, "
+         << load.refused.load() << " refused, " << load.wrong.load() << " wrong");
     INFO("store: " << get_json(d.admin_port(), "/stats")["store"].dump());
     CHECK(resumed);
-    CHECK(load.acked.size() > 100);
+    CHECK(load.acked().size() > 100);
     if (!replica) {
-        CHECK(load.refused > 0);  // the kill was felt (a replica's may not be, if the map
+        CHECK(load.refused.load() > 0);  // the kill was felt (a replica's may not be, if the map
     }                             // dropped it before a WAIT fell short)
-    CHECK(load.wrong == 0);
+    CHECK(load.wrong.load() == 0);
     // Every acknowledged claim is still there: a retry under its request id gets the same share.
-    const auto lost = redpacket::testing::lost_claims(d.port(), load.acked, load.fault_at);
+    const auto lost = redpacket::testing::lost_claims(d.port(), load.acked(), load.fault_at);
     for (const std::string& line : lost) {
         UNSCOPED_INFO(line);
     }

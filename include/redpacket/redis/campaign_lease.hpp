@@ -11,11 +11,17 @@ namespace redpacket::redis {
 /// The campaign lease as this process sees it, shared by its stores: held until a time on the
 /// monotonic clock (ms). A renewal sent at `s` and granted holds it until `s + ttl - ttl/10`:
 /// Redis counts the ttl from when it ran the renewal, never before `s`, so this process stops
-/// before another can take the lease, whether or not the next renewal's answer ever arrives (a
-/// renewal lost in a partition changes nothing). The tenth covers clocks that run at slightly
-/// different rates; a wall-clock step on the lease key's node (Redis expires keys by its wall
-/// clock) is not covered. A grant also needs the WAIT money writes need, so that a failover of
-/// the lease key's master cannot hand the lease to another process while this one holds it.
+/// *deciding* campaign work before another can take the lease, whether or not the next
+/// renewal's answer ever arrives (a renewal lost in a partition changes nothing). What it
+/// decided just before may still run in Redis afterwards (a command in flight, or queued in a
+/// cut connection's socket until the heal): Redis Cluster cannot check a lease in another slot,
+/// so nothing fences the commands themselves.
+/// Assumed: the clocks run at rates within a tenth of each other, and the wall clocks of the
+/// lease key's master and of the replica a failover promotes agree (Redis expires keys by wall
+/// clock, and replicates the expiry as an absolute time). A grant needs the WAIT money writes
+/// need (with `wait_all_replicas`, every listed replica), so that a failover of the lease key's
+/// master cannot hand the lease on; while that WAIT falls short no process holds the lease and
+/// campaigns and expiry sweeps pause (a due packet still answers expired; its refund waits).
 class CampaignLease {
 public:
     [[nodiscard]] bool held(std::int64_t now_ms) const noexcept {

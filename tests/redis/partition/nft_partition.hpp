@@ -1,7 +1,8 @@
 // Network partitions on loopback for the partition tests: nftables rules, in a table of their
-// own, that drop every packet between two sets of 127.0.0.x addresses (both ways) and nothing
-// else. The table is deleted on heal, in the destructor (a failed REQUIRE unwinds through it)
-// and by the test cluster's ctest cleanup (a test killed by its timeout).
+// own, that drop the TCP packets to or from the test cluster's ports between two sets of
+// 127.0.0.x addresses (both ways) and nothing else (another build's cluster on the same
+// addresses has other ports). The table is deleted on heal, in the destructor (a failed REQUIRE
+// unwinds through it) and by the test cluster's ctest cleanup (a test killed by its timeout).
 #pragma once
 
 #include <string>
@@ -13,8 +14,12 @@ namespace redpacket::testing {
 
 class NftPartition {
 public:
-    /// Rules go in table `inet <table>`; a table left by an earlier run is deleted first.
-    explicit NftPartition(std::string table) : table_{std::move(table)} { heal(); }
+    /// Rules go in table `inet <table>` and match TCP ports in `ports` (an nft set body, such as
+    /// "7100-7108, 17100-17108"); a table left by an earlier run is deleted first.
+    NftPartition(std::string table, std::string ports)
+        : table_{std::move(table)}, ports_{std::move(ports)} {
+        heal();
+    }
     ~NftPartition() { heal(); }
     NftPartition(const NftPartition&) = delete;
     NftPartition& operator=(const NftPartition&) = delete;
@@ -26,7 +31,7 @@ public:
         return rc == 0 ? std::string{} : "nft add table: " + out;
     }
 
-    /// Drops every packet from an address of `a` to one of `b` and back. Each address must be
+    /// Drops the cluster's TCP traffic from an address of `a` to one of `b` and back. Each must be
     /// a 127.0.0.x other than 127.0.0.1 (the tests' own traffic stays untouched). True if the
     /// rules are in place.
     bool cut(const std::vector<std::string>& a, const std::vector<std::string>& b) {
@@ -44,12 +49,15 @@ public:
             }
             return out + " }";
         };
-        const std::string rule = "nft add rule inet " + table_ + " out ip saddr ";
-        const std::string script =
-            "nft add table inet " + table_ + " && nft add chain inet " + table_ +
-            " out '{ type filter hook output priority 0; policy accept; }' && " + rule + "'" +
-            set(a) + "' ip daddr '" + set(b) + "' drop && " + rule + "'" + set(b) +
-            "' ip daddr '" + set(a) + "' drop";
+        // Each direction twice: to a cluster port (a request) and from one (its answer).
+        std::string script = "nft add table inet " + table_ + " && nft add chain inet " + table_ +
+                             " out '{ type filter hook output priority 0; policy accept; }'";
+        for (const auto& [from, to] : {std::pair{set(a), set(b)}, std::pair{set(b), set(a)}}) {
+            for (const char* port : {"dport", "sport"}) {
+                script += " && nft add rule inet " + table_ + " out ip saddr '" + from +
+                          "' ip daddr '" + to + "' tcp " + port + " '{ " + ports_ + " }' drop";
+            }
+        }
         return shell(script).first == 0;
     }
 
@@ -58,6 +66,7 @@ public:
 
 private:
     std::string table_;
+    std::string ports_;
 };
 
 }  // namespace redpacket::testing

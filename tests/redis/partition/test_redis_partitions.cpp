@@ -25,7 +25,10 @@ namespace {
 
 struct Setup {
     TestCluster cluster = TestCluster::from_env("REDPACKET_PARTITION_CLUSTER");
-    NftPartition net{"redpacket_partition_" + std::to_string(cluster.base_port)};
+    NftPartition net{"redpacket_partition_" + std::to_string(cluster.base_port),
+                     std::to_string(cluster.base_port) + "-" + std::to_string(cluster.base_port + 8) +
+                         ", " + std::to_string(cluster.base_port + 10000) + "-" +
+                         std::to_string(cluster.base_port + 10008)};
     std::string skipped = net.unavailable();
 
     /// Every node's address.
@@ -62,8 +65,8 @@ void check_after_heal(const Setup& s, const DaemonProcess& d, ClaimLoad& load,
     CHECK(eventually([&] { return redpacket::testing::cluster_whole(s.cluster); }, 30s));
     std::this_thread::sleep_for(1s);
     load.stop();
-    CHECK(load.wrong == 0);
-    const auto lost = redpacket::testing::lost_claims(d.port(), load.acked, load.fault_at);
+    CHECK(load.wrong.load() == 0);
+    const auto lost = redpacket::testing::lost_claims(d.port(), load.acked(), load.fault_at);
     for (const std::string& line : lost) {
         UNSCOPED_INFO(line);
     }
@@ -107,7 +110,7 @@ TEST_CASE("partition: SET 0's master cut off from its replicas and the other mas
     s.net.heal();
     WARN("master cut off: payouts on its slots resumed "
          << (resumed ? seconds(load.fault_at, load.resumed_at) : -1.0) << " s after the cut on "
-         << "the promoted replica; " << load.acked.size() << " claims acknowledged, " << refused
+         << "the promoted replica; " << load.acked().size() << " claims acknowledged, " << refused
          << " refused during the cut");
     CHECK(resumed);
     CHECK(refused > 0);
@@ -128,7 +131,7 @@ TEST_CASE("partition: the daemon cut off from every node refuses payouts (none h
     auto packets = redpacket::testing::packets_in_every_set(d.port());
     ClaimLoad load(d.port(), packets, packets.size());
     std::this_thread::sleep_for(1500ms);
-    const std::size_t acked_before = load.acked.size();
+    const std::size_t acked_before = load.acked().size();
     REQUIRE(s.net.cut({s.daemon_host(0)}, s.nodes()));
     const std::int64_t cut_at = steady_ns();
     std::this_thread::sleep_for(4s);
@@ -136,14 +139,14 @@ TEST_CASE("partition: the daemon cut off from every node refuses payouts (none h
     // Fenced from the store, nothing can be acknowledged once the claims in flight at the cut
     // (each bounded by --redis-timeout-ms 1000) are answered.
     std::size_t acked_cut_off = 0;
-    for (const ClaimLoad::Ack& a : load.acked) {
+    for (const ClaimLoad::Ack& a : load.acked()) {
         acked_cut_off += a.at > cut_at + 1'500'000'000 ? 1U : 0U;
     }
     s.net.heal();
     load.fault_at = steady_ns();  // from here: the first claim paid marks the resumption
     const bool resumed = eventually([&] { return load.resumed_at != 0; }, 30s);
     WARN("daemon cut off for 4 s: " << refused << " claims refused; the slowest answer took "
-         << static_cast<double>(load.slowest_ns) / 1e9 << " s; payouts resumed "
+         << static_cast<double>(load.slowest_ns.load()) / 1e9 << " s; payouts resumed "
          << (resumed ? seconds(load.fault_at, load.resumed_at) : -1.0) << " s after the heal");
     CHECK(acked_before > 50);
     CHECK(refused > 0);
@@ -152,8 +155,8 @@ TEST_CASE("partition: the daemon cut off from every node refuses payouts (none h
     check_after_heal(s, d, load, prefix);
 }
 
-TEST_CASE("partition: the campaign-lease holder cut off from the lease's node stops before "
-          "another daemon takes over: the campaign never runs on both and resumes on the other",
+TEST_CASE("partition: the campaign-lease holder cut off from the lease's node stops making "
+          "offers before another daemon starts, and the campaign resumes there",
           "[redis][partition]") {
     Setup s;
     if (!s.skipped.empty()) {
@@ -212,7 +215,7 @@ TEST_CASE("partition: the campaign-lease holder cut off from the lease's node st
          << "daemon's first " << (other_first ? seconds(cut_at, other_first) : -1.0) << " s after");
     CHECK(other_before == 0);
     CHECK(other_first != 0);              // the campaign resumed on the other daemon
-    CHECK(holder_last < other_first);     // and never ran on both at once
+    CHECK(holder_last < other_first);     // and no sample saw both making offers
     // Healed: one holder again (the one that took over keeps renewing its lease).
     CHECK(eventually([&] { return holds(holder) != holds(other); }, 10s));
     const auto [rc, out] = redpacket::testing::audit_cluster(s.cluster, prefix);
