@@ -91,6 +91,7 @@ struct Config {
     std::uint32_t redis_sweep_interval_ms{250};  ///< how often each SET's expiry is swept
     std::uint32_t redis_shake_empty_ms{1000};    ///< how long an empty shake supply is trusted
     std::uint32_t redis_lease_ttl_ms{3000};      ///< campaign lease lifetime (renewed at a third)
+    std::uint32_t redis_max_claim_batch{256};    ///< claims on one SET sent as one call, at most
 
     ShakeCampaignConfig shake;
     SendCampaignConfig send;

@@ -176,6 +176,9 @@ inline constexpr auto kFields = std::to_array<Field>({
      "how long a SET's shake supply found empty is trusted to stay so", 0, 60'000},
     {"redis_lease_ttl_ms", at<&Config::redis_lease_ttl_ms>, restart,
      "campaign lease lifetime; one daemon of a cluster runs the campaigns", 300, 600'000},
+    {"redis_max_claim_batch", at<&Config::redis_max_claim_batch>, restart,
+     "claims on one SET asked for in one loop iteration go to Redis as one call of at most this "
+     "many (1: one call per claim)", 1, 4096},
     {"shake.enabled", at<kShake, &Shake::enabled>, runtime, "run the shake campaign"},
     {"shake.rate", at<kShake, &Shake::rate>, runtime, "packets per second over all SETs"},
     {"shake.total", at<kShake, &Shake::total>, runtime, "packets to offer in all; 0 = no limit"},

@@ -187,6 +187,7 @@ public:
         o.verifiable = c.verifiable_splits;
         o.fault_swap_shares = fault_swap_shares_requested();
         o.lease_ttl = std::chrono::milliseconds{c.redis_lease_ttl_ms};
+        o.max_claim_batch = c.redis_max_claim_batch;
         o.lease = std::move(lease);
         if (worker == 0) {
             o.lease_owner = fmt::format("{}:{}:{}", c.host, c.port, ::getpid());

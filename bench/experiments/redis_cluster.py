@@ -6,7 +6,10 @@
 Starts a local cluster of 3 masters with $REDPACKET_REDIS_REPLICAS replicas each (cmake/redis-cluster.sh;
 default 2), then:
   A. one daemon (1 worker), per store: claims through a closed loop (redpacket-load --request
-     claim: every claim a new user-packet pair) and shakes with the shake campaign refilling
+     claim: every claim a new user-packet pair over a packet per connection; on the Redis store
+     also "claim-hot", 1,000 users on one packet, and each claim workload both with one call
+     per claim (--redis-max-claim-batch 1) and batched (the default), interleaved, --rounds
+     times) and shakes with the shake campaign refilling
      the supplies. Per run: requests/s, daemon CPU µs per request, p50/p99, and for the Redis
      store the masters' and replicas' CPU per request (from /proc), Redis's own time per
      FCALL (INFO commandstats) and the store's round trips per request (/stats);
@@ -52,7 +55,8 @@ class Cluster:
         out = subprocess.run(["bash", os.path.join(ROOT, "cmake", "redis-cluster.sh"), "start",
                               directory, str(port)], capture_output=True, text=True, check=True)
         self.seeds = out.stdout.strip()
-        self.ports = [port + i for i in range(6)]
+        nodes = 3 * (1 + int(os.environ.get("REDPACKET_REDIS_REPLICAS", "2")))
+        self.ports = [port + i for i in range(nodes)]
 
     def pids(self):
         return {p: int(open(os.path.join(self.dir, str(p), "pid")).read()) for p in self.ports}
@@ -109,20 +113,27 @@ def store_counters(admin_port):
     return get_json(admin_port, "/stats")["store"]
 
 
-def one_store_run(args, cluster, store, workload, name):
-    """Part A: one daemon, one closed-loop workload; returns a row of measurements."""
-    conns = {"memory": 4000, "redis": 1000}[store] if workload == "claim" else 1000
+def one_store_run(args, cluster, store, workload, name, batch=None):
+    """Part A: one daemon, one closed-loop workload ("claim" spread over a packet per
+    connection, "claim-hot" all on one packet, "shake"), with the Redis store's claim batches
+    of at most `batch` (None: the default); returns a row of measurements."""
+    claims = workload.startswith("claim")
+    conns = {"memory": 4000, "redis": 1000}[store] if claims else 1000
     extra = ["--shake-enabled", "true", "--shake-rate", "2000"] if workload == "shake" else []
+    if batch is not None:
+        extra += ["--redis-max-claim-batch", str(batch)]
+    load_extra = ["--claim-packets", "1"] if workload == "claim-hot" else []
     d = Server(daemon_argv(args, store, cluster, f"{name}-{os.getpid()}", extra), None,
                os.path.join(args.out, f"{name}-daemon.log"))
     try:
-        connect_rate = 400 if (store == "redis" and workload == "claim") else 4000
-        seconds = 3 if (store == "memory" and workload == "claim") else args.seconds
+        connect_rate = 400 if (store == "redis" and claims) else 4000
+        seconds = 3 if (store == "memory" and claims) else args.seconds
         plan = f"connect {conns} @ {connect_rate}/s; hold 1s; qps 1 for {seconds}s"
         before_store = store_counters(d.admin_port) if store == "redis" else None
         loader = subprocess.Popen(load_cmd(args, d.port, plan, name,
                                            ["--mode", "closed", "--inflight", "4", "--request",
-                                            workload, "--server-pid", str(d.pid)]),
+                                            "claim" if claims else workload, "--server-pid",
+                                            str(d.pid)] + load_extra),
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Redis counters over the measured phase only: wait for the connect phase to end.
         time.sleep(conns / connect_rate + 1.2)
@@ -139,7 +150,8 @@ def one_store_run(args, cluster, store, workload, name):
     with open(os.path.join(args.out, f"{name}.json")) as f:
         p = json.load(f)["phases"][-1]
     n = max(1, p["responses"])
-    row = {"store": store, "workload": workload, "rps": p["responses"] * 1000 / p["duration_ms"],
+    row = {"store": store, "workload": workload, "batch": batch,
+           "rps": p["responses"] * 1000 / p["duration_ms"],
            "got": p["got"], "none": p["none"], "errors": p["errors"] + p["overloaded"],
            "daemon_us": p.get("server_cpu_us_per_response", 0.0),
            "p50_ms": p["latency_us"]["p50"] / 1000, "p99_ms": p["latency_us"]["p99"] / 1000}
@@ -232,20 +244,33 @@ def report(args, rows, big, started):
            f"on {os.cpu_count()} cores; a 3+{3 * int(os.environ.get('REDPACKET_REDIS_REPLICAS', '2'))} cluster, daemons, loads and Redis all on this "
            "machine.", "",
            "## A. One daemon (1 worker), closed loop of 4 requests in flight per connection", "",
-           "| store | request | req/s | daemon CPU µs/req | p50 ms | p99 ms | master CPU µs/req "
-           "| replica CPU µs/req | FCALL µs (Redis) | round trips/req | errors |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| store | request | claim batch | req/s | daemon CPU µs/req | p50 ms | p99 ms | "
+           "master CPU µs/req | replica CPU µs/req | FCALL µs (Redis) | round trips/req | errors |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        out.append(f"| {r['store']} | {r['workload']} | {r['rps']:,.0f} | {r['daemon_us']:.1f} | "
+        batch = "" if r["store"] == "memory" else (r["batch"] or 256)
+        out.append(f"| {r['store']} | {r['workload']} | {batch} | {r['rps']:,.0f} | "
+                   f"{r['daemon_us']:.1f} | "
                    f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r.get('master_us', 0):.1f} | "
                    f"{r.get('replica_us', 0):.1f} | {r.get('fcall_us', 0):.1f} | "
                    f"{r.get('round_trips', 0):.2f} | {r['errors']} |")
-    claim = next((r for r in rows if r["store"] == "redis" and r["workload"] == "claim"), None)
+    claim = next((r for r in rows if r["store"] == "redis" and r["workload"] == "claim"
+                  and r["batch"] is None), None)
     mem = next((r for r in rows if r["store"] == "memory" and r["workload"] == "claim"), None)
     if claim and mem:
         out += ["", f"Claim throughput, Redis store / memory store: "
                 f"{claim['rps'] / mem['rps']:.2f}. Daemon CPU per claim: "
                 f"{claim['daemon_us']:.1f} µs vs {mem['daemon_us']:.1f} µs."]
+    for workload in ("claim", "claim-hot"):
+        pairs = [(a, b) for a in rows for b in rows if a["store"] == b["store"] == "redis"
+                 and a["workload"] == b["workload"] == workload and a["batch"] == 1
+                 and b["batch"] is None]
+        for a, b in pairs:
+            out += ["", f"{workload}: one call per claim → batched: daemon CPU "
+                    f"{a['daemon_us']:.1f} → {b['daemon_us']:.1f} µs/claim, masters "
+                    f"{a['master_us']:.1f} → {b['master_us']:.1f} µs/claim, "
+                    f"{a['rps']:,.0f} → {b['rps']:,.0f} claims/s"
+                    + (f" ({b['rps'] / mem['rps']:.2f}× the memory store)" if mem else "") + "."]
     if claim:
         per = claim["master_us"]
         out += ["", "## B. Masters needed (one core each, kept at 70%)", "",
@@ -282,6 +307,7 @@ def main():
     ap.add_argument("--daemons", type=int, default=6)
     ap.add_argument("--connections", type=int, default=100_000)
     ap.add_argument("--qps", type=int, default=30_000)
+    ap.add_argument("--rounds", type=int, default=1, help="part A: rounds of the Redis claim runs")
     ap.add_argument("--quick", action="store_true", help="part A only, shorter")
     ap.add_argument("--parts", default="A,C", help="A (one daemon per store), C (many connections)")
     args = ap.parse_args()
@@ -294,10 +320,17 @@ def main():
     cluster = Cluster(os.path.join(args.out, "cluster"), args.port)
     rows, big = [], []
     try:
-        for store in ("memory", "redis") if "A" in args.parts else ():
-            for workload in ("claim", "shake"):
-                log(f"part A: {store} store, {workload}s")
-                rows.append(one_store_run(args, cluster, store, workload, f"a-{store}-{workload}"))
+        if "A" in args.parts:
+            # The Redis store's claims one call each (batch 1, as before batching) and batched
+            # (the default), interleaved, on a spread and a hot workload.
+            runs = [("memory", "claim", None), ("memory", "shake", None)]
+            for _ in range(args.rounds):
+                runs += [("redis", w, b) for w in ("claim", "claim-hot") for b in (1, None)]
+            runs += [("redis", "shake", None)]
+            for i, (store, workload, batch) in enumerate(runs):
+                log(f"part A: {store} store, {workload}, claim batch {batch or 'default'}")
+                rows.append(one_store_run(args, cluster, store, workload,
+                                          f"a{i}-{store}-{workload}-{batch or 'd'}", batch))
         if not args.quick and "C" in args.parts:
             log("part C: one memory-store daemon, 19,000 connections")
             big.append(many_connections(args, cluster, "memory", 1, 19_000, args.qps, "c-memory"))

@@ -191,7 +191,8 @@ void LoadGenerator::logged_in(Conn& c, std::uint32_t result) {
         fail_connection(c, "login refused");
         return;
     }
-    if (options_.workload == Workload::claim && c.packet == 0) {
+    if (options_.workload == Workload::claim && c.packet == 0 &&
+        (options_.claim_packets == 0 || c.index < options_.claim_packets)) {
         // A packet with a share for every other connection of the plan; logged in once made.
         const std::uint32_t n = options_.plan.connections();
         queue(c, protocol::CreatePacket{1, std::uint64_t{n} * 100, std::max<std::uint32_t>(n, 1),
@@ -247,7 +248,9 @@ void LoadGenerator::send_request(Conn& c, std::uint64_t scheduled_ns, std::uint6
     if (options_.workload == Workload::claim) {
         // The next connection's packet; after every other one, the same ones again (answered
         // already_claimed: counted as "none").
-        const std::size_t n = conns_.size();
+        const std::size_t n = options_.claim_packets == 0
+                                  ? conns_.size()
+                                  : std::min<std::size_t>(options_.claim_packets, conns_.size());
         const Conn* owner = conns_[(c.index + c.next_claim) % n].get();
         c.next_claim = c.next_claim + 1 < n ? c.next_claim + 1 : 1;
         queue(c, protocol::Claim{++c.claims_sent, owner->packet}, Pending{scheduled_ns, now, phase_});

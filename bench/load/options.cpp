@@ -60,6 +60,10 @@ std::expected<Options, OptionsExit> parse_options(int argc, const char* const* a
                    "other connection, then claims the others' packets; the daemon's "
                    "max_shares must be at least the connection count)")
         ->capture_default_str();
+    app.add_option("--claim-packets", o.claim_packets,
+                   "claim: only the first N connections make a packet, and every connection "
+                   "claims those N in turn (1: one hot packet); 0: every connection")
+        ->capture_default_str();
     app.add_option("--inflight", o.inflight, "closed mode: requests in flight per connection")
         ->check(CLI::Range(1, 1024))->capture_default_str();
     app.add_option("--plan", plan_text, "e.g. \"connect 2000 @ 1000/s; hold 2s; qps 3000 for 10s\"");

@@ -27,6 +27,9 @@ struct Options {
     Mode mode{Mode::seed};
     std::uint32_t inflight{1};         ///< closed mode: requests in flight per connection
     Workload workload{Workload::shake};
+    /// Claim workload: how many connections make a packet that every connection claims in
+    /// turn (0: every connection; 1: one hot packet).
+    std::uint32_t claim_packets{0};
     Plan plan;
     std::string csv_path;              ///< empty: no CSV
     std::string json_path;             ///< empty: summary on stdout only

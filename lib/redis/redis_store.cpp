@@ -130,6 +130,17 @@ RedisStore::RedisStore(uv_loop_t* loop, ClusterClient& client, ShardedSubscriber
     }
     empty_until_ms_.assign(options_.sets, 0);
     swept_at_ms_.assign(options_.sets, 0);
+    queued_claims_.resize(options_.sets);
+    uv_check_init(loop_, &flush_);
+    flush_.data = this;
+    ++open_handles_;
+    uv_check_start(&flush_, [](uv_check_t* h) {
+        auto& st = *static_cast<RedisStore*>(h->data);
+        for (const ShardId set : std::exchange(st.queued_sets_, {})) {
+            st.send_claims(set);
+        }
+    });
+    uv_unref(reinterpret_cast<uv_handle_t*>(&flush_));  // keeps no loop alive by itself
     if (subscriber_ != nullptr) {
         for (const ShardId s : options_.swept) {
             subscriber_->subscribe(channels_[s]);
@@ -137,6 +148,7 @@ RedisStore::RedisStore(uv_loop_t* loop, ClusterClient& client, ShardedSubscriber
     }
     uv_timer_init(loop_, &timer_);
     timer_.data = this;
+    ++open_handles_;
     uv_timer_start(&timer_, [](uv_timer_t* t) {
         auto& st = *static_cast<RedisStore*>(t->data);
         const std::int64_t now = st.now_ms();
@@ -154,22 +166,28 @@ RedisStore::RedisStore(uv_loop_t* loop, ClusterClient& client, ShardedSubscriber
 RedisStore::~RedisStore() { *alive_ = false; }
 
 void RedisStore::close(std::function<void()> done) {
-    *alive_ = false;
+    *alive_ = false;  // claims still queued are dropped, like commands in flight
     on_closed_ = std::move(done);
     uv_timer_stop(&timer_);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) {
+    uv_check_stop(&flush_);
+    const auto closed = [](uv_handle_t* h) {
         auto& st = *static_cast<RedisStore*>(h->data);
-        if (st.on_closed_) {
+        if (--st.open_handles_ == 0 && st.on_closed_) {
             std::exchange(st.on_closed_, nullptr)();
         }
-    });
+    };
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), closed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&flush_), closed);
 }
 
 std::int64_t RedisStore::now_ms() const noexcept {
     return static_cast<std::int64_t>(uv_hrtime() / 1'000'000);
 }
 
-Resp RedisStore::fcall(std::string_view function, ShardId set, std::size_t args) const {
+Resp RedisStore::fcall(std::string_view function, ShardId set, std::size_t args) {
+    if (!queued_claims_[set].empty()) {
+        send_claims(set);
+    }
     Resp r{3 + kSetKeyCount + args};
     r.arg("FCALL").arg(function).arg(static_cast<std::int64_t>(kSetKeyCount));
     r.encoded(encoded_keys_[set]);
@@ -291,34 +309,66 @@ StoreResult<Claimed> RedisStore::claim(StoreTicket ticket, const ClaimOp& op) {
     if (!serves(set)) {
         return Completion<Claimed>{std::unexpected(Error::not_found), 0};
     }
-    Resp argv = fcall("rp_claim", set, 4);
-    argv.arg(static_cast<std::int64_t>(op.packet.value))
-        .arg(op.compact ? "1" : "0")
-        .arg(static_cast<std::int64_t>(op.user))
-        .arg(op.now.count());
+    auto& queue = queued_claims_[set];
+    if (queue.empty()) {
+        queued_sets_.push_back(set);
+    }
+    queue.emplace_back(ticket, op);
+    if (queue.size() >= std::max<std::size_t>(options_.max_claim_batch, 1)) {
+        send_claims(set);
+    }
+    return StoreResult<Claimed>::pending();
+}
+
+void RedisStore::send_claims(ShardId set) {
+    auto claims = std::exchange(queued_claims_[set], {});
+    if (claims.empty()) {
+        return;
+    }
+    const bool one = claims.size() == 1;
+    Resp argv = fcall(one ? "rp_claim" : "rp_claim_batch", set, (one ? 0 : 1) + 4 * claims.size());
+    if (!one) {
+        argv.arg(static_cast<std::int64_t>(claims.size()));
+    }
+    for (const auto& [ticket, op] : claims) {
+        argv.arg(static_cast<std::int64_t>(op.packet.value))
+            .arg(op.compact ? "1" : "0")
+            .arg(static_cast<std::int64_t>(op.user))
+            .arg(op.now.count());
+    }
+    ++claim_calls_;
     client_.command_resp(
         slot(set), std::move(argv).take(),
-        [this, alive = alive_, ticket](std::expected<CommandResult, ClusterError> r) {
-            if (!*alive || !sink_) {
-                return;
+        [this, alive = alive_, claims = std::move(claims)](
+            std::expected<CommandResult, ClusterError> r) {
+            if (*alive && sink_) {
+                finish_claims(claims, r);
             }
-            if (!r || r->reply.type != Value::Type::array || r->reply.elements.size() < 4) {
-                complete(ticket, Completion<Claimed>{std::unexpected(refuse(r, false)), 0});
-                return;
-            }
-            const auto status = static_cast<ClaimStatus>(int_at(r->reply, 0));
-            const bool money = status == ClaimStatus::claimed || status == ClaimStatus::already_claimed;
-            if (money && short_of_replicas(*r)) {
-                complete(ticket, Completion<Claimed>{std::unexpected(refuse(r, true)), 0});
-                return;
-            }
-            const Claimed c{PacketId{static_cast<std::uint64_t>(int_at(r->reply, 3))},
-                            ClaimResult{status, Cents{int_at(r->reply, 2)},
-                                        static_cast<std::uint32_t>(int_at(r->reply, 1))}};
-            complete(ticket, Completion<Claimed>{c, 0});
         },
         money_wait(true));
-    return StoreResult<Claimed>::pending();
+}
+
+void RedisStore::finish_claims(std::span<const std::pair<StoreTicket, ClaimOp>> claims,
+                               const std::expected<CommandResult, ClusterError>& r) {
+    const bool whole = r && r->reply.type == Value::Type::array &&
+                       r->reply.elements.size() >= 4 * claims.size();
+    for (std::size_t i = 0; i < claims.size(); ++i) {
+        const StoreTicket ticket = claims[i].first;
+        if (!whole) {
+            complete(ticket, Completion<Claimed>{std::unexpected(refuse(r, false)), 0});
+            continue;
+        }
+        const auto status = static_cast<ClaimStatus>(int_at(r->reply, 4 * i));
+        const bool money = status == ClaimStatus::claimed || status == ClaimStatus::already_claimed;
+        if (money && short_of_replicas(*r)) {
+            complete(ticket, Completion<Claimed>{std::unexpected(refuse(r, true)), 0});
+            continue;
+        }
+        const Claimed c{PacketId{static_cast<std::uint64_t>(int_at(r->reply, 4 * i + 3))},
+                        ClaimResult{status, Cents{int_at(r->reply, 4 * i + 2)},
+                                    static_cast<std::uint32_t>(int_at(r->reply, 4 * i + 1))}};
+        complete(ticket, Completion<Claimed>{c, 0});
+    }
 }
 
 StoreResult<PacketInfo> RedisStore::query(StoreTicket ticket, PacketId packet) {

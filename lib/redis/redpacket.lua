@@ -116,6 +116,18 @@ local function claim(keys, args)
     return {0, n, amount, id}
 end
 
+-- Claims on one SET settled in the order given, in one call: ARGV n, then rp_claim's four
+-- arguments for each claim; rp_claim's four results for each claim in turn.
+local function claim_batch(keys, args)
+    local out = {}
+    for i = 0, tonumber(args[1]) - 1 do
+        local a = 1 + 4 * i
+        local r = claim(keys, {args[a + 1], args[a + 2], args[a + 3], args[a + 4]})
+        out[4 * i + 1], out[4 * i + 2], out[4 * i + 3], out[4 * i + 4] = r[1], r[2], r[3], r[4]
+    end
+    return out
+end
+
 -- {meta, claimed count, "amount,time" or "", user0, amount0, user1, amount1, ...} or {}.
 local function query(keys, args)
     local id = args[1]
@@ -322,6 +334,7 @@ redis.register_function{function_name = 'rp_version', flags = {'no-writes'},
                         callback = function() return VERSION end}
 redis.register_function('rp_create', create)
 redis.register_function('rp_claim', claim)
+redis.register_function('rp_claim_batch', claim_batch)
 redis.register_function{function_name = 'rp_query', flags = {'no-writes'}, callback = query}
 redis.register_function('rp_offer', offer)
 redis.register_function('rp_take', take)

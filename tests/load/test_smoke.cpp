@@ -157,8 +157,11 @@ TEST_CASE("a short loopback run logs every user in and accounts for every reply"
     ::rmdir(dir.c_str());
 }
 
-TEST_CASE("the claim workload creates a packet per connection and claims the others' shares",
-          "[load]") {
+namespace {
+
+/// 40 connections of the claim workload (with `extra` options) against a fresh daemon, smooth
+/// at 300 claims/s for 2 s; the load's JSON summary.
+nlohmann::json run_claim_load(const std::vector<std::string>& extra) {
     int daemon_out = -1;
     const pid_t daemon = spawn({REDPACKETD_BINARY, "--port", "0", "--admin-port", "0", "--compat-mode", "true",
                                 "--workers", "2", "--rate-limit", "100000"},
@@ -174,20 +177,31 @@ TEST_CASE("the claim workload creates a packet per connection and claims the oth
     char dir_template[] = "/tmp/redpacket-load-claims-XXXXXX";
     REQUIRE(::mkdtemp(dir_template) != nullptr);
     const std::string json = std::string(dir_template) + "/run.json";
-    // 40 connections: 40 packets of 40 shares; 600 claims, each a new (user, packet) pair
-    // until every connection has claimed the 39 others (1,560 pairs).
-    const pid_t load = spawn({REDPACKET_LOAD_BINARY, "--port", m[1].str(), "--request", "claim",
-                              "--mode", "smooth", "--quiet", "--max-seconds", "20", "--plan",
-                              "connect 40 @ 400/s; qps 300 for 2s", "--json", json},
-                             nullptr);
+    std::vector<std::string> argv = {REDPACKET_LOAD_BINARY, "--port", m[1].str(), "--request", "claim",
+                                     "--mode", "smooth", "--quiet", "--max-seconds", "20", "--plan",
+                                     "connect 40 @ 400/s; qps 300 for 2s", "--json", json};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    const pid_t load = spawn(argv, nullptr);
     const int load_rc = wait_for(load, 15'000);
     ::kill(daemon, SIGTERM);
     CHECK(wait_for(daemon, 5'000) == 0);
     ::close(daemon_out);
     CHECK(load_rc == 0);
-    const auto j = nlohmann::json::parse(slurp(json), nullptr, false);
+    auto j = nlohmann::json::parse(slurp(json), nullptr, false);
+    std::remove(json.c_str());
+    ::rmdir(dir_template);
     REQUIRE_FALSE(j.is_discarded());
     CHECK(j["logged_in"] == 40);
+    return j;
+}
+
+}  // namespace
+
+TEST_CASE("the claim workload creates a packet per connection and claims the others' shares",
+          "[load]") {
+    // 40 packets of 40 shares; 600 claims, each a new (user, packet) pair until every
+    // connection has claimed the 39 others (1,560 pairs).
+    const auto j = run_claim_load({});
     const auto& qps = j["phases"][1];
     CHECK(qps["requests"] == 600);
     CHECK(qps["responses"] == 600);
@@ -196,8 +210,19 @@ TEST_CASE("the claim workload creates a packet per connection and claims the oth
     // Each share is at least a cent; 40 packets of 4,000 cents hold all that was won.
     CHECK(qps["shake_cents"].get<std::uint64_t>() >= 600);
     CHECK(qps["shake_cents"].get<std::uint64_t>() <= 40 * 4000);
-    std::remove(json.c_str());
-    ::rmdir(dir_template);
+}
+
+TEST_CASE("the claim workload with --claim-packets 1 puts every connection on one hot packet",
+          "[load]") {
+    // One packet of 40 shares (4,000 cents): each connection's first claim gets a share, every
+    // later one is answered already_claimed.
+    const auto j = run_claim_load({"--claim-packets", "1"});
+    const auto& qps = j["phases"][1];
+    CHECK(qps["responses"] == 600);
+    CHECK(qps["got"] == 40);
+    CHECK(qps["none"] == 560);
+    CHECK(qps["errors"] == 0);
+    CHECK(qps["shake_cents"] == 4000);  // the one packet, all of it
 }
 
 TEST_CASE("closed loop against the echo server keeps every connection's requests in flight",

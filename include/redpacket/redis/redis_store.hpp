@@ -6,7 +6,9 @@
 // {<prefix>:s:<set>}, so each operation is one atomic Redis Functions call (the `redpacket`
 // library, lib/redis/redpacket.lua, loaded and version-checked by `prepare_functions`) on the
 // node that owns that slot. Shares are split here, by the library's split policies, and stored
-// as they are.
+// as they are. Claims are the exception that batches: those on one SET asked for in one loop
+// iteration go as one call (rp_claim_batch) that settles them in the order asked, sent when
+// the loop has run its callbacks, or at once before any other call on that SET.
 //
 // Every operation completes later (through its sink). A result that reports money —
 // a created packet, a claimed share, a shake packet taken — is followed on the same connection
@@ -79,6 +81,9 @@ struct RedisStoreOptions {
     bool verifiable{true};
     /// Test-only fault injection: swap every packet's first two shares (proofs must catch it).
     bool fault_swap_shares{false};
+    /// Claims on one SET asked for in one loop iteration go to Redis as one call, settled in
+    /// the order asked (rp_claim_batch); a call holds at most this many (at least 1).
+    std::size_t max_claim_batch{256};
     /// This process's name for the campaign lease; empty: this store does not renew it.
     std::string lease_owner;
     std::chrono::milliseconds lease_ttl{3000};
@@ -131,7 +136,14 @@ public:
 
 private:
     /// FCALL `function` with the SET's keys, ready for `args` more arguments.
-    [[nodiscard]] Resp fcall(std::string_view function, ShardId set, std::size_t args) const;
+    /// An FCALL of `function` on `set`'s keys with room for `args` more arguments. The SET's
+    /// queued claims are sent first, so that every call on a SET keeps the order it was asked in.
+    [[nodiscard]] Resp fcall(std::string_view function, ShardId set, std::size_t args);
+    /// Sends `set`'s queued claims as one call (rp_claim for one, rp_claim_batch for more).
+    void send_claims(ShardId set);
+    /// Completes `claims` from rp_claim's four results each, in order, in `r`'s reply.
+    void finish_claims(std::span<const std::pair<StoreTicket, ClaimOp>> claims,
+                       const std::expected<CommandResult, ClusterError>& r);
     [[nodiscard]] std::expected<std::string, Error> split_packet(const CreateOp& op,
                                                                std::span<Cents> shares);
     [[nodiscard]] std::uint16_t slot(ShardId set) const noexcept { return slots_[set]; }
@@ -163,6 +175,12 @@ private:
     std::vector<std::int64_t> empty_until_ms_;        // by SET: shake supply known empty until
     std::vector<std::int64_t> swept_at_ms_;           // by SET
     uv_timer_t timer_{};
+    // Claims asked for in this loop iteration, by SET, sent as one call per SET when the loop
+    // is done with its callbacks (flush_) or before any other call on that SET.
+    std::vector<std::vector<std::pair<StoreTicket, ClaimOp>>> queued_claims_;
+    std::vector<ShardId> queued_sets_;
+    uv_check_t flush_{};
+    int open_handles_{0};
     std::function<void()> on_closed_;
     std::int64_t next_stats_ms_{0};
     std::int64_t next_lease_ms_{0};
@@ -170,6 +188,7 @@ private:
     std::uint64_t known_empty_{0};
     std::uint64_t refusals_{0};
     std::uint64_t short_waits_{0};
+    std::uint64_t claim_calls_{0};  // rp_claim and rp_claim_batch calls sent
     std::shared_ptr<bool> alive_;  // callbacks of a destroyed store find it false
 };
 
