@@ -7,14 +7,12 @@
 
 #include "keys.hpp"
 #include "packet_record.hpp"
-#include "redis_functions.hpp"  // kFunctionsSource: lib/redis/redpacket.lua, generated
 #include "redpacket/split.hpp"
 
 namespace redpacket::redis {
 namespace {
 
 static_assert(kSetKeyCount == 11, "RedisStore::keys_ holds every key of a SET");
-constexpr std::string_view kVersion = kFunctionsVersion;  // the Lua file's hash
 constexpr std::size_t kExpireBatch = 256;
 
 std::int64_t int_at(const Value& v, std::size_t i) {
@@ -29,77 +27,6 @@ std::int64_t wall_ms() noexcept {
 }
 
 }  // namespace
-
-std::string_view functions_version() noexcept { return kVersion; }
-std::string_view functions_source() noexcept { return kFunctionsSource; }
-
-namespace {
-
-using Finish = std::shared_ptr<std::function<void(std::expected<void, std::string>)>>;
-
-/// Loads the library where rp_version is missing; refuses another version.
-void check_version(ClusterClient& client, const Finish& finish) {
-    client.on_every_master({"FCALL", "rp_version", "0"}, [&client, finish](auto results) {
-        std::vector<NodeAddress> missing;
-        for (const auto& [node, r] : results) {
-            if (r && r->reply.str == kVersion) {
-                continue;
-            }
-            if (!r && r.error().kind == ClusterError::Kind::redis &&
-                r.error().message.find("Function not found") != std::string::npos) {
-                missing.push_back(node);
-                continue;
-            }
-            (*finish)(std::unexpected(
-                r ? node.to_string() + " has redpacket functions version \"" + r->reply.str +
-                        "\", this build needs \"" + std::string(kVersion) +
-                        "\" (FUNCTION DELETE redpacket on every master to replace it)"
-                  : node.to_string() + ": " + describe(r.error())));
-            return;
-        }
-        if (missing.empty()) {
-            (*finish)({});
-            return;
-        }
-        // Load on every master that lacks it (FUNCTION LOAD is not propagated between masters).
-        client.on_every_master(
-            {"FUNCTION", "LOAD", std::string(kFunctionsSource)}, [finish](auto loaded) {
-                for (const auto& [node, r] : loaded) {
-                    if (!r && r.error().message.find("already exists") == std::string::npos) {
-                        (*finish)(std::unexpected("FUNCTION LOAD on " + node.to_string() + ": " +
-                                                  describe(r.error())));
-                        return;
-                    }
-                }
-                (*finish)({});
-            });
-    });
-}
-
-}  // namespace
-
-void prepare_functions(ClusterClient& client,
-                       std::function<void(std::expected<void, std::string>)> done) {
-    auto finish = std::make_shared<decltype(done)>(std::move(done));
-    // A master that may evict keys under memory pressure could drop a packet's shares or its
-    // claims: refused. (Where CONFIG is disabled, as on some managed services, it cannot be
-    // checked and is not refused.)
-    client.on_every_master({"CONFIG", "GET", "maxmemory-policy"}, [&client, finish](auto results) {
-        for (const auto& [node, r] : results) {
-            if (r && r->reply.elements.size() == 2 && r->reply.elements[1].str != "noeviction") {
-                (*finish)(std::unexpected(
-                    node.to_string() + " has maxmemory-policy " + r->reply.elements[1].str +
-                    ": it may evict packets and claims; set maxmemory-policy noeviction"));
-                return;
-            }
-            if (!r && r.error().kind != ClusterError::Kind::redis) {
-                (*finish)(std::unexpected(node.to_string() + ": " + describe(r.error())));
-                return;
-            }
-        }
-        check_version(client, finish);
-    });
-}
 
 // --- construction ----------------------------------------------------------------------------
 

@@ -165,13 +165,22 @@ inline int node_of_key(const TestCluster& cluster, const std::string& key, bool 
     return 0;
 }
 
-/// Every node up and linked, all slots served (a node given back by an earlier test may still
-/// be syncing).
+/// Every node up and linked, all slots served, every replica's link to its master up (a node
+/// given back by an earlier test may still be syncing, and WAIT falls short until it is).
 inline bool cluster_whole(const TestCluster& cluster) {
     const std::string nodes = cluster.cli(cluster.base_port, "cluster nodes");
-    return nodes.find("fail") == std::string::npos &&
-           nodes.find("disconnected") == std::string::npos &&
-           cluster.cli(cluster.base_port, "cluster info").find("cluster_state:ok") != std::string::npos;
+    if (nodes.find("fail") != std::string::npos || nodes.find("disconnected") != std::string::npos ||
+        cluster.cli(cluster.base_port, "cluster info").find("cluster_state:ok") == std::string::npos) {
+        return false;
+    }
+    for (int port = cluster.base_port; port < cluster.base_port + cluster.nodes; ++port) {
+        const std::string info = cluster.cli(port, "info replication");
+        if (info.find("role:slave") != std::string::npos &&
+            info.find("master_link_status:up") == std::string::npos) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /// The acknowledged claims that did not survive, one line each: a retry under the request id

@@ -24,6 +24,7 @@ struct TestCluster {
     /// REDPACKET_REDIS_HOST), or every node on 127.0.0.1.
     std::string first_host{"127.0.0.1"};
     bool spread{false};
+    int nodes{9};  ///< cmake/redis-cluster.sh's default: 3 masters with 2 replicas each
 
     /// The cluster ctest started, "<dir>@<base port>" or "<dir>@<first host>:<base port>" in
     /// the environment variable `name`; throws if it is not set.
