@@ -73,12 +73,7 @@ ClusterClient::ClusterClient(uv_loop_t* loop, ClusterOptions options)
     uv_check_init(loop_, &check_);
     check_.data = this;
     uv_check_start(&check_, [](uv_check_t* h) {
-        auto& c = *static_cast<ClusterClient*>(h->data);
-        for (const NodeAddress& at : std::exchange(c.wait_due_, {})) {
-            if (const auto it = c.nodes_.find(at); it != c.nodes_.end()) {
-                c.send_wait(*it->second);
-            }
-        }
+        static_cast<ClusterClient*>(h->data)->send_due_waits();
     });
     uv_unref(reinterpret_cast<uv_handle_t*>(&check_));  // keeps no loop alive by itself
 }
@@ -87,6 +82,14 @@ ClusterClient::~ClusterClient() {
     for (auto& [at, n] : nodes_) {
         if (n->ctx != nullptr) {
             redisAsyncFree(n->ctx);
+        }
+    }
+}
+
+void ClusterClient::send_due_waits() {
+    for (const NodeAddress& at : std::exchange(wait_due_, {})) {
+        if (const auto it = nodes_.find(at); it != nodes_.end()) {
+            send_wait(*it->second);
         }
     }
 }

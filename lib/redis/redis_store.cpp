@@ -66,6 +66,7 @@ RedisStore::RedisStore(uv_loop_t* loop, ClusterClient& client, ShardedSubscriber
         for (const ShardId set : std::exchange(st.queued_sets_, {})) {
             st.send_claims(set);
         }
+        st.client_.send_due_waits();  // in this iteration, whichever check handle runs first
     });
     uv_unref(reinterpret_cast<uv_handle_t*>(&flush_));  // keeps no loop alive by itself
     if (subscriber_ != nullptr) {
@@ -122,7 +123,7 @@ Resp RedisStore::fcall(std::string_view function, ShardId set, std::size_t args)
 }
 
 bool RedisStore::has_room(std::size_t /*operations*/) const noexcept {
-    return client_.in_flight() < 65536;
+    return client_.in_flight() + pending_claims_ < 65536;  // a batch holds many claims
 }
 
 CommandOptions RedisStore::money_wait(bool retry_after_send) const noexcept {
@@ -241,6 +242,7 @@ StoreResult<Claimed> RedisStore::claim(StoreTicket ticket, const ClaimOp& op) {
         queued_sets_.push_back(set);
     }
     queue.emplace_back(ticket, op);
+    ++pending_claims_;
     if (queue.size() >= std::max<std::size_t>(options_.max_claim_batch, 1)) {
         send_claims(set);
     }
@@ -268,8 +270,11 @@ void RedisStore::send_claims(ShardId set) {
         slot(set), std::move(argv).take(),
         [this, alive = alive_, claims = std::move(claims)](
             std::expected<CommandResult, ClusterError> r) {
-            if (*alive && sink_) {
-                finish_claims(claims, r);
+            if (*alive) {
+                pending_claims_ -= claims.size();
+                if (sink_) {
+                    finish_claims(claims, r);
+                }
             }
         },
         money_wait(true));
@@ -285,7 +290,12 @@ void RedisStore::finish_claims(std::span<const std::pair<StoreTicket, ClaimOp>> 
             complete(ticket, Completion<Claimed>{std::unexpected(refuse(r, false)), 0});
             continue;
         }
-        const auto status = static_cast<ClaimStatus>(int_at(r->reply, 4 * i));
+        const std::int64_t code = int_at(r->reply, 4 * i);
+        if (code < 0) {  // this claim raised an error in Redis: refused, the others stand
+            complete(ticket, Completion<Claimed>{std::unexpected(refuse(r, false)), 0});
+            continue;
+        }
+        const auto status = static_cast<ClaimStatus>(code);
         const bool money = status == ClaimStatus::claimed || status == ClaimStatus::already_claimed;
         if (money && short_of_replicas(*r)) {
             complete(ticket, Completion<Claimed>{std::unexpected(refuse(r, true)), 0});

@@ -117,12 +117,16 @@ local function claim(keys, args)
 end
 
 -- Claims on one SET settled in the order given, in one call: ARGV n, then rp_claim's four
--- arguments for each claim; rp_claim's four results for each claim in turn.
+-- arguments for each claim; rp_claim's four results for each claim in turn. A claim that
+-- raises an error (a corrupt record) gets status -1 alone; the others are settled as usual.
 local function claim_batch(keys, args)
     local out = {}
     for i = 0, tonumber(args[1]) - 1 do
         local a = 1 + 4 * i
-        local r = claim(keys, {args[a + 1], args[a + 2], args[a + 3], args[a + 4]})
+        local ok, r = pcall(claim, keys, {args[a + 1], args[a + 2], args[a + 3], args[a + 4]})
+        if not ok then
+            r = {-1, 0, '0', args[a + 1]}
+        end
         out[4 * i + 1], out[4 * i + 2], out[4 * i + 3], out[4 * i + 4] = r[1], r[2], r[3], r[4]
     end
     return out

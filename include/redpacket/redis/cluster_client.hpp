@@ -161,6 +161,10 @@ public:
     void refresh() { refresh_map(); }
     [[nodiscard]] const ClusterStats& stats() const noexcept { return stats_; }
     [[nodiscard]] const ClusterOptions& options() const noexcept { return options_; }
+    /// Sends now the WAITs the client would send when the loop runs its check handles (for
+    /// every node with commands sent since its last WAIT): a store that sends commands from a
+    /// check handle of its own calls it after them.
+    void send_due_waits();
     /// Commands not answered yet.
     [[nodiscard]] std::size_t in_flight() const noexcept { return requests_.size(); }
 

@@ -110,6 +110,8 @@ public:
     [[nodiscard]] bool serves(ShardId set) const noexcept override { return set < options_.sets; }
     [[nodiscard]] std::uint64_t durable_sequence() const noexcept override { return UINT64_MAX; }
     [[nodiscard]] bool has_room(std::size_t operations) const noexcept override;
+    /// rp_claim and rp_claim_batch calls sent so far (claims per call: how well they batch).
+    [[nodiscard]] std::uint64_t claim_calls() const noexcept { return claim_calls_; }
     StoreResult<Created> create(StoreTicket ticket, const CreateOp& op) override;
     StoreResult<Claimed> claim(StoreTicket ticket, const ClaimOp& op) override;
     StoreResult<PacketInfo> query(StoreTicket ticket, PacketId packet) override;
@@ -189,6 +191,7 @@ private:
     std::uint64_t refusals_{0};
     std::uint64_t short_waits_{0};
     std::uint64_t claim_calls_{0};  // rp_claim and rp_claim_batch calls sent
+    std::size_t pending_claims_{0};  // claims queued or in a call not yet answered
     std::shared_ptr<bool> alive_;  // callbacks of a destroyed store find it false
 };
 
