@@ -264,6 +264,12 @@ TEST_CASE("a memory store refuses new packets while its archive's queue is half 
     for (int i = 0; i < 3; ++i) {
         REQUIRE(create(Time{2'000}).has_value());
     }
+    // Another connection holds the write lock while the queue fills and the store refuses: the
+    // writer, whenever something wakes it, waits on the lock (busy for up to 2 s) with the rows
+    // still counted, so what the store sees does not depend on when the writer thread runs.
+    sqlite3* other = nullptr;
+    REQUIRE(sqlite3_open((o.journal_dir + "/proofs.sqlite").c_str(), &other) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
     (void)store.expire(2, ExpireOp{0, Time{2'000}});  // all finish: the queue holds 3 of 8
     CHECK(store.archive()->options().max_pending == 8);
     CHECK_FALSE(store.archive()->backlogged());
@@ -276,6 +282,8 @@ TEST_CASE("a memory store refuses new packets while its archive's queue is half 
     const auto offer_refused = store.offer(5, OfferOp{0, Cents{9}, Time{9'000}}).get().result;
     REQUIRE_FALSE(offer_refused.has_value());
     CHECK(offer_refused.error() == Error::unavailable);
+    REQUIRE(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(other);
     REQUIRE(store.archive()->flush(5s));
     CHECK_FALSE(store.archive()->backlogged());
     (void)store.expire(3, ExpireOp{0, Time{2'001}});  // retired: their slots are free again
