@@ -150,6 +150,8 @@ void LoadGenerator::on_reply(Conn& c, Pending&& p, RequestKind kind,
             ++phases_[phase_].counts.grabs;
             phases_[phase_].counts.grab_cents += gr->amount;
         }
+    } else if (kind == RequestKind::create && options_.workload == Workload::cycle) {
+        on_cycle_create(c, p, reply, now);
     } else if (kind == RequestKind::create) {
         on_create_reply(c, reply);
     } else if (const auto* l = std::get_if<protocol::LoginResponse>(&reply)) {
@@ -219,6 +221,21 @@ void LoadGenerator::on_create_reply(Conn& c, const protocol::Message& reply) {
     logged_in(c, protocol::kResultOk);
 }
 
+void LoadGenerator::on_cycle_create(Conn& c, const Pending& p, const protocol::Message& reply,
+                                    std::uint64_t now) {
+    Outcome outcome = Outcome::error;
+    if (const auto* made = std::get_if<protocol::CreateResponse>(&reply)) {
+        c.made.push_back(made->packet);  // a later request of the connection claims it
+        outcome = Outcome::none;
+    } else if (const auto* e = std::get_if<protocol::ErrorReply>(&reply);
+               e != nullptr && e->code == protocol::ErrorCode::overloaded) {
+        outcome = Outcome::overloaded;
+    } else if (cycle_create_errors_++ < 5) {
+        fmt::print(stderr, "connection {}: create refused: {}\n", c.index, protocol::describe(reply));
+    }
+    on_answer(c, p, outcome, 0, now);
+}
+
 void LoadGenerator::on_answer(Conn& c, const Pending& p, Outcome outcome, std::uint32_t amount,
                               std::uint64_t now) {
     PhaseState& ps = phases_[p.phase];
@@ -254,6 +271,12 @@ void LoadGenerator::send_request(Conn& c, std::uint64_t scheduled_ns, std::uint6
         const Conn* owner = conns_[(c.index + c.next_claim) % n].get();
         c.next_claim = c.next_claim + 1 < n ? c.next_claim + 1 : 1;
         queue(c, protocol::Claim{++c.claims_sent, owner->packet}, Pending{scheduled_ns, now, phase_});
+    } else if (options_.workload == Workload::cycle && !c.made.empty()) {
+        queue(c, protocol::Claim{++c.claims_sent, c.made.back()}, Pending{scheduled_ns, now, phase_});
+        c.made.pop_back();
+    } else if (options_.workload == Workload::cycle) {
+        queue(c, protocol::CreatePacket{++c.claims_sent, 100, 1, 0, options_.cycle_ttl},
+              Pending{scheduled_ns, now, phase_});
     } else {
         queue(c, protocol::ShakeRequest{c.user}, Pending{scheduled_ns, now, phase_});
     }

@@ -58,8 +58,9 @@ private:
         /// The library's client protocol: frames out (queued this tick), replies matched.
         ClientSession<Pending> session;
         std::uint64_t packet{0};      ///< --request claim: the packet this connection created
+        std::vector<std::uint64_t> made;  ///< --request cycle: created, not yet claimed
         std::uint32_t next_claim{1};  ///< --request claim: claims connection index + this next
-        std::uint64_t claims_sent{0};
+        std::uint64_t claims_sent{0};  ///< and creates, for cycle: the request ids
         bool open{false};             ///< tcp handle initialised and not yet closed
         bool logged_in{false};
         bool dead{false};             ///< failed or closed; never reused
@@ -96,11 +97,15 @@ private:
     enum class Outcome : std::uint8_t { got, none, overloaded, error };
     void on_answer(Conn& c, const Pending& p, Outcome outcome, std::uint32_t amount,
                    std::uint64_t now);
+    /// --request cycle: a paced create answered (its packet is the next request's claim).
+    void on_cycle_create(Conn& c, const Pending& p, const protocol::Message& reply,
+                         std::uint64_t now);
     void on_create_reply(Conn& c, const protocol::Message& reply);
     void send_login(Conn& c);
     void queue(Conn& c, const protocol::Message& m);
     void queue(Conn& c, const protocol::Message& m, Pending tag);
-    /// Sends the workload's next request (a shake, or a claim of the next connection's packet).
+    /// Sends the workload's next request (a shake; a claim of the next connection's packet; for
+    /// cycle, a create or the claim of the packet it made).
     void send_request(Conn& c, std::uint64_t scheduled_ns, std::uint64_t now);
     void flush_dirty();
     void flush(Conn& c);
@@ -151,6 +156,7 @@ private:
     std::uint32_t opened_{0};
     std::uint32_t logged_in_{0};
     std::uint32_t login_failures_{0};
+    std::uint32_t cycle_create_errors_{0};  ///< --request cycle: the first 5 are printed
     std::uint32_t closed_by_server_{0};
     std::uint64_t unanswered_{0};
     std::uint64_t unsendable_{0};

@@ -35,6 +35,17 @@ std::expected<Plan, std::string> load_plan(const std::string& text, const std::s
     return plan;
 }
 
+std::expected<Workload, OptionsExit> parse_workload(const std::string& name, bool echo) {
+    if (name != "shake" && name != "claim" && name != "cycle") {
+        return std::unexpected(
+            OptionsExit{2, fmt::format("--request {}: expected shake, claim or cycle", name)});
+    }
+    if (name != "shake" && echo) {
+        return std::unexpected(OptionsExit{2, fmt::format("--request {} cannot run against --echo", name)});
+    }
+    return name == "claim" ? Workload::claim : name == "cycle" ? Workload::cycle : Workload::shake;
+}
+
 }  // namespace
 
 bool is_ipv4_loopback(std::string_view host) noexcept {
@@ -58,12 +69,17 @@ std::expected<Options, OptionsExit> parse_options(int argc, const char* const* a
     app.add_option("--request", workload,
                    "shake | claim (each connection creates a packet with a share for every "
                    "other connection, then claims the others' packets; the daemon's "
-                   "max_shares must be at least the connection count)")
+                   "max_shares must be at least the connection count) | cycle (a "
+                   "connection with no packet open creates a one-share packet and its next "
+                   "request claims it: every packet finishes and then expires)")
         ->capture_default_str();
     app.add_option("--claim-packets", o.claim_packets,
                    "claim: only the first N connections make a packet, and every connection "
                    "claims those N in turn (1: one hot packet); 0: every connection")
         ->capture_default_str();
+    app.add_option("--cycle-ttl", o.cycle_ttl,
+                   "cycle: each packet's lifetime, seconds (it expires, and is archived, then)")
+        ->check(CLI::Range(1, 86400))->capture_default_str();
     app.add_option("--inflight", o.inflight, "closed mode: requests in flight per connection")
         ->check(CLI::Range(1, 1024))->capture_default_str();
     app.add_option("--plan", plan_text, "e.g. \"connect 2000 @ 1000/s; hold 2s; qps 3000 for 10s\"");
@@ -115,14 +131,11 @@ std::expected<Options, OptionsExit> parse_options(int argc, const char* const* a
                                                           "closed", mode)});
     }
     o.mode = *m;
-    if (workload != "shake" && workload != "claim") {
-        return std::unexpected(
-            OptionsExit{2, fmt::format("--request {}: expected shake or claim", workload)});
+    const auto w = parse_workload(workload, o.echo);
+    if (!w) {
+        return std::unexpected(w.error());
     }
-    o.workload = workload == "claim" ? Workload::claim : Workload::shake;
-    if (o.workload == Workload::claim && o.echo) {
-        return std::unexpected(OptionsExit{2, "--request claim cannot run against --echo"});
-    }
+    o.workload = *w;
     auto plan = load_plan(plan_text, plan_file);
     if (!plan) {
         return std::unexpected(OptionsExit{2, "plan: " + plan.error()});

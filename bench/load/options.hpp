@@ -17,6 +17,9 @@ enum class Workload : std::uint8_t {
     shake,  ///< a shake (the seed experiment)
     claim,  ///< a claim: each connection creates one packet with a share for every other
             ///< connection at login, then claims the others' packets in turn
+    cycle,  ///< a packet's whole life: a connection with no packet open creates a one-share
+            ///< packet, its next request claims it; each packet finishes within two
+            ///< requests and expires (and is archived) cycle_ttl seconds after its create
 };
 
 /// Everything a run needs.
@@ -30,6 +33,8 @@ struct Options {
     /// Claim workload: how many connections make a packet that every connection claims in
     /// turn (0: every connection; 1: one hot packet).
     std::uint32_t claim_packets{0};
+    /// Cycle workload: the lifetime of each packet created, seconds.
+    std::uint32_t cycle_ttl{2};
     Plan plan;
     std::string csv_path;              ///< empty: no CSV
     std::string json_path;             ///< empty: summary on stdout only

@@ -121,3 +121,30 @@ TEST_CASE("a non-loopback target is refused with a clear error", "[load]") {
     CHECK(o.error().message ==
           "--target 192.168.1.5: only IPv4 loopback targets (127.0.0.0/8) are allowed");
 }
+
+TEST_CASE("the workload is named by --request, and an unknown one, or one that needs the daemon against "
+          "--echo, is refused",
+          "[load]") {
+    const auto parse = [](std::vector<const char*> extra) {
+        std::vector<const char*> argv = {"redpacket-load", "--port", "1", "--plan",
+                                           "connect 10 @ 100/s; qps 10 for 1s"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        return parse_options(static_cast<int>(argv.size()), argv.data());
+    };
+    CHECK(parse({}).value().workload == Workload::shake);
+    CHECK(parse({"--request", "claim"}).value().workload == Workload::claim);
+    const auto cycle = parse({"--request", "cycle", "--cycle-ttl", "5"});
+    REQUIRE(cycle.has_value());
+    CHECK(cycle->workload == Workload::cycle);
+    CHECK(cycle->cycle_ttl == 5);
+    CHECK(parse({"--request", "cycle"}).value().cycle_ttl == 2);
+    const auto unknown = parse({"--request", "grab"});
+    REQUIRE_FALSE(unknown.has_value());
+    CHECK(unknown.error().exit_code == 2);
+    CHECK(unknown.error().message == "--request grab: expected shake, claim or cycle");
+    const auto echo = parse({"--request", "cycle", "--echo"});
+    REQUIRE_FALSE(echo.has_value());
+    CHECK(echo.error().message == "--request cycle cannot run against --echo");
+    CHECK(parse({"--request", "shake", "--echo"}).has_value());
+    CHECK_FALSE(parse({"--request", "cycle", "--cycle-ttl", "0"}).has_value());
+}

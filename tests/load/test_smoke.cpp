@@ -159,9 +159,9 @@ TEST_CASE("a short loopback run logs every user in and accounts for every reply"
 
 namespace {
 
-/// 40 connections of the claim workload (with `extra` options) against a fresh daemon, smooth
-/// at 300 claims/s for 2 s; the load's JSON summary.
-nlohmann::json run_claim_load(const std::vector<std::string>& extra) {
+/// 40 connections of `workload` (claim or cycle, with `extra` options) against a fresh daemon,
+/// smooth at 300 requests/s for 2 s; the load's JSON summary.
+nlohmann::json run_workload(const std::string& workload, const std::vector<std::string>& extra) {
     int daemon_out = -1;
     const pid_t daemon = spawn({REDPACKETD_BINARY, "--port", "0", "--admin-port", "0", "--compat-mode", "true",
                                 "--workers", "2", "--rate-limit", "100000"},
@@ -177,7 +177,7 @@ nlohmann::json run_claim_load(const std::vector<std::string>& extra) {
     char dir_template[] = "/tmp/redpacket-load-claims-XXXXXX";
     REQUIRE(::mkdtemp(dir_template) != nullptr);
     const std::string json = std::string(dir_template) + "/run.json";
-    std::vector<std::string> argv = {REDPACKET_LOAD_BINARY, "--port", m[1].str(), "--request", "claim",
+    std::vector<std::string> argv = {REDPACKET_LOAD_BINARY, "--port", m[1].str(), "--request", workload,
                                      "--mode", "smooth", "--quiet", "--max-seconds", "20", "--plan",
                                      "connect 40 @ 400/s; qps 300 for 2s", "--json", json};
     argv.insert(argv.end(), extra.begin(), extra.end());
@@ -201,7 +201,7 @@ TEST_CASE("the claim workload creates a packet per connection and claims the oth
           "[load]") {
     // 40 packets of 40 shares; 600 claims, each a new (user, packet) pair until every
     // connection has claimed the 39 others (1,560 pairs).
-    const auto j = run_claim_load({});
+    const auto j = run_workload("claim", {});
     const auto& qps = j["phases"][1];
     CHECK(qps["requests"] == 600);
     CHECK(qps["responses"] == 600);
@@ -216,13 +216,31 @@ TEST_CASE("the claim workload with --claim-packets 1 puts every connection on on
           "[load]") {
     // One packet of 40 shares (4,000 cents): each connection's first claim gets a share, every
     // later one is answered already_claimed.
-    const auto j = run_claim_load({"--claim-packets", "1"});
+    const auto j = run_workload("claim", {"--claim-packets", "1"});
     const auto& qps = j["phases"][1];
     CHECK(qps["responses"] == 600);
     CHECK(qps["got"] == 40);
     CHECK(qps["none"] == 560);
     CHECK(qps["errors"] == 0);
     CHECK(qps["shake_cents"] == 4000);  // the one packet, all of it
+}
+
+TEST_CASE("the cycle workload creates a one-share packet and claims it with the connection's next "
+          "request",
+          "[load]") {
+    // Each connection alternates: a create (answered with the packet: counted "none"), then a
+    // claim of that packet, which takes its one share, all 100 cents. A connection whose last
+    // request was a create leaves one packet unclaimed: at most one per connection.
+    const auto j = run_workload("cycle", {});
+    const auto& qps = j["phases"][1];
+    CHECK(qps["responses"] == 600);
+    CHECK(qps["errors"] == 0);
+    const auto claims = qps["got"].get<std::uint64_t>();
+    const auto creates = qps["none"].get<std::uint64_t>();
+    CHECK(claims + creates == 600);
+    CHECK(creates >= claims);
+    CHECK(creates - claims <= 40);
+    CHECK(qps["shake_cents"].get<std::uint64_t>() == 100 * claims);
 }
 
 TEST_CASE("closed loop against the echo server keeps every connection's requests in flight",
