@@ -190,14 +190,15 @@ TEST_CASE("every thread of the daemon blocks SIGINT, SIGTERM and SIGHUP: the mai
     const std::uint64_t stop_signals = bit(SIGINT) | bit(SIGTERM) | bit(SIGHUP);
     const auto dir = redpacketd::testing::fresh_temp_dir("rp-sigmask");
     DaemonProcess d({"--workers", "2", "--journal-dir", dir.string()});
-    // Each thread names itself once it runs: wait for the four (two workers, two journal writers).
+    // Each thread names itself once it runs: wait for the six (two workers, two journal writers,
+    // two proof-archive writers).
     std::vector<TaskInfo> tasks;
     (void)redpacketd::testing::eventually(
         [&] {
             tasks = tasks_of(d.pid());
             return std::ranges::count_if(tasks, [](const TaskInfo& t) {
                        return t.name.starts_with("rp-");
-                   }) == 4;
+                   }) == 6;
         },
         std::chrono::seconds{5}, std::chrono::milliseconds{10});
     int ours = 0;
@@ -209,7 +210,7 @@ TEST_CASE("every thread of the daemon blocks SIGINT, SIGTERM and SIGHUP: the mai
         ++ours;
         CHECK((t.blocked & stop_signals) == stop_signals);
     }
-    CHECK(ours == 5);  // main, two workers, two journal writers
+    CHECK(ours == 7);  // main, two workers, two journal writers, two archive writers
     CHECK(d.stop(std::chrono::seconds{5}) == 0);
     CHECK_THAT(d.log_tail(4096), Catch::Contains("signal 15: shutting down"));
 }

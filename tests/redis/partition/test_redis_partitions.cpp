@@ -31,6 +31,17 @@ struct Setup {
                          std::to_string(cluster.base_port + 10008)};
     std::string skipped = net.unavailable();
 
+    /// False, with the SKIPPED line ctest looks for, where no nftables rule can be set; else
+    /// waits for the cluster to be whole (an earlier test's heal may still be settling).
+    bool ready() {
+        if (!skipped.empty()) {
+            WARN("SKIPPED: cannot set nftables rules here (" << skipped << ")");
+            return false;
+        }
+        REQUIRE(eventually([&] { return redpacket::testing::cluster_whole(cluster); }, 30s));
+        return true;
+    }
+
     /// Every node's address.
     [[nodiscard]] std::vector<std::string> nodes() const {
         std::vector<std::string> out;
@@ -82,11 +93,9 @@ TEST_CASE("partition: SET 0's master cut off from its replicas and the other mas
           "daemon still reaches it: nothing acknowledged is lost",
           "[redis][partition]") {
     Setup s;
-    if (!s.skipped.empty()) {
-        WARN("SKIPPED: cannot set nftables rules here (" << s.skipped << ")");
-        return;
+    if (!s.ready()) {
+        return;  // skipped
     }
-    REQUIRE(eventually([&] { return redpacket::testing::cluster_whole(s.cluster); }, 30s));
     const std::string prefix = redpacket::testing::test_prefix("cutmaster");
     DaemonProcess d(s.daemon_args(prefix, 0), 15s);
     ClaimLoad load(d.port(), redpacket::testing::packets_in_every_set(d.port()), 2);
@@ -121,11 +130,9 @@ TEST_CASE("partition: the daemon cut off from every node refuses payouts (none h
           "acknowledged) and pays again after the heal, nothing acknowledged is lost",
           "[redis][partition]") {
     Setup s;
-    if (!s.skipped.empty()) {
-        WARN("SKIPPED: cannot set nftables rules here (" << s.skipped << ")");
-        return;
+    if (!s.ready()) {
+        return;  // skipped
     }
-    REQUIRE(eventually([&] { return redpacket::testing::cluster_whole(s.cluster); }, 30s));
     const std::string prefix = redpacket::testing::test_prefix("cutdaemon");
     DaemonProcess d(s.daemon_args(prefix, 0), 15s);
     auto packets = redpacket::testing::packets_in_every_set(d.port());
@@ -159,11 +166,9 @@ TEST_CASE("partition: the campaign-lease holder cut off from the lease's node st
           "offers before another daemon starts, and the campaign resumes there",
           "[redis][partition]") {
     Setup s;
-    if (!s.skipped.empty()) {
-        WARN("SKIPPED: cannot set nftables rules here (" << s.skipped << ")");
-        return;
+    if (!s.ready()) {
+        return;  // skipped
     }
-    REQUIRE(eventually([&] { return redpacket::testing::cluster_whole(s.cluster); }, 30s));
     const std::string prefix = redpacket::testing::test_prefix("cutlease");
     // The store's deadline (6 s) longer than the lease (3 s): the holder learns nothing from
     // the renewals it sends while cut off until long after the lease ran out in Redis; it must
