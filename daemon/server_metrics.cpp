@@ -324,6 +324,13 @@ void journal_and_store_metrics(Exposition& e, const nlohmann::json& s) {
     }
     e.single("proof_archive_pending", "gauge", "Finished packets queued for the proof archive.",
              u64(pa["pending"]));
+    e.single("proof_shakes_in_memory", "gauge",
+             "Without a proof archive: issued shake packets kept in memory for their proofs.",
+             u64(pa["shakes_in_memory"]));
+    e.single("proof_shakes_forgotten_early_total", "counter",
+             "Without a proof archive: issued shake packets forgotten before their deadline plus "
+             "retention_seconds (max_packets_per_set per SET were kept).",
+             u64(pa["shakes_forgotten_early"]));
     if (s["store"]["kind"] == "memory") {
         return;
     }

@@ -42,8 +42,14 @@ void add_published(nlohmann::json& j, const GaugeTotals& t, bool any_worker) {
 nlohmann::json archive_stats(const std::vector<Worker*>& workers) {
     redpacket::ProofArchiveStats sum;
     bool enabled = false;
+    std::uint64_t kept = 0;     // without an archive: issued shake packets kept in memory
+    std::uint64_t forgot = 0;   // and those forgotten early (max_packets_per_set were kept)
     for (const Worker* w : workers) {
         const redpacket::MemoryStore* store = w->memory_store();
+        if (store != nullptr) {
+            kept += store->kept_shakes();
+            forgot += store->kept_shakes_dropped();
+        }
         if (const redpacket::ProofArchive* a = store ? store->archive() : nullptr) {
             const redpacket::ProofArchiveStats s = a->stats();
             enabled = true;
@@ -61,7 +67,8 @@ nlohmann::json archive_stats(const std::vector<Worker*>& workers) {
     }
     return {{"enabled", enabled}, {"archived", sum.archived}, {"dropped", sum.dropped},
             {"pending", sum.pending},   {"deleted", sum.deleted},   {"reads", sum.reads},
-            {"hits", sum.hits},         {"errors", sum.errors},     {"last_error", sum.last_error}};
+            {"hits", sum.hits},         {"errors", sum.errors},     {"last_error", sum.last_error},
+            {"shakes_in_memory", kept}, {"shakes_forgotten_early", forgot}};
 }
 
 nlohmann::json journal_stats(const Config& c, const std::vector<Worker*>& workers) {

@@ -242,3 +242,62 @@ TEST_CASE("recovery forgets an archived shake packet the journal still has in th
     check_proof(*now_won, *offered, Cents{10}, 701);
     CHECK(now_won->seed != never_told.seed);
 }
+
+TEST_CASE("without an archive the memory store keeps an issued shake packet until its deadline "
+          "plus the retention, by full and compact id",
+          "[shake][proof][store]") {
+    MemoryStoreOptions o;  // no journal, so no archive
+    o.sets = {3};
+    o.pool.retention = 10s;
+    o.pool.max_packets = 2;  // and so at most 2 issued shake packets kept
+    auto opened = MemoryStore::open(o, Time{1'000});
+    REQUIRE(opened.has_value());
+    MemoryStore& store = **opened;
+    REQUIRE(store.archive() == nullptr);
+    std::vector<PacketId> ids;
+    for (std::int64_t amount = 10; amount < 14; ++amount) {
+        const auto offered = store.offer(1, OfferOp{3, Cents{amount}, Time{60'000}}).get().result;
+        REQUIRE(offered.has_value());
+        ids.push_back(*offered);
+    }
+    const auto take = [&](UserId user) {
+        const auto got = store.take(2, TakeOp{3, user, Time{1'500}}).get().result;
+        REQUIRE(got.has_value());
+        REQUIRE(got->has_value());
+        return (*got)->packet;
+    };
+    REQUIRE(take(700) == ids[0]);
+    CHECK(store.kept_shakes() == 1);
+    const auto compact = [](PacketId id) { return PacketId{static_cast<std::uint32_t>(id.value)}; };
+    const auto query = [&](PacketId id, Time now) {
+        (void)store.expire(3, ExpireOp{3, now});
+        return store.query(4, id).get().result;
+    };
+    for (const PacketId asked : {ids[0], compact(ids[0])}) {
+        const auto info = query(asked, Time{69'999});  // deadline 60 s + retention 10 s
+        REQUIRE(info.has_value());
+        check_proof(*info, ids[0], Cents{10}, 700);
+    }
+    CHECK_FALSE(query(ids[1], Time{69'999}).has_value());  // still in the supply: nobody's
+    CHECK_FALSE(query(ids[0], Time{70'000}).has_value());
+    CHECK_FALSE(query(compact(ids[0]), Time{70'000}).has_value());
+    CHECK(store.kept_shakes() == 0);
+
+    // At most max_packets × SETs are kept: a third issue forgets the oldest early, counted.
+    auto again = MemoryStore::open(o, Time{1'000});
+    REQUIRE(again.has_value());
+    MemoryStore& s2 = **again;
+    std::vector<PacketId> offered;
+    for (std::int64_t amount = 20; amount < 23; ++amount) {
+        offered.push_back(*s2.offer(1, OfferOp{3, Cents{amount}, Time{60'000}}).get().result);
+    }
+    for (UserId u = 800; u < 803; ++u) {
+        REQUIRE(s2.take(2, TakeOp{3, u, Time{1'500}}).get().result->has_value());
+    }
+    CHECK(s2.kept_shakes() == 2);
+    CHECK(s2.kept_shakes_dropped() == 1);
+    CHECK_FALSE(s2.query(5, offered[0]).get().result.has_value());
+    const auto newest = s2.query(6, offered[2]).get().result;
+    REQUIRE(newest.has_value());
+    check_proof(*newest, offered[2], Cents{22}, 802);
+}

@@ -41,6 +41,8 @@
 
 namespace redpacket {
 
+class KeptShakes;
+
 /// How a MemoryStore is built.
 struct MemoryStoreOptions {
     /// The SETs this store holds.
@@ -144,6 +146,11 @@ public:
     [[nodiscard]] std::expected<void, JournalError> close();
     /// The proof archive, or nullptr (none configured). Thread-safe.
     [[nodiscard]] ProofArchive* archive() const noexcept { return archive_.get(); }
+    /// Without an archive: the issued shake packets kept in memory (until their deadline plus
+    /// pool.retention; at most pool.max_packets per SET), and those forgotten early because
+    /// that many were kept. Both 0 with an archive. Thread-safety: any thread.
+    [[nodiscard]] std::size_t kept_shakes() const noexcept;
+    [[nodiscard]] std::uint64_t kept_shakes_dropped() const noexcept;
 
 private:
     struct RequestKey {
@@ -190,6 +197,7 @@ private:
     mutable std::atomic<std::uint64_t> lost_{0};
     std::unique_ptr<ProofArchive> archive_;
     Time last_archive_expire_{};
+    std::unique_ptr<KeptShakes> kept_shakes_;  // issued shake packets, without an archive
 };
 
 }  // namespace redpacket

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "kept_shakes.hpp"
 #include "redpacket/proof.hpp"
 #include "redpacket/recovery.hpp"
 
@@ -94,6 +95,11 @@ std::expected<std::unique_ptr<MemoryStore>, std::string> MemoryStore::open(
             return std::unexpected(recovered.error());
         }
         store->rearchive();
+    }
+    if (!store->archive_) {
+        // As many as the pools may hold group packets alive.
+        store->kept_shakes_ = std::make_unique<KeptShakes>(std::size_t{store->options_.pool.max_packets} *
+                                                           store->sets_.size());
     }
     // Packets that fell due while the process was down are refunded now (and journaled).
     for (const ShardId s : store->sets_) {
@@ -293,6 +299,11 @@ StoreResult<PacketInfo> MemoryStore::query(StoreTicket, PacketId packet) {
             info = std::move(**archived);
         }
     }
+    if (!info && kept_shakes_) {
+        if (const PacketInfo* kept = kept_shakes_->find(packet)) {
+            info = *kept;
+        }
+    }
     if (!info && packet.value <= UINT32_MAX) {
         const auto compact = static_cast<std::uint32_t>(packet.value);
         if (!is_shake_packet(packet)) {
@@ -301,7 +312,8 @@ StoreResult<PacketInfo> MemoryStore::query(StoreTicket, PacketId packet) {
                 info = pools_[set]->query(*full);
             }
         } else if (archive_) {
-            // A shake response's: issued shake packets live only in the archive.
+            // A shake response's: issued shake packets live only in the archive (without one,
+            // for a while in kept_shakes_, below).
             auto archived = archive_->find_shake(compact);
             if (!archived) {
                 return refused<PacketInfo>(Error::unavailable);
@@ -309,6 +321,8 @@ StoreResult<PacketInfo> MemoryStore::query(StoreTicket, PacketId packet) {
             if (*archived) {
                 info = std::move(**archived);
             }
+        } else if (const PacketInfo* kept = kept_shakes_ ? kept_shakes_->find_compact(compact) : nullptr) {
+            info = *kept;  // without an archive: kept in memory for a while (KeptShakes)
         }
     }
     return Completion<PacketInfo>{std::move(info), 0};
@@ -327,6 +341,14 @@ void MemoryStore::archive_finished(ShardId set, const std::vector<Refund>& refun
         last_archive_expire_ = now;
         archive_->expire(now);  // rows past their retention go even when nothing finishes
     }
+}
+
+std::size_t MemoryStore::kept_shakes() const noexcept {
+    return kept_shakes_ ? kept_shakes_->size() : 0;
+}
+
+std::uint64_t MemoryStore::kept_shakes_dropped() const noexcept {
+    return kept_shakes_ ? kept_shakes_->dropped_early() : 0;
 }
 
 void MemoryStore::archive(PacketInfo&& info) {
@@ -407,6 +429,8 @@ StoreResult<std::optional<ShakeHit>> MemoryStore::take(StoreTicket, const TakeOp
         out.get().result->emplace(hit->packet, hit->amount);
         if (archive_ && valid_seed(hit->seed)) {
             archive(issued_shake_info(*hit, op.user));  // finished now: its proof is complete
+        } else if (kept_shakes_ && valid_seed(hit->seed)) {
+            kept_shakes_->keep(issued_shake_info(*hit, op.user), hit->expires_at + options_.pool.retention);
         }
     }
     if (journal_) {
@@ -434,6 +458,9 @@ StoreResult<Expired> MemoryStore::expire(StoreTicket, const ExpireOp& op) {
     auto [refunds, before] =
         journaled(op.set, 0, [&](RedPacketPool& p) { return p.expire(op.now); });
     archive_finished(op.set, refunds, op.now);
+    if (kept_shakes_) {
+        kept_shakes_->expire(op.now);
+    }
     Expired e{refunds.size(), Cents{0}};
     for (const Refund& r : refunds) {
         e.amount = e.amount + r.amount;

@@ -100,7 +100,9 @@ struct Verdicts {
 
 inline Verdicts verify(const nlohmann::json& proof, const std::string& name) {
     const std::string file =
-        (std::filesystem::temp_directory_path() / ("redpacket-proof-" + name + ".json")).string();
+        (std::filesystem::temp_directory_path() /
+         ("redpacket-proof-" + name + "-" + std::to_string(::getpid()) + ".json"))
+            .string();  // the process's own: ctest -j runs other tests' verifies at once
     std::ofstream(file) << proof.dump();
     Verdicts v{run_command(std::string(REDPACKET_VERIFY_BINARY) + " packet " + file),
                run_command("python3 " + std::string(REDPACKET_VERIFY_PY) + " " + file)};

@@ -1,6 +1,7 @@
 // Shake-campaign packets are provable through a live daemon: a winner holding only the shake
 // response (compact id, amount) fetches the proof over the wire and from the admin API, both
-// verifiers accept it, at once and after a kill -9 and a restart (the proof archive).
+// verifiers accept it, at once and after a kill -9 and a restart (the proof archive), and
+// without a journal from memory until the deadline plus the retention.
 #include "proof_support.hpp"
 
 #if defined(REDPACKET_VERIFY_BINARY) && defined(REDPACKET_VERIFY_PY)
@@ -87,6 +88,25 @@ TEST_CASE("shake-campaign packets are provable by the compact id a shake returns
     CHECK(get_json(d.admin_port(), "/stats")["journal"]["proof_archive"]["errors"] == 0);
     d.stop();
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("without a journal (no archive) a shake-campaign packet is provable by its compact id "
+          "from memory",
+          "[proof][integration][verifiable]") {
+    DaemonProcess d({"--workers", "2", "--sets", "4", "--shake-enabled", "true", "--shake-rate",
+                     "200", "--shake-min-amount", "5", "--shake-max-amount", "500"});
+    BlockingClient asker = logged_in(d.port(), 50);
+    for (std::uint32_t user = 1; user <= 2; ++user) {
+        BlockingClient c = logged_in(d.port(), user);
+        const auto hit = shake_until_hit(c, user, 5s);
+        REQUIRE(hit);
+        check_valid(d, asker, hit->packet, hit->amount);
+    }
+    const auto archive = get_json(d.admin_port(), "/stats")["journal"]["proof_archive"];
+    CHECK(archive["enabled"] == false);
+    CHECK(archive["shakes_in_memory"].get<std::uint64_t>() >= 2);
+    CHECK(archive["shakes_forgotten_early"] == 0);
+    d.stop();
 }
 
 #endif
