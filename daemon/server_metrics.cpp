@@ -329,7 +329,7 @@ void journal_and_store_metrics(Exposition& e, const nlohmann::json& s) {
              u64(pa["shakes_in_memory"]));
     e.single("proof_shakes_forgotten_early_total", "counter",
              "Without a proof archive: issued shake packets forgotten before their deadline plus "
-             "retention_seconds (max_packets_per_set per SET were kept).",
+             "retention_seconds (a worker had max_packets_per_set times its SETs kept).",
              u64(pa["shakes_forgotten_early"]));
     if (s["store"]["kind"] == "memory") {
         return;

@@ -43,7 +43,7 @@ nlohmann::json archive_stats(const std::vector<Worker*>& workers) {
     redpacket::ProofArchiveStats sum;
     bool enabled = false;
     std::uint64_t kept = 0;     // without an archive: issued shake packets kept in memory
-    std::uint64_t forgot = 0;   // and those forgotten early (max_packets_per_set were kept)
+    std::uint64_t forgot = 0;   // and those forgotten early (the cap was reached)
     for (const Worker* w : workers) {
         const redpacket::MemoryStore* store = w->memory_store();
         if (store != nullptr) {

@@ -300,4 +300,11 @@ TEST_CASE("without an archive the memory store keeps an issued shake packet unti
     const auto newest = s2.query(6, offered[2]).get().result;
     REQUIRE(newest.has_value());
     check_proof(*newest, offered[2], Cents{22}, 802);
+    // Past their time (deadline 60 s + 10 s), with no expiry tick since: the next issue forgets
+    // them as due, not early.
+    const auto late = s2.offer(7, OfferOp{3, Cents{30}, Time{200'000}}).get().result;
+    REQUIRE(late.has_value());
+    REQUIRE(s2.take(8, TakeOp{3, 900, Time{80'000}}).get().result->has_value());
+    CHECK(s2.kept_shakes() == 1);
+    CHECK(s2.kept_shakes_dropped() == 1);
 }

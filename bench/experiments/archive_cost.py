@@ -13,9 +13,10 @@ memory store writes it to the archive; so one packet is archived per two request
   1. paced: --connections connections, smooth pacing with --spin at --qps for --seconds; the
      daemon's CPU time per response (from /proc);
   2. closed loop: 100 connections x 16 in flight for --seconds; responses per second.
-Before the stop the run reads the archive's rows (GET /stats) and, per thread, the CPU time and
-the bytes handed to write calls (/proc/PID/task/*/stat and io): the archive thread's CPU and
-bytes written per archived packet, the worker's CPU per request. After the stop: proofs.sqlite's
+Then it waits until every packet made has expired and the archive has committed all of them
+(GET /stats: pending 0), and reads the archive's rows and, per thread, the CPU time and the bytes
+handed to write calls (/proc/PID/task/*/stat and io): the archive thread's CPU and bytes written
+per archived packet, the worker's CPU per request. After the stop: proofs.sqlite's
 size (SQLite checkpoints its WAL on close) over its rows. The report gives every run, the medians and the on/off ratios.
 
 Loopback only; every process it starts is stopped at the end.
@@ -29,6 +30,7 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -94,7 +96,15 @@ def one_run(args, daemon, config, name):
             "--mode", "closed", "--inflight", "16", "--user-base", "1000000", "--plan",
             f"connect 100 @ 5000/s; qps 1 for {args.seconds}s"], f"{name}-closed", s.pid,
             spin=False)
-        stats = get_json(s.admin_port, "/stats")["journal"]["proof_archive"]
+        # Every packet made has expired (cycle_ttl) and the archive has caught up: its thread's
+        # CPU and writes are then for every row counted, not for rows still queued.
+        time.sleep(args.cycle_ttl + 1.5)
+        deadline = time.monotonic() + 300
+        while True:
+            stats = get_json(s.admin_port, "/stats")["journal"]["proof_archive"]
+            if stats["pending"] == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         per_thread = threads(s.pid)
     finally:
         rc = s.stop()
@@ -103,6 +113,7 @@ def one_run(args, daemon, config, name):
            "dropped": stats["dropped"], "archive_errors": stats["errors"],
            "cpu_us": p.get("server_cpu_us_per_response", 0.0), "p99_us": p["latency_us"]["p99"],
            "paced_responses": p["responses"], "paced_errors": p["errors"],
+           "pending_at_read": stats["pending"],
            "closed_rps": c["responses"] * 1000.0 / max(1, c["duration_ms"]),
            "closed_errors": c["errors"], "sqlite_bytes": dir_bytes(journal, "proofs.sqlite"),
            "journal_bytes": dir_bytes(journal, "journal-"), "threads": per_thread,

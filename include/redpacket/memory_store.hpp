@@ -147,8 +147,9 @@ public:
     /// The proof archive, or nullptr (none configured). Thread-safe.
     [[nodiscard]] ProofArchive* archive() const noexcept { return archive_.get(); }
     /// Without an archive: the issued shake packets kept in memory (until their deadline plus
-    /// pool.retention; at most pool.max_packets per SET), and those forgotten early because
-    /// that many were kept. Both 0 with an archive. Thread-safety: any thread.
+    /// pool.retention, at least; at most pool.max_packets times the SETs held, in all), and
+    /// those forgotten early because that many were kept. Both 0 with an archive.
+    /// Thread-safety: any thread.
     [[nodiscard]] std::size_t kept_shakes() const noexcept;
     [[nodiscard]] std::uint64_t kept_shakes_dropped() const noexcept;
 

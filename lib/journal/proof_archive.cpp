@@ -275,9 +275,10 @@ std::expected<std::unique_ptr<ProofArchive>, std::string> ProofArchive::open(
             return std::unexpected(sqlite_error(*db, "cannot open the proof archive " + path));
         }
     }
-    // 1 KiB pages (a new file only): rows go in by packet id, in no order, so each one dirties
-    // a page of its own; with 4 KiB pages the archive thread wrote 11-13 KB per ~184-byte row,
-    // with 1 KiB 0.6 KB, and used 30-45 % less CPU per row (docs/perf/archive-cost-2026-12-08.md).
+    // 1 KiB pages (a new file only): under a closed-loop load of one-share packets, the
+    // archive thread handed 11.7-12.8 KB to write calls per ~184-byte row with 4 KiB
+    // pages and 0.6-0.7 KB with 1 KiB, the page cache (cache_kib) the same 2 MiB. Why is not
+    // established (docs/perf/archive-cost-2026-12-08.md).
     const char* schema =
         "PRAGMA page_size=1024; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
         "CREATE TABLE IF NOT EXISTS proofs(packet INTEGER PRIMARY KEY, finished_ms INTEGER NOT "

@@ -21,8 +21,10 @@ class KeptShakes {
 public:
     explicit KeptShakes(std::size_t cap) : cap_{cap} {}
 
-    /// Keeps `info` (an issued shake packet) until `until`.
-    void keep(PacketInfo&& info, Time until) {
+    /// Keeps `info` (an issued shake packet) until `until`; first forgets those due by `now`,
+    /// so that only one still due counts as forgotten early.
+    void keep(PacketInfo&& info, Time until, Time now) {
+        expire(now);
         while (by_id_.size() >= cap_ && !order_.empty()) {
             forget_front();
             dropped_early_.fetch_add(1, std::memory_order_relaxed);

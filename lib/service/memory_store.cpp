@@ -97,7 +97,7 @@ std::expected<std::unique_ptr<MemoryStore>, std::string> MemoryStore::open(
         store->rearchive();
     }
     if (!store->archive_) {
-        // As many as the pools may hold group packets alive.
+        // As many as its pools may hold group packets alive, shared by all its SETs.
         store->kept_shakes_ = std::make_unique<KeptShakes>(std::size_t{store->options_.pool.max_packets} *
                                                            store->sets_.size());
     }
@@ -430,7 +430,8 @@ StoreResult<std::optional<ShakeHit>> MemoryStore::take(StoreTicket, const TakeOp
         if (archive_ && valid_seed(hit->seed)) {
             archive(issued_shake_info(*hit, op.user));  // finished now: its proof is complete
         } else if (kept_shakes_ && valid_seed(hit->seed)) {
-            kept_shakes_->keep(issued_shake_info(*hit, op.user), hit->expires_at + options_.pool.retention);
+            kept_shakes_->keep(issued_shake_info(*hit, op.user), hit->expires_at + options_.pool.retention,
+                               op.now);
         }
     }
     if (journal_) {

@@ -240,6 +240,9 @@ TEST_CASE("the cycle workload creates a one-share packet and claims it with the 
     CHECK(claims + creates == 600);
     CHECK(creates >= claims);
     CHECK(creates - claims <= 40);
+    // A claim that failed (already claimed, not found, expired) is counted "none" with the
+    // creates: at about 15 requests per connection, 7 or so of each are claims that took.
+    CHECK(claims >= 270);
     CHECK(qps["shake_cents"].get<std::uint64_t>() == 100 * claims);
 }
 
