@@ -276,7 +276,7 @@ std::expected<std::unique_ptr<ProofArchive>, std::string> ProofArchive::open(
         }
     }
     // 1 KiB pages (a new file only): under a closed-loop load of one-share packets, the
-    // archive thread handed 11.7-12.8 KB to write calls per ~184-byte row with 4 KiB
+    // archive thread handed 4.5-9.5 KB to write calls per ~184-byte row with 4 KiB
     // pages and 0.6-0.7 KB with 1 KiB, the page cache (cache_kib) the same 2 MiB. Why is not
     // established (docs/perf/archive-cost-2026-12-08.md).
     const char* schema =
