@@ -270,12 +270,12 @@ void LoadGenerator::send_request(Conn& c, std::uint64_t scheduled_ns, std::uint6
                                   : std::min<std::size_t>(options_.claim_packets, conns_.size());
         const Conn* owner = conns_[(c.index + c.next_claim) % n].get();
         c.next_claim = c.next_claim + 1 < n ? c.next_claim + 1 : 1;
-        queue(c, protocol::Claim{++c.claims_sent, owner->packet}, Pending{scheduled_ns, now, phase_});
+        queue(c, protocol::Claim{++c.requests_sent, owner->packet}, Pending{scheduled_ns, now, phase_});
     } else if (options_.workload == Workload::cycle && !c.made.empty()) {
-        queue(c, protocol::Claim{++c.claims_sent, c.made.back()}, Pending{scheduled_ns, now, phase_});
+        queue(c, protocol::Claim{++c.requests_sent, c.made.back()}, Pending{scheduled_ns, now, phase_});
         c.made.pop_back();
     } else if (options_.workload == Workload::cycle) {
-        queue(c, protocol::CreatePacket{++c.claims_sent, 100, 1, 0, options_.cycle_ttl},
+        queue(c, protocol::CreatePacket{++c.requests_sent, 100, 1, 0, options_.cycle_ttl},
               Pending{scheduled_ns, now, phase_});
     } else {
         queue(c, protocol::ShakeRequest{c.user}, Pending{scheduled_ns, now, phase_});

@@ -60,7 +60,7 @@ private:
         std::uint64_t packet{0};      ///< --request claim: the packet this connection created
         std::vector<std::uint64_t> made;  ///< --request cycle: created, not yet claimed
         std::uint32_t next_claim{1};  ///< --request claim: claims connection index + this next
-        std::uint64_t claims_sent{0};  ///< and creates, for cycle: the request ids
+        std::uint64_t requests_sent{0};  ///< claims and (cycle) creates: their request ids
         bool open{false};             ///< tcp handle initialised and not yet closed
         bool logged_in{false};
         bool dead{false};             ///< failed or closed; never reused
